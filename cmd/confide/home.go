@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+
+	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/enclave/sim"
+)
+
+// launched is what this process was launched as.
+type launched struct {
+	manifest enclave.Manifest
+	raw      []byte // the manifest's bytes: their hash must be our config ID
+}
+
+func launchManifest() (*launched, error) {
+	path := os.Getenv(sim.EnvEnclave)
+	if path == "" {
+		return &launched{manifest: enclave.CLIManifest, raw: enclave.CLIManifest.Marshal()}, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading enclave image: %w", err)
+	}
+	im, err := sim.ParseImage(b)
+	if err != nil {
+		return nil, err
+	}
+	m, err := enclave.ParseManifest(im.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	return &launched{manifest: m, raw: im.Manifest}, nil
+}
+
+// home returns $CONFIDE_HOME, created with mode 0700.
+func home() (string, error) {
+	h := os.Getenv("CONFIDE_HOME")
+	if h == "" {
+		u, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no $CONFIDE_HOME and no home directory: %w", err)
+		}
+		h = filepath.Join(u, ".confide")
+	}
+	if err := os.MkdirAll(h, 0o700); err != nil {
+		return "", err
+	}
+	return h, os.Chmod(h, 0o700)
+}
+
+func platformDir() (string, error) {
+	h, err := home()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(h, "platform"), nil
+}
+
+// connect returns this process's platform, starting the simulated one if
+// none runs, and checks that the platform measured the manifest this
+// process is running: an image file swapped between our start and the
+// platform's measurement must not lend us another identity.
+func (l *launched) connect(ctx context.Context) (*sim.Client, error) {
+	dir, err := platformDir()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, sim.RootCertFile)); errors.Is(err, os.ErrNotExist) {
+		return nil, sim.ErrNotInitialized
+	}
+	c, err := sim.Dial(ctx, dir, func() error { return spawnPlatform(dir) })
+	if err != nil {
+		return nil, err
+	}
+	id, err := c.Identity(ctx)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	want := sha256.Sum256(l.raw)
+	if string(id.ConfigID) != string(want[:]) {
+		c.Close()
+		return nil, errors.New("the platform measured another manifest than the one this process runs; refusing to continue")
+	}
+	return c, nil
+}
+
+// spawnPlatform starts `confide platform serve` detached from our standard
+// streams and session, exiting when idle, as gpg-agent is started.
+func spawnPlatform(dir string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, "platform.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	idle := os.Getenv("CONFIDE_PLATFORM_IDLE")
+	if idle == "" {
+		idle = "10m"
+	}
+	cmd := exec.Command(exe, "platform", "serve", "--idle", idle)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = withoutEnclave(os.Environ())
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	return cmd.Process.Release()
+}
+
+func withoutEnclave(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if len(kv) > len(sim.EnvEnclave) && kv[:len(sim.EnvEnclave)+1] == sim.EnvEnclave+"=" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}

@@ -1,0 +1,133 @@
+package enclave
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Platform names, as they appear in the "platform" claim.
+const (
+	PlatformSim = "sim"
+	PlatformSGX = "sgx"
+	PlatformSNP = "snp"
+	PlatformTDX = "tdx"
+)
+
+// TCB status values, as they appear in the "tcb_status" claim. They follow
+// Intel's TCB levels; AMD evidence maps onto the same words.
+const (
+	TCBUpToDate            = "UpToDate"
+	TCBSWHardeningNeeded   = "SWHardeningNeeded"
+	TCBConfigurationNeeded = "ConfigurationNeeded"
+	TCBOutOfDate           = "OutOfDate"
+	TCBRevoked             = "Revoked"
+)
+
+// Identity is what a platform measured about an enclave. Byte fields are as
+// long as the platform makes them (32 bytes in simulation, 48 for SNP and TDX
+// measurements); an absent value is all zeros, never nil, once verified.
+type Identity struct {
+	Platform  string
+	UniqueID  []byte
+	ConfigID  []byte
+	SignerID  []byte
+	ProductID uint16
+	SVN       uint16
+	Debug     bool
+	TCBStatus string
+}
+
+// Equal reports whether two identities are the same in every field.
+func (id Identity) Equal(o Identity) bool {
+	return id.Platform == o.Platform &&
+		bytes.Equal(id.UniqueID, o.UniqueID) &&
+		bytes.Equal(id.ConfigID, o.ConfigID) &&
+		bytes.Equal(id.SignerID, o.SignerID) &&
+		id.ProductID == o.ProductID && id.SVN == o.SVN &&
+		id.Debug == o.Debug && id.TCBStatus == o.TCBStatus
+}
+
+// Claims is verified evidence: the identity of the enclave that produced it
+// and the report data it carried.
+type Claims struct {
+	Identity
+	ReportData ReportData
+}
+
+type claimsJSON struct {
+	Platform   string `json:"platform"`
+	UniqueID   string `json:"unique_id"`
+	ConfigID   string `json:"config_id"`
+	SignerID   string `json:"signer_id"`
+	ProductID  uint16 `json:"product_id"`
+	SVN        uint16 `json:"svn"`
+	Debug      bool   `json:"debug"`
+	TCBStatus  string `json:"tcb_status"`
+	ReportData string `json:"report_data"`
+}
+
+// MarshalJSON writes the claims under their canonical names, byte values in
+// lower-case hex.
+func (c Claims) MarshalJSON() ([]byte, error) {
+	return json.Marshal(claimsJSON{
+		Platform:   c.Platform,
+		UniqueID:   hex.EncodeToString(c.UniqueID),
+		ConfigID:   hex.EncodeToString(c.ConfigID),
+		SignerID:   hex.EncodeToString(c.SignerID),
+		ProductID:  c.ProductID,
+		SVN:        c.SVN,
+		Debug:      c.Debug,
+		TCBStatus:  c.TCBStatus,
+		ReportData: hex.EncodeToString(c.ReportData[:]),
+	})
+}
+
+// UnmarshalJSON reads claims written by MarshalJSON. Unknown fields are
+// errors: claims travel into policies, and a misspelt name must not pass.
+func (c *Claims) UnmarshalJSON(b []byte) error {
+	var j claimsJSON
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
+		return fmt.Errorf("claims: %w", err)
+	}
+	if dec.More() {
+		return errors.New("claims: trailing data")
+	}
+	var out Claims
+	var err error
+	out.Platform, out.ProductID, out.SVN, out.Debug, out.TCBStatus = j.Platform, j.ProductID, j.SVN, j.Debug, j.TCBStatus
+	for _, f := range []struct {
+		dst *[]byte
+		src string
+	}{{&out.UniqueID, j.UniqueID}, {&out.ConfigID, j.ConfigID}, {&out.SignerID, j.SignerID}} {
+		if *f.dst, err = hex.DecodeString(f.src); err != nil {
+			return fmt.Errorf("claims: %w", err)
+		}
+	}
+	rd, err := hex.DecodeString(j.ReportData)
+	if err != nil || len(rd) != len(out.ReportData) {
+		return errors.New("claims: report_data must be 64 bytes of hex")
+	}
+	copy(out.ReportData[:], rd)
+	*c = out
+	return nil
+}
+
+// Map returns the claims as policy input: names to string, number or bool.
+func (c Claims) Map() map[string]any {
+	return map[string]any{
+		"platform":    c.Platform,
+		"unique_id":   hex.EncodeToString(c.UniqueID),
+		"config_id":   hex.EncodeToString(c.ConfigID),
+		"signer_id":   hex.EncodeToString(c.SignerID),
+		"product_id":  float64(c.ProductID),
+		"svn":         float64(c.SVN),
+		"debug":       c.Debug,
+		"tcb_status":  c.TCBStatus,
+		"report_data": hex.EncodeToString(c.ReportData[:]),
+	}
+}

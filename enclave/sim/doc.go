@@ -1,0 +1,30 @@
+// Package sim is the simulated TEE: always built, used by `confide dev`,
+// tests and CI, and never to be mistaken for hardware.
+//
+// The platform is a separate process (`confide platform serve`, started on
+// demand and exiting when idle, like gpg-agent) that holds what a CPU
+// vendor and a CPU would: a simulated vendor root CA, a platform
+// attestation key (ECDSA P-384) certified by it, and a platform sealing
+// secret, all created by `confide platform init` under
+// $CONFIDE_HOME/platform (mode 0700).
+//
+// Enclave code talks to it over a Unix socket ([Client]). The platform
+// measures every caller itself, from the kernel's peer credentials: the
+// SHA-256 of the executable behind /proc/PID/exe is the unique ID, and the
+// enclave image named by CONFIDE_ENCLAVE in the environment the process
+// was launched with gives the manifest (its hash is the config ID) and, if
+// signed, the signer, product and SVN ([Image], made by
+// `confide enclave sign`). A process launched without an image runs the
+// unsigned CLI manifest: zero signer, product 0, SVN 0. So enclave code
+// never declares its own identity, and what it can obtain evidence or keys
+// for is exactly what was measured.
+//
+// What simulation is not: isolation. The host, as the same user or root,
+// can read a simulated enclave's memory and the platform's keys. Every
+// report is therefore marked simulated and debug (platform "sim", debug
+// true), and attest policies accept it only when they explicitly include
+// {"claim": "platform", "equals": "sim"}.
+//
+// Formats: spec/evidence-sim.md (reports), spec/enclave-image.md (images),
+// spec/sim-platform.md (the socket protocol).
+package sim
