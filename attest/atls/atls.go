@@ -204,7 +204,7 @@ func (c *Config) VerifyCertificate(ctx context.Context, raw [][]byte) (enclave.C
 	if ok {
 		return cl, nil
 	}
-	if err := leaf.CheckSignatureFrom(leaf); err != nil {
+	if err := leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature); err != nil {
 		return enclave.Claims{}, fmt.Errorf("atls: certificate is not validly self-signed: %w", err)
 	}
 	var ev []byte

@@ -81,6 +81,9 @@ func (c *Client) call(ctx context.Context, req request) (response, error) {
 		}
 		return resp, fmt.Errorf("sim: platform: %w", err)
 	}
+	if resp.Code == codeSVNTooHigh {
+		return resp, enclave.ErrSVNTooHigh
+	}
 	if resp.Error != "" {
 		return resp, fmt.Errorf("sim: platform: %s", resp.Error)
 	}

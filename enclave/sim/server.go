@@ -19,6 +19,8 @@ import (
 	"github.com/confide/confide/enclave"
 )
 
+const codeSVNTooHigh = "svn_too_high"
+
 // maxFrame bounds one request or response on the platform socket.
 const maxFrame = 64 << 10
 
@@ -34,6 +36,7 @@ type request struct {
 
 type response struct {
 	Error    string        `json:"error,omitempty"`
+	Code     string        `json:"code,omitempty"` // machine-readable error: "svn_too_high"
 	Evidence []byte        `json:"evidence,omitempty"`
 	Key      []byte        `json:"key,omitempty"`
 	Identity *identityJSON `json:"identity,omitempty"`
@@ -177,6 +180,9 @@ func (s *Server) handle(id enclave.Identity, req request) response {
 		}
 		copy(kr.KeyID[:], req.KeyID)
 		key, err := s.Keys.sealKey(id, kr)
+		if errors.Is(err, enclave.ErrSVNTooHigh) {
+			return response{Error: err.Error(), Code: codeSVNTooHigh}
+		}
 		if err != nil {
 			return response{Error: err.Error()}
 		}
