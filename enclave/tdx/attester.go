@@ -58,18 +58,30 @@ func (c ConfigFS) Quote(ctx context.Context, reportData enclave.ReportData) ([]b
 // enclave.Attester and enclave.Self, not enclave.SealKeyer: TDX derives no
 // sealing keys for a TD, which seals through confide's key broker instead.
 type Attester struct {
-	quotes QuoteProvider
+	quotes   QuoteProvider
+	verifier enclave.Verifier
 }
 
 var _ enclave.Platform = (*Attester)(nil)
 
-// NewAttester returns an attester that gets its quotes from q; nil means
-// ConfigFS{}.
-func NewAttester(q QuoteProvider) *Attester {
-	if q == nil {
-		q = ConfigFS{}
+// AttesterConfig configures an Attester.
+type AttesterConfig struct {
+	// Quotes produces quotes. nil means ConfigFS{}.
+	Quotes QuoteProvider
+	// Verifier, if set, verifies the TD's own evidence in Identity, so that
+	// the identity carries the TCB status a verifier reports from Intel's
+	// collateral, which the TD does not otherwise have. Without it,
+	// Identity's TCBStatus is empty.
+	Verifier enclave.Verifier
+}
+
+// NewAttester returns an attester for cfg.
+func NewAttester(cfg AttesterConfig) *Attester {
+	a := &Attester{quotes: cfg.Quotes, verifier: cfg.Verifier}
+	if a.quotes == nil {
+		a.quotes = ConfigFS{}
 	}
-	return &Attester{quotes: q}
+	return a
 }
 
 // Evidence returns enveloped TDX evidence carrying reportData. The quote is
@@ -94,11 +106,22 @@ func (a *Attester) Evidence(ctx context.Context, reportData enclave.ReportData) 
 	return enclave.WrapEvidence(enclave.PlatformTDX, payload)
 }
 
-// Identity returns the identity in a quote over zero report data. Its
-// TCBStatus is empty: the status is a verifier's reading of Intel's
-// collateral, which the TD itself does not have.
+// Identity returns the identity in a quote over zero report data. With a
+// configured Verifier it is the identity that Verify returns for that
+// quote; without, its TCBStatus is empty.
 func (a *Attester) Identity(ctx context.Context) (enclave.Identity, error) {
 	var zero enclave.ReportData
+	if a.verifier != nil {
+		ev, err := a.Evidence(ctx, zero)
+		if err != nil {
+			return enclave.Identity{}, err
+		}
+		c, err := a.verifier.Verify(ctx, ev)
+		if err != nil {
+			return enclave.Identity{}, fmt.Errorf("tdx: own evidence does not verify: %w", err)
+		}
+		return c.Identity, nil
+	}
 	raw, err := a.quotes.Quote(ctx, zero)
 	if err != nil {
 		return enclave.Identity{}, err

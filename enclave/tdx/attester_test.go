@@ -43,7 +43,7 @@ func forgedQuote(t testing.TB, reportData []byte) []byte {
 }
 
 func TestAttesterEvidence(t *testing.T) {
-	a := NewAttester(ConfigFS{Client: fakeTSM(tsmProvider, func(in []byte) []byte { return forgedQuote(t, in) })})
+	a := NewAttester(AttesterConfig{Quotes: ConfigFS{Client: fakeTSM(tsmProvider, func(in []byte) []byte { return forgedQuote(t, in) })}})
 	rd, err := enclave.NewReportData([]byte("verifier nonce"), []byte("runtime data"))
 	if err != nil {
 		t.Fatal(err)
@@ -78,10 +78,11 @@ func TestAttesterEvidence(t *testing.T) {
 
 func TestAttesterIdentity(t *testing.T) {
 	var seen []byte
-	a := NewAttester(ConfigFS{Client: fakeTSM(tsmProvider, func(in []byte) []byte {
+	quotes := ConfigFS{Client: fakeTSM(tsmProvider, func(in []byte) []byte {
 		seen = bytes.Clone(in)
 		return forgedQuote(t, in)
-	})})
+	})}
+	a := NewAttester(AttesterConfig{Quotes: quotes})
 	id, err := a.Identity(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +101,35 @@ func TestAttesterIdentity(t *testing.T) {
 	if _, ok := any(a).(enclave.SealKeyer); ok {
 		t.Fatal("the TDX attester must not offer sealing keys")
 	}
+
+	// With a verifier, Identity is what the verifier says of the TD's own
+	// evidence: here a stub standing in for Intel's collateral, and the
+	// real verifier, which rejects the fake's quote.
+	stub := verifierFunc(func(_ context.Context, ev []byte) (enclave.Claims, error) {
+		_, payload, err := enclave.UnwrapEvidence(ev)
+		if err != nil {
+			return enclave.Claims{}, err
+		}
+		q, _, err := parsePayload(payload)
+		if err != nil {
+			return enclave.Claims{}, err
+		}
+		return claimsOf(q, enclave.TCBOutOfDate), nil
+	})
+	id, err = NewAttester(AttesterConfig{Quotes: quotes, Verifier: stub}).Identity(context.Background())
+	if err != nil || id.TCBStatus != enclave.TCBOutOfDate || !bytes.Equal(id.UniqueID, want.UniqueID) {
+		t.Fatalf("Identity with a verifier = %+v, %v", id, err)
+	}
+	intel := newTestVerifier(t, testConfig(t))
+	if _, err := NewAttester(AttesterConfig{Quotes: quotes, Verifier: intel}).Identity(context.Background()); !errors.Is(err, ErrInvalidQuote) {
+		t.Fatalf("Identity verified by the real verifier = %v; want ErrInvalidQuote", err)
+	}
+}
+
+type verifierFunc func(context.Context, []byte) (enclave.Claims, error)
+
+func (f verifierFunc) Verify(ctx context.Context, ev []byte) (enclave.Claims, error) {
+	return f(ctx, ev)
 }
 
 func TestAttesterRejects(t *testing.T) {
@@ -117,7 +147,7 @@ func TestAttesterRejects(t *testing.T) {
 	}
 	for name, p := range tests {
 		t.Run(name, func(t *testing.T) {
-			a := NewAttester(p)
+			a := NewAttester(AttesterConfig{Quotes: p})
 			if ev, err := a.Evidence(context.Background(), enclave.ReportData{1}); err == nil {
 				t.Fatalf("Evidence = %d bytes; want an error", len(ev))
 			}
@@ -132,10 +162,10 @@ func TestAttesterRejects(t *testing.T) {
 // evidence as the bare quote.
 func TestAttesterZeroPadding(t *testing.T) {
 	rd := enclave.ReportData{1, 2, 3}
-	bare := NewAttester(ConfigFS{Client: fakeTSM(tsmProvider, func(in []byte) []byte { return forgedQuote(t, in) })})
-	padded := NewAttester(ConfigFS{Client: fakeTSM(tsmProvider, func(in []byte) []byte {
+	bare := NewAttester(AttesterConfig{Quotes: ConfigFS{Client: fakeTSM(tsmProvider, func(in []byte) []byte { return forgedQuote(t, in) })}})
+	padded := NewAttester(AttesterConfig{Quotes: ConfigFS{Client: fakeTSM(tsmProvider, func(in []byte) []byte {
 		return append(forgedQuote(t, in), make([]byte, 4096)...)
-	})})
+	})}})
 	a, err := bare.Evidence(context.Background(), rd)
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +185,7 @@ func TestConfigFSWithoutTDX(t *testing.T) {
 	if _, err := os.Stat(configfsi.TsmPrefix + "/report"); err == nil {
 		t.Skip("configfs-tsm is present; not touching real hardware in tests")
 	}
-	if _, err := NewAttester(nil).Evidence(context.Background(), enclave.ReportData{}); err == nil {
+	if _, err := NewAttester(AttesterConfig{}).Evidence(context.Background(), enclave.ReportData{}); err == nil {
 		t.Fatal("Evidence without configfs-tsm succeeded")
 	}
 	ctx, cancel := context.WithCancel(context.Background())

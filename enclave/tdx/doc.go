@@ -85,7 +85,11 @@
 // The [Attester] asks the kernel for a quote through configfs-tsm
 // (/sys/kernel/config/tsm/report, Linux 6.7 and later), which needs a TD on
 // TDX hardware and a quoting service on the host. [QuoteProvider] is the seam
-// for anything else. TDX derives no sealing keys for a TD, so the attester
+// for anything else. The TD cannot rate its own TCB — that takes Intel's
+// collateral — so [Attester.Identity] leaves the TCB status empty unless
+// [AttesterConfig.Verifier] is set, in which case it is what that verifier
+// says of the TD's own evidence, as enclavetest expects of a backend.
+// TDX derives no sealing keys for a TD, so the attester
 // does not implement enclave.SealKeyer: a TD seals through confide's key
 // broker, which releases keys against verified evidence.
 //
@@ -97,8 +101,9 @@
 // rejects the fake's quotes, which no QE signed. Verification is tested
 // against a real production quote captured on a Sapphire Rapids platform
 // (shipped with go-tdx-guest), with a fixed clock and Intel's canned
-// collateral. Intel's canned TCB info predates the quote's platform TCB —
-// no level matches it, and go-tdx-guest's own tests expect that failure —
+// collateral. Intel's canned TCB info only rates SVNs above those of the
+// quote's platform — no level matches it, and go-tdx-guest's own tests
+// expect that failure —
 // so the positive tests use a copy of that TCB info whose first level is
 // lowered to the platform's SVNs and re-signed by a test root
 // (testdata/collateral); the quote, its PCK chain and the QE identity stay
