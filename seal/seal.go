@@ -214,7 +214,7 @@ func (s *Sealer) Unseal(ctx context.Context, blob, aad []byte) ([]byte, error) {
 	if aead == nil {
 		raw, err := s.keys.SealKey(ctx, enclave.KeyRequest{Policy: h.Policy, SVN: h.SVN, KeyID: h.KeyID})
 		if errors.Is(err, enclave.ErrSVNTooHigh) {
-			return nil, fmt.Errorf("seal: blob was sealed by a newer version (SVN %d) of this enclave: %w", h.SVN, err)
+			return nil, fmt.Errorf("seal: cannot unseal: the blob was sealed at SVN %d, above this enclave's own (by a newer version, or by another enclave): %w", h.SVN, err)
 		}
 		if err != nil {
 			return nil, err

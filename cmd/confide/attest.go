@@ -56,7 +56,7 @@ func newAttestCmd(self *launched) *cobra.Command {
 	cmd.AddCommand(ev)
 
 	var policyFile, verifyNonce string
-	var simRoot string
+	var simRoot, tdxCollateral string
 	vf := &cobra.Command{
 		Use:   "verify FILE",
 		Short: "Verify evidence: chain to trust roots, nonce, and policy; print claims as JSON",
@@ -84,7 +84,7 @@ func newAttestCmd(self *launched) *cobra.Command {
 					return err
 				}
 			}
-			v, err := newVerifier(simRoot)
+			v, err := newVerifier(simRoot, tdxCollateral)
 			if err != nil {
 				return err
 			}
@@ -100,13 +100,14 @@ func newAttestCmd(self *launched) *cobra.Command {
 	vf.Flags().StringVar(&policyFile, "policy", "", "appraisal policy (JSON, Azure SKR grammar)")
 	vf.Flags().StringVar(&verifyNonce, "nonce", "", "expected nonce, hex")
 	vf.Flags().StringVar(&simRoot, "sim-root", "", "simulated vendor root (PEM); default: this machine's platform root")
+	vf.Flags().StringVar(&tdxCollateral, "tdx-collateral", "", "directory of Intel PCS collateral (TCB info, QE identity, CRLs) for TDX evidence")
 	cmd.AddCommand(vf)
 	return cmd
 }
 
 // newVerifier trusts this machine's simulated root (or the one given) for
 // simulated evidence, and the vendors' real roots for hardware evidence.
-func newVerifier(simRoot string) (*attest.Verifier, error) {
+func newVerifier(simRoot, tdxCollateral string) (*attest.Verifier, error) {
 	backends := map[string]enclave.Verifier{}
 	if simRoot == "" {
 		dir, err := platformDir()
@@ -127,7 +128,9 @@ func newVerifier(simRoot string) (*attest.Verifier, error) {
 		}
 		backends[enclave.PlatformSim] = &sim.Verifier{Roots: roots}
 	}
-	addHardwareVerifiers(backends)
+	if err := addHardwareVerifiers(backends, tdxCollateral); err != nil {
+		return nil, err
+	}
 	return &attest.Verifier{Backends: backends}, nil
 }
 

@@ -136,7 +136,13 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn, log *slog.Logge
 	id, err := s.m.measure(pid)
 	if err != nil {
 		log.Warn("cannot measure caller", "pid", pid, "err", err)
-		writeFrame(c, response{Error: err.Error()})
+		// Answer the first request with the reason, so the caller sees
+		// why rather than a broken pipe.
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		var req request
+		if readFrame(c, &req) == nil {
+			writeFrame(c, response{Error: err.Error()})
+		}
 		return
 	}
 	log.Debug("caller measured", "pid", pid, "config_id", fmt.Sprintf("%x", id.ConfigID))
@@ -247,13 +253,17 @@ func writeFrame(w io.Writer, v any) error {
 	return err
 }
 
+// ErrPlatformRunning is returned by Listen when a live platform already
+// serves the directory.
+var ErrPlatformRunning = errors.New("sim: a platform is already serving")
+
 // Listen opens the platform socket in dir, replacing a stale one left by
 // a platform that died; it fails if a live platform answers there.
 func Listen(dir string) (*net.UnixListener, error) {
 	path := dir + "/" + SocketFile
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
-		return nil, fmt.Errorf("sim: a platform is already serving %s", path)
+		return nil, fmt.Errorf("%w: %s", ErrPlatformRunning, path)
 	}
 	os.Remove(path)
 	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// The scripts run the real binary, built once, as a user would: the
+// platform it starts on demand is a separate process, as in production.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "confide-bin")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "confide"), ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		panic("building confide: " + err.Error())
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			// flipbyte IN OFFSET OUT writes IN with one bit of byte
+			// OFFSET flipped.
+			"flipbyte": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: flipbyte IN OFFSET OUT")
+				}
+				b, err := os.ReadFile(ts.MkAbs(args[0]))
+				ts.Check(err)
+				off, err := strconv.Atoi(args[1])
+				ts.Check(err)
+				if off >= len(b) {
+					ts.Fatalf("offset %d beyond %d bytes", off, len(b))
+				}
+				b[off] ^= 1
+				ts.Check(os.WriteFile(ts.MkAbs(args[2]), b, 0o600))
+			},
+			// waitfor PATH waits up to ten seconds for PATH to exist.
+			"waitfor": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: waitfor PATH")
+				}
+				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+					if _, err := os.Stat(args[0]); err == nil {
+						return
+					}
+				}
+				ts.Fatalf("%s did not appear", args[0])
+			},
+		},
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("PATH", binDir+string(os.PathListSeparator)+e.Getenv("PATH"))
+			// Short: Unix socket paths are limited to 108 bytes.
+			home, err := os.MkdirTemp("", "cfh")
+			if err != nil {
+				return err
+			}
+			e.Defer(func() { os.RemoveAll(home) })
+			e.Setenv("CONFIDE_HOME", home)
+			e.Setenv("CONFIDE_PLATFORM_IDLE", "3s")
+			return nil
+		},
+	})
+}
