@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/enclave/sim"
+	"github.com/confide/confide/enclave/snp"
+	"github.com/confide/confide/enclave/tdx"
 )
 
 // launched is what this process was launched as.
@@ -64,33 +67,77 @@ func platformDir() (string, error) {
 	return filepath.Join(h, "platform"), nil
 }
 
-// connect returns this process's platform, starting the simulated one if
-// none runs, and checks that the platform measured the manifest this
-// process is running: an image file swapped between our start and the
-// platform's measurement must not lend us another identity.
-func (l *launched) connect(ctx context.Context) (*sim.Client, error) {
-	dir, err := platformDir()
+// platform is what the CLI and services use of their TEE.
+type platform interface {
+	enclave.Platform
+	Close() error
+}
+
+// hardware wraps a hardware attester, which holds no connection.
+type hardware struct{ enclave.Platform }
+
+func (hardware) Close() error { return nil }
+
+// sealingHardware keeps the optional sealing capability visible through
+// the wrapper.
+type sealingHardware struct {
+	hardware
+	enclave.SealKeyer
+}
+
+// connect returns this process's platform — the one CONFIDE_PLATFORM names
+// (sim by default, starting the simulated platform if none runs) — and
+// checks that it measured the manifest this process is running: an image
+// swapped between our start and the platform's measurement, or a VM
+// launched with other host data, must not lend us another identity.
+func (l *launched) connect(ctx context.Context) (platform, error) {
+	var p platform
+	switch name := os.Getenv("CONFIDE_PLATFORM"); name {
+	case "", enclave.PlatformSim:
+		dir, err := platformDir()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(filepath.Join(dir, sim.RootCertFile)); errors.Is(err, os.ErrNotExist) {
+			return nil, sim.ErrNotInitialized
+		}
+		c, err := sim.Dial(ctx, dir, func() error { return spawnPlatform(dir) })
+		if err != nil {
+			return nil, err
+		}
+		p = c
+	case enclave.PlatformSNP:
+		a, err := snp.NewAttester()
+		if err != nil {
+			return nil, err
+		}
+		p = sealingHardware{hardware{a}, a}
+	case enclave.PlatformTDX:
+		p = hardware{tdx.NewAttester(tdx.AttesterConfig{})}
+	default:
+		return nil, fmt.Errorf("CONFIDE_PLATFORM=%q: want sim, snp or tdx", name)
+	}
+	id, err := p.Identity(ctx)
 	if err != nil {
+		p.Close()
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(dir, sim.RootCertFile)); errors.Is(err, os.ErrNotExist) {
-		return nil, sim.ErrNotInitialized
-	}
-	c, err := sim.Dial(ctx, dir, func() error { return spawnPlatform(dir) })
-	if err != nil {
-		return nil, err
-	}
-	id, err := c.Identity(ctx)
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
-	want := sha256.Sum256(l.raw)
-	if string(id.ConfigID) != string(want[:]) {
-		c.Close()
+	if !configMatches(id.ConfigID, l.raw) {
+		p.Close()
 		return nil, errors.New("the platform measured another manifest than the one this process runs; refusing to continue")
 	}
-	return c, nil
+	return p, nil
+}
+
+// configMatches reports whether a measured config ID is the SHA-256 of
+// the manifest, zero-padded where the hardware field is longer (TDX's
+// 48-byte MRCONFIGID).
+func configMatches(configID, manifest []byte) bool {
+	want := sha256.Sum256(manifest)
+	if len(configID) < len(want) || !bytes.Equal(configID[:len(want)], want[:]) {
+		return false
+	}
+	return bytes.Count(configID[len(want):], []byte{0}) == len(configID)-len(want)
 }
 
 // spawnPlatform starts `confide platform serve` detached from our standard

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"testing"
 
 	"github.com/confide/confide/enclave"
@@ -143,6 +144,15 @@ func Run(t *testing.T, b Backend) {
 		if bytes.Equal(a, get(enclave.SealUnique, 0, id2)) {
 			t.Error("key ID does not change the key")
 		}
+		if _, err := sk.SealKey(ctx, enclave.KeyRequest{Policy: 9, KeyID: id1}); err == nil {
+			t.Error("unknown seal policy accepted")
+		}
+		// Backends whose hardware cannot bind the signer (SNP) refuse
+		// product keys outright rather than derive weaker ones.
+		if _, err := sk.SealKey(ctx, enclave.KeyRequest{Policy: enclave.SealProduct, SVN: self.SVN, KeyID: id1}); errors.Is(err, errors.ErrUnsupported) {
+			t.Log("backend offers no product sealing keys")
+			return
+		}
 		if bytes.Equal(a, get(enclave.SealProduct, self.SVN, id1)) {
 			t.Error("policy does not change the key")
 		}
@@ -154,9 +164,6 @@ func Run(t *testing.T, b Backend) {
 			if err == nil {
 				t.Error("key for a higher SVN than the enclave's own was derived")
 			}
-		}
-		if _, err := sk.SealKey(ctx, enclave.KeyRequest{Policy: 9, KeyID: id1}); err == nil {
-			t.Error("unknown seal policy accepted")
 		}
 	})
 }
