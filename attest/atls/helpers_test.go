@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/confide/confide/attest/atls"
+	"go.uber.org/goleak"
 )
 
 func selfSigned(t testing.TB) tls.Certificate {
@@ -44,3 +45,5 @@ func graft(t *testing.T, to, from *tls.Certificate) []byte {
 	}
 	return der
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

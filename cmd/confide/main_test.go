@@ -63,6 +63,18 @@ func TestScripts(t *testing.T) {
 				}
 				ts.Fatalf("%s did not appear", args[0])
 			},
+			// waitgone PATH waits up to ten seconds for PATH to vanish.
+			"waitgone": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: waitgone PATH")
+				}
+				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+					if _, err := os.Stat(args[0]); err != nil {
+						return
+					}
+				}
+				ts.Fatalf("%s is still there", args[0])
+			},
 		},
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("PATH", binDir+string(os.PathListSeparator)+e.Getenv("PATH"))

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/confide/confide/enclave/ecall"
+	"go.uber.org/goleak"
 )
 
 const (
@@ -53,7 +54,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 func startProcess(t testing.TB) *ecall.Process {

@@ -19,6 +19,7 @@ import (
 	"github.com/confide/confide/enclave/sim"
 	"github.com/confide/confide/enclave/sim/simtest"
 	"github.com/confide/confide/seal"
+	"go.uber.org/goleak"
 )
 
 // The test binary doubles as the enclaves these tests launch: with
@@ -32,7 +33,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 func child(op string) error {
