@@ -1,0 +1,135 @@
+package oblivious
+
+import (
+	"math"
+	"math/bits"
+)
+
+// Mask is a condition in branch-free form: all ones for true, all zeros
+// for false. Comparisons return masks and selections consume them, so a
+// secret condition never becomes a Go bool, which the compiler may turn
+// into a branch.
+type Mask uint64
+
+// True and False are the two masks.
+const (
+	True  Mask = ^Mask(0)
+	False Mask = 0
+)
+
+// Lt returns a < b over the full unsigned 64-bit range. (crypto/subtle's
+// ConstantTimeLessOrEq is only defined for values below 2^31.) The borrow
+// of a−b is computed by math/bits.Sub64, which compiles to SUB/SBB.
+func Lt(a, b uint64) Mask {
+	_, borrow := bits.Sub64(a, b, 0)
+	return Mask(-borrow)
+}
+
+// Le returns a <= b.
+func Le(a, b uint64) Mask { return ^Lt(b, a) }
+
+// Gt returns a > b.
+func Gt(a, b uint64) Mask { return Lt(b, a) }
+
+// Ge returns a >= b.
+func Ge(a, b uint64) Mask { return ^Lt(a, b) }
+
+// Eq returns a == b.
+func Eq(a, b uint64) Mask {
+	x := a ^ b
+	return Mask(((x | -x) >> 63) - 1)
+}
+
+// IsZero returns x == 0.
+func IsZero(x uint64) Mask { return Eq(x, 0) }
+
+// flipSign maps int64 order onto uint64 order.
+func flipSign(x int64) uint64 { return uint64(x) ^ (1 << 63) }
+
+// LtInt returns a < b for signed integers.
+func LtInt(a, b int64) Mask { return Lt(flipSign(a), flipSign(b)) }
+
+// EqInt returns a == b for signed integers.
+func EqInt(a, b int64) Mask { return Eq(uint64(a), uint64(b)) }
+
+// FloatKey maps a float64 to a uint64 whose unsigned order is the float's
+// total order (−NaN < −Inf < … < −0 < +0 < … < +Inf < +NaN), branch-free,
+// so that floats sort and compare with the integer primitives. Note that
+// −0 and +0 get different keys.
+func FloatKey(f float64) uint64 {
+	k := math.Float64bits(f)
+	return k ^ (uint64(int64(k)>>63) | 1<<63)
+}
+
+// LtFloat returns a < b in FloatKey order (for non-NaN values, Go's <,
+// except that −0 < +0).
+func LtFloat(a, b float64) Mask { return Lt(FloatKey(a), FloatKey(b)) }
+
+// Not, And and Or combine masks.
+func (m Mask) Not() Mask          { return ^m }
+func (m Mask) And(o Mask) Mask    { return m & o }
+func (m Mask) Or(o Mask) Mask     { return m | o }
+func (m Mask) AndNot(o Mask) Mask { return m &^ o }
+
+// Bit returns 1 for True and 0 for False.
+func (m Mask) Bit() uint64 { return uint64(m) & 1 }
+
+// FromBit turns 1 into True and 0 into False; other values are undefined.
+func FromBit(b uint64) Mask { return Mask(-(b & 1)) }
+
+// Select returns a if m is True, else b.
+func Select(m Mask, a, b uint64) uint64 { return b ^ (uint64(m) & (a ^ b)) }
+
+// SelectInt returns a if m is True, else b.
+func SelectInt(m Mask, a, b int64) int64 { return int64(Select(m, uint64(a), uint64(b))) }
+
+// SelectFloat returns a if m is True, else b.
+func SelectFloat(m Mask, a, b float64) float64 {
+	return math.Float64frombits(Select(m, math.Float64bits(a), math.Float64bits(b)))
+}
+
+// CondSwap64 swaps *a and *b if m is True. Both are read and written
+// either way.
+func CondSwap64(m Mask, a, b *uint64) {
+	d := uint64(m) & (*a ^ *b)
+	*a ^= d
+	*b ^= d
+}
+
+// CondCopyBytes sets dst to src where m is True; dst and src must have the
+// same (public) length. Every byte is read and written either way.
+func CondCopyBytes(m Mask, dst, src []byte) {
+	if len(dst) != len(src) {
+		panic("oblivious: CondCopyBytes of unequal lengths")
+	}
+	mb := byte(m)
+	for i := range dst {
+		dst[i] ^= mb & (dst[i] ^ src[i])
+	}
+}
+
+// CondSwapBytes swaps a and b (same public length) if m is True.
+func CondSwapBytes(m Mask, a, b []byte) {
+	if len(a) != len(b) {
+		panic("oblivious: CondSwapBytes of unequal lengths")
+	}
+	mb := byte(m)
+	for i := range a {
+		d := mb & (a[i] ^ b[i])
+		a[i] ^= d
+		b[i] ^= d
+	}
+}
+
+// EqBytes returns whether a and b (same public length) are equal, reading
+// every byte.
+func EqBytes(a, b []byte) Mask {
+	if len(a) != len(b) {
+		panic("oblivious: EqBytes of unequal lengths")
+	}
+	var x byte
+	for i := range a {
+		x |= a[i] ^ b[i]
+	}
+	return IsZero(uint64(x))
+}
