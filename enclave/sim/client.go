@@ -16,9 +16,10 @@ import (
 // enclave.Platform and enclave.SealKeyer. Methods are safe for concurrent
 // use; requests on one connection are serialised.
 type Client struct {
-	mu   sync.Mutex
-	conn net.Conn
-	id   *enclave.Identity
+	mu     sync.Mutex
+	conn   net.Conn
+	id     *enclave.Identity
+	broken error
 }
 
 var (
@@ -72,10 +73,18 @@ func (c *Client) call(ctx context.Context, req request) (response, error) {
 	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	var resp response
-	if err := writeFrame(c.conn, req); err != nil {
-		return resp, fmt.Errorf("sim: platform: %w", err)
+	if c.broken != nil {
+		return resp, c.broken
 	}
-	if err := readFrame(c.conn, &resp); err != nil {
+	err := writeFrame(c.conn, req)
+	if err == nil {
+		err = readFrame(c.conn, &resp)
+	}
+	if err != nil {
+		// A frame may be half written or read: the connection cannot
+		// be used again.
+		c.conn.Close()
+		c.broken = fmt.Errorf("sim: platform connection closed after an earlier error: %w", err)
 		if ctx.Err() != nil {
 			return resp, ctx.Err()
 		}

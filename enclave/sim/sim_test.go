@@ -2,6 +2,11 @@ package sim_test
 
 import (
 	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,5 +95,53 @@ func TestLoadRenewsAttestationKey(t *testing.T) {
 func TestLoadUninitialized(t *testing.T) {
 	if _, err := sim.Load(t.TempDir(), sim.InitOptions{}); err != sim.ErrNotInitialized {
 		t.Errorf("got %v, want ErrNotInitialized", err)
+	}
+}
+
+func TestClientAfterCancel(t *testing.T) {
+	p := simtest.Start(t)
+	c, err := sim.Dial(context.Background(), p.Dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Evidence(ctx, enclave.ReportData{}); err == nil {
+		t.Fatal("cancelled call succeeded")
+	}
+	if _, err := c.Evidence(context.Background(), enclave.ReportData{}); err == nil {
+		t.Error("connection reused after a cancelled call")
+	}
+}
+
+func TestServerRejectsGarbage(t *testing.T) {
+	p := simtest.Start(t)
+	for _, frame := range [][]byte{
+		{0xff, 0xff, 0xff, 0xff},              // oversized
+		{0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o'}, // not JSON
+		append([]byte{0, 0, 0, 14}, `{"op":"nope"}`...),
+		append([]byte{0, 0, 0, 38}, `{"op":"evidence","report_data":"AA=="}`...),
+	} {
+		c, err := net.Dial("unix", filepath.Join(p.Dir, sim.SocketFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Write(frame)
+		var hdr [4]byte
+		n, _ := io.ReadFull(c, hdr[:])
+		if n == 4 {
+			body := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+			io.ReadFull(c, body)
+			if !strings.Contains(string(body), `"error"`) {
+				t.Errorf("frame %q answered %s", frame, body)
+			}
+		}
+		c.Close()
+	}
+	// The platform still serves.
+	if _, err := p.Client.Evidence(context.Background(), enclave.ReportData{}); err != nil {
+		t.Fatal(err)
 	}
 }
