@@ -84,6 +84,9 @@ func ParsePolicy(b []byte) (*Policy, error) {
 }
 
 func strictUnmarshal(b []byte, v any) error {
+	if err := noDuplicateKeys(b); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
@@ -282,5 +285,56 @@ func (n *node) eval(in Input) (pass, sim bool) {
 		return got > want, false
 	default:
 		return got >= want, false
+	}
+}
+
+// noDuplicateKeys rejects JSON objects that repeat a member name:
+// encoding/json keeps the last, so {"allOf":[A],"allOf":[B]} would
+// silently mean allOf [B].
+func noDuplicateKeys(b []byte) error {
+	type frame struct {
+		seen  map[string]bool
+		isObj bool
+		key   bool // the next token in this object is a member name
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.isObj && top.key {
+			name, ok := tok.(string)
+			if ok {
+				if top.seen[name] {
+					return fmt.Errorf("duplicate member %q", name)
+				}
+				top.seen[name] = true
+				top.key = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{seen: map[string]bool{}, isObj: true, key: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A complete value ends: the enclosing object expects a name next.
+		if len(stack) > 0 && stack[len(stack)-1].isObj {
+			stack[len(stack)-1].key = true
+		}
 	}
 }

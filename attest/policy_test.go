@@ -126,3 +126,23 @@ func FuzzParsePolicy(f *testing.F) {
 		}
 	})
 }
+
+func TestPolicyDuplicateMembers(t *testing.T) {
+	for _, in := range []string{
+		`{"version":"1.0.0","allOf":[{"claim":"svn","equals":1}],"allOf":[{"claim":"svn","equals":2}]}`,
+		`{"version":"1.0.0","version":"1.0.0","allOf":[{"claim":"svn","equals":1}]}`,
+		`{"version":"1.0.0","allOf":[{"claim":"svn","claim":"debug","equals":true}]}`,
+		`{"version":"1.0.0","anyOf":[{"allOf":[{"claim":"a","equals":1,"equals":2}]}]}`,
+	} {
+		if _, err := attest.ParsePolicy([]byte(in)); err == nil || !strings.Contains(err.Error(), "duplicate") {
+			t.Errorf("%s: %v", in, err)
+		}
+	}
+	// The same name in sibling objects is fine.
+	if _, err := attest.ParsePolicy([]byte(`{"version":"1.0.0","allOf":[{"claim":"a","equals":1},{"claim":"b","equals":{"x":1}}]}`)); err == nil || strings.Contains(err.Error(), "duplicate") {
+		t.Errorf("siblings: %v", err)
+	}
+	if _, err := attest.ParsePolicy([]byte(`{"version":"1.0.0","allOf":[{"claim":"a","equals":1},{"claim":"b","equals":2}]}`)); err != nil {
+		t.Error(err)
+	}
+}

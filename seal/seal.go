@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/confide/confide/enclave"
 )
@@ -53,9 +54,12 @@ type Sealer struct {
 	self enclave.Self
 	rand io.Reader
 
-	mu      sync.Mutex
-	current map[enclave.SealPolicy]*sealKey
-	opened  map[keyRef]cipher.AEAD
+	// current holds the sealing key per policy (indexed by policy); the
+	// fast path is one atomic load and one atomic add.
+	current [3]atomic.Pointer[sealKey]
+
+	mu     sync.Mutex
+	opened map[keyRef]cipher.AEAD
 }
 
 type keyRef struct {
@@ -67,7 +71,7 @@ type keyRef struct {
 type sealKey struct {
 	ref  keyRef
 	aead cipher.AEAD
-	uses uint64
+	uses atomic.Uint64
 }
 
 // New returns a Sealer for the platform p, which must offer sealing keys.
@@ -80,7 +84,7 @@ func New(p enclave.Self, rnd io.Reader) (*Sealer, error) {
 	if rnd == nil {
 		rnd = rand.Reader
 	}
-	return &Sealer{keys: k, self: p, rand: rnd, current: map[enclave.SealPolicy]*sealKey{}, opened: map[keyRef]cipher.AEAD{}}, nil
+	return &Sealer{keys: k, self: p, rand: rnd, opened: map[keyRef]cipher.AEAD{}}, nil
 }
 
 func newAEAD(key []byte) (cipher.AEAD, error) {
@@ -93,14 +97,13 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 }
 
 func (s *Sealer) currentKey(ctx context.Context, policy enclave.SealPolicy) (*sealKey, error) {
-	s.mu.Lock()
-	k := s.current[policy]
-	if k != nil && k.uses < rotateAfter {
-		k.uses++
-		s.mu.Unlock()
+	if policy != enclave.SealUnique && policy != enclave.SealProduct {
+		return nil, fmt.Errorf("seal: unknown policy %d", policy)
+	}
+	slot := &s.current[policy]
+	if k := slot.Load(); k != nil && k.uses.Add(1) <= rotateAfter {
 		return k, nil
 	}
-	s.mu.Unlock()
 	ref := keyRef{policy: policy}
 	if policy == enclave.SealProduct {
 		id, err := s.self.Identity(ctx)
@@ -108,8 +111,6 @@ func (s *Sealer) currentKey(ctx context.Context, policy enclave.SealPolicy) (*se
 			return nil, err
 		}
 		ref.svn = id.SVN
-	} else if policy != enclave.SealUnique {
-		return nil, fmt.Errorf("seal: unknown policy %d", policy)
 	}
 	if _, err := io.ReadFull(s.rand, ref.id[:]); err != nil {
 		return nil, err
@@ -122,9 +123,12 @@ func (s *Sealer) currentKey(ctx context.Context, policy enclave.SealPolicy) (*se
 	if err != nil {
 		return nil, err
 	}
-	k = &sealKey{ref: ref, aead: aead, uses: 1}
+	k := &sealKey{ref: ref, aead: aead}
+	k.uses.Store(1)
+	// Concurrent sealers may each draw a key; the last one stored wins
+	// and the others' blobs still open (their keys are remembered).
+	slot.Store(k)
 	s.mu.Lock()
-	s.current[policy] = k
 	s.remember(ref, aead)
 	s.mu.Unlock()
 	return k, nil

@@ -109,3 +109,35 @@ func FuzzUnseal(f *testing.F) {
 		s.Unseal(context.Background(), b, nil)
 	})
 }
+
+func TestConcurrent(t *testing.T) {
+	ctx := context.Background()
+	p := simtest.Start(t)
+	s, _ := seal.New(p.Client, nil)
+	done := make(chan error)
+	for g := range 4 {
+		go func() {
+			for i := range 50 {
+				msg := []byte{byte(g), byte(i)}
+				blob, err := s.Seal(ctx, enclave.SealPolicy(1+i%2), msg, nil)
+				if err == nil {
+					var got []byte
+					got, err = s.Unseal(ctx, blob, nil)
+					if err == nil && !bytes.Equal(got, msg) {
+						err = errors.New("wrong plaintext")
+					}
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -207,6 +207,13 @@ func (c *Config) VerifyCertificate(ctx context.Context, raw [][]byte) (enclave.C
 	if err := leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature); err != nil {
 		return enclave.Claims{}, fmt.Errorf("atls: certificate is not validly self-signed: %w", err)
 	}
+	// RFC 5280: a critical extension the verifier does not process fails
+	// the certificate. The evidence extension is processed below.
+	for _, oid := range leaf.UnhandledCriticalExtensions {
+		if !oid.Equal(OIDEvidence) {
+			return enclave.Claims{}, fmt.Errorf("atls: certificate has unknown critical extension %v", oid)
+		}
+	}
 	var ev []byte
 	for _, ext := range leaf.Extensions {
 		if ext.Id.Equal(OIDEvidence) {

@@ -58,6 +58,7 @@ State lives under $CONFIDE_HOME (default ~/.confide).`,
 		newSealCmd(self, false),
 		newSealCmd(self, true),
 		newEnclaveCmd(self),
+		newDemoCmd(),
 	)
 	return root
 }

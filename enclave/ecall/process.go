@@ -17,7 +17,7 @@ import (
 // Frames on the channel between host and enclave process (spec/ecall.md):
 //
 //	call:   id(4 BE) | length(4 BE) | input
-//	return: status(1: 0 ok, 1 enclave error) | length(4 BE) | output or message
+//	return: status(1: 0 ok, 1 enclave error, 2 no such ECALL) | length(4 BE) | output or message
 const (
 	// MaxMessage bounds one input or output.
 	MaxMessage = 16 << 20

@@ -17,7 +17,9 @@
 // `confide enclave sign`). A process launched without an image runs the
 // unsigned CLI manifest: zero signer, product 0, SVN 0. So enclave code
 // never declares its own identity, and what it can obtain evidence or keys
-// for is exactly what was measured.
+// for is what the platform measured. (The simulation reads the launch
+// environment when the process first connects, so it trusts measured code
+// not to rewrite its own environment first; hardware has no such gap.)
 //
 // What simulation is not: isolation. The host, as the same user or root,
 // can read a simulated enclave's memory and the platform's keys. Every

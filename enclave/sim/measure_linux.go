@@ -19,7 +19,14 @@ import (
 // measurer derives a connecting process's identity from what the kernel
 // says about it: the executable behind /proc/PID/exe, hashed, and the
 // enclave image named in the environment the process was started with.
-// The process's own words play no part.
+// The process's own requests play no part.
+//
+// Limits of the simulation: the environment and the image file are read
+// when the process first connects, not when it was exec'd, and
+// /proc/PID/environ is memory the process can rewrite. Measured code is
+// trusted not to do that (it is the code the identity names); a real TEE
+// measures at launch and needs no such trust. spec/enclave-image.md lists
+// these limits.
 type measurer struct {
 	mu    sync.Mutex
 	cache map[exeKey][]byte // executable hashes: a Go binary is tens of MB

@@ -1,0 +1,376 @@
+package spec_test
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/binary"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/enclave/sim"
+	"github.com/confide/confide/enclave/sim/simtest"
+)
+
+// Seed corpora the generator writes, beside the vectors they come from.
+const (
+	seedsFuzzVerify      = "../enclave/sim/testdata/fuzz/FuzzVerify"
+	seedsFuzzParseImage  = "../enclave/sim/testdata/fuzz/FuzzParseImage"
+	seedsFuzzVerifyCert  = "../attest/atls/testdata/fuzz/FuzzVerifyCertificate"
+	regenerate           = "regenerate with: go test ./spec -run TestVectors -update"
+	vectorExecutableName = "an executable"
+)
+
+// The fixed times of the generated vectors: the platform is created at
+// initTime and the vectors verify at vectorNow, inside the attestation key
+// certificate's 90 days.
+var (
+	initTime  = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	vectorNow = initTime.Add(24 * time.Hour)
+)
+
+// vectorExe is the executable hash of the vectors' made-up enclaves.
+func vectorExe() []byte {
+	h := sha256.Sum256([]byte(vectorExecutableName))
+	return h[:]
+}
+
+// vectorSigner is the fixed development key that signs the image vectors.
+func vectorSigner() ed25519.PrivateKey {
+	seed := sha256.Sum256([]byte("confide spec vector signer"))
+	return ed25519.NewKeyFromSeed(seed[:])
+}
+
+func kmsManifest() []byte {
+	return enclave.Manifest{Version: 1, Role: "kms", Entry: []string{"kms", "serve"}}.Marshal()
+}
+
+// simFixture is a platform made for generating vectors: served, so that
+// it makes evidence for the test process, with its keys at hand, so that
+// vectors can be encoded and signed as the document says.
+type simFixture struct {
+	p       *simtest.Platform
+	ak      *ecdsa.PrivateKey
+	rootKey *ecdsa.PrivateKey
+	// A second platform, not served: its root is not trusted.
+	otherAK     *ecdsa.PrivateKey
+	otherAKCert []byte
+}
+
+func newSimFixture(t *testing.T) *simFixture {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "cfspec") // short: socket paths are limited
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	at := func() time.Time { return initTime }
+	keys, err := sim.Init(dir, sim.InitOptions{Now: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := &simFixture{p: simtest.Serve(t, dir, keys)}
+	fx.ak = readECKey(t, filepath.Join(dir, "ak.key"))
+	fx.rootKey = readECKey(t, filepath.Join(dir, "root.key"))
+	other := t.TempDir()
+	okeys, err := sim.Init(other, sim.InitOptions{Now: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.otherAK, fx.otherAKCert = readECKey(t, filepath.Join(other, "ak.key")), okeys.AKCert.Raw
+	return fx
+}
+
+func readECKey(t *testing.T, path string) *ecdsa.PrivateKey {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := sim.ParsePrivateKeyPEM(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.(*ecdsa.PrivateKey)
+}
+
+// simBody is the signed body of evidence-sim.md.
+type simBody struct {
+	version, flags         byte
+	unique, config, signer []byte
+	product, svn           uint16
+	tcb                    byte
+	reportData             enclave.ReportData
+}
+
+func defaultBody(rd enclave.ReportData) simBody {
+	cfg := sha256.Sum256(kmsManifest())
+	signer := sha256.Sum256(vectorSigner().Public().(ed25519.PublicKey))
+	return simBody{version: 1, flags: 3, unique: vectorExe(), config: cfg[:], signer: signer[:],
+		product: 7, svn: 3, tcb: 1, reportData: rd}
+}
+
+func (b simBody) encode() []byte {
+	out := []byte{b.version, b.flags}
+	out = append(append(append(out, b.unique...), b.config...), b.signer...)
+	out = binary.BigEndian.AppendUint16(out, b.product)
+	out = binary.BigEndian.AppendUint16(out, b.svn)
+	out = append(out, b.tcb)
+	return append(out, b.reportData[:]...)
+}
+
+// signSim encodes and signs a payload as evidence-sim.md says, and wraps
+// it in the envelope.
+func signSim(t *testing.T, key crypto.Signer, certDER, body []byte) []byte {
+	t.Helper()
+	digest := sha512.Sum384(append([]byte(simReportContext), body...))
+	sig := make([]byte, 96)
+	switch k := key.(type) {
+	case *ecdsa.PrivateKey:
+		r, s, err := ecdsa.Sign(rand.Reader, k, digest[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.FillBytes(sig[:48])
+		s.FillBytes(sig[48:])
+	default:
+		s, err := key.Sign(rand.Reader, digest[:], crypto.Hash(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(sig, s)
+	}
+	payload := binary.BigEndian.AppendUint16(bytes.Clone(body), uint16(len(certDER)))
+	payload = append(append(payload, certDER...), sig...)
+	ev, err := enclave.WrapEvidence(enclave.PlatformSim, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// simParts splits simulated evidence into body, certificate and signature.
+func simParts(ev []byte) (body, cert, sig []byte) {
+	p := ev[10:]
+	n := int(binary.BigEndian.Uint16(p[167:]))
+	return bytes.Clone(p[:167]), bytes.Clone(p[169 : 169+n]), bytes.Clone(p[169+n:])
+}
+
+func rewrap(t *testing.T, payload []byte) []byte {
+	t.Helper()
+	ev, err := enclave.WrapEvidence(enclave.PlatformSim, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func joinSim(body, cert, sig []byte) []byte {
+	p := binary.BigEndian.AppendUint16(bytes.Clone(body), uint16(len(cert)))
+	return append(append(p, cert...), sig...)
+}
+
+// issueAK issues an attestation key certificate from the fixture's root.
+func (fx *simFixture) issueAK(t *testing.T, pub any, edit func(*x509.Certificate)) []byte {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{Organization: []string{"confide"}, CommonName: "confide SIMULATED platform attestation key"},
+		NotBefore:    initTime.Add(-time.Hour), NotAfter: initTime.Add(90 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, BasicConstraintsValid: true,
+	}
+	if edit != nil {
+		edit(tmpl)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, fx.p.Keys.Root, pub, fx.rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+func p384Order() *big.Int { return elliptic.P384().Params().N }
+
+// twinSig returns (r, n − s) for a simulated signature.
+func twinSig(sig []byte) []byte {
+	s := new(big.Int).SetBytes(sig[48:])
+	out := bytes.Clone(sig)
+	new(big.Int).Sub(p384Order(), s).FillBytes(out[48:])
+	return out
+}
+
+func generate(t *testing.T) {
+	fx := newSimFixture(t)
+	generateSimEvidence(t, fx)
+	generateATLS(t, fx)
+	generateImages(t)
+}
+
+func generateSimEvidence(t *testing.T, fx *simFixture) {
+	roots := fx.p.Roots()
+	f := simEvidenceFile{
+		fileHeader: fileHeader{Kind: "evidence-sim", Spec: "evidence-sim.md", Comment: "Simulated evidence of a platform created by sim.Init at " +
+			initTime.Format(time.RFC3339) + "; its root is given, its keys were discarded. The first two vectors are evidence that platform made " +
+			"for the test process; the others are encoded and signed as evidence-sim.md says. " + regenerate},
+		Root: fx.p.Keys.Root.Raw,
+		Now:  vectorNow,
+	}
+	seeds := map[string][]byte{}
+	add := func(v simEvidenceVector) {
+		_, class := refVerifySim(v.Evidence, roots, v.at(vectorNow))
+		switch {
+		case v.Reject == "" && class != "":
+			t.Fatalf("%s: reference verifier rejects valid evidence: %s", v.Name, class)
+		case v.Reject != "" && class != v.Error:
+			t.Fatalf("%s: reference verifier says %q, want %q", v.Name, class, v.Error)
+		}
+		if v.Reject == "" {
+			c, _ := refVerifySim(v.Evidence, roots, v.at(vectorNow))
+			v.Claims, _ = json.Marshal(c)
+		}
+		f.Vectors = append(f.Vectors, v)
+		seeds[v.Name] = v.Evidence
+	}
+	valid := func(name string, ev []byte) { add(simEvidenceVector{Name: name, Evidence: ev}) }
+	reject := func(name, class, why string, ev []byte) {
+		add(simEvidenceVector{Name: name, Evidence: ev, Reject: why, Error: class})
+	}
+	at := func(tm time.Time) *time.Time { return &tm }
+
+	// Evidence the platform made.
+	cliEv, err := fx.p.Client.Evidence(ctx, enclave.ReportData{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid("platform: unsigned CLI, zero report data", cliEv)
+	nonce := sha256.Sum256([]byte("evidence-sim vector nonce"))
+	runtime := []byte(`{"key":"evidence-sim vector runtime data"}`)
+	rd, _ := enclave.NewReportData(nonce[:], runtime)
+	ev, err := fx.p.Client.Evidence(ctx, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add(simEvidenceVector{Name: "platform: unsigned CLI, nonce and runtime data", Evidence: ev, Nonce: nonce[:], RuntimeData: runtime})
+
+	// Evidence encoded from the document.
+	akCert := fx.p.Keys.AKCert
+	body := defaultBody(rd)
+	good := signSim(t, fx.ak, akCert.Raw, body.encode())
+	valid("signed kms enclave, product 7, svn 3", good)
+	for code := byte(2); code <= 5; code++ {
+		b := body
+		b.tcb = code
+		valid("TCB status "+simTCB[code], signSim(t, fx.ak, akCert.Raw, b.encode()))
+	}
+	b := body
+	b.product, b.svn = 65535, 65535
+	valid("product and svn 65535", signSim(t, fx.ak, akCert.Raw, b.encode()))
+	gb, gc, gs := simParts(cliEv)
+	valid("signature (r, n-s) of the first vector: evidence is not unique", rewrap(t, joinSim(gb, gc, twinSig(gs))))
+	add(simEvidenceVector{Name: "at the attestation key certificate's notAfter", Evidence: cliEv, Now: at(akCert.NotAfter)})
+	add(simEvidenceVector{Name: "at the attestation key certificate's notBefore", Evidence: cliEv, Now: at(akCert.NotBefore)})
+
+	// Rejects, step by step.
+	edit := func(e func(b []byte)) []byte { c := bytes.Clone(cliEv); e(c); return c }
+	reject("envelope version 2", errMalformed, "unknown envelope version", edit(func(b []byte) { b[4] = 2 }))
+	reject("envelope names snp", errPlatform, "the tag names another platform", edit(func(b []byte) { b[5] = 3 }))
+	reject("envelope tag 0", errMalformed, "unassigned platform tag", edit(func(b []byte) { b[5] = 0 }))
+	reject("envelope length one short", errMalformed, "a byte trails the payload", edit(func(b []byte) { b[9]-- }))
+	_, payload, _ := enclave.UnwrapEvidence(cliEv)
+	reject("payload cut by one byte", errMalformed, "length is not 265 + c", rewrap(t, payload[:len(payload)-1]))
+	reject("payload with a trailing byte", errMalformed, "length is not 265 + c", rewrap(t, append(bytes.Clone(payload), 0)))
+	reject("payload of 264 bytes", errMalformed, "shorter than 265 bytes", rewrap(t, make([]byte, 264)))
+	reject("empty payload", errMalformed, "shorter than 265 bytes", rewrap(t, nil))
+	resigned := func(name, class, why string, e func(*simBody)) {
+		b := body
+		e(&b)
+		reject(name, class, why, signSim(t, fx.ak, akCert.Raw, b.encode()))
+	}
+	resigned("report version 2", errMalformed, "unknown report version (signed)", func(b *simBody) { b.version = 2 })
+	resigned("report version 0", errMalformed, "unknown report version (signed)", func(b *simBody) { b.version = 0 })
+	resigned("flags 0x02: not debug", errMalformed, "flags must be 0x03 (signed)", func(b *simBody) { b.flags = 2 })
+	resigned("flags 0x01: not simulated", errMalformed, "flags must be 0x03 (signed)", func(b *simBody) { b.flags = 1 })
+	resigned("flags 0x07", errMalformed, "flags must be 0x03 (signed)", func(b *simBody) { b.flags = 7 })
+	resigned("flags 0x00", errMalformed, "flags must be 0x03 (signed)", func(b *simBody) { b.flags = 0 })
+	resigned("TCB code 0", errMalformed, "TCB code outside 1-5 (signed)", func(b *simBody) { b.tcb = 0 })
+	resigned("TCB code 6", errMalformed, "TCB code outside 1-5 (signed)", func(b *simBody) { b.tcb = 6 })
+	reject("certificate length 0", errMalformed, "zero bytes are not a certificate", rewrap(t, joinSim(gb, nil, gs)))
+	reject("certificate with a trailing byte", errMalformed, "the certificate field is one DER certificate exactly", rewrap(t, joinSim(gb, append(bytes.Clone(gc), 0), gs)))
+	ber := bytes.Clone(gc)
+	ber[1] = 0x83 // long form of a length that fits in two bytes: BER, not DER
+	ber = append(ber[:2], append([]byte{0}, ber[2:]...)...)
+	reject("certificate length in BER", errMalformed, "the certificate is DER", rewrap(t, joinSim(gb, ber, gs)))
+	reject("certificate in PEM", errMalformed, "the certificate is DER", rewrap(t, joinSim(gb, pemCert(gc), gs)))
+	// Chain.
+	reject("attestation key of another platform", errChain, "its certificate chains to another root", signSim(t, fx.otherAK, fx.otherAKCert, body.encode()))
+	selfSigned := func() []byte {
+		tmpl := *akCert
+		der, err := x509.CreateCertificate(rand.Reader, &tmpl, &tmpl, &fx.ak.PublicKey, fx.ak)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}()
+	reject("self-signed attestation key certificate", errChain, "does not chain to the root", signSim(t, fx.ak, selfSigned, body.encode()))
+	reject("unknown critical extension", errChain, "path validation fails on an unknown critical extension",
+		signSim(t, fx.ak, fx.issueAK(t, &fx.ak.PublicKey, func(c *x509.Certificate) {
+			c.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 3, 31415, 9}, Critical: true, Value: []byte{5, 0}}}
+		}), body.encode()))
+	add(simEvidenceVector{Name: "expired attestation key certificate", Evidence: cliEv, Now: at(akCert.NotAfter.Add(time.Second)),
+		Reject: "verified one second after notAfter", Error: errChain})
+	add(simEvidenceVector{Name: "attestation key certificate not yet valid", Evidence: cliEv, Now: at(akCert.NotBefore.Add(-time.Second)),
+		Reject: "verified one second before notBefore", Error: errChain})
+	// Key.
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	reject("attestation key on P-256", errKey, "the attestation key is P-384", signSim(t, p256, fx.issueAK(t, &p256.PublicKey, nil), body.encode()))
+	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
+	reject("attestation key Ed25519", errKey, "the attestation key is ECDSA", signSim(t, edKey, fx.issueAK(t, edKey.Public(), nil), body.encode()))
+	// Signature.
+	flipped := func(i int) []byte { c := bytes.Clone(gb); c[i] ^= 1; return rewrap(t, joinSim(c, gc, gs)) }
+	reject("report data changed", errSignature, "the body is signed", flipped(103))
+	reject("unique_id changed", errSignature, "the body is signed", flipped(2))
+	reject("signer_id changed", errSignature, "the body is signed", flipped(97))
+	reject("svn changed", errSignature, "the body is signed", flipped(101))
+	zeroR := bytes.Clone(gs)
+	clear(zeroR[:48])
+	reject("signature r = 0", errSignature, "r must be in [1, n-1]", rewrap(t, joinSim(gb, gc, zeroR)))
+	sIsN := bytes.Clone(gs)
+	p384Order().FillBytes(sIsN[48:])
+	reject("signature s = n", errSignature, "s must be in [1, n-1]", rewrap(t, joinSim(gb, gc, sIsN)))
+	reject("signed by the root key", errSignature, "the attestation key certificate's key signs", signSim(t, fx.rootKey, akCert.Raw, body.encode()))
+	other, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	reject("signed by another P-384 key", errSignature, "the attestation key certificate's key signs", signSim(t, other, akCert.Raw, body.encode()))
+	hashedWithoutContext := func() []byte {
+		digest := sha512.Sum384(body.encode())
+		r, s, err := ecdsa.Sign(rand.Reader, fx.ak, digest[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig := make([]byte, 96)
+		r.FillBytes(sig[:48])
+		s.FillBytes(sig[48:])
+		return rewrap(t, joinSim(body.encode(), akCert.Raw, sig))
+	}()
+	reject("signed without the context string", errSignature, `the digest starts with "confide sim report v1\0"`, hashedWithoutContext)
+
+	mustWriteJSON(t, "testdata/evidence-sim.json", f)
+	writeSeeds(t, seedsFuzzVerify, seeds)
+}
+
+func pemCert(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
