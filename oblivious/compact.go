@@ -9,6 +9,7 @@ import (
 
 // Compact moves the records whose keep mask is True to the front, in
 // their original order, zeroes the rest, and returns how many were kept.
+// Keep masks must be exactly True or False (as comparisons return them).
 // The count is secret: callers must not branch on it or slice by it
 // inside oblivious code; the output keeps the public length len(rs).
 // It sorts by (not kept, original position) with Sort's network, so its

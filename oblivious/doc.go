@@ -27,7 +27,9 @@
 //
 //   - Pointers: a pointer store goes through the garbage collector's write
 //     barrier, whose work depends on the value. Records are fixed-size and
-//     pointer-free (CheckRecord); every entry point checks the type.
+//     pointer-free (CheckRecord); every entry point that takes a slice of
+//     records checks the type, while the per-element building blocks
+//     (CondSwap, CondMove, SelectRecord) leave that to their callers.
 //   - Allocation: no allocation size depends on a secret (only on public
 //     lengths), so the allocator and GC pacing see public sizes only.
 //   - Maps: none holds secrets (their hashing and probing branch on keys).

@@ -51,12 +51,16 @@ func mustRecord[R any]() {
 // as machine words through unsafe, which the leak checker cannot follow.
 // Every word of both records is read and written whatever the mask.
 
-// CondSwap swaps *a and *b if m is True. R must be a valid record.
+// CondSwap swaps *a and *b if m is True. R must be a valid record; as a
+// building block called per element, CondSwap does not check that itself
+// (the slice-taking entry points do).
 func CondSwap[R any](m Mask, a, b *R) {
 	pa, pb := unsafe.Pointer(a), unsafe.Pointer(b)
 	n := unsafe.Sizeof(*a)
 	// Words as wide as the record's alignment allows: a misaligned
-	// *uint64 is legal on amd64 but not in Go (checkptr rejects it).
+	// *uint64 breaks Go's unsafe rules even where amd64 tolerates it.
+	// (checkptr does not catch it for pointer-free types; the objdump
+	// test checks the access widths instead.)
 	var done uintptr
 	if unsafe.Alignof(*a) >= 8 {
 		done = n &^ 7

@@ -64,30 +64,9 @@ func (s *sorter[R]) merge(lo, n int, up bool) {
 		return
 	}
 	m := 1 << (bits.Len(uint(n-1)) - 1) // greatest power of two below n
-	for i := lo; i < lo+n-m; i++ {
-		s.cmpex(i, i+m, up)
-	}
-	s.merge(lo, m, up)
+	s.cmpexRange(lo, lo+m, n-m, up)
+	s.mergePow2(lo, m, up)
 	s.merge(lo+m, n-m, up)
-}
-
-// cmpex orders positions i < j ascending (up) or descending. The
-// direction is public: it depends only on the position in the network.
-func (s *sorter[R]) cmpex(i, j int, up bool) {
-	ki, kj := &s.k[i], &s.k[j]
-	var m Mask
-	if up {
-		m = Lt(*kj, *ki)
-	} else {
-		m = Lt(*ki, *kj)
-	}
-	trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), i)
-	trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), j)
-	CondSwap64(m, ki, kj)
-	if s.r != nil {
-		CondSwap(m, &s.r[i], &s.r[j])
-	}
-	s.count++
 }
 
 // NetworkSize returns the number of compare-exchanges Sort performs on n
@@ -121,4 +100,136 @@ func NetworkSize(n int) int {
 		return v
 	}
 	return c(n)
+}
+
+// cmpexRange compare-exchanges positions a+i and b+i for i < cnt, the
+// merge step as one loop: the (public) direction is hoisted out, bounds
+// are checked once, and records of 8-byte words are swapped through a
+// word view of the whole range.
+func (s *sorter[R]) cmpexRange(a, b, cnt int, up bool) {
+	if cnt <= 0 {
+		return
+	}
+	ka := s.k[a : a+cnt]
+	kb := s.k[b : b+cnt]
+	kb = kb[:len(ka)]
+	var zero R
+	size, align := unsafe.Sizeof(zero), unsafe.Alignof(zero)
+	switch {
+	case s.r == nil:
+		for i := range ka {
+			if trace.Enabled {
+				trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), a+i)
+				trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), b+i)
+			}
+			x, y := ka[i], kb[i]
+			m := Lt(y, x)
+			if !up {
+				m = Lt(x, y)
+			}
+			d := uint64(m) & (x ^ y)
+			ka[i], kb[i] = x^d, y^d
+		}
+	case align >= 8 && size == 8:
+		ra := s.r[a : a+cnt]
+		rb := s.r[b : b+cnt]
+		wa := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(ra))), len(ra))
+		wb := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(rb))), len(rb))
+		wb = wb[:len(ka)]
+		wa = wa[:len(ka)]
+		for i := range ka {
+			if trace.Enabled {
+				trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), a+i)
+				trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), b+i)
+			}
+			x, y := ka[i], kb[i]
+			m := Lt(y, x)
+			if !up {
+				m = Lt(x, y)
+			}
+			d := uint64(m) & (x ^ y)
+			ka[i], kb[i] = x^d, y^d
+			u, v := wa[i], wb[i]
+			e := uint64(m) & (u ^ v)
+			wa[i], wb[i] = u^e, v^e
+		}
+	default:
+		for i := range ka {
+			if trace.Enabled {
+				trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), a+i)
+				trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), b+i)
+			}
+			x, y := ka[i], kb[i]
+			m := Lt(y, x)
+			if !up {
+				m = Lt(x, y)
+			}
+			d := uint64(m) & (x ^ y)
+			ka[i], kb[i] = x^d, y^d
+			CondSwap(m, &s.r[a+i], &s.r[b+i])
+		}
+	}
+	s.count += cnt
+}
+
+// mergePow2 is merge for a power of two m: depth first while the block
+// is larger than the cache, then level by level.
+func (s *sorter[R]) mergePow2(lo, m int, up bool) {
+	if m <= 1 {
+		return
+	}
+	if m > 1<<11 {
+		s.cmpexRange(lo, lo+m/2, m/2, up)
+		s.mergePow2(lo, m/2, up)
+		s.mergePow2(lo+m/2, m/2, up)
+		return
+	}
+	for p := m / 2; p >= 1; p /= 2 {
+		if p >= 8 {
+			for blk := lo; blk < lo+m; blk += 2 * p {
+				s.cmpexRange(blk, blk+p, p, up)
+			}
+		} else {
+			s.level(lo, m, p, up)
+		}
+	}
+}
+
+// level compare-exchanges i and i+p for the i in [lo, lo+m) with bit p of
+// i−lo clear, in one loop: the small-p levels of a power-of-two merge.
+func (s *sorter[R]) level(lo, m, p int, up bool) {
+	k := s.k[lo : lo+m]
+	var zero R
+	var w []uint64
+	if s.r != nil && unsafe.Alignof(zero) >= 8 && unsafe.Sizeof(zero) == 8 {
+		r := s.r[lo : lo+m]
+		w = unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(r))), len(r))
+		w = w[:len(k)]
+	}
+	for i := 0; i+p < len(k); i++ {
+		if i&p != 0 {
+			continue // public: position only
+		}
+		j := i + p
+		if trace.Enabled {
+			trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), lo+i)
+			trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), lo+j)
+		}
+		x, y := k[i], k[j]
+		mk := Lt(y, x)
+		if !up {
+			mk = Lt(x, y)
+		}
+		d := uint64(mk) & (x ^ y)
+		k[i], k[j] = x^d, y^d
+		switch {
+		case w != nil:
+			u, v := w[i], w[j]
+			e := uint64(mk) & (u ^ v)
+			w[i], w[j] = u^e, v^e
+		case s.r != nil:
+			CondSwap(mk, &s.r[lo+i], &s.r[lo+j])
+		}
+	}
+	s.count += m / 2
 }
