@@ -81,5 +81,8 @@ var ErrSVNTooHigh = errors.New("enclave: requested SVN is above the enclave's ow
 // in hardware. The returned 32-byte key depends on the platform's sealing
 // secret, the request and the caller's identity (debug flag included).
 type SealKeyer interface {
+	// SealKey returns a sealing key: a secret.
+	//
+	//confide:secret
 	SealKey(ctx context.Context, req KeyRequest) ([]byte, error)
 }

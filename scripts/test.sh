@@ -35,6 +35,9 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 
+echo "== confide vet (leak checker on confide's own enclave code)"
+go run ./cmd/confide vet ./...
+
 no_race='/oblivious'
 echo "== go test -race (all but${no_race})"
 go test -race -timeout 30m $(go list ./... | grep -v "$no_race") "$@"

@@ -59,7 +59,7 @@ type Sealer struct {
 	current [3]atomic.Pointer[sealKey]
 
 	mu     sync.Mutex
-	opened map[keyRef]cipher.AEAD
+	opened map[keyRef]cipher.AEAD //confide:secret
 }
 
 type keyRef struct {
@@ -70,7 +70,7 @@ type keyRef struct {
 
 type sealKey struct {
 	ref  keyRef
-	aead cipher.AEAD
+	aead cipher.AEAD //confide:secret
 	uses atomic.Uint64
 }
 
@@ -143,7 +143,10 @@ func (s *Sealer) remember(ref keyRef, aead cipher.AEAD) {
 }
 
 // Seal encrypts plaintext so that only enclaves matching policy on this
-// platform can unseal it, binding additional data aad.
+// platform can unseal it, binding additional data aad. The blob is
+// ciphertext, meant to leave the enclave.
+//
+//confide:declassify
 func (s *Sealer) Seal(ctx context.Context, policy enclave.SealPolicy, plaintext, aad []byte) ([]byte, error) {
 	k, err := s.currentKey(ctx, policy)
 	if err != nil {
@@ -206,6 +209,9 @@ func ParseHeader(blob []byte) (Header, error) {
 }
 
 // Unseal decrypts a blob sealed by Seal with the same additional data.
+// The plaintext is secret.
+//
+//confide:secret
 func (s *Sealer) Unseal(ctx context.Context, blob, aad []byte) ([]byte, error) {
 	h, err := ParseHeader(blob)
 	if err != nil {

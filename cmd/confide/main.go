@@ -14,6 +14,10 @@ import (
 )
 
 func main() {
+	// go vet -vettool=confide speaks the vet-tool protocol, not our CLI.
+	if isVetTool(os.Args[1:]) {
+		vetToolMain() // does not return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])
 	stop()
@@ -58,6 +62,7 @@ State lives under $CONFIDE_HOME (default ~/.confide).`,
 		newSealCmd(self, false),
 		newSealCmd(self, true),
 		newEnclaveCmd(self),
+		newVetCmd(),
 		newDemoCmd(),
 	)
 	return root
