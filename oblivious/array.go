@@ -9,6 +9,9 @@ import (
 // Read returns rs[i] by reading every element: the trace is a scan of the
 // whole slice whatever i. Public: len(rs). Granularity: element. An i out
 // of range returns the zero record (it is secret, so it cannot panic).
+//
+//confide:oblivious
+//confide:secret rs i
 func Read[R any](rs []R, i uint64) R {
 	mustRecord[R]()
 	var out R
@@ -22,6 +25,9 @@ func Read[R any](rs []R, i uint64) R {
 
 // Write sets rs[i] = v by reading and rewriting every element. Public:
 // len(rs). Granularity: element. An i out of range writes nothing.
+//
+//confide:oblivious
+//confide:secret rs i v
 func Write[R any](rs []R, i uint64, v R) {
 	mustRecord[R]()
 	base := unsafe.Pointer(unsafe.SliceData(rs))

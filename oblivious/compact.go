@@ -15,6 +15,9 @@ import (
 // It sorts by (not kept, original position) with Sort's network, so its
 // trace depends only on len(rs). Public: len(rs), which must equal
 // len(keep) and be below 2^63.
+//
+//confide:oblivious
+//confide:secret rs keep
 func Compact[R any](rs []R, keep []Mask) uint64 {
 	mustRecord[R]()
 	if len(rs) != len(keep) {
@@ -38,7 +41,13 @@ func Compact[R any](rs []R, keep []Mask) uint64 {
 // Grouped is a record aggregated by group: Group is its group key, Value
 // what is summed.
 type Grouped interface {
+	// Group and Value return secrets without branching on the record.
+	//
+	//confide:oblivious
+	//confide:secret
 	Group() uint64
+	//confide:oblivious
+	//confide:secret
 	Value() uint64
 }
 
@@ -60,6 +69,9 @@ type Group struct {
 // Sort-based (as in Opaque and ObliDB): sort by group, a linear scan that
 // carries running totals across equal keys, then Compact of each group's
 // last row. Public: len(rs).
+//
+//confide:oblivious
+//confide:secret rs
 func Aggregate[R Grouped](rs []R) (groups []Group, n uint64) {
 	g := make([]Group, len(rs))
 	keys := make([]uint64, len(rs))

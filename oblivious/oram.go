@@ -109,7 +109,9 @@ type ORAM[R any] struct {
 	src  *oramSource
 	// need is the number of random bytes one access draws.
 	need int
-	err  error
+	// height is the data tree's (public; kept apart from the tree, whose
+	// contents are secret).
+	height int
 }
 
 // ErrStashOverflow reports that an eviction left more blocks than the
@@ -169,6 +171,7 @@ func newORAM[R any](n int, rnd io.Reader, p oramParams) (*ORAM[R], error) {
 		return nil, err
 	}
 	o.pos = pos
+	o.height = o.data.height
 	o.need = need + 4
 	if o.need > len(src.buf) {
 		src.buf = make([]byte, o.need)
@@ -187,7 +190,7 @@ func (o *ORAM[R]) Read(i uint64) R {
 	var zero R
 	v, err := o.Access(False, i, zero)
 	if err != nil {
-		panic(err)
+		panic(err) //confide:ignore err is ErrStashOverflow or the random source's error, never built from a record; the checker merges it with the secret results
 	}
 	return v
 }
@@ -197,7 +200,7 @@ func (o *ORAM[R]) Read(i uint64) R {
 // Its trace is that of Read.
 func (o *ORAM[R]) Write(i uint64, v R) {
 	if _, err := o.Access(True, i, v); err != nil {
-		panic(err)
+		panic(err) //confide:ignore err is ErrStashOverflow or the random source's error, never built from a record; the checker merges it with the secret results
 	}
 }
 
@@ -208,8 +211,8 @@ func (o *ORAM[R]) Write(i uint64, v R) {
 // access can be retried) and ErrStashOverflow (the ORAM is unusable).
 func (o *ORAM[R]) Access(write Mask, i uint64, v R) (R, error) {
 	var zero R
-	if o.err != nil {
-		return zero, o.err
+	if o.src.overflowed {
+		return zero, ErrStashOverflow
 	}
 	if err := o.src.reserve(o.need); err != nil {
 		return zero, fmt.Errorf("oblivious: ORAM randomness: %w", err)
@@ -218,17 +221,18 @@ func (o *ORAM[R]) Access(write Mask, i uint64, v R) (R, error) {
 	i = Select(in, i, 0)
 	write &= in
 
-	leaf := o.src.leaf(o.data.height)
-	old := o.pos.swap(i, leaf)
+	leaf := o.src.leaf(o.height)
+	old := revealLeaf(o.pos.swap(i, leaf))
 	p := o.data.fetch(i, old, leaf, &zero)
 	out := *p
 	CondMove(write, p, &v)
-	o.src.overflow |= o.data.evict()
+	if revealOverflow(o.data.evict()) {
+		o.src.overflowed = true
+	}
 	CondMove(^in, &out, &zero)
 
-	if o.src.overflow != False { // the one revealed secret: see ErrStashOverflow
-		o.err = ErrStashOverflow
-		return zero, o.err
+	if o.src.overflowed {
+		return zero, ErrStashOverflow
 	}
 	return out, nil
 }
@@ -236,10 +240,10 @@ func (o *ORAM[R]) Access(write Mask, i uint64, v R) (R, error) {
 // oramSource hands out the random bytes of the access in progress, and
 // collects the overflow masks of all the ORAMs of one recursion.
 type oramSource struct {
-	r        io.Reader
-	buf      []byte
-	off      int
-	overflow Mask
+	r          io.Reader
+	buf        []byte
+	off        int
+	overflowed bool // public once revealed (revealOverflow)
 }
 
 // reserve makes sure that n bytes can be drawn without reading.
@@ -389,8 +393,8 @@ func (t *oramTree[R]) evict() Mask {
 		meta := w[i].meta
 		real := ^IsZero(meta & oramIDMask)
 		d := t.depth(meta)
-		one := uint64(real) & (1 << (d & 7 * 8))
-		word := uint64(1) << (d >> 3) // one-hot: the word of lane d
+		one := uint64(real) & Shl(1, d&7*8)
+		word := Shl(1, d>>3) // one-hot: the word of lane d
 		for k := range hist {
 			hist[k] += -(word >> k & 1) & one
 		}
@@ -421,12 +425,12 @@ func (t *oramTree[R]) evict() Mask {
 		meta := w[i].meta
 		real := ^IsZero(meta & oramIDMask)
 		d := t.depth(meta)
-		word := uint64(1) << (d >> 3)
+		word := Shl(1, d>>3)
 		var run uint64
 		for k := range start {
 			run |= -(word >> k & 1) & start[k]
 		}
-		run = run >> (d & 7 * 8) & 0xFF
+		run = Shr(run, d&7*8) & 0xFF
 		hole, taken := uint64(0xFF), real // a block takes no hole
 		for k := range holes {
 			c := holes[k]
@@ -467,7 +471,7 @@ func oramRange(lo, hi uint64, k int) uint64 {
 	a = Select(Gt(a, 64), 64, a)
 	b := Select(Lt(hi, base), 0, hi-base)
 	b = Select(Gt(b, 64), 64, b)
-	return ^uint64(0) << a &^ (^uint64(0) << b)
+	return Shl(^uint64(0), a) &^ Shl(^uint64(0), b)
 }
 
 // oramNetwork returns the compare-exchange pairs (flattened, smaller
@@ -521,6 +525,7 @@ func oramNetwork(m, p int) []uint16 {
 // oramPositions is a position map: swap returns block i's leaf and maps
 // the block to leaf instead, obliviously in i.
 type oramPositions interface {
+	// swap returns block i's leaf and records leaf as its new one.
 	swap(i, leaf uint64) uint64
 }
 
@@ -553,7 +558,8 @@ func newORAMPositions(n uint64, leafBits int, p oramParams, src *oramSource) (or
 		mask:  oramEntryMask(width, leafBits),
 		src:   src,
 	}
-	next, need, err := newORAMPositions(blocks, rp.tree.height, p, src)
+	rp.height = rp.tree.height
+	next, need, err := newORAMPositions(blocks, rp.height, p, src)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -578,8 +584,8 @@ func oramSwapEntry(ws []uint64, base unsafe.Pointer, width uint, i, v uint64) ui
 	perWord := uint(bits.TrailingZeros(64 / width)) // log2 of entries per word
 	wi := i >> perWord
 	sh := i & (1<<perWord - 1) * uint64(width)
-	field := (uint64(1)<<width - 1) << sh
-	v <<= sh
+	field := Shl(uint64(1)<<width-1, sh)
+	v = Shl(v, sh)
 	var old uint64
 	for j := range ws {
 		if base != nil { // public
@@ -590,7 +596,7 @@ func oramSwapEntry(ws []uint64, base unsafe.Pointer, width uint, i, v uint64) ui
 		old |= m & x
 		ws[j] = x ^ m&field&(x^v)
 	}
-	return old & field >> sh
+	return Shr(old&field, sh)
 }
 
 // oramLinearPositions is a position map scanned in full on every swap.
@@ -615,6 +621,9 @@ type oramRecursivePositions struct {
 	mask  uint64 // oramEntryMask of the entries
 	src   *oramSource
 	init  oramPosBlock // the contents of a block read for the first time
+	// height is the tree's (public; kept apart from the tree, whose
+	// contents are secret).
+	height int
 }
 
 func (p *oramRecursivePositions) swap(i, leaf uint64) uint64 {
@@ -623,14 +632,16 @@ func (p *oramRecursivePositions) swap(i, leaf uint64) uint64 {
 	id := i >> perBlock
 	off := i & (1<<perBlock - 1)
 
-	newLeaf := p.src.leaf(p.tree.height)
-	old := p.next.swap(id, newLeaf)
+	newLeaf := p.src.leaf(p.height)
+	old := revealLeaf(p.next.swap(id, newLeaf))
 	p.src.words(p.init[:])
 	for k := range p.init {
 		p.init[k] &= p.mask
 	}
 	b := p.tree.fetch(id, old, newLeaf, &p.init)
 	v := oramSwapEntry(b[:], nil, p.width, off, leaf)
-	p.src.overflow |= p.tree.evict()
+	if revealOverflow(p.tree.evict()) {
+		p.src.overflowed = true
+	}
 	return v
 }

@@ -10,6 +10,11 @@ import (
 // Keyed is a record sorted by the key its Key method returns. The SQL
 // enclave and the ML trainer sort their rows through this interface.
 type Keyed interface {
+	// Key returns the record's sort key, a secret, without branching on
+	// the record's contents.
+	//
+	//confide:oblivious
+	//confide:secret
 	Key() uint64
 }
 
@@ -21,6 +26,9 @@ type Keyed interface {
 // element (the pair of positions of each compare-exchange is fixed by n).
 // The order of equal keys is unspecified. R must be a valid record
 // (CheckRecord); Sort panics otherwise.
+//
+//confide:oblivious
+//confide:secret rs
 func Sort[R Keyed](rs []R) {
 	mustRecord[R]()
 	keys := make([]uint64, len(rs))
@@ -31,12 +39,18 @@ func Sort[R Keyed](rs []R) {
 }
 
 // SortUint64 sorts keys ascending with the same network as Sort.
+//
+//confide:oblivious
+//confide:secret keys
 func SortUint64(keys []uint64) {
 	s := sorter[struct{}]{k: keys}
 	s.sort(0, len(keys), true)
 }
 
 // sortBy sorts keys and permutes rs (nil, or the same length) alongside.
+//
+//confide:oblivious
+//confide:secret keys rs
 func sortBy[R any](keys []uint64, rs []R) int {
 	s := sorter[R]{k: keys, r: rs}
 	s.sort(0, len(keys), true)
@@ -49,6 +63,7 @@ type sorter[R any] struct {
 	count int
 }
 
+//confide:oblivious
 func (s *sorter[R]) sort(lo, n int, up bool) {
 	if n <= 1 {
 		return
@@ -59,6 +74,7 @@ func (s *sorter[R]) sort(lo, n int, up bool) {
 	s.merge(lo, n, up)
 }
 
+//confide:oblivious
 func (s *sorter[R]) merge(lo, n int, up bool) {
 	if n <= 1 {
 		return
@@ -106,6 +122,8 @@ func NetworkSize(n int) int {
 // merge step as one loop: the (public) direction is hoisted out, bounds
 // are checked once, and records of 8-byte words are swapped through a
 // word view of the whole range.
+//
+//confide:oblivious
 func (s *sorter[R]) cmpexRange(a, b, cnt int, up bool) {
 	if cnt <= 0 {
 		return
@@ -116,7 +134,7 @@ func (s *sorter[R]) cmpexRange(a, b, cnt int, up bool) {
 	var zero R
 	size, align := unsafe.Sizeof(zero), unsafe.Alignof(zero)
 	switch {
-	case s.r == nil:
+	case len(s.r) == 0: // public: whether records ride along
 		for i := range ka {
 			if trace.Enabled {
 				trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), a+i)
@@ -174,6 +192,8 @@ func (s *sorter[R]) cmpexRange(a, b, cnt int, up bool) {
 
 // mergePow2 is merge for a power of two m: depth first while the block
 // is larger than the cache, then level by level.
+//
+//confide:oblivious
 func (s *sorter[R]) mergePow2(lo, m int, up bool) {
 	if m <= 1 {
 		return
@@ -197,11 +217,13 @@ func (s *sorter[R]) mergePow2(lo, m int, up bool) {
 
 // level compare-exchanges i and i+p for the i in [lo, lo+m) with bit p of
 // i−lo clear, in one loop: the small-p levels of a power-of-two merge.
+//
+//confide:oblivious
 func (s *sorter[R]) level(lo, m, p int, up bool) {
 	k := s.k[lo : lo+m]
 	var zero R
 	var w []uint64
-	if s.r != nil && unsafe.Alignof(zero) >= 8 && unsafe.Sizeof(zero) == 8 {
+	if len(s.r) > 0 && unsafe.Alignof(zero) >= 8 && unsafe.Sizeof(zero) == 8 {
 		r := s.r[lo : lo+m]
 		w = unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(r))), len(r))
 		w = w[:len(k)]
@@ -223,11 +245,11 @@ func (s *sorter[R]) level(lo, m, p int, up bool) {
 		d := uint64(mk) & (x ^ y)
 		k[i], k[j] = x^d, y^d
 		switch {
-		case w != nil:
+		case len(w) > 0: // public: the record layout
 			u, v := w[i], w[j]
 			e := uint64(mk) & (u ^ v)
 			w[i], w[j] = u^e, v^e
-		case s.r != nil:
+		case len(s.r) > 0:
 			CondSwap(mk, &s.r[lo+i], &s.r[lo+j])
 		}
 	}

@@ -239,6 +239,9 @@ func (e *Ensemble) checkAggregation() error {
 // (NaNs included, −0 before +0); removing those two cases makes the
 // oblivious predictions bit-identical to Predict for every input, NaN and
 // signed zeros included, which the differential tests rely on.
+//
+//confide:oblivious
+//confide:secret x t
 func floatLess(x, t float64) Mask {
 	bx, bt := math.Float64bits(x), math.Float64bits(t)
 	const inf = 0x7ff0_0000_0000_0000 << 1 // exponent all ones, shifted past the sign
@@ -265,6 +268,8 @@ func newAggregator(agg Aggregation, base float64, classes int) aggregator {
 	return a
 }
 
+//confide:oblivious
+//confide:secret v
 func (a *aggregator) add(v float64) {
 	if a.agg == Sum { // public
 		a.sum += v
@@ -278,6 +283,7 @@ func (a *aggregator) add(v float64) {
 	}
 }
 
+//confide:oblivious
 func (a *aggregator) result() float64 {
 	if a.agg == Sum {
 		return a.sum
@@ -335,6 +341,9 @@ func NewPublicModel(e *Ensemble, features int) (*PublicModel, error) {
 // each node's children's masks, in array order, whatever x. The Sum is
 // float addition, assumed constant-time (subnormal operands are slower
 // on some older CPUs). Safe for concurrent use.
+//
+//confide:oblivious
+//confide:secret x
 func (m *PublicModel) Predict(x []float64) float64 {
 	if len(x) != m.features {
 		panic(fmt.Sprintf("oblivious: %d features for a model of %d", len(x), m.features))
@@ -358,6 +367,9 @@ func (m *PublicModel) Predict(x []float64) float64 {
 
 // predictPublic evaluates one tree by pushing reached masks down in array
 // order. reach is scratch of at least len(t).
+//
+//confide:oblivious
+//confide:secret x reach
 func predictPublic(t Tree, x []float64, reach []Mask) float64 {
 	nodes := unsafe.Pointer(unsafe.SliceData(t))
 	xs := unsafe.Pointer(unsafe.SliceData(x))
@@ -490,6 +502,9 @@ func (m *SecretModel) Shape() Shape { return m.shape }
 // the leaf, whatever x and whatever the model's contents. Float
 // addition (Sum) is assumed constant-time, as in PublicModel. Safe for
 // concurrent use.
+//
+//confide:oblivious
+//confide:secret x
 func (m *SecretModel) Predict(x []float64) float64 {
 	if len(x) != m.shape.Features {
 		panic(fmt.Sprintf("oblivious: %d features for a model of %d", len(x), m.shape.Features))
@@ -503,6 +518,9 @@ func (m *SecretModel) Predict(x []float64) float64 {
 
 // predictSecret walks one tree for depth levels, reading nodes and
 // features by full scans.
+//
+//confide:oblivious
+//confide:secret t x
 func predictSecret(t Tree, x []float64, depth int) float64 {
 	var cur uint64
 	for range depth {
@@ -518,6 +536,9 @@ func predictSecret(t Tree, x []float64, depth int) float64 {
 // secret walk does not use: selecting four words per node in registers
 // is about three times faster than Read's generic record move, and the
 // node scans are most of a secret prediction's work.
+//
+//confide:oblivious
+//confide:secret t i
 func readNode(t Tree, i uint64) Node {
 	base := unsafe.Pointer(unsafe.SliceData(t))
 	var featureLeft, right, threshold, value uint64
