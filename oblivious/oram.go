@@ -109,9 +109,10 @@ type ORAM[R any] struct {
 	src  *oramSource
 	// need is the number of random bytes one access draws.
 	need int
-	// height is the data tree's (public; kept apart from the tree, whose
-	// contents are secret).
+	// height and net are the data tree's (public; kept apart from the
+	// tree, whose contents are secret).
 	height int
+	net    []uint16
 }
 
 // ErrStashOverflow reports that an eviction left more blocks than the
@@ -172,6 +173,7 @@ func newORAM[R any](n int, rnd io.Reader, p oramParams) (*ORAM[R], error) {
 	}
 	o.pos = pos
 	o.height = o.data.height
+	o.net = o.data.net
 	o.need = need + 4
 	if o.need > len(src.buf) {
 		src.buf = make([]byte, o.need)
@@ -190,7 +192,7 @@ func (o *ORAM[R]) Read(i uint64) R {
 	var zero R
 	v, err := o.Access(False, i, zero)
 	if err != nil {
-		panic(err) //confide:ignore err is ErrStashOverflow or the random source's error, never built from a record; the checker merges it with the secret results
+		panic(err) //confide:ignore err is ErrStashOverflow or the random source's error, never built from a record: a false positive of the checker's flow-insensitive memory model
 	}
 	return v
 }
@@ -200,7 +202,7 @@ func (o *ORAM[R]) Read(i uint64) R {
 // Its trace is that of Read.
 func (o *ORAM[R]) Write(i uint64, v R) {
 	if _, err := o.Access(True, i, v); err != nil {
-		panic(err) //confide:ignore err is ErrStashOverflow or the random source's error, never built from a record; the checker merges it with the secret results
+		panic(err) //confide:ignore err is ErrStashOverflow or the random source's error, never built from a record: a false positive of the checker's flow-insensitive memory model
 	}
 }
 
@@ -209,6 +211,9 @@ func (o *ORAM[R]) Write(i uint64, v R) {
 // range (which return the zero record and write nothing) have the same
 // trace. Errors: the random source's (wrapped; nothing changed, and the
 // access can be retried) and ErrStashOverflow (the ORAM is unusable).
+//
+//confide:oblivious
+//confide:secret write i v
 func (o *ORAM[R]) Access(write Mask, i uint64, v R) (R, error) {
 	var zero R
 	if o.src.overflowed {
@@ -223,10 +228,10 @@ func (o *ORAM[R]) Access(write Mask, i uint64, v R) (R, error) {
 
 	leaf := o.src.leaf(o.height)
 	old := revealLeaf(o.pos.swap(i, leaf))
-	p := o.data.fetch(i, old, leaf, &zero)
+	p := o.data.fetch(i, old, leaf, &zero, o.height)
 	out := *p
 	CondMove(write, p, &v)
-	if revealOverflow(o.data.evict()) {
+	if revealOverflow(o.data.evict(old, o.height, o.net)) {
 		o.src.overflowed = true
 	}
 	CondMove(^in, &out, &zero)
@@ -318,8 +323,16 @@ func newORAMTree[R any](n uint64, stash int) *oramTree[R] {
 }
 
 // bucket returns the index of the bucket at level l on the path to leaf.
-func (t *oramTree[R]) bucket(leaf uint64, l int) int {
-	return 1<<l - 1 + int(leaf>>(t.height-l))
+//
+//confide:oblivious
+func (t *oramTree[R]) bucket(leaf uint64, l int) int { return bucketAt(leaf, l, t.height) }
+
+// bucketAt is bucket for a tree of height h. The accesses pass heights
+// from public fields, apart from the tree's secret contents.
+//
+//confide:oblivious
+func bucketAt(leaf uint64, l, h int) int {
+	return 1<<l - 1 + int(leaf>>(h-l))
 }
 
 // fetch reads the path to leaf (public from now on: it was drawn at
@@ -327,13 +340,15 @@ func (t *oramTree[R]) bucket(leaf uint64, l int) int {
 // buffer and stash into the incoming slot, creating it with value init if
 // it is absent, maps it to newLeaf, and returns its value, which the
 // caller may change before evict.
-func (t *oramTree[R]) fetch(id, leaf, newLeaf uint64, init *R) *R {
+//
+//confide:oblivious
+func (t *oramTree[R]) fetch(id, leaf, newLeaf uint64, init *R, h int) *R {
 	t.leaf = leaf
 	tb := unsafe.Pointer(unsafe.SliceData(t.tree))
 	wb := unsafe.Pointer(unsafe.SliceData(t.work))
-	for l := 0; l <= t.height; l++ {
-		b := t.bucket(leaf, l)
-		u := (t.height - l) * oramZ
+	for l := 0; l <= h; l++ {
+		b := bucketAt(leaf, l, h)
+		u := (h - l) * oramZ
 		trace.Access(trace.OpRead, tb, b)
 		for s := range oramZ {
 			trace.Access(trace.OpWrite, wb, u+s)
@@ -361,9 +376,11 @@ func (t *oramTree[R]) fetch(id, leaf, newLeaf uint64, init *R) *R {
 // depth returns how many levels below the root the path to leaf follows
 // the path being accessed: the deepest level where a block mapped to leaf
 // may be written back.
-func (t *oramTree[R]) depth(meta uint64) uint64 {
-	leaf := meta & (1<<t.height - 1)
-	return uint64(t.height - bits.Len64(leaf^t.leaf))
+//
+//confide:oblivious
+func (t *oramTree[R]) depth(meta, path uint64, h int) uint64 {
+	leaf := meta & (1<<h - 1)
+	return uint64(h - bits.Len64(leaf^path))
 }
 
 // evict writes the path back, greedily: blocks as deep as their leaves
@@ -381,10 +398,11 @@ func (t *oramTree[R]) depth(meta uint64) uint64 {
 // in the stash, and must end before the last, incoming, slot. All of it
 // is computed with masks from per-depth counts kept in 8-bit lanes, and
 // applied by one sort.
-func (t *oramTree[R]) evict() Mask {
+//
+//confide:oblivious
+func (t *oramTree[R]) evict(path uint64, h int, net []uint16) Mask {
 	w := t.work
 	wb := unsafe.Pointer(unsafe.SliceData(w))
-	h := t.height
 
 	// Blocks per depth, depth d in lane d%8 of hist[d/8].
 	var hist [4]uint64
@@ -392,7 +410,7 @@ func (t *oramTree[R]) evict() Mask {
 		trace.Access(trace.OpRead, wb, i)
 		meta := w[i].meta
 		real := ^IsZero(meta & oramIDMask)
-		d := t.depth(meta)
+		d := t.depth(meta, path, h)
 		one := uint64(real) & Shl(1, d&7*8)
 		word := Shl(1, d>>3) // one-hot: the word of lane d
 		for k := range hist {
@@ -424,7 +442,7 @@ func (t *oramTree[R]) evict() Mask {
 		trace.Access(trace.OpWrite, wb, i)
 		meta := w[i].meta
 		real := ^IsZero(meta & oramIDMask)
-		d := t.depth(meta)
+		d := t.depth(meta, path, h)
 		word := Shl(1, d>>3)
 		var run uint64
 		for k := range start {
@@ -443,8 +461,8 @@ func (t *oramTree[R]) evict() Mask {
 		w[i].meta = Select(real, run, hole)<<oramKeyShift | meta&oramBodyMask
 	}
 
-	for k := 0; k < len(t.net); k += 2 {
-		i, j := int(t.net[k]), int(t.net[k+1])
+	for k := 0; k+1 < len(net); k += 2 {
+		i, j := int(net[k]), int(net[k+1])
 		trace.Access(trace.OpSwap, wb, i)
 		trace.Access(trace.OpSwap, wb, j)
 		CondSwap(Lt(w[j].meta, w[i].meta), &w[i], &w[j])
@@ -452,7 +470,7 @@ func (t *oramTree[R]) evict() Mask {
 
 	tb := unsafe.Pointer(unsafe.SliceData(t.tree))
 	for l := 0; l <= h; l++ {
-		b := t.bucket(t.leaf, l)
+		b := bucketAt(path, l, h)
 		u := (h - l) * oramZ
 		for s := range oramZ {
 			trace.Access(trace.OpRead, wb, u+s)
@@ -465,6 +483,8 @@ func (t *oramTree[R]) evict() Mask {
 
 // oramRange returns word k of a 256-bit mask of the bits in [lo, hi),
 // branch-free.
+//
+//confide:oblivious
 func oramRange(lo, hi uint64, k int) uint64 {
 	base := uint64(64 * k)
 	a := Select(Lt(lo, base), 0, lo-base)
@@ -526,6 +546,9 @@ func oramNetwork(m, p int) []uint16 {
 // the block to leaf instead, obliviously in i.
 type oramPositions interface {
 	// swap returns block i's leaf and records leaf as its new one.
+	//
+	//confide:oblivious
+	//confide:secret i
 	swap(i, leaf uint64) uint64
 }
 
@@ -559,6 +582,7 @@ func newORAMPositions(n uint64, leafBits int, p oramParams, src *oramSource) (or
 		src:   src,
 	}
 	rp.height = rp.tree.height
+	rp.net = rp.tree.net
 	next, need, err := newORAMPositions(blocks, rp.height, p, src)
 	if err != nil {
 		return nil, 0, err
@@ -579,6 +603,8 @@ func oramEntryMask(width uint, leafBits int) uint64 {
 // oramSwapEntry returns entry i of the width-bit entries packed in ws and
 // replaces it with v, reading and rewriting every word. base, if not nil,
 // is the array's address for the trace.
+//
+//confide:oblivious
 func oramSwapEntry(ws []uint64, base unsafe.Pointer, width uint, i, v uint64) uint64 {
 	// Shifts and masks, not DIV: i is secret.
 	perWord := uint(bits.TrailingZeros(64 / width)) // log2 of entries per word
@@ -605,6 +631,7 @@ type oramLinearPositions struct {
 	width uint
 }
 
+//confide:oblivious
 func (p *oramLinearPositions) swap(i, leaf uint64) uint64 {
 	return oramSwapEntry(p.words, unsafe.Pointer(unsafe.SliceData(p.words)), p.width, i, leaf)
 }
@@ -621,11 +648,13 @@ type oramRecursivePositions struct {
 	mask  uint64 // oramEntryMask of the entries
 	src   *oramSource
 	init  oramPosBlock // the contents of a block read for the first time
-	// height is the tree's (public; kept apart from the tree, whose
-	// contents are secret).
+	// height and net are the tree's (public; kept apart from the tree,
+	// whose contents are secret).
 	height int
+	net    []uint16
 }
 
+//confide:oblivious
 func (p *oramRecursivePositions) swap(i, leaf uint64) uint64 {
 	// Shifts and masks, not DIV: i is secret.
 	perBlock := uint(bits.TrailingZeros(64 / p.width * oramPosWords)) // log2 of entries per block
@@ -638,9 +667,9 @@ func (p *oramRecursivePositions) swap(i, leaf uint64) uint64 {
 	for k := range p.init {
 		p.init[k] &= p.mask
 	}
-	b := p.tree.fetch(id, old, newLeaf, &p.init)
+	b := p.tree.fetch(id, old, newLeaf, &p.init, p.height)
 	v := oramSwapEntry(b[:], nil, p.width, off, leaf)
-	if revealOverflow(p.tree.evict()) {
+	if revealOverflow(p.tree.evict(old, p.height, p.net)) {
 		p.src.overflowed = true
 	}
 	return v
