@@ -192,7 +192,7 @@ func (o *ORAM[R]) Read(i uint64) R {
 	var zero R
 	v, err := o.Access(False, i, zero)
 	if err != nil {
-		panic(err) //confide:ignore err is ErrStashOverflow or the random source's error, never built from a record: a false positive of the checker's flow-insensitive memory model
+		panic(err)
 	}
 	return v
 }
@@ -202,7 +202,7 @@ func (o *ORAM[R]) Read(i uint64) R {
 // Its trace is that of Read.
 func (o *ORAM[R]) Write(i uint64, v R) {
 	if _, err := o.Access(True, i, v); err != nil {
-		panic(err) //confide:ignore err is ErrStashOverflow or the random source's error, never built from a record: a false positive of the checker's flow-insensitive memory model
+		panic(err)
 	}
 }
 
@@ -217,10 +217,10 @@ func (o *ORAM[R]) Write(i uint64, v R) {
 func (o *ORAM[R]) Access(write Mask, i uint64, v R) (R, error) {
 	var zero R
 	if o.src.overflowed {
-		return zero, ErrStashOverflow
+		return zero, publicError(ErrStashOverflow)
 	}
 	if err := o.src.reserve(o.need); err != nil {
-		return zero, fmt.Errorf("oblivious: ORAM randomness: %w", err)
+		return zero, publicError(fmt.Errorf("oblivious: ORAM randomness: %w", err))
 	}
 	in := Lt(i, o.n)
 	i = Select(in, i, 0)
@@ -237,7 +237,7 @@ func (o *ORAM[R]) Access(write Mask, i uint64, v R) (R, error) {
 	CondMove(^in, &out, &zero)
 
 	if o.src.overflowed {
-		return zero, ErrStashOverflow
+		return zero, publicError(ErrStashOverflow)
 	}
 	return out, nil
 }

@@ -140,3 +140,11 @@ func revealLeaf(leaf uint64) uint64 { return leaf }
 //
 //confide:declassify
 func revealOverflow(m Mask) bool { return m != False }
+
+// publicError marks ORAM's errors public: ErrStashOverflow (the fact
+// revealOverflow declassified) or the random source's failure, neither
+// built from a record. The checker's flow-insensitive memory model would
+// otherwise merge them with the records Access returns.
+//
+//confide:declassify
+func publicError(err error) error { return err }
