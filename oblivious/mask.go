@@ -229,3 +229,24 @@ func Shr(x, s uint64) uint64 {
 	}
 	return Select(Ge(s, 64), 0, x)
 }
+
+// shlLane returns x << (8·k) for a secret byte lane k < 8: three
+// selections, for code that packs eight byte-wide counters in a word.
+//
+//confide:oblivious
+//confide:secret x k
+func shlLane(x, k uint64) uint64 {
+	x = Select(FromBit(k), x<<8, x)
+	x = Select(FromBit(k>>1), x<<16, x)
+	return Select(FromBit(k>>2), x<<32, x)
+}
+
+// shrLane returns x >> (8·k) for a secret byte lane k < 8.
+//
+//confide:oblivious
+//confide:secret x k
+func shrLane(x, k uint64) uint64 {
+	x = Select(FromBit(k), x>>8, x)
+	x = Select(FromBit(k>>1), x>>16, x)
+	return Select(FromBit(k>>2), x>>32, x)
+}

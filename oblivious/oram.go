@@ -411,10 +411,9 @@ func (t *oramTree[R]) evict(path uint64, h int, net []uint16) Mask {
 		meta := w[i].meta
 		real := ^IsZero(meta & oramIDMask)
 		d := t.depth(meta, path, h)
-		one := uint64(real) & Shl(1, d&7*8)
-		word := Shl(1, d>>3) // one-hot: the word of lane d
-		for k := range hist {
-			hist[k] += -(word >> k & 1) & one
+		one := uint64(real) & shlLane(1, d&7)
+		for k := range hist { // add to the word of lane d
+			hist[k] += uint64(Eq(d>>3, uint64(k))) & one
 		}
 	}
 
@@ -443,12 +442,11 @@ func (t *oramTree[R]) evict(path uint64, h int, net []uint16) Mask {
 		meta := w[i].meta
 		real := ^IsZero(meta & oramIDMask)
 		d := t.depth(meta, path, h)
-		word := Shl(1, d>>3)
 		var run uint64
-		for k := range start {
-			run |= -(word >> k & 1) & start[k]
+		for k := range start { // the word of lane d
+			run |= uint64(Eq(d>>3, uint64(k))) & start[k]
 		}
-		run = Shr(run, d&7*8) & 0xFF
+		run = shrLane(run, d&7) & 0xFF
 		hole, taken := uint64(0xFF), real // a block takes no hole
 		for k := range holes {
 			c := holes[k]

@@ -19,3 +19,15 @@ func TestShiftBySecretCount(t *testing.T) {
 		}
 	}
 }
+
+func TestLaneShifts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 1000 {
+		x := rng.Uint64()
+		for k := range uint64(8) {
+			if shlLane(x, k) != x<<(8*k) || shrLane(x, k) != x>>(8*k) {
+				t.Fatalf("lane shifts of %#x by %d", x, k)
+			}
+		}
+	}
+}
