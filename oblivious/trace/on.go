@@ -17,13 +17,18 @@ var (
 
 // Recorder collects events between Start and Stop.
 type Recorder struct {
-	Events  []Event
-	objects map[uintptr]int
+	Events []Event
+	// objects holds the traced arrays' addresses as pointers, not
+	// integers: that makes every traced array escape to the heap in this
+	// build (a stack-allocated one could move when its stack grows and
+	// be counted twice), and keeps it alive while recording (so its
+	// address is not reused by another array).
+	objects map[unsafe.Pointer]int
 }
 
 // Start begins recording into a new Recorder, replacing any current one.
 func Start() *Recorder {
-	r := &Recorder{objects: map[uintptr]int{}}
+	r := &Recorder{objects: map[unsafe.Pointer]int{}}
 	mu.Lock()
 	cur = r
 	mu.Unlock()
@@ -43,10 +48,10 @@ func record(op Op, base unsafe.Pointer, index int, line bool) {
 	if cur == nil {
 		return
 	}
-	id, ok := cur.objects[uintptr(base)]
+	id, ok := cur.objects[base]
 	if !ok {
 		id = len(cur.objects)
-		cur.objects[uintptr(base)] = id
+		cur.objects[base] = id
 	}
 	cur.Events = append(cur.Events, Event{Op: op, Object: id, Index: index, Line: line})
 }
