@@ -43,6 +43,7 @@ func platformWithSecret(t *testing.T, secret []byte) *simtest.Platform {
 
 // platformResponse is a response frame of sim-platform.md, read strictly.
 type platformResponse struct {
+	V        int    `json:"v"`
 	Error    string `json:"error"`
 	Code     string `json:"code"`
 	Evidence []byte `json:"evidence"`
@@ -90,6 +91,9 @@ func rawRoundTrip(t *testing.T, c net.Conn, text string) platformResponse {
 		if p {
 			present++
 		}
+	}
+	if r.V != 1 {
+		t.Fatalf("response %s: protocol version %d, want 1", body, r.V)
 	}
 	if present != 1 || (r.Code != "" && r.Error == "") {
 		t.Fatalf("response %s: exactly one of error, evidence, key, identity", body)
@@ -142,7 +146,7 @@ func TestSimPlatformProtocol(t *testing.T) {
 
 	want := enclave.Identity{Platform: enclave.PlatformSim, UniqueID: selfExeHash(t), ConfigID: enclave.CLIManifest.ConfigID(),
 		SignerID: make([]byte, 32), Debug: true, TCBStatus: enclave.TCBUpToDate}
-	r := rawRoundTrip(t, c, `{"op":"identity"}`)
+	r := rawRoundTrip(t, c, `{"v":1,"op":"identity"}`)
 	j := r.Identity
 	got := enclave.Identity{Platform: enclave.PlatformSim, UniqueID: j.UniqueID, ConfigID: j.ConfigID, SignerID: j.SignerID,
 		ProductID: j.ProductID, SVN: j.SVN, Debug: j.Debug, TCBStatus: j.TCBStatus}
@@ -158,7 +162,7 @@ func TestSimPlatformProtocol(t *testing.T) {
 		rd[i] = byte(i)
 	}
 	rdJSON, _ := json.Marshal(rd[:])
-	r = rawRoundTrip(t, c, `{"op":"evidence","report_data":`+string(rdJSON)+`}`)
+	r = rawRoundTrip(t, c, `{"v":1,"op":"evidence","report_data":`+string(rdJSON)+`}`)
 	claims, class := refVerifySim(r.Evidence, p.Roots(), time.Now())
 	if class != "" || !claims.Equal(want) || claims.ReportData != rd {
 		t.Fatalf("evidence: %s, claims %+v", class, claims)
@@ -171,10 +175,10 @@ func TestSimPlatformProtocol(t *testing.T) {
 		policy uint8
 		svn    uint16
 	}{
-		{`{"op":"sealkey","policy":1,"key_id":` + string(kid) + `}`, 1, 0},
-		{`{"op":"sealkey","policy":1,"svn":5,"key_id":` + string(kid) + `}`, 1, 5},
-		{`{"op":"sealkey","policy":2,"key_id":` + string(kid) + `}`, 2, 0},
-		{`{"op":"sealkey","policy":2,"svn":0,"key_id":` + string(kid) + `}`, 2, 0},
+		{`{"v":1,"op":"sealkey","policy":1,"key_id":` + string(kid) + `}`, 1, 0},
+		{`{"v":1,"op":"sealkey","policy":1,"svn":5,"key_id":` + string(kid) + `}`, 1, 5},
+		{`{"v":1,"op":"sealkey","policy":2,"key_id":` + string(kid) + `}`, 2, 0},
+		{`{"v":1,"op":"sealkey","policy":2,"svn":0,"key_id":` + string(kid) + `}`, 2, 0},
 	} {
 		r := rawRoundTrip(t, c, c2.req)
 		ref, _ := refSimSealKey(t, secret, want, c2.policy, c2.svn, keyID)
@@ -190,14 +194,16 @@ func TestSimPlatformProtocol(t *testing.T) {
 	}
 
 	for _, e := range []struct{ req, code string }{
-		{`{"op":"sealkey","policy":2,"svn":1,"key_id":` + string(kid) + `}`, "svn_too_high"},
-		{`{"op":"sealkey","policy":3,"key_id":` + string(kid) + `}`, ""},
-		{`{"op":"sealkey","key_id":` + string(kid) + `}`, ""},
-		{`{"op":"sealkey","policy":1,"key_id":"` + strings.Repeat("A", 40) + `"}`, ""}, // 30 bytes
-		{`{"op":"sealkey","policy":1}`, ""},
-		{`{"op":"evidence","report_data":"` + strings.Repeat("A", 84) + `"}`, ""}, // 63 bytes
-		{`{"op":"evidence"}`, ""},
-		{`{"op":"attest"}`, ""},
+		{`{"v":1,"op":"sealkey","policy":2,"svn":1,"key_id":` + string(kid) + `}`, "svn_too_high"},
+		{`{"v":1,"op":"sealkey","policy":3,"key_id":` + string(kid) + `}`, ""},
+		{`{"v":1,"op":"sealkey","key_id":` + string(kid) + `}`, ""},
+		{`{"v":1,"op":"sealkey","policy":1,"key_id":"` + strings.Repeat("A", 40) + `"}`, ""}, // 30 bytes
+		{`{"v":1,"op":"sealkey","policy":1}`, ""},
+		{`{"v":1,"op":"evidence","report_data":"` + strings.Repeat("A", 84) + `"}`, ""}, // 63 bytes
+		{`{"v":1,"op":"evidence"}`, ""},
+		{`{"v":1,"op":"attest"}`, ""},
+		{`{"op":"identity"}`, ""},       // no version
+		{`{"v":2,"op":"identity"}`, ""}, // a newer protocol
 		{`{}`, ""},
 	} {
 		r := rawRoundTrip(t, c, e.req)
@@ -212,13 +218,14 @@ func TestSimPlatformProtocol(t *testing.T) {
 
 	// A frame of exactly 65536 bytes is read; one byte more ends the
 	// connection, as does a frame that is not JSON.
-	req := `{"op":"identity"}`
+	req := `{"v":1,"op":"identity"}`
 	rawRoundTrip(t, c, req+strings.Repeat(" ", 65536-len(req)))
 	for _, bad := range []func(net.Conn){
 		func(c net.Conn) { c.Write(binary.BigEndian.AppendUint32(nil, 65537)) },
-		func(c net.Conn) { writeRawFrame(t, c, `{"op":`) },
-		func(c net.Conn) { writeRawFrame(t, c, `{"op":"identity"} {}`) },
-		func(c net.Conn) { writeRawFrame(t, c, `{"op":"sealkey","policy":256}`) },
+		func(c net.Conn) { writeRawFrame(t, c, `{"v":1,"op":`) },
+		func(c net.Conn) { writeRawFrame(t, c, `{"v":1,"op":"identity"} {}`) },
+		func(c net.Conn) { writeRawFrame(t, c, `{"v":1,"op":"sealkey","policy":256}`) },
+		func(c net.Conn) { writeRawFrame(t, c, `{"v":1,"op":"identity","extra":true}`) },
 	} {
 		c := dialPlatform(t, p)
 		bad(c)

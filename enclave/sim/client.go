@@ -76,6 +76,7 @@ func (c *Client) call(ctx context.Context, req request) (response, error) {
 	if c.broken != nil {
 		return resp, c.broken
 	}
+	req.V = protocolVersion
 	err := writeFrame(c.conn, req)
 	if err == nil {
 		err = readFrame(c.conn, &resp)
@@ -89,6 +90,9 @@ func (c *Client) call(ctx context.Context, req request) (response, error) {
 			return resp, ctx.Err()
 		}
 		return resp, fmt.Errorf("sim: platform: %w", err)
+	}
+	if resp.V != protocolVersion {
+		return resp, fmt.Errorf("sim: platform speaks protocol version %d, this client %d: restart the platform", resp.V, protocolVersion)
 	}
 	if resp.Code == codeSVNTooHigh {
 		return resp, enclave.ErrSVNTooHigh

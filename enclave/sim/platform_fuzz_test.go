@@ -26,10 +26,10 @@ func FuzzPlatformRequest(f *testing.F) {
 	id := enclave.Identity{Platform: enclave.PlatformSim, UniqueID: make([]byte, 32), ConfigID: make([]byte, 32),
 		SignerID: make([]byte, 32), SVN: 3, Debug: true, TCBStatus: enclave.TCBUpToDate}
 	frame := func(s string) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(s))), s...) }
-	f.Add(frame(`{"op":"identity"}`))
-	f.Add(frame(`{"op":"evidence","report_data":"` + string(bytes.Repeat([]byte("A"), 86)) + `=="}`))
-	f.Add(frame(`{"op":"sealkey","policy":2,"svn":3,"key_id":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`))
-	f.Add(frame(`{"op":"sealkey","policy":2,"svn":4,"key_id":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`))
+	f.Add(frame(`{"v":1,"op":"identity"}`))
+	f.Add(frame(`{"v":1,"op":"evidence","report_data":"` + string(bytes.Repeat([]byte("A"), 86)) + `=="}`))
+	f.Add(frame(`{"v":1,"op":"sealkey","policy":2,"svn":3,"key_id":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`))
+	f.Add(frame(`{"v":1,"op":"sealkey","policy":2,"svn":4,"key_id":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}`))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var req request

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"crypto/hkdf"
 	"crypto/rand"
@@ -21,12 +22,18 @@ import (
 
 const codeSVNTooHigh = "svn_too_high"
 
+// protocolVersion is the "v" member of every frame: a platform left
+// running by an older confide and a newer client must refuse each other,
+// not misread each other.
+const protocolVersion = 1
+
 // maxFrame bounds one request or response on the platform socket.
 const maxFrame = 64 << 10
 
 // request and response are the frames of the platform protocol
 // (spec/sim-platform.md): a 4-byte big-endian length, then JSON.
 type request struct {
+	V          int    `json:"v"`  // protocolVersion
 	Op         string `json:"op"` // "identity", "evidence", "sealkey"
 	ReportData []byte `json:"report_data,omitempty"`
 	Policy     uint8  `json:"policy,omitempty"`
@@ -35,6 +42,7 @@ type request struct {
 }
 
 type response struct {
+	V        int           `json:"v"` // protocolVersion
 	Error    string        `json:"error,omitempty"`
 	Code     string        `json:"code,omitempty"` // machine-readable error: "svn_too_high"
 	Evidence []byte        `json:"evidence,omitempty"`
@@ -141,7 +149,7 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn, log *slog.Logge
 		c.SetDeadline(time.Now().Add(5 * time.Second))
 		var req request
 		if readFrame(c, &req) == nil {
-			writeFrame(c, response{Error: err.Error()})
+			writeFrame(c, response{V: protocolVersion, Error: err.Error()})
 		}
 		return
 	}
@@ -161,6 +169,15 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn, log *slog.Logge
 }
 
 func (s *Server) handle(id enclave.Identity, req request) response {
+	r := s.answer(id, req)
+	r.V = protocolVersion
+	return r
+}
+
+func (s *Server) answer(id enclave.Identity, req request) response {
+	if req.V != protocolVersion {
+		return response{Error: fmt.Sprintf("unsupported protocol version %d (this platform speaks %d)", req.V, protocolVersion)}
+	}
 	switch req.Op {
 	case "identity":
 		return response{Identity: &identityJSON{id.UniqueID, id.ConfigID, id.SignerID, id.ProductID, id.SVN, id.Debug, id.TCBStatus}}
@@ -240,7 +257,15 @@ func readFrame(r io.Reader, v any) error {
 	if _, err := io.ReadFull(r, b); err != nil {
 		return err
 	}
-	return json.Unmarshal(b, v)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after the frame's JSON object")
+	}
+	return nil
 }
 
 func writeFrame(w io.Writer, v any) error {
