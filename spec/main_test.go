@@ -48,6 +48,9 @@ func child(role string) error {
 			return err
 		}
 		ch := os.NewFile(uintptr(fd), "ecall")
+		if _, err := io.WriteString(ch, "CFEC\x01"); err != nil { // the hello (ecall.md)
+			return err
+		}
 		var hdr [8]byte
 		if _, err := io.ReadFull(ch, hdr[:]); err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -214,4 +215,18 @@ func FuzzServe(f *testing.F) {
 			r = r[5+n:]
 		}
 	})
+}
+
+// A process that is not an ECALL enclave never says hello: the first call
+// fails cleanly instead of exchanging frames with it.
+func TestProcessWithoutHello(t *testing.T) {
+	p, err := ecall.Start(exec.Command("true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Call(context.Background(), callEcho, []byte("x"))
+	if !errors.Is(err, ecall.ErrEnclaveGone) || !strings.Contains(err.Error(), "hello") {
+		t.Errorf("got %v", err)
+	}
+	p.Close()
 }

@@ -24,6 +24,10 @@ const (
 	// EnvFD names the variable telling an enclave process which inherited
 	// file descriptor is its channel.
 	EnvFD = "CONFIDE_ECALL_FD"
+	// hello is what an enclave process sends first: a magic and the
+	// channel version, so that a host never exchanges frames with a
+	// process that is not an ECALL enclave of this version.
+	hello = "CFEC\x01"
 )
 
 // Process hosts an enclave in a separate process, measured by the
@@ -35,10 +39,11 @@ type Process struct {
 	cmd  *exec.Cmd
 	conn *net.UnixConn
 
-	mu     sync.Mutex // one call at a time: ECALLs are synchronous
-	broken error
-	waited chan struct{}
-	werr   error
+	mu      sync.Mutex // one call at a time: ECALLs are synchronous
+	broken  error
+	greeted bool // the enclave's hello was read
+	waited  chan struct{}
+	werr    error
 }
 
 // Start launches cmd as an enclave process and connects to it. The caller
@@ -89,6 +94,16 @@ func (p *Process) Call(ctx context.Context, id uint32, in []byte) ([]byte, error
 	}
 	stop := context.AfterFunc(ctx, func() { p.cmd.Process.Kill() })
 	defer stop()
+	if !p.greeted {
+		var h [len(hello)]byte
+		if _, err := io.ReadFull(p.conn, h[:]); err != nil {
+			return nil, p.fail(ctx, fmt.Errorf("no hello from the enclave process: %w", err))
+		}
+		if string(h[:]) != hello {
+			return nil, p.fail(ctx, errors.New("the enclave process is not an ECALL enclave of channel version 1"))
+		}
+		p.greeted = true
+	}
 	var hdr [8]byte
 	binary.BigEndian.PutUint32(hdr[:4], id)
 	binary.BigEndian.PutUint32(hdr[4:], uint32(len(in)))
@@ -161,6 +176,9 @@ func ServeInherited(ctx context.Context, t Table) error {
 	}
 	f := os.NewFile(uintptr(fd), "ecall")
 	defer f.Close()
+	if _, err := io.WriteString(f, hello); err != nil {
+		return err
+	}
 	return Serve(ctx, f, t)
 }
 
