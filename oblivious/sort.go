@@ -136,17 +136,8 @@ func (s *sorter[R]) cmpexRange(a, b, cnt int, up bool) {
 	switch {
 	case len(s.r) == 0: // public: whether records ride along
 		for i := range ka {
-			if trace.Enabled {
-				trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), a+i)
-				trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), b+i)
-			}
-			x, y := ka[i], kb[i]
-			m := Lt(y, x)
-			if !up {
-				m = Lt(x, y)
-			}
-			d := uint64(m) & (x ^ y)
-			ka[i], kb[i] = x^d, y^d
+			traceSwap(s.k, a+i, b+i)
+			ka[i], kb[i], _ = order(ka[i], kb[i], up)
 		}
 	case align >= 8 && size == 8:
 		ra := s.r[a : a+cnt]
@@ -156,38 +147,44 @@ func (s *sorter[R]) cmpexRange(a, b, cnt int, up bool) {
 		wb = wb[:len(ka)]
 		wa = wa[:len(ka)]
 		for i := range ka {
-			if trace.Enabled {
-				trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), a+i)
-				trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), b+i)
-			}
-			x, y := ka[i], kb[i]
-			m := Lt(y, x)
-			if !up {
-				m = Lt(x, y)
-			}
-			d := uint64(m) & (x ^ y)
-			ka[i], kb[i] = x^d, y^d
-			u, v := wa[i], wb[i]
-			e := uint64(m) & (u ^ v)
-			wa[i], wb[i] = u^e, v^e
+			traceSwap(s.k, a+i, b+i)
+			var m Mask
+			ka[i], kb[i], m = order(ka[i], kb[i], up)
+			CondSwap64(m, &wa[i], &wb[i])
 		}
 	default:
 		for i := range ka {
-			if trace.Enabled {
-				trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), a+i)
-				trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), b+i)
-			}
-			x, y := ka[i], kb[i]
-			m := Lt(y, x)
-			if !up {
-				m = Lt(x, y)
-			}
-			d := uint64(m) & (x ^ y)
-			ka[i], kb[i] = x^d, y^d
+			traceSwap(s.k, a+i, b+i)
+			var m Mask
+			ka[i], kb[i], m = order(ka[i], kb[i], up)
 			CondSwap(m, &s.r[a+i], &s.r[b+i])
 		}
 	}
 	s.count += cnt
+}
+
+// order returns x and y in ascending (up) or descending order, and the
+// mask of whether it swapped them. The direction is public: it depends
+// only on the position in the network.
+//
+//confide:oblivious
+//confide:secret x y
+func order(x, y uint64, up bool) (uint64, uint64, Mask) {
+	m := Lt(y, x)
+	if !up {
+		m = Lt(x, y)
+	}
+	d := uint64(m) & (x ^ y)
+	return x ^ d, y ^ d, m
+}
+
+// traceSwap records a compare-exchange of keys i and j.
+func traceSwap(k []uint64, i, j int) {
+	if trace.Enabled {
+		base := unsafe.Pointer(unsafe.SliceData(k))
+		trace.Access(trace.OpSwap, base, i)
+		trace.Access(trace.OpSwap, base, j)
+	}
 }
 
 // mergePow2 is merge for a power of two m: depth first while the block
@@ -233,22 +230,12 @@ func (s *sorter[R]) level(lo, m, p int, up bool) {
 			continue // public: position only
 		}
 		j := i + p
-		if trace.Enabled {
-			trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), lo+i)
-			trace.Access(trace.OpSwap, unsafe.Pointer(unsafe.SliceData(s.k)), lo+j)
-		}
-		x, y := k[i], k[j]
-		mk := Lt(y, x)
-		if !up {
-			mk = Lt(x, y)
-		}
-		d := uint64(mk) & (x ^ y)
-		k[i], k[j] = x^d, y^d
+		traceSwap(s.k, lo+i, lo+j)
+		var mk Mask
+		k[i], k[j], mk = order(k[i], k[j], up)
 		switch {
 		case len(w) > 0: // public: the record layout
-			u, v := w[i], w[j]
-			e := uint64(mk) & (u ^ v)
-			w[i], w[j] = u^e, v^e
+			CondSwap64(mk, &w[i], &w[j])
 		case len(s.r) > 0:
 			CondSwap(mk, &s.r[lo+i], &s.r[lo+j])
 		}
