@@ -221,7 +221,8 @@ func (s *Sealer) Unseal(ctx context.Context, blob, aad []byte) ([]byte, error) {
 	s.mu.Lock()
 	aead := s.opened[ref]
 	s.mu.Unlock()
-	if aead == nil {
+	cached := aead != nil
+	if !cached {
 		raw, err := s.keys.SealKey(ctx, enclave.KeyRequest{Policy: h.Policy, SVN: h.SVN, KeyID: h.KeyID})
 		if errors.Is(err, enclave.ErrSVNTooHigh) {
 			return nil, fmt.Errorf("seal: cannot unseal: the blob was sealed at SVN %d, above this enclave's own (by a newer version, or by another enclave): %w", h.SVN, err)
@@ -232,20 +233,17 @@ func (s *Sealer) Unseal(ctx context.Context, blob, aad []byte) ([]byte, error) {
 		if aead, err = newAEAD(raw); err != nil {
 			return nil, err
 		}
-		// Cache only keys that open something: a flood of forged key
-		// IDs must not evict real ones.
-		pt, err := aead.Open(nil, blob[nonceOff:headerLen], blob[headerLen:], additional(blob[:headerLen], aad))
-		if err != nil {
-			return nil, ErrOpen
-		}
-		s.mu.Lock()
-		s.remember(ref, aead)
-		s.mu.Unlock()
-		return pt, nil
 	}
 	pt, err := aead.Open(nil, blob[nonceOff:headerLen], blob[headerLen:], additional(blob[:headerLen], aad))
 	if err != nil {
 		return nil, ErrOpen
+	}
+	if !cached {
+		// Cache only keys that opened something: a flood of forged key
+		// IDs must not evict real ones.
+		s.mu.Lock()
+		s.remember(ref, aead)
+		s.mu.Unlock()
 	}
 	return pt, nil
 }
