@@ -44,10 +44,17 @@ type Config struct {
 
 	mu     sync.Mutex
 	cert   *tls.Certificate
-	claims map[[32]byte]enclave.Claims
+	claims map[[32]byte]verifiedCert
 }
 
 const maxClaimCache = 1024
+
+// verifiedCert is a cached verification: the claims, and the validity
+// window that is checked again on every use.
+type verifiedCert struct {
+	claims              enclave.Claims
+	notBefore, notAfter time.Time
+}
 
 var (
 	// ErrNoEvidence is returned when the peer's certificate has no evidence.
@@ -189,20 +196,25 @@ func (c *Config) VerifyCertificate(ctx context.Context, raw [][]byte) (enclave.C
 	if len(raw) != 1 {
 		return enclave.Claims{}, fmt.Errorf("atls: expected one self-signed certificate, got %d", len(raw))
 	}
+	now := c.now()
+	// A certificate seen before is not parsed or verified again: a
+	// reconnecting peer costs a hash and a validity check.
+	fp := sha256.Sum256(raw[0])
+	c.mu.Lock()
+	v, ok := c.claims[fp]
+	c.mu.Unlock()
+	if ok {
+		if now.Before(v.notBefore) || now.After(v.notAfter) {
+			return enclave.Claims{}, ErrExpired
+		}
+		return v.claims, nil
+	}
 	leaf, err := x509.ParseCertificate(raw[0])
 	if err != nil {
 		return enclave.Claims{}, fmt.Errorf("atls: %w", err)
 	}
-	now := c.now()
 	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
 		return enclave.Claims{}, ErrExpired
-	}
-	fp := sha256.Sum256(raw[0])
-	c.mu.Lock()
-	cl, ok := c.claims[fp]
-	c.mu.Unlock()
-	if ok {
-		return cl, nil
 	}
 	if err := leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature); err != nil {
 		return enclave.Claims{}, fmt.Errorf("atls: certificate is not validly self-signed: %w", err)
@@ -226,15 +238,15 @@ func (c *Config) VerifyCertificate(ctx context.Context, raw [][]byte) (enclave.C
 	if ev == nil {
 		return enclave.Claims{}, ErrNoEvidence
 	}
-	cl, err = c.Verifier.Verify(ctx, ev, attest.Expect{Nonce: []byte{}, RuntimeData: leaf.RawSubjectPublicKeyInfo, Policy: c.Policy})
+	cl, err := c.Verifier.Verify(ctx, ev, attest.Expect{Nonce: []byte{}, RuntimeData: leaf.RawSubjectPublicKeyInfo, Policy: c.Policy})
 	if err != nil {
 		return enclave.Claims{}, fmt.Errorf("atls: peer evidence: %w", err)
 	}
 	c.mu.Lock()
 	if c.claims == nil || len(c.claims) >= maxClaimCache {
-		c.claims = make(map[[32]byte]enclave.Claims)
+		c.claims = make(map[[32]byte]verifiedCert)
 	}
-	c.claims[fp] = cl
+	c.claims[fp] = verifiedCert{claims: cl, notBefore: leaf.NotBefore, notAfter: leaf.NotAfter}
 	c.mu.Unlock()
 	return cl, nil
 }
