@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/confide/confide/enclave"
@@ -167,12 +169,7 @@ func spawnPlatform(dir string) error {
 }
 
 func withoutEnclave(env []string) []string {
-	out := env[:0:0]
-	for _, kv := range env {
-		if len(kv) > len(sim.EnvEnclave) && kv[:len(sim.EnvEnclave)+1] == sim.EnvEnclave+"=" {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		return strings.HasPrefix(kv, sim.EnvEnclave+"=")
+	})
 }
