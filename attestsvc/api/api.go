@@ -1,0 +1,69 @@
+// Package api holds the wire types of the attestation service's HTTP API
+// (version 1, under /v1), shared by the service and its clients
+// (spec/attestation-service.md).
+package api
+
+import "encoding/json"
+
+// Paths.
+const (
+	PathChallenge = "/v1/challenge"
+	PathAttest    = "/v1/attest"
+	PathCerts     = "/v1/certs"
+	PathPolicies  = "/v1/policies"
+	PathAudit     = "/v1/audit"
+	PathHealth    = "/healthz"
+	PathMetrics   = "/metrics"
+)
+
+// HeaderAuditHead carries "<seq> <hash>" of an exported audit log.
+const HeaderAuditHead = "Confide-Audit-Head"
+
+// Limits on request bodies.
+const (
+	MaxAttestRequest = 2 << 20 // evidence is at most 1 MiB, base64 adds a third
+	MaxPolicy        = 64 << 10
+	MaxRuntimeData   = 64 << 10
+)
+
+// Challenge is the reply to POST /v1/challenge.
+type Challenge struct {
+	// Nonce is 32 random bytes, hex; it may be used once, before Expires.
+	Nonce   string `json:"nonce"`
+	Expires string `json:"expires"`
+}
+
+// AttestRequest is the body of POST /v1/attest.
+type AttestRequest struct {
+	// Evidence is a confide evidence envelope, standard base64.
+	Evidence string `json:"evidence"`
+	// Nonce is a challenge's nonce, hex; the evidence's report data must
+	// start with it.
+	Nonce string `json:"nonce"`
+	// RuntimeData, standard base64, optional: its SHA-256 must be the
+	// report data's second half.
+	RuntimeData string `json:"runtime_data,omitempty"`
+	// Policy names a stored appraisal policy, optional.
+	Policy string `json:"policy,omitempty"`
+}
+
+// AttestResponse is the reply to POST /v1/attest.
+type AttestResponse struct {
+	Token string `json:"token"`
+}
+
+// Policy is a stored policy version (GET /v1/policies/{name}, and the
+// reply to PUT).
+type Policy struct {
+	Name    string          `json:"name"`
+	Version int             `json:"version"`
+	SHA256  string          `json:"sha256"`
+	Updated string          `json:"updated"`
+	By      string          `json:"by"`
+	Policy  json.RawMessage `json:"policy,omitempty"`
+}
+
+// PolicyList is the reply to GET /v1/policies.
+type PolicyList struct {
+	Policies []Policy `json:"policies"`
+}

@@ -1,0 +1,182 @@
+// Package client is the Go client of the key broker. It imports the
+// broker's wire types, never the broker.
+package client
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/go-jose/go-jose/v4"
+
+	attestclient "github.com/confide/confide/attestsvc/client"
+	"github.com/confide/confide/audit"
+	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/internal/httpx"
+	"github.com/confide/confide/kms/api"
+)
+
+// Client talks to one key broker; Bearer authenticates owners and key
+// users (releases authenticate with an attestation token instead).
+type Client struct {
+	httpx.Client
+}
+
+// New returns a client of the broker at baseURL.
+func New(baseURL string, hc *http.Client) *Client {
+	return &Client{httpx.Client{BaseURL: baseURL, HTTP: hc}}
+}
+
+func keyPath(name string, rest ...string) string {
+	p := api.PathKeys + "/" + url.PathEscape(name)
+	for _, r := range rest {
+		p += "/" + r
+	}
+	return p
+}
+
+// Create generates or imports a key.
+func (c *Client) Create(ctx context.Context, name string, req api.CreateKey) (api.Key, error) {
+	var k api.Key
+	_, err := c.Do(ctx, http.MethodPut, keyPath(name), req, &k)
+	return k, err
+}
+
+// Update sets a key's release policy or access list.
+func (c *Client) Update(ctx context.Context, name string, req api.UpdateKey) (api.Key, error) {
+	var k api.Key
+	_, err := c.Do(ctx, http.MethodPatch, keyPath(name), req, &k)
+	return k, err
+}
+
+// Rotate adds a key version.
+func (c *Client) Rotate(ctx context.Context, name string) (api.Key, error) {
+	var k api.Key
+	_, err := c.Do(ctx, http.MethodPost, keyPath(name, "rotate"), []byte("{}"), &k)
+	return k, err
+}
+
+// Get describes a key.
+func (c *Client) Get(ctx context.Context, name string) (api.Key, error) {
+	var k api.Key
+	_, err := c.Do(ctx, http.MethodGet, keyPath(name), nil, &k)
+	return k, err
+}
+
+// List describes every key.
+func (c *Client) List(ctx context.Context) ([]api.Key, error) {
+	var l api.KeyList
+	_, err := c.Do(ctx, http.MethodGet, api.PathKeys, nil, &l)
+	return l.Keys, err
+}
+
+// Delete deletes a key.
+func (c *Client) Delete(ctx context.Context, name string) error {
+	_, err := c.Do(ctx, http.MethodDelete, keyPath(name), nil, nil)
+	return err
+}
+
+// Op runs a key operation (wrapkey, unwrapkey, sign, verify, encrypt,
+// decrypt).
+func (c *Client) Op(ctx context.Context, name, op string, req api.OpRequest) (api.OpResponse, error) {
+	var r api.OpResponse
+	_, err := c.Do(ctx, http.MethodPost, keyPath(name, op), req, &r)
+	return r, err
+}
+
+// UnwrapKey decrypts a wrapped key with an RSA key of the broker, as
+// Always Encrypted's key store providers do (alg RSA-OAEP: SHA-1).
+func (c *Client) UnwrapKey(ctx context.Context, name string, version int, alg string, wrapped []byte) ([]byte, error) {
+	r, err := c.Op(ctx, name, api.OpUnwrapKey, api.OpRequest{Alg: alg, Version: version, Value: base64.RawURLEncoding.EncodeToString(wrapped)})
+	if err != nil {
+		return nil, err
+	}
+	return base64.RawURLEncoding.DecodeString(r.Value)
+}
+
+// Audit fetches the audit log into w and returns the head the broker
+// reported.
+func (c *Client) Audit(ctx context.Context, w io.Writer) (audit.Head, error) {
+	resp, err := c.Do(ctx, http.MethodGet, api.PathAudit, nil, w)
+	if err != nil {
+		return audit.Head{}, err
+	}
+	return attestclient.ParseHead(resp.Header.Get(api.HeaderAuditHead))
+}
+
+// Release asks for a key version with an attestation token whose runtime
+// data binds the ephemeral key, and decrypts the reply with it.
+func (c *Client) Release(ctx context.Context, name string, version int, tok string, ephemeral crypto.PrivateKey) (*jose.JSONWebKey, int, error) {
+	var r api.ReleaseResponse
+	if _, err := c.Do(ctx, http.MethodPost, keyPath(name, "release"), api.ReleaseRequest{Token: tok, Version: version}, &r); err != nil {
+		return nil, 0, err
+	}
+	obj, err := jose.ParseEncryptedCompact(r.Key,
+		[]jose.KeyAlgorithm{jose.ECDH_ES, jose.RSA_OAEP_256}, []jose.ContentEncryption{jose.A256GCM})
+	if err != nil {
+		return nil, 0, fmt.Errorf("kms client: released key: %w", err)
+	}
+	pt, err := obj.Decrypt(ephemeral)
+	if err != nil {
+		return nil, 0, fmt.Errorf("kms client: released key: %w", err)
+	}
+	var k jose.JSONWebKey
+	if err := k.UnmarshalJSON(pt); err != nil {
+		return nil, 0, fmt.Errorf("kms client: released key: %w", err)
+	}
+	clear(pt)
+	return &k, r.Version, nil
+}
+
+// Ephemeral is a fresh key pair for one release, and the runtime data
+// that carries its public key ({"jwk": …} plus extra members).
+type Ephemeral struct {
+	Key         *ecdsa.PrivateKey
+	RuntimeData []byte
+}
+
+// NewEphemeral generates a P-256 key and its runtime data; extra members
+// (a job manifest's hash, …) join the JSON object for release policies.
+func NewEphemeral(extra map[string]any) (*Ephemeral, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	doc := map[string]any{}
+	for n, v := range extra {
+		doc[n] = v
+	}
+	if _, ok := doc["jwk"]; ok {
+		return nil, errors.New("kms client: \"jwk\" is reserved for the ephemeral key")
+	}
+	doc["jwk"] = jose.JSONWebKey{Key: k.Public()}
+	rd, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	return &Ephemeral{Key: k, RuntimeData: rd}, nil
+}
+
+// ReleaseFor runs the whole secure key release for the calling enclave:
+// a token from the attestation service binding a fresh ephemeral key,
+// then the release.
+func (c *Client) ReleaseFor(ctx context.Context, as *attestclient.Client, a enclave.Attester, name string, version int, extra map[string]any) (*jose.JSONWebKey, int, error) {
+	e, err := NewEphemeral(extra)
+	if err != nil {
+		return nil, 0, err
+	}
+	tok, err := as.Token(ctx, a, e.RuntimeData, "")
+	if err != nil {
+		return nil, 0, err
+	}
+	return c.Release(ctx, name, version, tok, e.Key)
+}
