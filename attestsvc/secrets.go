@@ -33,9 +33,9 @@ const (
 // key. It is sealed under the product policy, so an upgraded service
 // (same signer and product, higher SVN) keeps it.
 type secrets struct {
-	Version  int           `json:"version"`
-	AuditKey []byte        `json:"audit_key"`
-	Signing  []sealedTKey  `json:"signing"`
+	Version  int          `json:"version"`
+	AuditKey []byte       `json:"audit_key"`
+	Signing  []sealedTKey `json:"signing"`
 	keys     []*token.SigningKey
 }
 

@@ -154,5 +154,3 @@ func sameKey(a, b *jose.JSONWebKey) bool {
 	tb, err2 := b.Thumbprint(cryptoSHA256)
 	return err1 == nil && err2 == nil && string(ta) == string(tb)
 }
-
-

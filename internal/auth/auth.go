@@ -133,4 +133,3 @@ func (p *Principals) Names() []string {
 	}
 	return out
 }
-
