@@ -102,6 +102,7 @@ func newAttestCmd(self *launched) *cobra.Command {
 	vf.Flags().StringVar(&simRoot, "sim-root", "", "simulated vendor root (PEM); default: this machine's platform root")
 	vf.Flags().StringVar(&tdxCollateral, "tdx-collateral", "", "directory of Intel PCS collateral (TCB info, QE identity, CRLs) for TDX evidence")
 	cmd.AddCommand(vf)
+	newAttestServiceCmds(self, cmd)
 	return cmd
 }
 

@@ -1,24 +1,39 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/enclave/sim"
+	"github.com/confide/confide/internal/auth"
 )
 
 func newDevCmd(self *launched) *cobra.Command {
-	return &cobra.Command{
+	var attestAddr, kmsAddr string
+	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run every confide service locally on the SIMULATED TEE, printing where each listens",
 		Long: `dev initialises the simulated platform if needed and runs every confide
-service locally, printing what it started and where. Everything runs on the
-SIMULATED TEE: evidence is marked platform=sim and debug=true, and production
-policies reject it. Ctrl-C stops everything.`,
+service locally — the platform, the attestation service and the key broker,
+each service as its own enclave with a dev-signed image — printing what it
+started and where. Everything runs on the SIMULATED TEE: evidence is marked
+platform=sim and debug=true, and production policies reject it. Ctrl-C stops
+everything.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := platformDir()
@@ -33,19 +48,231 @@ policies reject it. Ctrl-C stops everything.`,
 				fmt.Fprintf(out, "initialized SIMULATED platform in %s\n", dir)
 			}
 			fmt.Fprintln(out, "confide dev: SIMULATED TEE — evidence is marked platform=sim, debug=true; not for production data")
-			ready := func(note string) {
-				fmt.Fprintf(out, "platform   unix://%s  (simulated TEE%s; trust root %s)\n",
-					filepath.Join(dir, sim.SocketFile), note, filepath.Join(dir, sim.RootCertFile))
-				fmt.Fprintln(out, "ready; Ctrl-C stops")
-			}
-			err = servePlatform(cmd, dir, 0, func() { ready("") })
-			if errors.Is(err, sim.ErrPlatformRunning) {
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			ready := make(chan struct{})
+			platErr := make(chan error, 1)
+			go func() { platErr <- servePlatform(cmd, dir, 0, func() { close(ready) }) }()
+			note := ""
+			select {
+			case <-ready:
+			case err := <-platErr:
+				if !errors.Is(err, sim.ErrPlatformRunning) {
+					return err
+				}
 				// One started on demand by an earlier command: use it.
-				ready(", already running")
-				<-cmd.Context().Done()
-				return nil
+				note, platErr = ", already running", nil
 			}
-			return err
+			fmt.Fprintf(out, "platform   unix://%s  (simulated TEE%s; trust root %s)\n",
+				filepath.Join(dir, sim.SocketFile), note, filepath.Join(dir, sim.RootCertFile))
+			svcs, err := startDevServices(ctx, out, dir, attestAddr, kmsAddr)
+			defer svcs.stop()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(out, "ready; Ctrl-C stops")
+			select {
+			case <-cmd.Context().Done():
+				return nil
+			case err := <-platErr:
+				return err
+			case err := <-svcs.exited:
+				return err
+			}
 		},
 	}
+	cmd.Flags().StringVar(&attestAddr, "attest-addr", "127.0.0.1:8441", "attestation service address")
+	cmd.Flags().StringVar(&kmsAddr, "kms-addr", "127.0.0.1:8442", "key broker address")
+	return cmd
+}
+
+type devServices struct {
+	procs  []*exec.Cmd
+	exited chan error
+}
+
+func (d *devServices) stop() {
+	for _, p := range d.procs {
+		p.Process.Signal(syscall.SIGINT)
+	}
+	for _, p := range d.procs {
+		done := make(chan struct{})
+		go func() { p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			p.Process.Kill()
+		}
+	}
+}
+
+// startDevServices writes dev images (signed with the platform's dev
+// signer), a principals file with an admin token, and the policies that
+// pin the services' identities, then starts each service as its enclave.
+func startDevServices(ctx context.Context, out io.Writer, platDir, attestAddr, kmsAddr string) (*devServices, error) {
+	d := &devServices{exited: make(chan error, 2)}
+	h, err := home()
+	if err != nil {
+		return d, err
+	}
+	devDir := filepath.Join(h, "dev")
+	if err := os.MkdirAll(devDir, 0o700); err != nil {
+		return d, err
+	}
+	keys, err := sim.Load(platDir, sim.InitOptions{})
+	if err != nil {
+		return d, err
+	}
+	exeHash, err := hashFile("")
+	if err != nil {
+		return d, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return d, err
+	}
+	// The admin token persists, so that the services' identities (which
+	// pin its hash) and thus their sealed state survive restarts.
+	tokFile := filepath.Join(devDir, "admin.token")
+	tok, err := os.ReadFile(tokFile)
+	if errors.Is(err, os.ErrNotExist) {
+		t, _, err := auth.NewToken()
+		if err != nil {
+			return d, err
+		}
+		tok = []byte(t)
+		err = os.WriteFile(tokFile, tok, 0o600)
+	}
+	if err != nil {
+		return d, err
+	}
+	principals := filepath.Join(devDir, "principals.json")
+	if err := os.WriteFile(principals, fmt.Appendf(nil, `{"version":1,"principals":[{"name":"admin","token_sha256":%q,"admin":true}]}`+"\n",
+		auth.Hash(strings.TrimSpace(string(tok)))), 0o600); err != nil {
+		return d, err
+	}
+	ph, _, err := fileHash(principals)
+	if err != nil {
+		return d, err
+	}
+	attestAddr, err = resolvePort(attestAddr)
+	if err != nil {
+		return d, err
+	}
+	kmsAddr, err = resolvePort(kmsAddr)
+	if err != nil {
+		return d, err
+	}
+	attestURL := "https://" + attestAddr
+	signer := sha256.Sum256(keys.DevSigner.Public().([]byte))
+	image := func(m enclave.Manifest) (string, string, error) {
+		raw := m.Marshal()
+		im, err := sim.SignImage(keys.DevSigner, exeHash, raw, 1, 1, true)
+		if err != nil {
+			return "", "", err
+		}
+		cfg := sha256.Sum256(raw)
+		path := filepath.Join(devDir, m.Role+".image")
+		return path, hex.EncodeToString(cfg[:]), os.WriteFile(path, im.Marshal(), 0o600)
+	}
+	policy := func(name string, configIDs ...string) (string, error) {
+		var alts []string
+		for _, c := range configIDs {
+			alts = append(alts, fmt.Sprintf(`{"allOf":[{"claim":"platform","equals":"sim"},{"claim":"signer_id","equals":%q},{"claim":"config_id","equals":%q}]}`,
+				hex.EncodeToString(signer[:]), c))
+		}
+		path := filepath.Join(devDir, name)
+		return path, os.WriteFile(path, []byte(`{"version":"1.0.0","anyOf":[`+strings.Join(alts, ",")+"]}\n"), 0o600)
+	}
+	asImage, asCfg, err := image(enclave.Manifest{Version: enclave.ManifestVersion, Role: "attestsvc", Entry: []string{"attest", "serve"},
+		Settings: map[string]string{settingPrincipals: ph}})
+	if err != nil {
+		return d, err
+	}
+	asPolicy, err := policy("attest-policy.json", asCfg)
+	if err != nil {
+		return d, err
+	}
+	aph, _, err := fileHash(asPolicy)
+	if err != nil {
+		return d, err
+	}
+	kmsImage, kmsCfg, err := image(enclave.Manifest{Version: enclave.ManifestVersion, Role: "kms", Entry: []string{"kms", "serve"},
+		Settings: map[string]string{settingPrincipals: ph, settingAttest: attestURL, settingServerPolicy: aph}})
+	if err != nil {
+		return d, err
+	}
+	serverPolicy, err := policy("server-policy.json", asCfg, kmsCfg)
+	if err != nil {
+		return d, err
+	}
+	start := func(name, image string, args ...string) (string, error) {
+		c := exec.Command(exe, args...)
+		c.Env = append(withoutEnclave(os.Environ()), sim.EnvEnclave+"="+image)
+		c.Stderr = os.Stderr
+		stdout, err := c.StdoutPipe()
+		if err != nil {
+			return "", err
+		}
+		if err := c.Start(); err != nil {
+			return "", err
+		}
+		d.procs = append(d.procs, c)
+		// The service prints its URL once it listens.
+		line := make(chan string, 1)
+		go func() {
+			s := bufio.NewScanner(stdout)
+			for s.Scan() {
+				select {
+				case line <- s.Text():
+				default:
+				}
+			}
+			err := c.Wait()
+			select {
+			case d.exited <- fmt.Errorf("%s exited: %v", name, err):
+			default:
+			}
+		}()
+		select {
+		case l := <-line:
+			return l, nil
+		case err := <-d.exited:
+			return "", err
+		case <-time.After(30 * time.Second):
+			return "", fmt.Errorf("%s did not start within 30 s", name)
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	asLine, err := start("attestation service", asImage, "--addr="+attestAddr, "--principals="+principals,
+		"--data="+filepath.Join(devDir, "attestsvc-"+asCfg[:12]))
+	if err != nil {
+		return d, err
+	}
+	kmsLine, err := start("key broker", kmsImage, "--addr="+kmsAddr, "--principals="+principals,
+		"--attest="+attestURL, "--attest-policy="+asPolicy, "--data="+filepath.Join(devDir, "kms-"+kmsCfg[:12]))
+	if err != nil {
+		return d, err
+	}
+	fmt.Fprintf(out, "attest     %s  (%s)\n", strings.TrimPrefix(asLine, "attestation service "), "attestation service, attested TLS")
+	fmt.Fprintf(out, "kms        %s  (%s)\n", strings.TrimPrefix(kmsLine, "key broker "), "key broker, attested TLS")
+	fmt.Fprintf(out, "clients:   export %s=%s CONFIDE_ATTEST_URL=%s CONFIDE_KMS_URL=https://%s CONFIDE_TOKEN_FILE=%s\n",
+		serverPolicyEnv, serverPolicy, attestURL, kmsAddr, tokFile)
+	return d, nil
+}
+
+// resolvePort replaces port 0 by a free port, so that the URL is known
+// before the service starts (its identity pins it).
+func resolvePort(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port != "0" {
+		return addr, err
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -36,7 +38,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(self.manifest.Entry) != 1 || self.manifest.Entry[0] != "cli" {
-		args = self.manifest.Entry
+		args = append(slices.Clone(self.manifest.Entry), hostArgs(args)...)
 	}
 	root := newRoot(self)
 	root.SetArgs(args)
@@ -59,6 +61,7 @@ State lives under $CONFIDE_HOME (default ~/.confide).`,
 		newDevCmd(self),
 		newPlatformCmd(self),
 		newAttestCmd(self),
+		newKMSCmd(self),
 		newSealCmd(self, false),
 		newSealCmd(self, true),
 		newEnclaveCmd(self),
@@ -69,3 +72,21 @@ State lives under $CONFIDE_HOME (default ~/.confide).`,
 }
 
 var errUsage = errors.New("usage")
+
+// hostFlags are the flags a host may add to an enclave's fixed entry
+// point: where it listens and keeps its files, and values the service
+// checks against its manifest (pin) before using them.
+var hostFlags = []string{"addr", "data", "principals", "attest", "attest-policy"}
+
+// hostArgs returns the command line if it consists only of host flags in
+// --name=value form, and nothing otherwise: an enclave's command is its
+// manifest's, and anything else on the command line is ignored.
+func hostArgs(args []string) []string {
+	for _, a := range args {
+		name, _, ok := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		if !strings.HasPrefix(a, "--") || !ok || !slices.Contains(hostFlags, name) {
+			return nil
+		}
+	}
+	return args
+}
