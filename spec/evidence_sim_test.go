@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
 	"encoding/binary"
@@ -52,7 +53,18 @@ const (
 	errSignature = "signature"
 )
 
-const simReportContext = "confide sim report v1\x00"
+// simVersion is what a report version of evidence-sim.md fixes.
+type simVersion struct {
+	curve   elliptic.Curve
+	digest  func(b []byte) []byte
+	context string
+	scalar  int // bytes of r and of s
+}
+
+var simVersions = map[byte]simVersion{
+	1: {elliptic.P384(), func(b []byte) []byte { d := sha512.Sum384(b); return d[:] }, "confide sim report v1\x00", 48},
+	2: {elliptic.P256(), func(b []byte) []byte { d := sha256.Sum256(b); return d[:] }, "confide sim report v2\x00", 32},
+}
 
 var simTCB = []string{1: enclave.TCBUpToDate, 2: enclave.TCBSWHardeningNeeded, 3: enclave.TCBConfigurationNeeded, 4: enclave.TCBOutOfDate, 5: enclave.TCBRevoked}
 
@@ -77,11 +89,16 @@ func refVerifySim(ev []byte, roots *x509.CertPool, now time.Time) (enclave.Claim
 		return c, errMalformed
 	}
 	p := ev[10:]
-	if len(p) < 265 || p[0] != 1 || p[1] != 0x03 || p[102] < 1 || p[102] > 5 {
+	if len(p) < 201 {
+		return c, errMalformed
+	}
+	ver, ok := simVersions[p[0]]
+	sigLen := 2 * ver.scalar
+	if !ok || len(p) < 169+sigLen || p[1] != 0x03 || p[102] < 1 || p[102] > 5 {
 		return c, errMalformed
 	}
 	n := int(binary.BigEndian.Uint16(p[167:]))
-	if len(p) != 265+n {
+	if len(p) != 169+n+sigLen {
 		return c, errMalformed
 	}
 	cert, err := x509.ParseCertificate(p[169 : 169+n])
@@ -92,13 +109,14 @@ func refVerifySim(ev []byte, roots *x509.CertPool, now time.Time) (enclave.Claim
 		return c, errChain
 	}
 	key, ok := cert.PublicKey.(*ecdsa.PublicKey)
-	if !ok || key.Curve != elliptic.P384() {
+	if !ok || key.Curve != ver.curve {
 		return c, errKey
 	}
-	digest := sha512.Sum384(append([]byte(simReportContext), p[:167]...))
-	r := new(big.Int).SetBytes(p[169+n : 217+n])
-	s := new(big.Int).SetBytes(p[217+n : 265+n])
-	if !ecdsa.Verify(key, digest[:], r, s) {
+	digest := ver.digest(append([]byte(ver.context), p[:167]...))
+	sig := p[169+n:]
+	r := new(big.Int).SetBytes(sig[:ver.scalar])
+	s := new(big.Int).SetBytes(sig[ver.scalar:])
+	if !ecdsa.Verify(key, digest, r, s) {
 		return c, errSignature
 	}
 	c.Platform = enclave.PlatformSim

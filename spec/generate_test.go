@@ -137,7 +137,7 @@ func (b simBody) encode() []byte {
 // it in the envelope.
 func signSim(t *testing.T, key crypto.Signer, certDER, body []byte) []byte {
 	t.Helper()
-	digest := sha512.Sum384(append([]byte(simReportContext), body...))
+	digest := sha512.Sum384(append([]byte(simVersions[1].context), body...))
 	sig := make([]byte, 96)
 	switch k := key.(type) {
 	case *ecdsa.PrivateKey:

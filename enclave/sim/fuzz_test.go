@@ -83,11 +83,16 @@ func specSimEvidence(t testing.TB) (*sim.Verifier, [][]byte, map[string]bool) {
 	return &sim.Verifier{Roots: roots, Now: func() time.Time { return f.Now }}, valid, accept
 }
 
-// twin replaces s by n − s in simulated evidence.
+// twin replaces s by n − s in simulated evidence of either report version
+// (byte 10, after the envelope): n and the width of s are its curve's.
 func twin(ev []byte) []byte {
 	out := bytes.Clone(ev)
-	s := new(big.Int).SetBytes(out[len(out)-48:])
-	new(big.Int).Sub(elliptic.P384().Params().N, s).FillBytes(out[len(out)-48:])
+	curve, w := elliptic.P384(), 48
+	if len(out) > 10 && out[10] == 2 {
+		curve, w = elliptic.P256(), 32
+	}
+	s := new(big.Int).SetBytes(out[len(out)-w:])
+	new(big.Int).Sub(curve.Params().N, s).FillBytes(out[len(out)-w:])
 	return out
 }
 
