@@ -89,7 +89,7 @@ func refVerifySim(ev []byte, roots *x509.CertPool, now time.Time) (enclave.Claim
 		return c, errMalformed
 	}
 	p := ev[10:]
-	if len(p) < 201 {
+	if len(p) < 233 {
 		return c, errMalformed
 	}
 	ver, ok := simVersions[p[0]]

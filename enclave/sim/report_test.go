@@ -236,7 +236,7 @@ func TestReportVersionMismatch(t *testing.T) {
 	}
 	mustReject("version 2 with a trailing byte", rewrap(append(bytes.Clone(payload), 0)), true)
 	mustReject("version 2 cut by one byte", rewrap(payload[:len(payload)-1]), true)
-	mustReject("version 2 of 200 bytes", rewrap(payload[:200]), true)
+	mustReject("version 2 of 232 bytes", rewrap(payload[:232]), true)
 	short := bytes.Clone(payload[:264])
 	short[0] = 1
 	mustReject("version 1 of 264 bytes", rewrap(short), true)
