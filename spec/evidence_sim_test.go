@@ -152,6 +152,7 @@ func runEvidenceSim(t *testing.T, b []byte) int {
 	var sharedNow time.Time
 	shared := &sim.Verifier{Roots: roots, Now: func() time.Time { return sharedNow }}
 	valid, classes := 0, map[string]int{}
+	validByVersion, keyByVersion := map[byte]int{}, map[byte]int{}
 	for _, v := range f.Vectors {
 		t.Run(v.Name, func(t *testing.T) {
 			oneOf(t, "claims and reject", v.Claims != nil, v.Reject != "")
@@ -176,6 +177,9 @@ func runEvidenceSim(t *testing.T, b []byte) int {
 			}
 			if v.Reject != "" {
 				classes[v.Error]++
+				if v.Error == errKey && len(v.Evidence) > 10 {
+					keyByVersion[v.Evidence[10]]++
+				}
 				if class != v.Error {
 					t.Errorf("reference verifier: %q, vector says %q", class, v.Error)
 				}
@@ -190,6 +194,7 @@ func runEvidenceSim(t *testing.T, b []byte) int {
 				return
 			}
 			valid++
+			validByVersion[v.Evidence[10]]++
 			if v.Error != "" {
 				t.Fatal("error belongs to reject vectors")
 			}
@@ -215,8 +220,13 @@ func runEvidenceSim(t *testing.T, b []byte) int {
 			}
 		})
 	}
-	if valid < 8 || classes[errMalformed] < 10 || classes[errChain] < 3 || classes[errSignature] < 3 || classes[errKey] < 2 || classes[errPlatform] < 1 {
+	if valid < 16 || classes[errMalformed] < 20 || classes[errChain] < 5 || classes[errSignature] < 15 || classes[errKey] < 4 || classes[errPlatform] < 1 {
 		t.Errorf("%d valid vectors and rejects %v: the file lost some", valid, classes)
+	}
+	// Both report versions verify, and each is refused with the other's
+	// key (a version 2 report from a P-384 key, and the reverse).
+	if validByVersion[1] < 5 || validByVersion[2] < 8 || keyByVersion[1] < 1 || keyByVersion[2] < 1 {
+		t.Errorf("valid vectors by report version %v, key rejects by version %v: the file lost some", validByVersion, keyByVersion)
 	}
 	return len(f.Vectors)
 }
