@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
 	"encoding/binary"
@@ -52,7 +53,18 @@ const (
 	errSignature = "signature"
 )
 
-const simReportContext = "confide sim report v1\x00"
+// simVersion is what a report version of evidence-sim.md fixes.
+type simVersion struct {
+	curve   elliptic.Curve
+	digest  func(b []byte) []byte
+	context string
+	scalar  int // bytes of r and of s
+}
+
+var simVersions = map[byte]simVersion{
+	1: {elliptic.P384(), func(b []byte) []byte { d := sha512.Sum384(b); return d[:] }, "confide sim report v1\x00", 48},
+	2: {elliptic.P256(), func(b []byte) []byte { d := sha256.Sum256(b); return d[:] }, "confide sim report v2\x00", 32},
+}
 
 var simTCB = []string{1: enclave.TCBUpToDate, 2: enclave.TCBSWHardeningNeeded, 3: enclave.TCBConfigurationNeeded, 4: enclave.TCBOutOfDate, 5: enclave.TCBRevoked}
 
@@ -77,11 +89,16 @@ func refVerifySim(ev []byte, roots *x509.CertPool, now time.Time) (enclave.Claim
 		return c, errMalformed
 	}
 	p := ev[10:]
-	if len(p) < 265 || p[0] != 1 || p[1] != 0x03 || p[102] < 1 || p[102] > 5 {
+	if len(p) < 233 {
+		return c, errMalformed
+	}
+	ver, ok := simVersions[p[0]]
+	sigLen := 2 * ver.scalar
+	if !ok || len(p) < 169+sigLen || p[1] != 0x03 || p[102] < 1 || p[102] > 5 {
 		return c, errMalformed
 	}
 	n := int(binary.BigEndian.Uint16(p[167:]))
-	if len(p) != 265+n {
+	if len(p) != 169+n+sigLen {
 		return c, errMalformed
 	}
 	cert, err := x509.ParseCertificate(p[169 : 169+n])
@@ -92,13 +109,14 @@ func refVerifySim(ev []byte, roots *x509.CertPool, now time.Time) (enclave.Claim
 		return c, errChain
 	}
 	key, ok := cert.PublicKey.(*ecdsa.PublicKey)
-	if !ok || key.Curve != elliptic.P384() {
+	if !ok || key.Curve != ver.curve {
 		return c, errKey
 	}
-	digest := sha512.Sum384(append([]byte(simReportContext), p[:167]...))
-	r := new(big.Int).SetBytes(p[169+n : 217+n])
-	s := new(big.Int).SetBytes(p[217+n : 265+n])
-	if !ecdsa.Verify(key, digest[:], r, s) {
+	digest := ver.digest(append([]byte(ver.context), p[:167]...))
+	sig := p[169+n:]
+	r := new(big.Int).SetBytes(sig[:ver.scalar])
+	s := new(big.Int).SetBytes(sig[ver.scalar:])
+	if !ecdsa.Verify(key, digest, r, s) {
 		return c, errSignature
 	}
 	c.Platform = enclave.PlatformSim
@@ -134,6 +152,7 @@ func runEvidenceSim(t *testing.T, b []byte) int {
 	var sharedNow time.Time
 	shared := &sim.Verifier{Roots: roots, Now: func() time.Time { return sharedNow }}
 	valid, classes := 0, map[string]int{}
+	validByVersion, keyByVersion := map[byte]int{}, map[byte]int{}
 	for _, v := range f.Vectors {
 		t.Run(v.Name, func(t *testing.T) {
 			oneOf(t, "claims and reject", v.Claims != nil, v.Reject != "")
@@ -158,6 +177,9 @@ func runEvidenceSim(t *testing.T, b []byte) int {
 			}
 			if v.Reject != "" {
 				classes[v.Error]++
+				if v.Error == errKey && len(v.Evidence) > 10 {
+					keyByVersion[v.Evidence[10]]++
+				}
 				if class != v.Error {
 					t.Errorf("reference verifier: %q, vector says %q", class, v.Error)
 				}
@@ -172,6 +194,7 @@ func runEvidenceSim(t *testing.T, b []byte) int {
 				return
 			}
 			valid++
+			validByVersion[v.Evidence[10]]++
 			if v.Error != "" {
 				t.Fatal("error belongs to reject vectors")
 			}
@@ -197,8 +220,13 @@ func runEvidenceSim(t *testing.T, b []byte) int {
 			}
 		})
 	}
-	if valid < 8 || classes[errMalformed] < 10 || classes[errChain] < 3 || classes[errSignature] < 3 || classes[errKey] < 2 || classes[errPlatform] < 1 {
+	if valid < 16 || classes[errMalformed] < 20 || classes[errChain] < 5 || classes[errSignature] < 15 || classes[errKey] < 4 || classes[errPlatform] < 1 {
 		t.Errorf("%d valid vectors and rejects %v: the file lost some", valid, classes)
+	}
+	// Both report versions verify, and each is refused with the other's
+	// key (a version 2 report from a P-384 key, and the reverse).
+	if validByVersion[1] < 5 || validByVersion[2] < 8 || keyByVersion[1] < 1 || keyByVersion[2] < 1 {
+		t.Errorf("valid vectors by report version %v, key rejects by version %v: the file lost some", validByVersion, keyByVersion)
 	}
 	return len(f.Vectors)
 }

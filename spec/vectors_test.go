@@ -30,7 +30,7 @@ var kinds = map[string]kind{
 	"reportdata":        {"reportdata.json", 7, runReportData},
 	"evidence-envelope": {"evidence-envelope.json", 17, runEnvelope},
 	"claims-json":       {"claims-json.json", 18, runClaimsJSON},
-	"evidence-sim":      {"evidence-sim.json", 30, runEvidenceSim},
+	"evidence-sim":      {"evidence-sim.json", 70, runEvidenceSim},
 	"manifest":          {"manifest.json", 30, runManifest},
 	"enclave-image":     {"enclave-image.json", 20, runEnclaveImage},
 	"sim-seal-key":      {"sim-seal-key.json", 12, runSimSealKey},

@@ -48,7 +48,8 @@ func benchHandshake(b *testing.B, server *tls.Config, client func() *tls.Config)
 // BenchmarkHandshake compares attested TLS with plain TLS 1.3 (ECDSA
 // P-256 certificate verified against a root pool) in the same run.
 //   - atls-cold: a fresh client each time, so every handshake verifies
-//     the server's evidence (a P-384 signature) from scratch;
+//     the server's evidence from scratch (the attestation key's chain,
+//     a P-384 signature by the root, then the report's P-256 signature);
 //   - atls-warm: one client, whose cache remembers the server's
 //     certificate (what a long-lived client sees);
 //   - atls-mutual-cold: a new attested client each time (fresh key and

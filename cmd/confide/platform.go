@@ -57,7 +57,7 @@ func servePlatform(cmd *cobra.Command, dir string, idle time.Duration, ready fun
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	log.Info("SIMULATED platform serving", "socket", l.Addr().String(), "idle_exit", idle)
+	log.Info("SIMULATED platform serving", "socket", l.Addr().String(), "idle_exit", idle, "report_version", keys.ReportVersion())
 	if ready != nil {
 		ready()
 	}

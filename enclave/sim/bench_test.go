@@ -9,7 +9,8 @@ import (
 )
 
 // BenchmarkSimEvidence measures evidence generation through the platform
-// process protocol (a Unix socket round trip and a P-384 signature).
+// process protocol (a Unix socket round trip and a P-256 signature, report
+// version 2).
 func BenchmarkSimEvidence(b *testing.B) {
 	p := simtest.Start(b)
 	ctx := context.Background()
@@ -23,7 +24,8 @@ func BenchmarkSimEvidence(b *testing.B) {
 }
 
 // BenchmarkSimVerify measures verification with the attestation key's
-// chain cached (the steady state of a verifier): one P-384 verification.
+// chain cached (the steady state of a verifier): one P-256 verification
+// (report version 2).
 func BenchmarkSimVerify(b *testing.B) {
 	p := simtest.Start(b)
 	ctx := context.Background()

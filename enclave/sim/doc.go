@@ -3,10 +3,19 @@
 //
 // The platform is a separate process (`confide platform serve`, started on
 // demand and exiting when idle, like gpg-agent) that holds what a CPU
-// vendor and a CPU would: a simulated vendor root CA, a platform
-// attestation key (ECDSA P-384) certified by it, and a platform sealing
+// vendor and a CPU would: a simulated vendor root CA (ECDSA P-384), a
+// platform attestation key certified by it, and a platform sealing
 // secret, all created by `confide platform init` under
 // $CONFIDE_HOME/platform (mode 0700).
+//
+// The attestation key is ECDSA P-256, as Intel SGX DCAP's, and signs
+// report version 2. A platform initialised before version 2 holds a P-384
+// key: it signs version 1 reports until [Load] renews the key (when less
+// than 30 of its 90 days are left), then switches to a P-256 key and
+// version 2. The [Verifier] accepts both versions, each only with its own
+// curve. P-256 is for speed: a version 2 report verifies about ten times
+// faster than a version 1 report, whose P-384 verification Go does without
+// assembly.
 //
 // Enclave code talks to it over a Unix socket ([Client]). The platform
 // measures every caller itself, from the kernel's peer credentials: the

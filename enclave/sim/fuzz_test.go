@@ -83,11 +83,16 @@ func specSimEvidence(t testing.TB) (*sim.Verifier, [][]byte, map[string]bool) {
 	return &sim.Verifier{Roots: roots, Now: func() time.Time { return f.Now }}, valid, accept
 }
 
-// twin replaces s by n − s in simulated evidence.
+// twin replaces s by n − s in simulated evidence of either report version
+// (byte 10, after the envelope): n and the width of s are its curve's.
 func twin(ev []byte) []byte {
 	out := bytes.Clone(ev)
-	s := new(big.Int).SetBytes(out[len(out)-48:])
-	new(big.Int).Sub(elliptic.P384().Params().N, s).FillBytes(out[len(out)-48:])
+	curve, w := elliptic.P384(), 48
+	if len(out) > 10 && out[10] == 2 {
+		curve, w = elliptic.P256(), 32
+	}
+	s := new(big.Int).SetBytes(out[len(out)-w:])
+	new(big.Int).Sub(curve.Params().N, s).FillBytes(out[len(out)-w:])
 	return out
 }
 
@@ -115,22 +120,25 @@ func FuzzVerify(f *testing.F) {
 }
 
 // Every single-bit change of valid evidence is rejected, wherever it is:
-// envelope, body, certificate or signature. (The vectors share one
-// certificate, whose bytes are flipped in the first only.)
+// envelope, body, certificate or signature, in both report versions. (The
+// vectors share two certificates, one per version, whose bytes are
+// flipped in the first vector carrying each only.)
 func TestFlippedEvidenceRejected(t *testing.T) {
 	v, valid, _ := specSimEvidence(t)
 	ctx := context.Background()
-	var cert []byte
-	for k, ev := range valid {
+	flippedCerts := map[string]bool{}
+	versions := map[byte]int{}
+	for _, ev := range valid {
 		if _, err := v.Verify(ctx, ev); err != nil {
 			t.Fatalf("valid vector rejected: %v", err)
 		}
+		versions[ev[10]]++
 		certAt, certLen := 10+169, int(ev[10+167])<<8|int(ev[10+168])
-		if k == 0 {
-			cert = ev[certAt : certAt+certLen]
-		}
+		cert := string(ev[certAt : certAt+certLen])
+		skipCert := flippedCerts[cert]
+		flippedCerts[cert] = true
 		for i := range ev {
-			if k > 0 && i >= certAt && i < certAt+certLen && bytes.Equal(ev[certAt:certAt+certLen], cert) {
+			if skipCert && i >= certAt && i < certAt+certLen {
 				continue
 			}
 			bad := bytes.Clone(ev)
@@ -139,6 +147,9 @@ func TestFlippedEvidenceRejected(t *testing.T) {
 				t.Fatalf("accepted evidence with bit %d of byte %d flipped", i%8, i)
 			}
 		}
+	}
+	if versions[1] == 0 || versions[2] == 0 {
+		t.Errorf("valid vectors by report version: %v, want both", versions)
 	}
 }
 

@@ -23,7 +23,7 @@ const (
 	RootCertFile = "root.crt"   // simulated vendor root CA (trust anchor)
 	rootKeyFile  = "root.key"   // its key: stands in for the vendor's HSM
 	akCertFile   = "ak.crt"     // platform attestation key certificate
-	akKeyFile    = "ak.key"     // platform attestation key (ECDSA P-384)
+	akKeyFile    = "ak.key"     // platform attestation key (ECDSA P-256; P-384 if issued before report version 2)
 	sealFile     = "seal.key"   // platform sealing secret (32 bytes)
 	SignerFile   = "signer.key" // development signer key for `confide dev`
 	SocketFile   = "platform.sock"
@@ -35,6 +35,12 @@ var ErrNotInitialized = errors.New("sim: platform not initialized (run `confide 
 // akLifetime is short so that an attestation key left behind on a machine
 // stops being trusted; Load renews it from the root while it can.
 const akLifetime = 90 * 24 * time.Hour
+
+// akCurve is the curve of the attestation keys issueAK makes: P-256, as
+// SGX DCAP's attestation keys, so that a report verifies about ten times
+// faster than on P-384 (report version 2). Keys issued on P-384 before
+// version 2 existed are kept until renewal and sign version 1 reports.
+var akCurve = elliptic.P256()
 
 // Keys is a simulated platform's secret state.
 type Keys struct {
@@ -52,9 +58,9 @@ type InitOptions struct {
 	Now  func() time.Time
 }
 
-// Init creates a platform in dir (mode 0700): a simulated vendor root, an
-// attestation key certified by it, a sealing secret and a development
-// signer key. It refuses to overwrite an existing platform, whose sealing
+// Init creates a platform in dir (mode 0700): a simulated vendor root
+// (P-384), an attestation key (P-256) certified by it, a sealing secret
+// and a development signer key. It refuses to overwrite an existing platform, whose sealing
 // secret would be lost with everything sealed under it.
 func Init(dir string, opt InitOptions) (*Keys, error) {
 	rnd, now := opt.Rand, opt.Now
@@ -113,8 +119,9 @@ func serial(rnd io.Reader) *big.Int {
 	return n
 }
 
+// issueAK makes a new attestation key and has the root certify it.
 func (k *Keys) issueAK(rnd io.Reader, t time.Time) error {
-	ak, err := ecdsa.GenerateKey(elliptic.P384(), rnd)
+	ak, err := ecdsa.GenerateKey(akCurve, rnd)
 	if err != nil {
 		return err
 	}
@@ -176,8 +183,10 @@ func pemKey(key any) []byte {
 	return pemBlock("PRIVATE KEY", der)
 }
 
-// Load reads a platform from dir, renewing its attestation key certificate
-// when less than a third of its lifetime is left.
+// Load reads a platform from dir, renewing its attestation key (new key,
+// new certificate) when less than a third of its certificate's lifetime
+// is left. A P-384 attestation key, as platforms initialised before report
+// version 2 hold, is kept until then, and replaced by a P-256 key.
 func Load(dir string, opt InitOptions) (*Keys, error) {
 	rnd, now := opt.Rand, opt.Now
 	if rnd == nil {
@@ -221,6 +230,9 @@ func Load(dir string, opt InitOptions) (*Keys, error) {
 	if k.ak, ok = key.(*ecdsa.PrivateKey); !ok {
 		return nil, errors.New("sim: attestation key is not ECDSA")
 	}
+	if _, err := formatFor(&k.ak.PublicKey); err != nil {
+		return nil, err
+	}
 	if key, err = readKey(read, SignerFile); err != nil {
 		return nil, err
 	}
@@ -259,6 +271,16 @@ func readKey(read func(string) ([]byte, error), name string) (any, error) {
 		return nil, err
 	}
 	return ParsePrivateKeyPEM(b)
+}
+
+// ReportVersion is the version of the reports the platform signs: 2 with
+// a P-256 attestation key, 1 with a P-384 key issued before version 2.
+func (k *Keys) ReportVersion() int {
+	f, err := formatFor(&k.ak.PublicKey)
+	if err != nil {
+		return 0
+	}
+	return int(f.version)
 }
 
 // ParsePrivateKeyPEM reads a PKCS#8 private key in PEM.

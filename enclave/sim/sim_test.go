@@ -2,9 +2,13 @@ package sim_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/x509"
 	"encoding/binary"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,6 +23,147 @@ import (
 func TestConformance(t *testing.T) {
 	p := simtest.Start(t)
 	enclavetest.Run(t, enclavetest.Backend{Platform: p.Client, Verifier: p.Verifier()})
+}
+
+// A platform initialised before report version 2 holds a P-384 attestation
+// key: it still serves, with version 1 reports, which verify.
+func TestConformanceP384AttestationKey(t *testing.T) {
+	p := simtest.StartP384(t)
+	enclavetest.Run(t, enclavetest.Backend{Platform: p.Client, Verifier: p.Verifier()})
+}
+
+// reportVersion returns the version byte of simulated evidence and checks
+// its length: 233 + c bytes for version 2, 265 + c for version 1.
+func reportVersion(t *testing.T, ev []byte) byte {
+	t.Helper()
+	_, p, err := enclave.UnwrapEvidence(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := int(binary.BigEndian.Uint16(p[167:]))
+	want := map[byte]int{1: 265 + c, 2: 233 + c}[p[0]]
+	if len(p) != want {
+		t.Fatalf("version %d payload of %d bytes, want %d", p[0], len(p), want)
+	}
+	return p[0]
+}
+
+func akCurve(k *sim.Keys) elliptic.Curve { return k.AKCert.PublicKey.(*ecdsa.PublicKey).Curve }
+
+func TestNewPlatformSignsVersion2(t *testing.T) {
+	p := simtest.Start(t)
+	if akCurve(p.Keys) != elliptic.P256() || p.Keys.ReportVersion() != 2 {
+		t.Fatalf("new platform: attestation key on %s, report version %d", akCurve(p.Keys).Params().Name, p.Keys.ReportVersion())
+	}
+	if p.Keys.AKCert.SignatureAlgorithm != x509.ECDSAWithSHA384 {
+		t.Errorf("attestation key certificate signed %v, want ECDSA-SHA384 by the P-384 root", p.Keys.AKCert.SignatureAlgorithm)
+	}
+	ev, err := p.Client.Evidence(context.Background(), enclave.ReportData{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := reportVersion(t, ev); v != 2 {
+		t.Fatalf("report version %d", v)
+	}
+}
+
+// A P-384 attestation key is kept, signing version 1 reports, until Load
+// renews it; its successor is on P-256 and signs version 2, under the
+// same root, while evidence the old key signed verifies until its
+// certificate expires.
+func TestP384AttestationKeyRenewedOnP256(t *testing.T) {
+	ctx := context.Background()
+	start := time.Now()
+	dir := simtest.Dir(t)
+	if _, err := sim.Init(dir, sim.InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := simtest.ReplaceAK(dir, elliptic.P384(), start); err != nil {
+		t.Fatal(err)
+	}
+	old, err := sim.Load(dir, sim.InitOptions{Now: func() time.Time { return start.Add(10 * 24 * time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if akCurve(old) != elliptic.P384() || old.ReportVersion() != 1 {
+		t.Fatalf("P-384 key not kept before renewal: %s, version %d", akCurve(old).Params().Name, old.ReportVersion())
+	}
+	var oldEv []byte
+	func() {
+		sub := simtest.Dir(t) // serve a copy, so that dir is free for the renewal
+		copyPlatform(t, dir, sub)
+		p := simtest.Serve(t, sub, old)
+		if oldEv, err = p.Client.Evidence(ctx, enclave.ReportData{}); err != nil {
+			t.Fatal(err)
+		}
+		if v := reportVersion(t, oldEv); v != 1 {
+			t.Fatalf("P-384 platform wrote report version %d", v)
+		}
+	}()
+
+	later := start.Add(80 * 24 * time.Hour)
+	renewed, err := sim.Load(dir, sim.InitOptions{Now: func() time.Time { return later }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if akCurve(renewed) != elliptic.P256() || renewed.ReportVersion() != 2 || renewed.AKCert.Equal(old.AKCert) {
+		t.Fatalf("renewal kept the P-384 key: %s, version %d", akCurve(renewed).Params().Name, renewed.ReportVersion())
+	}
+	again, err := sim.Load(dir, sim.InitOptions{Now: func() time.Time { return later }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.AKCert.Equal(renewed.AKCert) {
+		t.Error("renewed attestation key not saved")
+	}
+	p := simtest.Serve(t, dir, renewed)
+	ev, err := p.Client.Evidence(ctx, enclave.ReportData{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := reportVersion(t, ev); v != 2 {
+		t.Fatalf("renewed platform wrote report version %d", v)
+	}
+	v := &sim.Verifier{Roots: p.Roots(), Now: func() time.Time { return later }}
+	for name, e := range map[string][]byte{"version 1 from the old key": oldEv, "version 2 from the renewed key": ev} {
+		if _, err := v.Verify(ctx, e); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := (&sim.Verifier{Roots: p.Roots(), Now: func() time.Time { return start.Add(91 * 24 * time.Hour) }}).Verify(ctx, oldEv); err == nil {
+		t.Error("version 1 evidence accepted after its certificate expired")
+	}
+}
+
+// An attestation key on a curve no report version names is refused.
+func TestLoadRefusesAttestationKeyOnOtherCurve(t *testing.T) {
+	dir := simtest.Dir(t)
+	if _, err := sim.Init(dir, sim.InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := simtest.ReplaceAK(dir, elliptic.P521(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := sim.Load(dir, sim.InitOptions{}); err == nil {
+		t.Fatalf("loaded a P-521 attestation key (report version %d)", k.ReportVersion())
+	}
+}
+
+func copyPlatform(t *testing.T, from, to string) {
+	t.Helper()
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func TestIdentityIsMeasuredCLI(t *testing.T) {

@@ -27,7 +27,7 @@ type Verifier struct {
 }
 
 // verifiedAK caches a verified attestation key: a chain check is a P-384
-// signature verification, as costly as the report's own.
+// signature verification (the root's), dearer than the report's own.
 type verifiedAK struct {
 	key                 *ecdsa.PublicKey
 	notBefore, notAfter time.Time
@@ -54,6 +54,9 @@ func (v *Verifier) Verify(ctx context.Context, evidence []byte) (enclave.Claims,
 	}
 	ak, err := v.attestationKey(rep.certDER, now())
 	if err != nil {
+		return enclave.Claims{}, err
+	}
+	if err := rep.checkKey(ak); err != nil {
 		return enclave.Claims{}, err
 	}
 	if !rep.verifySignature(ak) {
