@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -136,8 +137,8 @@ func startDevServices(ctx context.Context, out io.Writer, platDir, attestAddr, k
 	tokFile := filepath.Join(devDir, "admin.token")
 	tok, err := os.ReadFile(tokFile)
 	if errors.Is(err, os.ErrNotExist) {
-		t, _, err := auth.NewToken()
-		if err != nil {
+		var t string
+		if t, _, err = auth.NewToken(); err != nil {
 			return d, err
 		}
 		tok = []byte(t)
@@ -164,7 +165,7 @@ func startDevServices(ctx context.Context, out io.Writer, platDir, attestAddr, k
 		return d, err
 	}
 	attestURL := "https://" + attestAddr
-	signer := sha256.Sum256(keys.DevSigner.Public().([]byte))
+	signer := sha256.Sum256(keys.DevSigner.Public().(ed25519.PublicKey))
 	image := func(m enclave.Manifest) (string, string, error) {
 		raw := m.Marshal()
 		im, err := sim.SignImage(keys.DevSigner, exeHash, raw, 1, 1, true)
