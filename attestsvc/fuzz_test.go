@@ -46,7 +46,9 @@ func checkReply(t *testing.T, rec *httptest.ResponseRecorder) {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
 	if rec.Code >= 400 {
-		var b struct{ Error struct{ Code, Message string } }
+		var b struct {
+			Error struct{ Code, Message string }
+		}
 		if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil || b.Error.Code == "" {
 			t.Fatalf("status %d without a JSON error: %q", rec.Code, rec.Body)
 		}

@@ -60,7 +60,9 @@ func FuzzRequests(f *testing.F) {
 			t.Fatalf("%s %s: status %d: %s", p.method, p.path, rec.Code, rec.Body)
 		}
 		if rec.Code >= 400 {
-			var b struct{ Error struct{ Code, Message string } }
+			var b struct {
+				Error struct{ Code, Message string }
+			}
 			if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil || b.Error.Code == "" {
 				t.Fatalf("status %d without a JSON error: %q", rec.Code, rec.Body)
 			}

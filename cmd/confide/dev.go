@@ -71,6 +71,12 @@ everything.`,
 			if err != nil {
 				return err
 			}
+			// dev/ready tells scripts that every service answers.
+			readyFile := filepath.Join(filepath.Dir(dir), "dev", "ready")
+			if err := os.WriteFile(readyFile, nil, 0o600); err != nil {
+				return err
+			}
+			defer os.Remove(readyFile)
 			fmt.Fprintln(out, "ready; Ctrl-C stops")
 			select {
 			case <-cmd.Context().Done():

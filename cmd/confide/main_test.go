@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,12 +52,24 @@ func TestScripts(t *testing.T) {
 				b[off] ^= 1
 				ts.Check(os.WriteFile(ts.MkAbs(args[2]), b, 0o600))
 			},
-			// waitfor PATH waits up to ten seconds for PATH to exist.
+			// edit FILE OLD NEW replaces the first OLD in FILE by NEW.
+			"edit": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: edit FILE OLD NEW")
+				}
+				b, err := os.ReadFile(ts.MkAbs(args[0]))
+				ts.Check(err)
+				if !bytes.Contains(b, []byte(args[1])) {
+					ts.Fatalf("%s does not contain %q", args[0], args[1])
+				}
+				ts.Check(os.WriteFile(ts.MkAbs(args[0]), bytes.Replace(b, []byte(args[1]), []byte(args[2]), 1), 0o600))
+			},
+			// waitfor PATH waits up to thirty seconds for PATH to exist.
 			"waitfor": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 1 {
 					ts.Fatalf("usage: waitfor PATH")
 				}
-				for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 					if _, err := os.Stat(args[0]); err == nil {
 						return
 					}
