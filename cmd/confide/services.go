@@ -77,7 +77,6 @@ func (b *serviceBase) flags(cmd *cobra.Command, role, addr string) {
 
 type running struct {
 	platform  platform
-	sealer    *seal.Sealer
 	store     *kvstore.Bolt
 	principal *auth.Principals
 	listener  net.Listener
@@ -126,9 +125,6 @@ func (b *serviceBase) start(ctx context.Context, self *launched, role string) (*
 	if r.platform, err = self.connect(ctx); err != nil {
 		return nil, err
 	}
-	if r.sealer, err = seal.New(r.platform, nil); err != nil {
-		return nil, err
-	}
 	if b.data == "" {
 		h, err := home()
 		if err != nil {
@@ -154,6 +150,23 @@ func (b *serviceBase) start(ctx context.Context, self *launched, role string) (*
 	r.url = scheme + "://" + r.listener.Addr().String()
 	ok = true
 	return r, nil
+}
+
+// sealer returns a sealer over a platform connection of its own: the leak
+// checker merges the objects that flow into one place, and a connection
+// shared with the logger, the listener and the TLS attester would make
+// them all holders of sealing keys.
+func (l *launched) sealer(ctx context.Context) (*seal.Sealer, func() error, error) {
+	p, err := l.connect(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := seal.New(p, nil)
+	if err != nil {
+		p.Close()
+		return nil, nil, err
+	}
+	return s, p.Close, nil
 }
 
 // serve runs the handler until ctx ends.
