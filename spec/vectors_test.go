@@ -38,6 +38,7 @@ var kinds = map[string]kind{
 	"atls-certificate":  {"atls.json", 15, runATLS},
 	"policy":            {"policy.json", 80, runPolicy},
 	"ecall-frames":      {"ecall-frames.json", 18, runECallFrames},
+	"audit-log":         {"audit-log.json", 3, runAuditLog},
 }
 
 // TestVectors runs every file in testdata. A file of unknown kind, a kind
