@@ -224,7 +224,7 @@ func (p *Policy) Evaluate(in Input) error {
 	}
 	ok, sim := p.root.eval(in)
 	if !ok {
-		return ErrPolicy
+		return fmt.Errorf("%w: %s", ErrPolicy, p.root.explain(in))
 	}
 	if in.Claims["platform"] == enclave.PlatformSim && !sim {
 		return fmt.Errorf("%w: simulated evidence needs a condition {\"claim\": \"platform\", \"equals\": \"sim\"}", ErrPolicy)
@@ -286,6 +286,45 @@ func (n *node) eval(in Input) (pass, sim bool) {
 	default:
 		return got >= want, false
 	}
+}
+
+// explain says why a node that failed, failed: the conditions that do not
+// hold, with the value presented (claims are the caller's own), not the
+// value wanted (a policy need not be published to be enforced).
+func (n *node) explain(in Input) string {
+	if n.authority != "" && n.authority != in.Authority {
+		return fmt.Sprintf("the claims are not vouched for by the authority the policy names (issuer %q)", in.Authority)
+	}
+	switch {
+	case n.anyOf != nil:
+		var why []string
+		for i, c := range n.anyOf {
+			if i == 3 {
+				why = append(why, fmt.Sprintf("and %d more", len(n.anyOf)-3))
+				break
+			}
+			why = append(why, c.explain(in))
+		}
+		if len(n.anyOf) == 1 {
+			return why[0]
+		}
+		return fmt.Sprintf("none of %d alternatives holds (%s)", len(n.anyOf), strings.Join(why, "; "))
+	case n.allOf != nil:
+		for _, c := range n.allOf {
+			if p, _ := c.eval(in); !p {
+				return c.explain(in)
+			}
+		}
+		return "all conditions hold"
+	}
+	v, present := in.Claims[n.claim]
+	if !present {
+		return fmt.Sprintf("claim %q is absent", n.claim)
+	}
+	if s, ok := v.(string); ok && len(s) > 80 {
+		v = s[:80] + "…"
+	}
+	return fmt.Sprintf("claim %q is %v, which fails %s", n.claim, v, n.op)
 }
 
 // noDuplicateKeys rejects JSON objects that repeat a member name:

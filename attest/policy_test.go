@@ -146,3 +146,24 @@ func TestPolicyDuplicateMembers(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestPolicyExplains(t *testing.T) {
+	p, err := attest.ParsePolicy([]byte(`{"version":"1.0.0","anyOf":[{"authority":"https://as","allOf":[
+		{"claim":"platform","equals":"sim"},{"claim":"svn","greaterOrEquals":3},{"claim":"runtime.job","equals":"x"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		in   attest.Input
+		want string
+	}{
+		{attest.Input{Claims: map[string]any{"platform": "sim", "svn": 1.0}, Authority: "https://as"}, `claim "svn" is 1, which fails greaterOrEquals`},
+		{attest.Input{Claims: map[string]any{"platform": "sim", "svn": 3.0}, Authority: "https://as"}, `claim "runtime.job" is absent`},
+		{attest.Input{Claims: map[string]any{"platform": "sim", "svn": 3.0}, Authority: "https://other"}, `not vouched for by the authority`},
+	} {
+		err := p.Evaluate(c.in)
+		if !errors.Is(err, attest.ErrPolicy) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want %q", c.in, err, c.want)
+		}
+	}
+}
