@@ -34,13 +34,13 @@ const (
 // (same signer and product, higher SVN) keeps it.
 type secrets struct {
 	Version  int          `json:"version"`
-	AuditKey []byte       `json:"audit_key"`
+	AuditKey []byte       `json:"audit_key"` //confide:secret
 	Signing  []sealedTKey `json:"signing"`
 	keys     []*token.SigningKey
 }
 
 type sealedTKey struct {
-	PKCS8   []byte    `json:"pkcs8"`
+	PKCS8   []byte    `json:"pkcs8"` //confide:secret
 	Created time.Time `json:"created"`
 	Retired time.Time `json:"retired,omitzero"`
 }

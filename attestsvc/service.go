@@ -59,11 +59,10 @@ type Config struct {
 
 // Service is the attestation service core.
 type Service struct {
-	cfg     Config
-	issuer  *token.Issuer
-	nonces  *nonces
-	audit   *audit.Log
-	secrets *secrets
+	cfg    Config
+	issuer *token.Issuer
+	nonces *nonces
+	audit  *audit.Log
 
 	rotateMu sync.Mutex
 
@@ -115,13 +114,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		cfg: cfg, issuer: iss, nonces: newNonces(cfg.MaxNonces), secrets: sec,
+		cfg: cfg, issuer: iss, nonces: newNonces(cfg.MaxNonces),
 		audit:    &audit.Log{Bucket: "audit", MACKey: sec.AuditKey, Now: cfg.Now},
 		policies: make(map[string]*storedPolicy),
-		attests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "confide_attest", Name: "attestations_total",
-			Help: "Attestation requests by outcome (token, bad_request, nonce, evidence, policy).",
-		}, []string{"outcome"}),
+		attests:  attestCounter(),
 	}
 	if err := cfg.Store.View(func(tx kvstore.Tx) error {
 		if _, err := s.audit.Check(tx); err != nil {
@@ -141,6 +137,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+func attestCounter() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "confide_attest", Name: "attestations_total",
+		Help: "Attestation requests by outcome (token, bad_request, nonce, evidence, policy).",
+	}, []string{"outcome"})
 }
 
 // Issuer returns the token issuer (its JWKS verifies the tokens).
@@ -173,16 +176,13 @@ func (s *Service) Rotate(ctx context.Context, force bool) (bool, error) {
 		}
 	}
 	kept = append(kept, nk)
-	next := *s.secrets
-	next.keys = kept
+	next := secrets{AuditKey: s.audit.MACKey, keys: kept}
 	if err := storeSecrets(ctx, s.cfg.Store, s.cfg.Sealer, &next); err != nil {
 		return false, err
 	}
-	s.secrets.keys = kept
 	if err := s.issuer.SetKeys(kept); err != nil {
 		return false, err
 	}
-	s.cfg.Log.Info("token signing key rotated", "kid", nk.ID)
 	return true, nil
 }
 

@@ -37,6 +37,20 @@
 // embedded store cannot detect a rollback of its file to an older copy;
 // see package kvstore.
 //
+// # Leak checker
+//
+// The master key and the audit key are annotated secret; every path by
+// which data derived from key material leaves is a declassifier with its
+// reason: the public metadata and public keys (meta, info, size, public,
+// id), the release JWE (encryptTo), an operation's output to the
+// principal granted it (handOver), and the store's ciphertext (seal).
+// Errors that could quote a key are replaced by fixed ones, and the HTTP
+// layer logs internal errors by type only. The private JWKs themselves
+// (version.JWK, material.jwk) are not annotated yet: the checker's bounded
+// field depth merges them, through the handlers' function values, with
+// the logger every handler shares, and reports each handler; see the
+// precision notes in package vet.
+//
 // # Errors
 //
 // Refusals are 4xx JSON errors: 401 for a missing or bad bearer token or

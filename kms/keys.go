@@ -32,7 +32,7 @@ type record struct {
 type version struct {
 	Version int             `json:"version"`
 	Created time.Time       `json:"created"`
-	JWK     json.RawMessage `json:"jwk"` // private JWK
+	JWK     json.RawMessage `json:"jwk"` // private JWK (not annotated: see doc.go)
 }
 
 const recordFormat = 1
@@ -44,14 +44,24 @@ type material struct {
 	jwk     jose.JSONWebKey
 }
 
+// material decodes the private JWK. Its error is fixed: a decoder's
+// message could quote the key.
 func (v version) material() (*material, error) {
 	var k jose.JSONWebKey
 	if err := k.UnmarshalJSON(v.JWK); err != nil {
-		return nil, fmt.Errorf("kms: stored key material: %w", err)
+		return nil, errStored
 	}
 	return &material{version: v.Version, created: v.Created, jwk: k}, nil
 }
 
+// id returns the version number, which is public.
+//
+//confide:declassify
+func (m *material) id() int { return m.version }
+
+// size returns the key's size and curve, which are public.
+//
+//confide:declassify
 func (m *material) size() (bits int, curve string) {
 	switch k := m.jwk.Key.(type) {
 	case []byte:
@@ -64,6 +74,9 @@ func (m *material) size() (bits int, curve string) {
 	return 0, ""
 }
 
+// public returns the public half of an asymmetric key.
+//
+//confide:declassify
 func (m *material) public() *jose.JSONWebKey {
 	if _, ok := m.jwk.Key.([]byte); ok {
 		return nil
@@ -153,11 +166,24 @@ func marshalPrivate(key any) (json.RawMessage, error) {
 
 var _ crypto.Signer = (*rsa.PrivateKey)(nil)
 
-func (r *record) info() api.Key {
-	k := api.Key{
+// meta returns the key's public metadata, without versions. A record
+// comes out of the store's decryption, so all of it derives from the
+// key-encryption key; these members are the public ones.
+//
+//confide:declassify
+func (r *record) meta() api.Key {
+	return api.Key{
 		Name: r.Name, Kty: r.Kty, Exportable: r.Exportable, ReleasePolicy: r.ReleasePolicy, Access: r.Access,
 		Created: r.Created.UTC().Format(time.RFC3339), Updated: r.Updated.UTC().Format(time.RFC3339),
 	}
+}
+
+// info describes the key: its public metadata and, per version, the
+// public key; never private material.
+//
+//confide:declassify
+func (r *record) info() api.Key {
+	k := r.meta()
 	for _, v := range r.Versions {
 		kv := api.KeyVersion{Version: v.Version, Created: v.Created.UTC().Format(time.RFC3339)}
 		if m, err := v.material(); err == nil {

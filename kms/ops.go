@@ -42,10 +42,11 @@ func (b *Broker) Do(c Caller, name, op string, req api.OpRequest) (api.OpRespons
 		if err != nil {
 			return err
 		}
-		if !c.Admin && !slices.Contains(r.Access[c.Name], op) {
+		meta := r.meta()
+		if !c.Admin && !slices.Contains(meta.Access[c.Name], op) {
 			return auth.ErrForbidden
 		}
-		kty = r.Kty
+		kty = meta.Kty
 		m, err = r.material(req.Version)
 		if errors.Is(err, errNoVersion) {
 			err = httpx.Errorf(http.StatusNotFound, "no_such_version", "key %q has no version %d", name, req.Version)
@@ -55,12 +56,12 @@ func (b *Broker) Do(c Caller, name, op string, req api.OpRequest) (api.OpRespons
 	if err != nil {
 		return api.OpResponse{}, b.deny(c.Name, op, target, err)
 	}
-	target = fmt.Sprintf("key/%s/%d", name, m.version)
+	target = fmt.Sprintf("key/%s/%d", name, m.id())
 	resp, err := b.run(m, kty, op, req)
 	if err != nil {
 		return api.OpResponse{}, b.deny(c.Name, op, target, err)
 	}
-	resp.Version = m.version
+	resp.Version = m.id()
 	if err := b.cfg.Store.Update(func(tx kvstore.Tx) error {
 		return b.record(tx, c.Name, op, target, audit.OK, req.Alg)
 	}); err != nil {
@@ -79,6 +80,14 @@ func decode(field, s string) ([]byte, error) {
 }
 
 func encode(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// handOver encodes an operation's output for its caller. Unwrapped keys
+// and plaintexts are secrets; handing them to the principal that was
+// granted the operation, over the broker's attested TLS, is what the
+// operation is for.
+//
+//confide:declassify
+func handOver(b []byte) string { return encode(b) }
 
 func badAlg(op, kty, alg string) error {
 	return httpx.BadRequest("%s on a %s key does not support alg %q", op, kty, alg)
@@ -108,7 +117,7 @@ func (b *Broker) run(m *material, kty, op string, req api.OpRequest) (api.OpResp
 				// failed is an oracle.
 				return api.OpResponse{}, httpx.BadRequest("the %s input is invalid for this key", op)
 			}
-			return api.OpResponse{Value: encode(out)}, nil
+			return api.OpResponse{Value: handOver(out)}, nil
 		case []byte:
 			if op == api.OpWrapKey || op == api.OpUnwrapKey {
 				return api.OpResponse{}, badAlg(op, kty, req.Alg)
@@ -162,7 +171,7 @@ func (b *Broker) gcm(key []byte, op string, req api.OpRequest, in []byte) (api.O
 	if err != nil {
 		return api.OpResponse{}, httpx.BadRequest("the decrypt input is invalid for this key")
 	}
-	return api.OpResponse{Value: encode(out)}, nil
+	return api.OpResponse{Value: handOver(out)}, nil
 }
 
 // sigOp signs or verifies a digest.

@@ -69,34 +69,26 @@ func (b *Broker) Release(ctx context.Context, name string, req api.ReleaseReques
 	if err != nil {
 		return resp, b.deny(who, "release", target, err)
 	}
-	target = fmt.Sprintf("key/%s/%d", name, m.version)
-	if !r.Exportable || len(r.ReleasePolicy) == 0 {
+	target = fmt.Sprintf("key/%s/%d", name, m.id())
+	meta := r.meta()
+	if !meta.Exportable || len(meta.ReleasePolicy) == 0 {
 		return resp, b.deny(who, "release", target, releaseDenied("key %q is not exportable or has no release policy", name))
 	}
-	pol, err := attest.ParsePolicy(r.ReleasePolicy)
+	pol, err := attest.ParsePolicy(meta.ReleasePolicy)
 	if err != nil {
 		return resp, err
 	}
 	if err := pol.Evaluate(attest.Input{Claims: claims.Map(), Authority: issuer}); err != nil {
 		return resp, b.deny(who, "release", target, releaseDenied("release policy: %v", err))
 	}
-	plain, err := m.jwk.MarshalJSON()
-	if err != nil {
-		return resp, err
-	}
 	enc, err := jose.NewEncrypter(jose.A256GCM, jose.Recipient{Algorithm: alg, Key: epk},
 		(&jose.EncrypterOptions{}).WithContentType("jwk+json"))
 	if err != nil {
 		return resp, b.deny(who, "release", target, releaseDenied("the ephemeral key cannot be encrypted to: %v", err))
 	}
-	obj, err := enc.Encrypt(plain)
-	clear(plain)
+	jwe, err := m.encryptTo(enc)
 	if err != nil {
-		return resp, err
-	}
-	jwe, err := obj.CompactSerialize()
-	if err != nil {
-		return resp, err
+		return resp, errors.New("kms: encrypting the released key failed")
 	}
 	if err := b.cfg.Store.Update(func(tx kvstore.Tx) error {
 		return b.record(tx, who, "release", target, audit.OK, "issuer "+issuer+" jti "+claims.ID)
@@ -104,7 +96,25 @@ func (b *Broker) Release(ctx context.Context, name string, req api.ReleaseReques
 		return resp, err
 	}
 	b.events.WithLabelValues("release", "ok").Inc()
-	return api.ReleaseResponse{Name: name, Version: m.version, Key: jwe}, nil
+	return api.ReleaseResponse{Name: name, Version: m.id(), Key: jwe}, nil
+}
+
+// encryptTo returns the key version's private JWK as a compact JWE for
+// the encrypter's recipient: the only form in which key material leaves
+// the broker. Its error says nothing of the key.
+//
+//confide:declassify
+func (m *material) encryptTo(enc jose.Encrypter) (string, error) {
+	plain, err := m.jwk.MarshalJSON()
+	if err != nil {
+		return "", errors.New("kms: encoding the key")
+	}
+	defer clear(plain)
+	obj, err := enc.Encrypt(plain)
+	if err != nil {
+		return "", errors.New("kms: encrypting the key")
+	}
+	return obj.CompactSerialize()
 }
 
 func short(h string) string {

@@ -168,7 +168,7 @@ func (c *Claims) ReleaseKey() (*jose.JSONWebKey, error) {
 // SigningKey is one of an issuer's keys.
 type SigningKey struct {
 	ID      string
-	Key     *ecdsa.PrivateKey
+	Key     *ecdsa.PrivateKey //confide:secret
 	Created time.Time
 	// Retired is when the key stopped signing (zero while it signs); it is
 	// published until Retired plus the token lifetime.
@@ -189,11 +189,22 @@ func KeyFromPrivate(k *ecdsa.PrivateKey, created time.Time) (*SigningKey, error)
 	if k.Curve != elliptic.P256() {
 		return nil, errors.New("token: signing keys are P-256")
 	}
-	tp, err := (&jose.JSONWebKey{Key: k.Public()}).Thumbprint(crypto.SHA256)
+	id, err := keyID(k)
 	if err != nil {
 		return nil, err
 	}
-	return &SigningKey{ID: base64.RawURLEncoding.EncodeToString(tp), Key: k, Created: created}, nil
+	return &SigningKey{ID: id, Key: k, Created: created}, nil
+}
+
+// keyID is the RFC 7638 thumbprint of the public key.
+//
+//confide:declassify
+func keyID(k *ecdsa.PrivateKey) (string, error) {
+	tp, err := (&jose.JSONWebKey{Key: k.Public()}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", errors.New("token: thumbprint of the signing key")
+	}
+	return base64.RawURLEncoding.EncodeToString(tp), nil
 }
 
 // Issuer signs tokens with the newest key of its ring and publishes the
@@ -254,6 +265,8 @@ func (i *Issuer) Issue(c *Claims, now time.Time) (string, error) {
 }
 
 // JWKS returns the public keys that verify tokens not yet expired at now.
+//
+//confide:declassify
 func (i *Issuer) JWKS(now time.Time) jose.JSONWebKeySet {
 	i.mu.RLock()
 	defer i.mu.RUnlock()

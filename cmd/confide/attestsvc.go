@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -55,7 +56,7 @@ func newAttestServiceCmds(self *launched, cmd *cobra.Command) {
 				return err
 			}
 			//confide:ignore false positive: the checker merges the objects reachable from ctx and the platform connection with the sealer; no key material reaches this call
-			go rotateLoop(ctx, svc)
+			go rotateLoop(ctx, svc, r.log)
 			//confide:ignore false positive: the checker merges the objects reachable from ctx and the platform connection with the sealer; no key material reaches this call
 			fmt.Fprintf(cmd.OutOrStdout(), "attestation service %s\n", r.url)
 			//confide:ignore false positive: the checker merges the objects reachable from ctx and the platform connection with the sealer; no key material reaches this call
@@ -138,7 +139,7 @@ func newAttestServiceCmds(self *launched, cmd *cobra.Command) {
 	cmd.AddCommand(pol)
 }
 
-func rotateLoop(ctx context.Context, svc *attestsvc.Service) {
+func rotateLoop(ctx context.Context, svc *attestsvc.Service, log *slog.Logger) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
@@ -146,7 +147,12 @@ func rotateLoop(ctx context.Context, svc *attestsvc.Service) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			svc.Rotate(ctx, false)
+			switch ok, err := svc.Rotate(ctx, false); {
+			case err != nil:
+				log.Error("rotating the token signing key failed; the current key keeps signing")
+			case ok:
+				log.Info("token signing key rotated")
+			}
 		}
 	}
 }

@@ -20,6 +20,7 @@ const (
 	spDeclassifyArg                   // result is argument k (dst) only; constant-time
 	spAllowed                         // propagates; constant-time (oblivious allow-list)
 	spSecretResult                    // propagates; results are secret
+	spUnanalysed                      // like a standard function without an entry: propagates; not constant-time
 )
 
 type special struct {
@@ -115,6 +116,15 @@ func init() {
 		"math.Float64bits", "math.Float64frombits", "math.Float32bits", "math.Float32frombits",
 		"math.Abs", "math.Copysign")
 	kind(spSecretResult, "(*github.com/confide/confide/seal.Sealer).Unseal")
+	// go-jose's JSON codec is a fork of encoding/json: it reports errors
+	// by panicking and recovering within the same call, which the
+	// checker, not modelling recover, would take for secrets reaching a
+	// panic. Its entry points are summarised as encoding/json's are.
+	kind(spUnanalysed,
+		"(*github.com/go-jose/go-jose/v4.JSONWebKey).UnmarshalJSON",
+		"(github.com/go-jose/go-jose/v4.JSONWebKey).MarshalJSON",
+		"github.com/go-jose/go-jose/v4/json.Unmarshal",
+		"github.com/go-jose/go-jose/v4/json.Marshal")
 	// encoding/binary's fixed-width byte orders are shifts and byte
 	// loads and stores: constant-time.
 	for _, order := range []string{"littleEndian", "bigEndian", "nativeEndian"} {

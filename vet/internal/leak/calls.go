@@ -32,6 +32,10 @@ func (s *fnState) call(instr ssa.CallInstruction, c *ssa.CallCommon, res ssa.Val
 		return
 	}
 	t := s.resolve(c)
+	if t.sp != nil && t.sp.kind == spUnanalysed {
+		s.applyDefault(instr, t, res)
+		return
+	}
 	if t.sp != nil {
 		s.applySpecial(instr, t, res)
 		return
