@@ -72,7 +72,7 @@ type Log struct {
 	// the head is kept in Bucket+".head".
 	Bucket string
 	// MACKey authenticates the head (32 bytes, secret to the enclave).
-	MACKey []byte
+	MACKey []byte //confide:secret
 	Now    func() time.Time
 }
 
