@@ -207,21 +207,25 @@ func (b *Broker) seal(r *record) ([]byte, error) {
 	return out, nil
 }
 
-var errStored = errors.New("kms: a stored key record does not authenticate")
+// ErrStored reports a stored key record that does not authenticate: the
+// store was tampered with, or holds another broker's records. It is a
+// 500, since the request was fine, with a message that says so.
+var ErrStored = &httpx.Error{Status: http.StatusInternalServerError, Code: "store_corrupt",
+	Message: "a stored key record does not authenticate (tampered with, or written by another broker)"}
 
 func (b *Broker) open(name string, blob []byte) (*record, error) {
 	if len(blob) < len(recordMagic)+12+16 || string(blob[:len(recordMagic)]) != recordMagic {
-		return nil, errStored
+		return nil, ErrStored
 	}
 	n := blob[len(recordMagic) : len(recordMagic)+12]
 	pt, err := b.aead.Open(nil, n, blob[len(recordMagic)+12:], recordAAD(name))
 	if err != nil {
-		return nil, errStored
+		return nil, ErrStored
 	}
 	defer clear(pt)
 	var r record
 	if err := json.Unmarshal(pt, &r); err != nil || r.Format != recordFormat || r.Name != name || len(r.Versions) == 0 {
-		return nil, errStored
+		return nil, ErrStored
 	}
 	return &r, nil
 }

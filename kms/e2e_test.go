@@ -563,3 +563,109 @@ func mustRSA(t testing.TB) *rsa.PrivateKey {
 	}
 	return k
 }
+
+func TestRestartAndTamper(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	k, err := w.kms.Create(ctx, "k", api.CreateKey{Kty: "EC", Curve: "P-256", Exportable: true, ReleasePolicy: w.policy()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := w.store.Path()
+	w.store.Close()
+	st, err := kvstore.OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sealer, _ := seal.New(w.p.Client, rand.Reader)
+	b, err := kms.New(ctx, kms.Config{Store: st, Sealer: sealer})
+	if err != nil {
+		t.Fatalf("reopening the broker: %v", err)
+	}
+	owner := kms.Caller{Name: "owner", Admin: true}
+	got, err := b.Get(owner, "k")
+	if err != nil || got.Versions[0].Public.KeyID != k.Versions[0].Public.KeyID || !reflectEqualPub(got, k) {
+		t.Fatalf("after restart: %v", err)
+	}
+	// A flipped byte in the stored record: a clear error, and the other
+	// keys stay usable.
+	if _, err := b.Create(owner, "other", api.CreateKey{Kty: "oct"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Update(func(tx kvstore.Tx) error {
+		v := append([]byte(nil), tx.Get("keys", []byte("k"))...)
+		v[len(v)-1] ^= 1
+		return tx.Put("keys", []byte("k"), v)
+	})
+	if _, err := b.Get(owner, "k"); !errors.Is(err, kms.ErrStored) {
+		t.Fatalf("tampered record: %v", err)
+	}
+	if _, err := b.Get(owner, "other"); err != nil {
+		t.Fatalf("untouched record: %v", err)
+	}
+	// A record moved under another name does not open either.
+	st.Update(func(tx kvstore.Tx) error {
+		return tx.Put("keys", []byte("moved"), append([]byte(nil), tx.Get("keys", []byte("other"))...))
+	})
+	if _, err := b.Get(owner, "moved"); !errors.Is(err, kms.ErrStored) {
+		t.Fatalf("moved record: %v", err)
+	}
+	// The same store on another platform: the master key does not unseal.
+	other, _ := seal.New(simtest.Start(t).Client, rand.Reader)
+	if _, err := kms.New(ctx, kms.Config{Store: st, Sealer: other}); err == nil || !strings.Contains(err.Error(), "unsealing the master key") {
+		t.Fatalf("another platform opened the store: %v", err)
+	}
+}
+
+func reflectEqualPub(a, b api.Key) bool {
+	ja, _ := json.Marshal(a.Versions[0].Public)
+	jb, _ := json.Marshal(b.Versions[0].Public)
+	return string(ja) == string(jb)
+}
+
+func TestConcurrentReleasesAndOperations(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	if _, err := w.kms.Create(ctx, "k", api.CreateKey{Kty: "oct", Exportable: true, ReleasePolicy: w.policy(),
+		Access: map[string][]string{"sql": {"encrypt", "decrypt"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for g := 0; g < 6; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 4; i++ {
+				var err error
+				switch g % 3 {
+				case 0:
+					_, _, err = w.kms.ReleaseFor(ctx, w.as, w.p.Client, "k", 0, nil)
+				case 1:
+					var ct api.OpResponse
+					if ct, err = w.user.Op(ctx, "k", "encrypt", api.OpRequest{Alg: "A256GCM", Value: b64([]byte{byte(i)})}); err == nil {
+						_, err = w.user.Op(ctx, "k", "decrypt", api.OpRequest{Alg: "A256GCM", Value: ct.Value, Version: ct.Version})
+					}
+				case 2:
+					_, err = w.kms.Rotate(ctx, "k")
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	var buf bytes.Buffer
+	if _, err := w.kms.Audit(ctx, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, recs, err := audit.Verify(&buf); err != nil || len(recs) < 1+2*4+2*8+2*4 {
+		t.Fatalf("audit after concurrent use: %d records, %v", len(recs), err)
+	}
+}

@@ -49,7 +49,7 @@ type material struct {
 func (v version) material() (*material, error) {
 	var k jose.JSONWebKey
 	if err := k.UnmarshalJSON(v.JWK); err != nil {
-		return nil, errStored
+		return nil, ErrStored
 	}
 	return &material{version: v.Version, created: v.Created, jwk: k}, nil
 }

@@ -74,6 +74,9 @@ func (b *Bolt) Update(fn func(Tx) error) error {
 
 func (b *Bolt) Close() error { return b.db.Close() }
 
+// Path is the database file.
+func (b *Bolt) Path() string { return b.db.Path() }
+
 type boltTx struct{ tx *bolt.Tx }
 
 func (t boltTx) Get(bucket string, key []byte) []byte {
