@@ -16,12 +16,17 @@ if ! command -v go >/dev/null; then
   exit 1
 fi
 
-# Debian packages the tests use (later subsystems add PostgreSQL, etcd, ...).
-debs=()
-missing=()
-for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq && apt-get install -y -qq "${missing[@]}"
+# Debian packages the tests use (later subsystems add PostgreSQL, etcd, ...):
+# node and npm run tedious, the independent Always Encrypted implementation
+# the SQL tests check against (installed with npm into .cache/npm).
+need=()
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq "${need[@]}"
+fi
+if [ ! -f .cache/npm/node_modules/tedious/package.json ]; then
+  npm install --silent --no-audit --no-fund --prefix .cache/npm tedious@20.3.9
 fi
 
 go mod download

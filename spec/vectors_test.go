@@ -39,6 +39,8 @@ var kinds = map[string]kind{
 	"policy":            {"policy.json", 80, runPolicy},
 	"ecall-frames":      {"ecall-frames.json", 18, runECallFrames},
 	"audit-log":         {"audit-log.json", 3, runAuditLog},
+	"ae-cell":           {"ae-cell.json", 10, runAECell},
+	"ae-cek":            {"ae-cek.json", 2, runAECEK},
 }
 
 // TestVectors runs every file in testdata. A file of unknown kind, a kind
