@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/confide/confide/internal/nodetest"
 	"github.com/confide/confide/sql/cek"
@@ -94,4 +95,55 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted %x", b)
 		}
 	})
+}
+
+// countingCMK counts unwraps.
+type countingCMK struct {
+	cek.CMK
+	n int
+}
+
+func (c *countingCMK) Unwrap(ctx context.Context, ct []byte) ([]byte, error) {
+	c.n++
+	return c.CMK.Unwrap(ctx, ct)
+}
+
+type oneKey struct{ cmk *countingCMK }
+
+func (oneKey) Name() string                                    { return "TEST" }
+func (o oneKey) Open(context.Context, string) (cek.CMK, error) { return o.cmk, nil }
+
+func TestCache(t *testing.T) {
+	ctx := context.Background()
+	kf, _, _ := cek.NewKeyFile(2048)
+	cmk := &countingCMK{CMK: kf}
+	k1, k2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	v1, _ := cek.Encrypt(ctx, kf, "cmk", k1, nil)
+	v2, _ := cek.Encrypt(ctx, kf, "cmk", k2, nil)
+	now := time.Now()
+	c := &cek.Cache{Providers: []cek.Provider{oneKey{cmk}}, Trusted: []string{"CMK"}, TTL: time.Minute, Now: func() time.Time { return now }}
+	for i := 0; i < 3; i++ {
+		if got, err := c.Decrypt(ctx, "test", "cmk", v1); err != nil || !bytes.Equal(got, k1) {
+			t.Fatal(err)
+		}
+	}
+	if cmk.n != 1 {
+		t.Errorf("%d unwraps for one value, want 1", cmk.n)
+	}
+	// Another value under the same path is another cache entry.
+	if got, err := c.Decrypt(ctx, "test", "cmk", v2); err != nil || !bytes.Equal(got, k2) || cmk.n != 2 {
+		t.Fatalf("second value: %v, %d unwraps", err, cmk.n)
+	}
+	now = now.Add(2 * time.Minute)
+	c.Decrypt(ctx, "test", "cmk", v1)
+	if cmk.n != 3 {
+		t.Errorf("expired entry not refreshed: %d unwraps", cmk.n)
+	}
+	var u *cek.ErrUntrusted
+	if _, err := c.Decrypt(ctx, "test", "/etc/other.pem", v1); !errors.As(err, &u) {
+		t.Errorf("untrusted path: %v", err)
+	}
+	if _, err := c.Decrypt(ctx, "nope", "cmk", v1); err == nil {
+		t.Error("unknown provider accepted")
+	}
 }

@@ -70,4 +70,21 @@ func TestKMS(t *testing.T) {
 	if got, err := cek.Decrypt(ctx, old, "", v); err != nil || !bytes.Equal(got, key) {
 		t.Errorf("version 1 pinned: %v", err)
 	}
+	// Through a cache and the provider, by key URL.
+	path := ts.URL + "/v1/keys/cmk/1"
+	cache := &cek.Cache{Providers: []cek.Provider{cek.KMSKeys{Client: func(base string) *kmsclient.Client {
+		if base == ts.URL {
+			return c
+		}
+		return nil
+	}}}, Trusted: []string{path}}
+	if got, err := cache.Decrypt(ctx, "CONFIDE_KMS", path, v); err != nil || !bytes.Equal(got, key) {
+		t.Errorf("through the provider: %v", err)
+	}
+	for _, bad := range []string{"https://elsewhere:1/v1/keys/cmk", ts.URL + "/v2/cmk", ts.URL + "/v1/keys/cmk/x"} {
+		cache.Trusted = append(cache.Trusted, bad)
+		if _, err := cache.Decrypt(ctx, "CONFIDE_KMS", bad, v); err == nil {
+			t.Errorf("opened %s", bad)
+		}
+	}
 }
