@@ -216,6 +216,9 @@ func startDevServices(ctx context.Context, out io.Writer, platDir, attestAddr, k
 	start := func(name, image string, args ...string) (string, error) {
 		c := exec.Command(exe, args...)
 		c.Env = append(withoutEnclave(os.Environ()), sim.EnvEnclave+"="+image)
+		// If dev is killed outright, the services follow it rather than
+		// keep its ports.
+		c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 		c.Stderr = os.Stderr
 		stdout, err := c.StdoutPipe()
 		if err != nil {
