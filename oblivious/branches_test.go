@@ -252,6 +252,42 @@ var primitives = map[string]func(n int) func(){
 		i, v := index(n), rec{r.Uint64(), r.Uint64()}
 		return func() { o.Write(rs, i, v) }
 	},
+	// Eight accesses to an ORAM of 1+n² blocks (a recursive position map
+	// from n = 91) after 100 others, from the same random source: secret
+	// indexes (some out of range), reads or writes, values.
+	"ORAM": func(n int) func() {
+		size := 1 + n*n
+		m, err := o.NewORAM[rec](size, rand.NewChaCha8([32]byte{byte(n)}))
+		if err != nil {
+			fatal(err)
+		}
+		// Half the accesses go to a few blocks, so that blocks are found
+		// in the trees and stashes, in one run and not the other.
+		idx := func() uint64 {
+			if r.IntN(2) == 0 {
+				return r.Uint64N(uint64(min(size, 4)))
+			}
+			return index(size)
+		}
+		for range 100 { // as many accesses (which draw randomness) either way
+			if _, err := m.Access(mask(), idx(), rec{r.Uint64(), 1}); err != nil {
+				fatal(err)
+			}
+		}
+		var is []uint64
+		var ws []o.Mask
+		var vs []rec
+		for range 8 {
+			is, ws, vs = append(is, idx()), append(ws, mask()), append(vs, rec{r.Uint64(), r.Uint64()})
+		}
+		return func() {
+			for k := range is {
+				if _, err := m.Access(ws[k], is[k], vs[k]); err != nil {
+					fatal(err)
+				}
+			}
+		}
+	},
 	// The building blocks, called n times (public) on secret values.
 	"blocks": func(n int) func() {
 		vs := make([]uint64, 2*n)
@@ -327,7 +363,7 @@ func main() {
 
 const branchPairs = 60
 
-var branchPrimitives = []string{"Aggregate", "Compact", "Read", "Sort", "Sort7", "SortUint64", "Write", "blocks"}
+var branchPrimitives = []string{"Aggregate", "Compact", "ORAM", "Read", "Sort", "Sort7", "SortUint64", "Write", "blocks"}
 
 func TestBranches(t *testing.T) {
 	src := strings.Replace(branchProbe, "%d", strconv.Itoa(branchPairs), 1)

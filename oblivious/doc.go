@@ -20,8 +20,11 @@
 //
 // On top of them: Sort (a bitonic network for any n, over records keyed by
 // a method — the API the SQL enclave and the ML trainer use), Compact,
-// Aggregate (sort-based grouping), Read and Write by full scan, Path ORAM
-// for large arrays, and decision-tree inference.
+// Aggregate (sort-based grouping), Read and Write by full scan, an ORAM
+// for large arrays (Path ORAM's tree and recursive position map with
+// Circuit ORAM's eviction: two fixed eviction paths per access, each a
+// single pass that carries at most one block down), and decision-tree
+// inference.
 //
 // # What the Go runtime could leak, and how it is avoided
 //

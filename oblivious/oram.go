@@ -12,7 +12,10 @@ import (
 	"github.com/confide/confide/oblivious/trace"
 )
 
-// ORAM is a Path ORAM (E. Stefanov, M. van Dijk, E. Shi, T.-H. H. Chan,
+// ORAM is a tree ORAM with Circuit ORAM's eviction (X. Wang, T.-H. H.
+// Chan, E. Shi: "Circuit ORAM: On Tightness of the Goldreich-Ostrovsky
+// Lower Bound", CCS 2015), on the tree, stash and recursive position map
+// of Path ORAM (E. Stefanov, M. van Dijk, E. Shi, T.-H. H. Chan,
 // C. Fletcher, L. Ren, X. Yu, S. Devadas: "Path ORAM: An Extremely Simple
 // Oblivious RAM Protocol", CCS 2013 and J. ACM 65(4), 2018): an array of
 // n records of type R whose Read and Write touch memory in a pattern that
@@ -29,37 +32,47 @@ import (
 // block 0 with the write disabled, and returns the zero record.
 //
 // Each access reveals, for each ORAM of the recursion below, one leaf of
-// its tree: the path it reads and writes back. That leaf was drawn
-// uniformly at random when the block was last accessed (or when it was
-// first needed) and was never revealed before, so the sequence of revealed
-// leaves is uniform and independent of the secrets. Everything else the
-// access touches — which buckets at which level, which stash slots, which
-// position-map words, in which order — is fixed by the public parameters.
-// Granularity: element. The trace hooks (package trace) record tree
-// accesses by bucket index (Z = 4 records each), stash and path-buffer
-// accesses by slot, and position-map accesses by 64-bit word.
+// its tree: the path it reads. That leaf was drawn uniformly at random
+// when the block was last accessed (or when it was first needed) and was
+// never revealed before, so the sequence of revealed leaves is uniform and
+// independent of the secrets. Everything else the access touches — the
+// two eviction paths (fixed by the number of accesses), which slots of
+// which buckets, which stash slots, which position-map words, in which
+// order — is fixed by the public parameters. Granularity: element. The
+// trace hooks (package trace) record tree and stash accesses by slot and
+// position-map accesses by 64-bit word.
 //
 // # Structure
 //
 // Each ORAM is a binary tree of height L = ⌈log2 n⌉ (2^L leaves,
-// 2^(L+1) − 1 buckets) of Z = 4 blocks per bucket, and a stash of
-// C = 93 blocks. Block i is mapped to a uniformly random leaf and lives
-// on the path from the root to that leaf or in the stash. An access reads
-// the block's path into a buffer next to the stash, takes the block out,
-// remaps it to a fresh random leaf, and evicts greedily: every block is
-// written back as deep on the read path as its own leaf allows, deepest
-// first, Z per bucket; blocks that fit nowhere stay in the stash. The
-// eviction is computed obliviously: each block's destination slot is
-// derived from per-depth counts with masks, and the buffer and stash
-// (Z·(L+1) + C + 1 slots) are then sorted by destination with a fixed
-// compare-exchange network (Batcher's odd-even merge sort, pruned to
-// the comparators the path and the free incoming slot depend on). The
-// buffer, the stash and the network are the same for every access.
+// 2^(L+1) − 1 buckets) of Z = 2 blocks per bucket, and a stash of
+// C = 64 blocks. Block i is mapped to a uniformly random leaf and lives
+// on the path from the root to that leaf or in the stash. An access moves
+// the block out of its path or the stash into an incoming slot next to
+// the stash, remaps it to a fresh random leaf, lets the caller read and
+// change it, and then evicts along two paths chosen in advance: those of
+// evictions g and g+1 of the tree, eviction g's leaf being g's low L bits
+// reversed, so that the leaves are taken in reverse-lexicographic order.
+//
+// An eviction (the paper's PrepareDeepest, PrepareTarget and
+// EvictOnceFast) first reads the metadata of the stash and of the path's
+// buckets and computes, level by level from the stash to the leaf,
+// whether the level's deepest block (the one that may go furthest down
+// the path) moves, and to which level: as far down as possible, into an
+// empty slot or the slot a departing block leaves. Then it passes once
+// down the path, holding at most one block: at each level it drops the
+// held block if this is its destination and picks up the level's deepest
+// block if that moves, both by one conditional swap of each of the
+// level's slots with the held slot. The incoming block counts as part of
+// the stash; if no eviction stores it, in the tree or in an empty stash
+// slot, the stash has overflowed. All of it is computed with masks: every
+// slot of the stash and of the path is read and then swapped or not, in
+// an order fixed by the public parameters.
 //
 // The position map (block → leaf) is itself recursive: leaves are packed
-// 16 or 32 to a 64-byte block (32- or 16-bit entries) of a smaller Path
-// ORAM with the same Z and C, whose position map is packed again, until
-// it fits in 4096 words, which are scanned in full on every access. For
+// 16 or 32 to a 64-byte block (32- or 16-bit entries) of a smaller ORAM
+// with the same Z and C, whose position map is packed again, until it
+// fits in 4096 words, which are scanned in full on every access. For
 // n = 2^20 that is the data ORAM (L = 20), position ORAMs of 2^16
 // (L = 16) and 2^11 (L = 11) blocks, and a scanned map of 2^11 16-bit
 // entries (512 words). Blocks never accessed are absent from the trees
@@ -69,16 +82,32 @@ import (
 //
 // # Stash bound
 //
-// Stefanov et al. prove (Theorem 1 of the J. ACM version, for bucket size
-// Z = 5) that after any sequence of accesses the stash holds more than R
-// blocks with probability at most 14 · 0.6002^R. The smallest R with
-// 14 · 0.6002^R ≤ 2^−64 is 93, giving 2^−64.7 per access and ORAM of the
-// recursion; over T accesses the union bound multiplies it by T. For
-// Z = 4 the paper gives experiments, not a proof. In this package's
-// tests (TestORAMStash) the Z = 4 stash tail roughly halves with each
-// block, falling faster than 0.6002^R, which is why C = 93 is taken as
-// the bound for Z = 4 too; that is an extrapolation, not a theorem. An
-// eviction that would leave more than C blocks in a stash makes Access
+// Wang, Chan and Shi prove that Circuit ORAM's stash, for a constant
+// bucket size, exceeds R blocks with a probability that falls
+// exponentially in R, so that a stash of ω(log n) blocks overflows with
+// negligible probability. C is not derived from the constants of that
+// proof: it is an extrapolation of measurements of this implementation.
+// TestORAMStashTail (opt-in) measured, with Z = 2, n = 2^20 and 2·10^7
+// random accesses after every block was written once, the probability
+// that the stash holds at least R blocks after an access: 2^−7.9 for
+// R = 1, 2^−13.6 for 5, 2^−19.7 for 9, 2^−21.7 for 11 (the last value
+// seen more than once), a tail falling by about 1.45 bits per block
+// (1.2 to 1.7 from one R to the next). At n = 2^16 (10^7 accesses) the
+// tail is lighter: 2^−8.4 for R = 1, 2^−18.7 for 7. An access overflows
+// when the stash would hold C+1 blocks. At the measured rate, C = 40
+// would give 2^−64; C = 64 gives about 2^−100, and stays below 2^−64
+// per access and ORAM of the recursion unless, beyond the measured
+// range, the tail falls at less than 0.78 bit per block, about half the
+// measured rate. That is an extrapolation, not a theorem; over T accesses
+// the union bound multiplies the probability by T. Z = 2 rather than 3
+// or 4: the tree and its paths are half those of Z = 4 (302 MB instead
+// of 604 MB for 2^20 records of 64 bytes), and the stash tail is heavy
+// enough to be measured: with Z = 3 or 4 a stash is so rarely occupied
+// (TestORAMStashTail at n = 2^12 and 2·10^7 accesses: with Z = 3 after
+// 2^−17 of them, never by more than 2 blocks; with Z = 4 never) that
+// there is no tail to extrapolate a stash size from.
+//
+// An access that leaves more than C blocks in a stash makes Access
 // return ErrStashOverflow (Read and Write panic with it); whether it
 // happened is the one secret-dependent fact revealed, and the ORAM is
 // unusable afterwards (every later call returns or panics with the same
@@ -93,13 +122,15 @@ import (
 //
 // # Cost
 //
-// Memory: the data tree has 2^(L+1) − 1 buckets of 4 slots of
-// 8 + size(R) bytes, about 8n slots (604 MB for 2^20 records of 64
-// bytes), and the position ORAMs add about 6%. Time: each ORAM of the
-// recursion copies a path of L+1 buckets in and out, scans the
-// Z·(L+1) + C + 1 slots of path and stash three times, and sorts them with
-// 2,327 compare-exchanges at L = 20 (2,038 at L = 16, 1,721 at L = 11),
-// which dominate.
+// Memory: the data tree has 2^(L+1) − 1 buckets of 2 slots of
+// 8 + size(R) bytes, about 4n slots (302 MB for 2^20 records of 64
+// bytes), and the position ORAMs add about 6%. Time: for each ORAM of the
+// recursion, an access conditionally moves each of the Z·(L+1) + C slots
+// of the read path and the stash to the incoming slot, and each of the
+// two evictions reads the metadata of the Z·(L+1) + C + 1 slots of its
+// path and the stash and conditionally swaps each with the held slot:
+// 3·(Z·(L+1) + C) slot operations, 318 at L = 20 and 876 for the three
+// ORAMs of n = 2^20, over three paths of the tree.
 //
 // An ORAM is not safe for concurrent use.
 type ORAM[R any] struct {
@@ -109,22 +140,24 @@ type ORAM[R any] struct {
 	src  *oramSource
 	// need is the number of random bytes one access draws.
 	need int
-	// height and net are the data tree's (public; kept apart from the
-	// tree, whose contents are secret).
-	height int
-	net    []uint16
+	// height and evictions are the data tree's (public; kept apart from
+	// the tree, whose contents are secret): its height and how many
+	// evictions it has had, which fixes the next eviction paths.
+	height    int
+	evictions uint64
 }
 
-// ErrStashOverflow reports that an eviction left more blocks than the
-// stash holds (probability at most 2^−64.7 per access; see ORAM).
+// ErrStashOverflow reports that an access left more blocks than the
+// stash holds (probability below 2^−64 per access by an extrapolation,
+// not a proof; see ORAM).
 var ErrStashOverflow = errors.New("oblivious: ORAM stash overflow")
 
 const (
 	// oramZ is the bucket size Z.
-	oramZ = 4
-	// oramStashCapacity is the stash size C: the least R with
-	// 14·0.6002^R ≤ 2^−64.
-	oramStashCapacity = 93
+	oramZ = 2
+	// oramStashCapacity is the stash size C: an extrapolation of the
+	// measured tail of the stash occupancy (see ORAM).
+	oramStashCapacity = 64
 	// oramLinearWords is the largest position map scanned in full.
 	oramLinearWords = 4096
 	// oramPosWords is the size of a position block, in 64-bit words.
@@ -132,6 +165,9 @@ const (
 	// oramMaxBlocks bounds n: block ids (plus one) and leaves are packed
 	// in 28 bits each of a slot's metadata word.
 	oramMaxBlocks = 1<<28 - 1
+	// oramMaxLevels bounds the levels of a path: heights up to 28, plus
+	// the stash.
+	oramMaxLevels = 30
 	// oramRandomBuffer is how many random bytes are read at a time.
 	oramRandomBuffer = 4096
 )
@@ -173,7 +209,6 @@ func newORAM[R any](n int, rnd io.Reader, p oramParams) (*ORAM[R], error) {
 	}
 	o.pos = pos
 	o.height = o.data.height
-	o.net = o.data.net
 	o.need = need + 4
 	if o.need > len(src.buf) {
 		src.buf = make([]byte, o.need)
@@ -231,9 +266,10 @@ func (o *ORAM[R]) Access(write Mask, i uint64, v R) (R, error) {
 	p := o.data.fetch(i, old, leaf, &zero, o.height)
 	out := *p
 	CondMove(write, p, &v)
-	if revealOverflow(o.data.evict(old, o.height, o.net)) {
+	if revealOverflow(o.data.evict(o.evictions, o.height)) {
 		o.src.overflowed = true
 	}
+	o.evictions += oramEvictionsPerAccess
 	CondMove(^in, &out, &zero)
 
 	if o.src.overflowed {
@@ -280,14 +316,11 @@ func (s *oramSource) words(w []uint64) {
 }
 
 // A slot's metadata word: the block id plus one (zero for an empty slot)
-// and the block's leaf in the low 56 bits, and in the top 8 bits the sort
-// key of the eviction in progress.
+// and the block's leaf.
 const (
 	oramLeafBits = 28
 	oramLeafMask = 1<<oramLeafBits - 1
 	oramIDMask   = (1<<28 - 1) << oramLeafBits
-	oramKeyShift = 56
-	oramBodyMask = 1<<oramKeyShift - 1
 )
 
 type oramSlot[R any] struct {
@@ -295,30 +328,33 @@ type oramSlot[R any] struct {
 	val  R
 }
 
-// oramTree is one Path ORAM without its position map.
+// oramEvictionsPerAccess is how many paths are evicted after each access.
+const oramEvictionsPerAccess = 2
+
+// oramNone is the level code of no level (see evictPath).
+const oramNone = 1 << 32
+
+// oramTree is one Circuit ORAM without its position map.
 type oramTree[R any] struct {
 	height int // L
 	// tree holds bucket b in slots [b·Z, b·Z+Z), heap-ordered: the root is
 	// bucket 0 and bucket b's children are 2b+1 and 2b+2.
 	tree []oramSlot[R]
-	// work holds the path being accessed in slots [0, P), P = Z·(L+1),
-	// numbered from the leaf up (level l's bucket in [(L−l)·Z, (L−l+1)·Z)),
-	// then the stash in [P, P+C), then the incoming slot P+C, empty
-	// between accesses.
-	work []oramSlot[R]
-	net  []uint16 // compare-exchange pairs of the eviction sort
-	leaf uint64   // the path of the access in progress
+	// stash holds the stash in slots [0, C), then the incoming slot C,
+	// which holds the block of the access in progress until an eviction
+	// stores it (empty between accesses), then the held slot C+1, which
+	// holds the block an eviction carries down the path (empty between
+	// evictions).
+	stash []oramSlot[R]
+	leaf  uint64 // the path read by the last access
 }
 
 func newORAMTree[R any](n uint64, stash int) *oramTree[R] {
 	h := bits.Len64(n - 1)
-	p := oramZ * (h + 1)
-	m := p + stash + 1
 	return &oramTree[R]{
 		height: h,
 		tree:   make([]oramSlot[R], oramZ*(1<<(h+1)-1)),
-		work:   make([]oramSlot[R], m),
-		net:    oramNetwork(m, p),
+		stash:  make([]oramSlot[R], stash+2),
 	}
 }
 
@@ -335,37 +371,39 @@ func bucketAt(leaf uint64, l, h int) int {
 	return 1<<l - 1 + int(leaf>>(h-l))
 }
 
+// oramEvictionLeaf returns the leaf of eviction g of a tree of height h:
+// g's low h bits reversed, so that consecutive evictions take the leaves
+// in reverse-lexicographic order and spread over the tree (public).
+func oramEvictionLeaf(g uint64, h int) uint64 {
+	return bits.Reverse64(g) >> (64 - h) // 0 when h = 0
+}
+
 // fetch reads the path to leaf (public from now on: it was drawn at
-// random and never revealed) into the buffer, moves block id out of the
-// buffer and stash into the incoming slot, creating it with value init if
-// it is absent, maps it to newLeaf, and returns its value, which the
-// caller may change before evict.
+// random and never revealed), moves block id out of the path and the
+// stash into the incoming slot, creating it with value init if it is
+// absent, maps it to newLeaf, and returns its value, which the caller may
+// change before evict.
 //
 //confide:oblivious
 func (t *oramTree[R]) fetch(id, leaf, newLeaf uint64, init *R, h int) *R {
 	t.leaf = leaf
 	tb := unsafe.Pointer(unsafe.SliceData(t.tree))
-	wb := unsafe.Pointer(unsafe.SliceData(t.work))
-	for l := 0; l <= h; l++ {
-		b := bucketAt(leaf, l, h)
-		u := (h - l) * oramZ
-		trace.Access(trace.OpRead, tb, b)
-		for s := range oramZ {
-			trace.Access(trace.OpWrite, wb, u+s)
-		}
-		copy(t.work[u:u+oramZ], t.tree[b*oramZ:b*oramZ+oramZ])
-	}
-
-	last := len(t.work) - 1
-	dst := &t.work[last]
+	sb := unsafe.Pointer(unsafe.SliceData(t.stash))
+	c := len(t.stash) - 2
+	dst := &t.stash[c]
 	want := (id + 1) << oramLeafBits
-	for i := range last {
-		trace.Access(trace.OpSwap, wb, i)
-		trace.Access(trace.OpSwap, wb, last)
-		s := &t.work[i]
-		m := Eq(s.meta&oramIDMask, want)
-		CondMove(m, dst, s)
-		s.meta = Select(m, 0, s.meta)
+	for l := 0; l <= h; l++ {
+		b := bucketAt(leaf, l, h) * oramZ
+		for s := range oramZ {
+			trace.Access(trace.OpSwap, tb, b+s)
+			trace.Access(trace.OpSwap, sb, c)
+			oramTake(&t.tree[b+s], dst, want)
+		}
+	}
+	for k := range c {
+		trace.Access(trace.OpSwap, sb, k)
+		trace.Access(trace.OpSwap, sb, c)
+		oramTake(&t.stash[k], dst, want)
 	}
 	found := ^IsZero(dst.meta & oramIDMask)
 	CondMove(^found, &dst.val, init)
@@ -373,171 +411,184 @@ func (t *oramTree[R]) fetch(id, leaf, newLeaf uint64, init *R, h int) *R {
 	return &dst.val
 }
 
-// depth returns how many levels below the root the path to leaf follows
-// the path being accessed: the deepest level where a block mapped to leaf
-// may be written back.
+// oramTake moves the block in s to dst if its id field is want.
 //
 //confide:oblivious
-func (t *oramTree[R]) depth(meta, path uint64, h int) uint64 {
+//confide:secret want
+func oramTake[R any](s, dst *oramSlot[R], want uint64) {
+	m := Eq(s.meta&oramIDMask, want)
+	CondMove(m, dst, s)
+	s.meta = Select(m, 0, s.meta)
+}
+
+// evict runs the oramEvictionsPerAccess evictions that follow an access,
+// the first being eviction g, and returns True if the incoming block is
+// still not stored: the stash overflowed.
+//
+//confide:oblivious
+func (t *oramTree[R]) evict(g uint64, h int) Mask {
+	for k := range uint64(oramEvictionsPerAccess) {
+		t.evictPath(oramEvictionLeaf(g+k, h), h)
+	}
+	return ^IsZero(t.stash[len(t.stash)-2].meta & oramIDMask)
+}
+
+// oramEvictLevel is what an eviction knows about one level of its path (the
+// stash, or a bucket) before it moves anything: the key of the deepest
+// block (how far down the path it may go: its depth plus one, 0 if the
+// level is empty), that block's slot, and the first empty slot if any.
+type oramEvictLevel struct {
+	key, deep, free uint64
+	hasFree         Mask
+}
+
+// scan folds slot k, with metadata meta, into l, for the eviction path
+// path of a tree of height h.
+//
+//confide:oblivious
+//confide:secret meta
+func (l *oramEvictLevel) scan(meta, path uint64, h int, k uint64) {
+	real := ^IsZero(meta & oramIDMask)
+	key := uint64(real) & (oramDepth(meta, path, h) + 1)
+	deeper := Gt(key, l.key)
+	l.key = Select(deeper, key, l.key)
+	l.deep = Select(deeper, k, l.deep)
+	first := ^real &^ l.hasFree
+	l.free = Select(first, k, l.free)
+	l.hasFree |= ^real
+}
+
+// oramDepth returns how many levels below the root the path to the leaf
+// in meta follows the path to leaf path: the deepest level of that path
+// where the block may be stored.
+//
+//confide:oblivious
+//confide:secret meta
+func oramDepth(meta, path uint64, h int) uint64 {
 	leaf := meta & (1<<h - 1)
 	return uint64(h - bits.Len64(leaf^path))
 }
 
-// evict writes the path back, greedily: blocks as deep as their leaves
-// allow, deepest first, Z per bucket, the rest in the stash. It returns
-// True if the stash overflowed.
+// evictPath is Circuit ORAM's eviction along the path to leaf path (the
+// paper's EvictOnceFast with PrepareDeepest and PrepareTarget): it moves
+// blocks from the stash and the path's buckets as far down the path as
+// they may go, carrying at most one block at a time in one pass from the
+// stash to the leaf.
 //
-// Number the path's slots from the leaf up, u = (L−l)·Z + s, and let the
-// stash follow from u = P. Taken deepest first, the blocks of depth d
-// follow on after the deeper ones, or start at level d's first slot
-// (L−d)·Z if that is further: start(d) = max(end(d+1), (L−d)·Z) and
-// end(d) = start(d) + count(d), with end(L+1) = 0. A block's key is the
-// start of its depth's run (blocks of equal depth tie, and fill the run
-// in some order); the slots in no run are holes, as many as there are
-// empty slots, and each empty slot takes one as its key. Runs past P are
-// in the stash, and must end before the last, incoming, slot. All of it
-// is computed with masks from per-depth counts kept in 8-bit lanes, and
-// applied by one sort.
+// Levels are coded 0 for the stash and l+1 for the bucket at depth l,
+// oramNone for none. After a scan of the metadata, PrepareDeepest finds,
+// for each bucket l, deepest[l]: the level above it holding the block
+// that may go deepest, if that block may go to l or below. PrepareTarget
+// then chooses the moves, from the leaf up: a bucket with an empty slot
+// (or one whose deepest block leaves) and a deepest[l] receives that
+// level's deepest block, which makes the source level a receiver in turn,
+// for a source further up; target[l] is where level l's deepest block
+// goes. The pass then goes down the path with the held slot: at each
+// level, the held block (if this is its destination) and the level's
+// deepest block (if it has a target) are exchanged, or the held block
+// goes to the first empty slot. All of it with masks: every slot of the
+// stash and of the path is read, then conditionally swapped with the held
+// slot, in a fixed order.
+//
+// The incoming slot counts with the stash: if the stash's deepest block
+// is taken, the incoming block takes its place (a stash slot, or it is
+// the deepest itself); if not, it moves to the first empty stash slot if
+// there is one.
 //
 //confide:oblivious
-func (t *oramTree[R]) evict(path uint64, h int, net []uint16) Mask {
-	w := t.work
-	wb := unsafe.Pointer(unsafe.SliceData(w))
-
-	// Blocks per depth, depth d in lane d%8 of hist[d/8].
-	var hist [4]uint64
-	for i := range w {
-		trace.Access(trace.OpRead, wb, i)
-		meta := w[i].meta
-		real := ^IsZero(meta & oramIDMask)
-		d := t.depth(meta, path, h)
-		one := uint64(real) & shlLane(1, d&7)
-		for k := range hist { // add to the word of lane d
-			hist[k] += uint64(Eq(d>>3, uint64(k))) & one
-		}
-	}
-
-	// Runs: start(d) in lanes, and the slots they cover.
-	var start, used [4]uint64
-	end := uint64(0)
-	for d := h; d >= 0; d-- {
-		sh := uint(d&7) * 8
-		floor := uint64((h - d) * oramZ)
-		s := Select(Lt(end, floor), floor, end)
-		end = s + hist[d>>3]>>sh&0xFF
-		start[d>>3] |= Select(Lt(s, 0xFF), s, 0xFF) << sh
-		for k := range used {
-			used[k] |= oramRange(s, end, k)
-		}
-	}
-	overflow := Gt(end, uint64(len(w)-1))
-	var holes [4]uint64
-	for k := range holes {
-		holes[k] = ^used[k] & oramRange(0, uint64(len(w)), k)
-	}
-
-	// Keys: a block's run start; an empty slot takes the lowest hole left.
-	for i := range w {
-		trace.Access(trace.OpWrite, wb, i)
-		meta := w[i].meta
-		real := ^IsZero(meta & oramIDMask)
-		d := t.depth(meta, path, h)
-		var run uint64
-		for k := range start { // the word of lane d
-			run |= uint64(Eq(d>>3, uint64(k))) & start[k]
-		}
-		run = shrLane(run, d&7) & 0xFF
-		hole, taken := uint64(0xFF), real // a block takes no hole
-		for k := range holes {
-			c := holes[k]
-			some := ^IsZero(c)
-			take := some &^ taken
-			hole = Select(take, uint64(64*k+bits.TrailingZeros64(c)), hole)
-			holes[k] &^= uint64(take) & (c & -c)
-			taken |= some
-		}
-		w[i].meta = Select(real, run, hole)<<oramKeyShift | meta&oramBodyMask
-	}
-
-	for k := 0; k+1 < len(net); k += 2 {
-		i, j := int(net[k]), int(net[k+1])
-		trace.Access(trace.OpSwap, wb, i)
-		trace.Access(trace.OpSwap, wb, j)
-		CondSwap(Lt(w[j].meta, w[i].meta), &w[i], &w[j])
-	}
-
+func (t *oramTree[R]) evictPath(path uint64, h int) {
 	tb := unsafe.Pointer(unsafe.SliceData(t.tree))
+	sb := unsafe.Pointer(unsafe.SliceData(t.stash))
+	c := len(t.stash) - 2
+	in, hold := &t.stash[c], &t.stash[c+1]
+
+	// The levels: the stash (with the incoming slot, whose index c is no
+	// empty slot to move the incoming block to), then the buckets.
+	var lv [oramMaxLevels]oramEvictLevel
+	for k := 0; k <= c; k++ {
+		trace.Access(trace.OpRead, sb, k)
+		lv[0].scan(t.stash[k].meta, path, h, uint64(k))
+	}
+	lv[0].hasFree &^= Eq(lv[0].free, uint64(c))
+	// The path's metadata is gathered first, in a loop of independent
+	// loads, so that the processor fetches its cache lines in parallel.
+	var meta [oramMaxLevels * oramZ]uint64
 	for l := 0; l <= h; l++ {
-		b := bucketAt(path, l, h)
-		u := (h - l) * oramZ
+		b := bucketAt(path, l, h) * oramZ
 		for s := range oramZ {
-			trace.Access(trace.OpRead, wb, u+s)
+			trace.Access(trace.OpRead, tb, b+s)
+			meta[l*oramZ+s] = t.tree[b+s].meta
 		}
-		trace.Access(trace.OpWrite, tb, b)
-		copy(t.tree[b*oramZ:b*oramZ+oramZ], w[u:u+oramZ])
 	}
-	return overflow
-}
+	for l := 0; l <= h; l++ {
+		for s := range oramZ {
+			lv[l+1].scan(meta[l*oramZ+s], path, h, uint64(s))
+		}
+	}
 
-// oramRange returns word k of a 256-bit mask of the bits in [lo, hi),
-// branch-free.
-//
-//confide:oblivious
-func oramRange(lo, hi uint64, k int) uint64 {
-	base := uint64(64 * k)
-	a := Select(Lt(lo, base), 0, lo-base)
-	a = Select(Gt(a, 64), 64, a)
-	b := Select(Lt(hi, base), 0, hi-base)
-	b = Select(Gt(b, 64), 64, b)
-	return Shl(^uint64(0), a) &^ Shl(^uint64(0), b)
-}
+	// PrepareDeepest: goal is the key of the deepest block seen so far,
+	// src its level.
+	var deepest [oramMaxLevels]uint64
+	goal, src := lv[0].key, uint64(0)
+	for l := 0; l <= h; l++ {
+		deepest[l] = Select(Gt(goal, uint64(l)), src, oramNone)
+		deeper := Gt(lv[l+1].key, goal)
+		goal = Select(deeper, lv[l+1].key, goal)
+		src = Select(deeper, uint64(l+1), src)
+	}
 
-// oramNetwork returns the compare-exchange pairs (flattened, smaller
-// index first) of Batcher's odd-even merge sort of m elements, padded to
-// a power of two with elements that compare greater than any (so the
-// comparators that touch the padding drop out), and pruned, from the
-// last comparator back, to those on which positions [0, p) and m−1
-// depend: the order of the rest of the stash is irrelevant.
-func oramNetwork(m, p int) []uint16 {
-	n := 1
-	for n < m {
-		n <<= 1
+	// PrepareTarget, from the leaf up: dest is the level waiting for the
+	// deepest block of level src.
+	var target [oramMaxLevels]uint64
+	dest, src := uint64(oramNone), uint64(oramNone)
+	for l := h; l >= 0; l-- {
+		at := Eq(src, uint64(l+1))
+		target[l] = Select(at, dest, oramNone)
+		dest = Select(at, oramNone, dest)
+		src = Select(at, oramNone, src)
+		receives := Eq(dest, oramNone)&lv[l+1].hasFree | ^Eq(target[l], oramNone)
+		move := receives &^ Eq(deepest[l], oramNone)
+		src = Select(move, deepest[l], src)
+		dest = Select(move, uint64(l+1), dest)
 	}
-	var pairs [][2]int
-	for q := 1; q < n; q <<= 1 {
-		for k := q; k >= 1; k >>= 1 {
-			for j := k % q; j+k < n; j += 2 * k {
-				for i := 0; i < k && i+j+k < n; i++ {
-					a, b := i+j, i+j+k
-					if a/(2*q) == b/(2*q) && b < m {
-						pairs = append(pairs, [2]int{a, b})
-					}
-				}
-			}
+	stashTarget := Select(Eq(src, 0), dest, oramNone)
+
+	// The pass. The stash first: the held slot takes the incoming block,
+	// which then changes places with the stash's deepest block or moves
+	// to an empty stash slot, and goes back to the incoming slot if
+	// neither happened.
+	trace.Access(trace.OpRead, sb, c)
+	trace.Access(trace.OpWrite, sb, c+1)
+	trace.Access(trace.OpWrite, sb, c)
+	*hold = *in
+	in.meta = 0
+	take := ^Eq(stashTarget, oramNone)
+	for k := range c {
+		trace.Access(trace.OpSwap, sb, k)
+		trace.Access(trace.OpSwap, sb, c+1)
+		m := take&Eq(uint64(k), lv[0].deep) | ^take&lv[0].hasFree&Eq(uint64(k), lv[0].free)
+		CondSwap(m, hold, &t.stash[k])
+	}
+	trace.Access(trace.OpSwap, sb, c)
+	trace.Access(trace.OpSwap, sb, c+1)
+	CondMove(^take, in, hold)
+	hold.meta = Select(take, hold.meta, 0)
+
+	// Then down the path.
+	dest = stashTarget
+	for l := 0; l <= h; l++ {
+		b := bucketAt(path, l, h) * oramZ
+		put := Eq(dest, uint64(l+1))
+		take := ^Eq(target[l], oramNone)
+		slot := Select(take, lv[l+1].deep, lv[l+1].free)
+		act := put | take
+		for s := range oramZ {
+			trace.Access(trace.OpSwap, tb, b+s)
+			trace.Access(trace.OpSwap, sb, c+1)
+			CondSwap(act&Eq(uint64(s), slot), hold, &t.tree[b+s])
 		}
+		dest = Select(take, target[l], Select(put, oramNone, dest))
 	}
-	need := make([]bool, m)
-	for i := range p {
-		need[i] = true
-	}
-	need[m-1] = true
-	keep := make([]bool, len(pairs))
-	count := 0
-	for c := len(pairs) - 1; c >= 0; c-- {
-		a, b := pairs[c][0], pairs[c][1]
-		if need[a] || need[b] {
-			keep[c] = true
-			need[a], need[b] = true, true
-			count++
-		}
-	}
-	net := make([]uint16, 0, 2*count)
-	for c, pr := range pairs {
-		if keep[c] {
-			net = append(net, uint16(pr[0]), uint16(pr[1]))
-		}
-	}
-	return net
 }
 
 // oramPositions is a position map: swap returns block i's leaf and maps
@@ -580,7 +631,6 @@ func newORAMPositions(n uint64, leafBits int, p oramParams, src *oramSource) (or
 		src:   src,
 	}
 	rp.height = rp.tree.height
-	rp.net = rp.tree.net
 	next, need, err := newORAMPositions(blocks, rp.height, p, src)
 	if err != nil {
 		return nil, 0, err
@@ -637,7 +687,7 @@ func (p *oramLinearPositions) swap(i, leaf uint64) uint64 {
 // oramPosBlock is a block of a position ORAM: packed leaves.
 type oramPosBlock [oramPosWords]uint64
 
-// oramRecursivePositions is a position map kept in a Path ORAM of packed
+// oramRecursivePositions is a position map kept in a Circuit ORAM of packed
 // leaves, with its own position map.
 type oramRecursivePositions struct {
 	tree  *oramTree[oramPosBlock]
@@ -646,10 +696,10 @@ type oramRecursivePositions struct {
 	mask  uint64 // oramEntryMask of the entries
 	src   *oramSource
 	init  oramPosBlock // the contents of a block read for the first time
-	// height and net are the tree's (public; kept apart from the tree,
-	// whose contents are secret).
-	height int
-	net    []uint16
+	// height and evictions are the tree's (public; kept apart from the
+	// tree, whose contents are secret), as in ORAM.
+	height    int
+	evictions uint64
 }
 
 //confide:oblivious
@@ -667,8 +717,9 @@ func (p *oramRecursivePositions) swap(i, leaf uint64) uint64 {
 	}
 	b := p.tree.fetch(id, old, newLeaf, &p.init, p.height)
 	v := oramSwapEntry(b[:], nil, p.width, off, leaf)
-	if revealOverflow(p.tree.evict(old, p.height, p.net)) {
+	if revealOverflow(p.tree.evict(p.evictions, p.height)) {
 		p.src.overflowed = true
 	}
+	p.evictions += oramEvictionsPerAccess
 	return v
 }

@@ -122,7 +122,7 @@ func SelectRecord[R any](m Mask, a, b R) R {
 	return a
 }
 
-// The two declassifications of Path ORAM, audited here with the rest of
+// The two declassifications of the ORAM, audited here with the rest of
 // the core.
 
 // revealLeaf makes an ORAM leaf label public. A label is drawn uniformly at
@@ -135,8 +135,8 @@ func SelectRecord[R any](m Mask, a, b R) R {
 func revealLeaf(leaf uint64) uint64 { return leaf }
 
 // revealOverflow makes a stash overflow public: the one secret-dependent
-// fact Path ORAM reveals, with probability below 2^-64 per access (see
-// ErrStashOverflow); the ORAM is unusable after it.
+// fact the ORAM reveals, with probability below 2^-64 per access (an
+// extrapolation; see ErrStashOverflow); the ORAM is unusable after it.
 //
 //confide:declassify
 func revealOverflow(m Mask) bool { return m != False }
