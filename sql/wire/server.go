@@ -132,7 +132,7 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c := &conn{srv: s, nc: nc, ctx: ctx, log: s.log().With("remote", nc.RemoteAddr().String())}
-	stop := context.AfterFunc(ctx, func() { c.nc.Close() })
+	stop := context.AfterFunc(ctx, func() { nc.Close() })
 	defer func() {
 		stop()
 		if r := recover(); r != nil {
@@ -166,6 +166,7 @@ type conn struct {
 	ctx context.Context
 	log *slog.Logger
 	be  *pgproto3.Backend
+	in  *errReader // what be reads
 
 	user, database string
 	pid            uint32
@@ -324,7 +325,8 @@ func (c *conn) startup() (map[string]string, error) {
 }
 
 func (c *conn) startupMessage(buf []byte) (map[string]string, error) {
-	c.be = pgproto3.NewBackend(c.nc, c.nc)
+	c.in = &errReader{r: c.nc}
+	c.be = pgproto3.NewBackend(c.in, c.nc)
 	c.be.SetMaxBodyLen(c.srv.maxMessage())
 	minor := binary.BigEndian.Uint32(buf) & 0xffff
 	if minor != 0 {
@@ -589,17 +591,26 @@ func (c *conn) receive() (pgproto3.FrontendMessage, error) {
 	case errors.As(err, &tooBig):
 		return nil, fatal{&Error{Code: "08P01", Message: "message too large",
 			Detail: fmt.Sprintf("A message body of %d bytes exceeds the limit of %d bytes.", tooBig.ActualBodyLen, tooBig.MaxExpectedBodyLen)}}
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), isNetError(err):
-		return nil, err
+	case c.in.err != nil:
+		return nil, ioError{c.in.err}
 	default:
 		return nil, protocolViolation("invalid frontend message")
 	}
 }
 
-func isNetError(err error) bool {
-	var ne net.Error
-	var oe *net.OpError
-	return errors.As(err, &ne) || errors.As(err, &oe)
+// errReader remembers its reader's error, to tell a connection's failure
+// from a malformed message.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil {
+		e.err = err
+	}
+	return n, err
 }
 
 // clientError turns an error into what the client may see.

@@ -336,19 +336,10 @@ func TestSimpleQuery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, r := range res {
-		got = append(got, r.CommandTag.String())
-		for _, row := range r.Rows {
-			got = append(got, fmt.Sprintf("%q", row))
-		}
+	got := fmt.Sprint(rowsFirst(res))
+	if want := `[SELECT 1 ["1" "a;b"] INSERT 0 1 SELECT 3 ["1"] ["2"] ["3"]]`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
 	}
-	want := []string{`SELECT 1`, `["1" "a;b"]`, `INSERT 0 1`, `SELECT 3`, `["1"]`, `["2"]`, `["3"]`}
-	want = []string{want[1], want[0], want[2], want[4], want[5], want[6], want[3]}
-	if fmt.Sprint(got) != fmt.Sprint(rowsFirst(res)) || len(res) != 3 {
-		t.Fatalf("got %q", got)
-	}
-	_ = want
 	// An empty query: no results, no error.
 	res, err = c.PgConn().Exec(ctx, " ; ").ReadAll()
 	if err != nil || len(res) != 1 || len(res[0].Rows) != 0 || res[0].CommandTag.String() != "" {
@@ -553,29 +544,36 @@ func (f *frontend) until(stop byte) []string {
 		if err != nil {
 			return append(out, "EOF")
 		}
-		s, typ := describeMsg(m)
-		out = append(out, s)
-		if typ == stop {
+		out = append(out, describeMsg(m))
+		if b, _ := m.Encode(nil); b[0] == stop {
 			return out
 		}
 	}
 }
 
-func describeMsg(m pgproto3.BackendMessage) (string, byte) {
+func describeMsg(m pgproto3.BackendMessage) string {
 	switch m := m.(type) {
 	case *pgproto3.DataRow:
-		return fmt.Sprintf("DataRow%q", m.Values), 'D'
+		return fmt.Sprintf("DataRow%q", m.Values)
 	case *pgproto3.CommandComplete:
-		return "CommandComplete " + string(m.CommandTag), 'C'
+		return "CommandComplete " + string(m.CommandTag)
 	case *pgproto3.ErrorResponse:
-		return "ErrorResponse " + m.Severity + " " + m.Code, 'E'
+		return "ErrorResponse " + m.Severity + " " + m.Code
 	case *pgproto3.ReadyForQuery:
-		return "ReadyForQuery " + string(m.TxStatus), 'Z'
+		return "ReadyForQuery " + string(m.TxStatus)
 	case *pgproto3.ParameterStatus:
-		return "ParameterStatus", 'S'
+		return "ParameterStatus " + m.Name
+	case *pgproto3.NegotiateProtocolVersion:
+		return fmt.Sprintf("NegotiateProtocolVersion %d %q", m.NewestMinorProtocol, m.UnrecognizedOptions)
 	}
-	name := strings.TrimPrefix(fmt.Sprintf("%T", m), "*pgproto3.")
-	return name, 0
+	return strings.TrimPrefix(fmt.Sprintf("%T", m), "*pgproto3.")
+}
+
+func expect(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got:\n\t%s\nwant:\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+	}
 }
 
 func TestPortalSuspended(t *testing.T) {
@@ -584,24 +582,211 @@ func TestPortalSuspended(t *testing.T) {
 	f.startup(pgproto3.ProtocolVersion30)
 	f.send(
 		&pgproto3.Parse{Name: "s", Query: "SELECT * FROM series(5)"},
-		&pgproto3.Bind{DestinationPortal: "p", PreparedStatement: "s"},
+		&pgproto3.Bind{DestinationPortal: "p", PreparedStatement: "s", ResultFormatCodes: []int16{1}},
 		&pgproto3.Describe{ObjectType: 'P', Name: "p"},
 		&pgproto3.Execute{Portal: "p", MaxRows: 2},
 		&pgproto3.Execute{Portal: "p", MaxRows: 2},
 		&pgproto3.Flush{},
 	)
-	got := []string{}
-	for range 8 {
-		got = append(got, f.until(0)...)
-		break
+	expect(t, f.until('s')[:5], "ParseComplete", "BindComplete", "RowDescription",
+		`DataRow["\x00\x00\x00\x00\x00\x00\x00\x01"]`, `DataRow["\x00\x00\x00\x00\x00\x00\x00\x02"]`)
+	expect(t, f.until('s'), `DataRow["\x00\x00\x00\x00\x00\x00\x00\x03"]`, `DataRow["\x00\x00\x00\x00\x00\x00\x00\x04"]`, "PortalSuspended")
+	f.send(&pgproto3.Execute{Portal: "p"}, &pgproto3.Execute{Portal: "p"}, &pgproto3.Sync{})
+	expect(t, f.until('Z'), `DataRow["\x00\x00\x00\x00\x00\x00\x00\x05"]`, "CommandComplete SELECT 5",
+		"CommandComplete SELECT 5", "ReadyForQuery I")
+	// Outside a transaction block the portal ended with Sync; the
+	// statement remains.
+	f.send(&pgproto3.Execute{Portal: "p"}, &pgproto3.Sync{})
+	expect(t, f.until('Z'), "ErrorResponse ERROR 34000", "ReadyForQuery I")
+	f.send(&pgproto3.Describe{ObjectType: 'S', Name: "s"}, &pgproto3.Sync{})
+	expect(t, f.until('Z'), "ParameterDescription", "RowDescription", "ReadyForQuery I")
+	// Inside one, portals live until it ends.
+	f.send(&pgproto3.Query{String: "BEGIN"})
+	f.until('Z')
+	f.send(&pgproto3.Bind{DestinationPortal: "q", PreparedStatement: "s"},
+		&pgproto3.Execute{Portal: "q", MaxRows: 4}, &pgproto3.Sync{})
+	expect(t, f.until('Z')[5:], "PortalSuspended", "ReadyForQuery T")
+	f.send(&pgproto3.Execute{Portal: "q", MaxRows: 4}, &pgproto3.Close{ObjectType: 'P', Name: "q"}, &pgproto3.Sync{})
+	expect(t, f.until('Z'), `DataRow["5"]`, "CommandComplete SELECT 5", "CloseComplete", "ReadyForQuery T")
+}
+
+func TestExtendedErrorSkipsToSync(t *testing.T) {
+	addr := serve(t, &wire.Server{})
+	f := dialRaw(t, addr)
+	f.startup(pgproto3.ProtocolVersion30)
+	f.send(
+		&pgproto3.Parse{Query: "SELECT 1/0"},
+		&pgproto3.Bind{},
+		&pgproto3.Execute{},
+		&pgproto3.Parse{Query: "SELECT 2"}, // skipped
+		&pgproto3.Bind{},
+		&pgproto3.Execute{},
+		&pgproto3.Query{String: "SELECT 3"}, // skipped too, as in PostgreSQL
+		&pgproto3.Sync{},
+		&pgproto3.Parse{Query: "SELECT 4"},
+		&pgproto3.Bind{},
+		&pgproto3.Execute{},
+		&pgproto3.Sync{},
+	)
+	expect(t, append(f.until('Z'), f.until('Z')...),
+		"ParseComplete", "BindComplete", "ErrorResponse ERROR 22012", "ReadyForQuery I",
+		"ParseComplete", "BindComplete", `DataRow["4"]`, "CommandComplete SELECT 1", "ReadyForQuery I")
+	// Bad Describe and Close subtypes, missing objects, duplicates.
+	for _, tc := range []struct {
+		msg  pgproto3.FrontendMessage
+		code string
+	}{
+		{&pgproto3.Describe{ObjectType: 'X'}, "08P01"},
+		{&pgproto3.Close{ObjectType: 'X'}, "08P01"},
+		{&pgproto3.Describe{ObjectType: 'S', Name: "nope"}, "26000"},
+		{&pgproto3.Describe{ObjectType: 'P', Name: "nope"}, "34000"},
+		{&pgproto3.Bind{PreparedStatement: "nope"}, "26000"},
+		{&pgproto3.Bind{ParameterFormatCodes: []int16{0, 0}}, "08P01"},
+		{&pgproto3.Parse{Query: "SELECT 'unterminated"}, "42601"},
+		{&pgproto3.FunctionCall{Function: 1}, "0A000"},
+	} {
+		if _, ok := tc.msg.(*pgproto3.FunctionCall); ok {
+			f.send(tc.msg) // not extended protocol: no Sync
+		} else {
+			f.send(tc.msg, &pgproto3.Sync{})
+		}
+		got := f.until('Z')
+		if len(got) == 0 || got[0] != "ErrorResponse ERROR "+tc.code {
+			t.Errorf("%T: %q, want %s", tc.msg, got, tc.code)
+		}
 	}
-	_ = got
-	f.send(&pgproto3.Execute{Portal: "p", MaxRows: 0}, &pgproto3.Sync{})
-	got = f.until('Z')
-	want := []string{"ParseComplete", "BindComplete", "RowDescription",
-		`DataRow["1" "2"]`}
-	_ = want
-	t.Log(got)
+	// COPY messages outside COPY are ignored.
+	f.send(&pgproto3.CopyData{Data: []byte("x")}, &pgproto3.CopyDone{}, &pgproto3.Query{String: "SELECT 5"})
+	expect(t, f.until('Z'), "RowDescription", `DataRow["5"]`, "CommandComplete SELECT 1", "ReadyForQuery I")
+	f.send(&pgproto3.Terminate{})
+	expect(t, f.until('Z'), "EOF")
+}
+
+func TestStartupVariants(t *testing.T) {
+	addr := serve(t, &wire.Server{})
+	// Protocol 3.2 and _pq_ options are negotiated down to 3.0.
+	f := dialRaw(t, addr)
+	f.fe.Send(&pgproto3.StartupMessage{ProtocolVersion: pgproto3.ProtocolVersion32,
+		Parameters: map[string]string{"user": "alice", "_pq_.test": "1"}})
+	got := f.until('Z')
+	if got[0] != `NegotiateProtocolVersion 0 ["_pq_.test"]` || got[1] != "AuthenticationOk" || got[len(got)-1] != "ReadyForQuery I" {
+		t.Fatalf("3.2: %q", got)
+	}
+	for _, tc := range []struct {
+		name   string
+		packet []byte
+		want   []string
+	}{
+		{"protocol 2.0", startupPacket(2<<16, "user", "alice"), []string{"ErrorResponse FATAL 0A000", "EOF"}},
+		{"protocol 4.0", startupPacket(4<<16, "user", "alice"), []string{"ErrorResponse FATAL 0A000", "EOF"}},
+		{"no user", startupPacket(3<<16, "database", "db"), []string{"ErrorResponse FATAL 28000", "EOF"}},
+		{"replication", startupPacket(3<<16, "user", "alice", "replication", "database"), []string{"ErrorResponse FATAL 0A000", "EOF"}},
+		{"latin1", startupPacket(3<<16, "user", "alice", "client_encoding", "LATIN1"), []string{"ErrorResponse FATAL 0A000", "EOF"}},
+		{"no terminator", startupPacket(3<<16, "user", "alice")[:16], []string{"ErrorResponse FATAL 08P01", "EOF"}},
+		{"short", []byte{0, 0, 0, 5, 0}, []string{"ErrorResponse FATAL 08P01", "EOF"}},
+		{"huge", []byte{0, 1, 0, 0}, []string{"ErrorResponse FATAL 08P01", "EOF"}},
+		{"cancel unknown", []byte{0, 0, 0, 16, 4, 210, 22, 46, 0, 0, 0, 1, 0, 0, 0, 2}, []string{"EOF"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := dialRaw(t, addr)
+			if tc.name == "no terminator" {
+				binary.BigEndian.PutUint32(tc.packet, uint32(len(tc.packet)))
+			}
+			f.nc.Write(tc.packet)
+			expect(t, f.until('Z'), tc.want...)
+		})
+	}
+	// SSLRequest and GSSENCRequest without TLS: 'N', then a startup.
+	f = dialRaw(t, addr)
+	for _, code := range []uint32{80877103, 80877104} {
+		f.nc.Write(binary.BigEndian.AppendUint32([]byte{0, 0, 0, 8}, code))
+		b := make([]byte, 1)
+		if _, err := io.ReadFull(f.nc, b); err != nil || b[0] != 'N' {
+			t.Fatalf("request %d: %q %v", code, b, err)
+		}
+	}
+	if got := f.startup(pgproto3.ProtocolVersion30); got[len(got)-1] != "ReadyForQuery I" {
+		t.Fatalf("after SSLRequest: %q", got)
+	}
+	checkAlive(t, addr)
+}
+
+func startupPacket(version uint32, kv ...string) []byte {
+	b := binary.BigEndian.AppendUint32([]byte{0, 0, 0, 0}, version)
+	for _, s := range kv {
+		b = append(append(b, s...), 0)
+	}
+	b = append(b, 0)
+	binary.BigEndian.PutUint32(b, uint32(len(b)))
+	return b
+}
+
+func TestBadInput(t *testing.T) {
+	addr := serve(t, &wire.Server{MaxMessage: 1 << 16})
+	// A message over MaxMessage.
+	c := connect(t, connString(addr, "alice", ""))
+	_, err := c.Exec(context.Background(), "SELECT '"+strings.Repeat("x", 1<<17)+"'")
+	if pgCode(err) != "08P01" {
+		t.Errorf("oversized message: %v", err)
+	}
+	f := dialRaw(t, addr)
+	f.startup(pgproto3.ProtocolVersion30)
+	f.nc.Write([]byte{'Q', 0x7f, 0xff, 0xff, 0xff})
+	expect(t, f.until('Z'), "ErrorResponse FATAL 08P01", "EOF")
+	// An unknown message type.
+	f = dialRaw(t, addr)
+	f.startup(pgproto3.ProtocolVersion30)
+	f.nc.Write([]byte{'z', 0, 0, 0, 4})
+	expect(t, f.until('Z'), "ErrorResponse FATAL 08P01", "EOF")
+	// A malformed message of a known type.
+	f = dialRaw(t, addr)
+	f.startup(pgproto3.ProtocolVersion30)
+	f.nc.Write([]byte{'E', 0, 0, 0, 5, 'x'})
+	expect(t, f.until('Z'), "ErrorResponse FATAL 08P01", "EOF")
+	// A negative length.
+	f = dialRaw(t, addr)
+	f.startup(pgproto3.ProtocolVersion30)
+	f.nc.Write([]byte{'Q', 0x80, 0, 0, 0})
+	expect(t, f.until('Z'), "ErrorResponse FATAL 08P01", "EOF")
+	// A SASL response after authentication.
+	f = dialRaw(t, addr)
+	f.startup(pgproto3.ProtocolVersion30)
+	f.send(&pgproto3.PasswordMessage{Password: "x"})
+	expect(t, f.until('Z'), "ErrorResponse FATAL 08P01", "EOF")
+	// Garbage from the first byte.
+	garbage := make([]byte, 4096)
+	rand.Read(garbage)
+	for _, g := range [][]byte{garbage, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), {0x16, 3, 1, 0, 200, 1}} {
+		f = dialRaw(t, addr)
+		f.nc.Write(g)
+		if got := f.until('Z'); got[len(got)-1] != "EOF" {
+			t.Errorf("garbage: %q", got)
+		}
+	}
+	// Killed mid-message: in the startup packet, in a query, in auth.
+	for _, partial := range [][]byte{{0, 0, 0, 100, 0, 3}, nil} {
+		f = dialRaw(t, addr)
+		if partial == nil {
+			f.startup(pgproto3.ProtocolVersion30)
+			partial = []byte{'Q', 0, 0, 1, 0, 'S', 'E'}
+		}
+		f.nc.Write(partial)
+		f.nc.Close()
+	}
+	checkAlive(t, addr)
+}
+
+func TestPanicContained(t *testing.T) {
+	logs := &logSink{}
+	addr := serve(t, &wire.Server{Log: slog.New(logs)})
+	c := connect(t, connString(addr, "alice", ""))
+	if _, err := c.Exec(context.Background(), "PANIC"); err == nil {
+		t.Fatal("PANIC succeeded")
+	}
+	checkAlive(t, addr)
+	if !logs.has("connection panicked") {
+		t.Error("panic not logged")
+	}
 }
 
 func TestCancel(t *testing.T) {
@@ -642,5 +827,3 @@ func TestPsql(t *testing.T) {
 		t.Fatalf("psql output %q, want %q", got, want)
 	}
 }
-
-var _ = io.EOF
