@@ -67,10 +67,11 @@ type Server struct {
 
 func (s *Server) init() {
 	s.initOnce.Do(func() {
-		s.mockKey = make([]byte, 32)
-		if _, err := io.ReadFull(s.rand(), s.mockKey); err != nil {
+		key := make([]byte, 32)
+		if _, err := io.ReadFull(s.rand(), key); err != nil {
 			panic("wire: reading random bytes: " + err.Error())
 		}
+		s.mockKey = key
 		s.backends = make(map[uint32]*conn)
 	})
 }
