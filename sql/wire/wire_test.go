@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/pbkdf2"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -793,11 +796,24 @@ func TestCancel(t *testing.T) {
 	addr := serve(t, &wire.Server{})
 	c := connect(t, connString(addr, "alice", ""))
 	pc := c.PgConn()
+	stop := make(chan struct{})
+	canceled := make(chan struct{})
 	go func() {
-		time.Sleep(100 * time.Millisecond)
-		pc.CancelRequest(context.Background())
+		defer close(canceled)
+		// A cancel that arrives before the query runs cancels nothing,
+		// as in PostgreSQL: repeat until it lands.
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				pc.CancelRequest(context.Background())
+			}
+		}
 	}()
 	_, err := pc.Exec(context.Background(), "SLEEP").ReadAll()
+	close(stop)
+	<-canceled
 	if pgCode(err) != "57014" {
 		t.Fatalf("canceled query: %v", err)
 	}
@@ -825,5 +841,82 @@ func TestPsql(t *testing.T) {
 	}
 	if got, want := string(out), "1|one\n1\n2\nBEGIN\nINSERT 0 1\nCOMMIT\n"; got != want {
 		t.Fatalf("psql output %q, want %q", got, want)
+	}
+
+	// SCRAM over TLS, bound to the channel; then a wrong password.
+	v, err := wire.NewVerifier(nil, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = serve(t, &wire.Server{TLS: selfSigned(t), Users: map[string]wire.Verifier{"alice": v}})
+	host, port, _ = net.SplitHostPort(addr)
+	for _, pw := range []string{"pw", "wrong"} {
+		cmd = exec.CommandContext(ctx, psql, "-X", "-At", "-h", host, "-p", port, "-U", "alice", "-d", "db",
+			"-c", "SELECT 'tls'")
+		cmd.Env = append(cmd.Environ(), "PGSSLMODE=require", "PGCHANNELBINDING=require", "PGPASSWORD="+pw, "PGCONNECT_TIMEOUT=10")
+		out, err = cmd.CombinedOutput()
+		if pw == "pw" && (err != nil || string(out) != "tls\n") {
+			t.Fatalf("psql with SCRAM-SHA-256-PLUS: %v\n%s", err, out)
+		}
+		if pw == "wrong" && (err == nil || !strings.Contains(string(out), "password authentication failed")) {
+			t.Fatalf("psql with a wrong password: %v\n%s", err, out)
+		}
+	}
+}
+
+// The verifier against a naive reference of RFC 5802's definitions.
+func TestVerifierReference(t *testing.T) {
+	for _, pw := range []string{"pencil", "", "pässwörd", "\u2168"} {
+		v, err := wire.NewVerifier(nil, pw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prepped := pw
+		if pw == "\u2168" { // SASLprep: NFKC maps U+2168 ROMAN NUMERAL NINE to "IX"
+			prepped = "IX"
+		}
+		salted, err := pbkdf2.Key(sha256.New, prepped, v.Salt, v.Iterations, sha256.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mac := func(key []byte, s string) []byte {
+			m := hmac.New(sha256.New, key)
+			m.Write([]byte(s))
+			return m.Sum(nil)
+		}
+		stored := sha256.Sum256(mac(salted, "Client Key"))
+		if !bytes.Equal(v.StoredKey, stored[:]) || !bytes.Equal(v.ServerKey, mac(salted, "Server Key")) {
+			t.Errorf("%q: verifier differs from the reference", pw)
+		}
+	}
+}
+
+func TestShutdownWithOpenConnections(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&wire.Server{Engine: &testEngine{unsafe: true}}).Serve(ctx, l) }()
+	c := connect(t, connString(l.Addr().String(), "alice", ""))
+	connect(t, connString(l.Addr().String(), "alice", "")) // idle
+	queryErr := make(chan error, 1)
+	go func() {
+		_, err := c.PgConn().Exec(context.Background(), "SLEEP").ReadAll()
+		queryErr <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, wire.ErrServerClosed) {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	if err := <-queryErr; err == nil {
+		t.Fatal("query survived the shutdown")
 	}
 }
