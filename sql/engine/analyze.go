@@ -1,0 +1,281 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/confide/confide/sql/wire"
+)
+
+// tableRef is a table in a statement's scope.
+type tableRef struct {
+	name, alias string
+	cols        []column
+}
+
+type scope struct {
+	tables []tableRef
+}
+
+// resolve finds the column a ColumnRef names.
+func (sc *scope) resolve(ref *pg.ColumnRef) (*column, bool, error) {
+	var parts []string
+	for _, f := range ref.Fields {
+		switch n := f.Node.(type) {
+		case *pg.Node_String_:
+			parts = append(parts, n.String_.Sval)
+		case *pg.Node_AStar:
+			return nil, true, nil // t.* or *: expanded elsewhere
+		}
+	}
+	var qual, name string
+	switch len(parts) {
+	case 1:
+		name = parts[0]
+	case 2:
+		qual, name = parts[0], parts[1]
+	default:
+		return nil, false, &wire.Error{Code: "0A000", Message: fmt.Sprintf("column reference %q is not supported", strings.Join(parts, "."))}
+	}
+	var found *column
+	for i := range sc.tables {
+		t := &sc.tables[i]
+		if qual != "" && !strings.EqualFold(qual, t.alias) && !strings.EqualFold(qual, t.name) {
+			continue
+		}
+		for j := range t.cols {
+			if strings.EqualFold(t.cols[j].Name, name) {
+				if found != nil {
+					return nil, false, &wire.Error{Code: "42702", Message: fmt.Sprintf("column reference %q is ambiguous", name)}
+				}
+				found = &t.cols[j]
+			}
+		}
+	}
+	if found == nil {
+		return nil, false, &wire.Error{Code: "42703", Message: fmt.Sprintf("column %q does not exist", strings.Join(parts, "."))}
+	}
+	return found, false, nil
+}
+
+// walk calls fn on every pg_query message under m, depth first.
+func walk(m protoreflect.Message, fn func(protoreflect.Message) bool) {
+	if !fn(m) {
+		return
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			l := v.List()
+			for i := 0; i < l.Len(); i++ {
+				walk(l.Get(i).Message(), fn)
+			}
+		case fd.Message() != nil && !fd.IsMap():
+			walk(v.Message(), fn)
+		}
+		return true
+	})
+}
+
+// tablesOf collects the tables a statement reads or writes, with their
+// catalog columns. Catalog tables are out of bounds.
+func (s *session) tablesOf(ctx context.Context, root *pg.Node) (*scope, error) {
+	sc := &scope{}
+	var err error
+	walk(root.ProtoReflect(), func(m protoreflect.Message) bool {
+		rv, ok := m.Interface().(*pg.RangeVar)
+		if !ok || err != nil {
+			return err == nil
+		}
+		if strings.HasPrefix(strings.ToLower(rv.Relname), "_confide_") || strings.HasPrefix(strings.ToLower(rv.Relname), "sqlite_") {
+			err = &wire.Error{Code: "42501", Message: fmt.Sprintf("table %q is reserved", rv.Relname)}
+			return false
+		}
+		cols, cerr := tableColumns(ctx, s.conn, rv.Relname)
+		if cerr != nil {
+			err = cerr
+			return false
+		}
+		if len(cols) == 0 {
+			err = errUndefined("table", rv.Relname)
+			return false
+		}
+		alias := ""
+		if rv.Alias != nil {
+			alias = rv.Alias.Aliasname
+		}
+		sc.tables = append(sc.tables, tableRef{name: rv.Relname, alias: alias, cols: cols})
+		return true
+	})
+	return sc, err
+}
+
+// operand classifies one side of a comparison.
+type operand struct {
+	col     *column
+	param   int // $n, 0 if not a parameter
+	literal bool
+}
+
+func (sc *scope) operand(n *pg.Node) (operand, error) {
+	if n == nil {
+		return operand{}, nil
+	}
+	switch x := n.Node.(type) {
+	case *pg.Node_ColumnRef:
+		c, _, err := sc.resolve(x.ColumnRef)
+		return operand{col: c}, err
+	case *pg.Node_ParamRef:
+		return operand{param: int(x.ParamRef.Number)}, nil
+	case *pg.Node_AConst:
+		return operand{literal: !x.AConst.Isnull}, nil
+	case *pg.Node_TypeCast:
+		return sc.operand(x.TypeCast.Arg)
+	}
+	return operand{}, nil
+}
+
+func clash(c *column, what string) error {
+	return &wire.Error{Code: "42804", Message: fmt.Sprintf("operand type clash: %s is incompatible with column %s.%s, encrypted with %s encryption by column encryption key %q",
+		what, c.Table, c.Name, strings.ToLower(c.EncType), c.CEK),
+		Hint: "send the value as a parameter through a driver with column encryption enabled"}
+}
+
+// bindings maps each parameter to the column it meets: an encrypted
+// column's parameter must be encrypted alike; a plaintext column's gives
+// the parameter its type.
+type bindings map[int]*column
+
+func (b bindings) bind(n int, c *column) error {
+	if old, ok := b[n]; ok && old != nil && (old.encrypted() || c.encrypted()) && (old.CEK != c.CEK || old.EncType != c.EncType || old.Type != c.Type) {
+		return &wire.Error{Code: "42804", Message: fmt.Sprintf("parameter $%d meets columns encrypted differently", n)}
+	}
+	b[n] = c
+	return nil
+}
+
+// compare checks one comparison between two operands and binds
+// parameters to encrypted columns.
+func (b bindings) compare(l, r operand, equality bool) error {
+	for _, pair := range [][2]operand{{l, r}, {r, l}} {
+		c, o := pair[0].col, pair[1]
+		if c != nil && !c.encrypted() && o.param > 0 {
+			if _, ok := b[o.param]; !ok {
+				b[o.param] = c
+			}
+		}
+		if c == nil || !c.encrypted() {
+			continue
+		}
+		if !equality {
+			return &wire.Error{Code: "0A000", Message: fmt.Sprintf("column %s.%s is encrypted: only equality (=, <>, IN) is supported on it", c.Table, c.Name)}
+		}
+		if c.EncType != "DETERMINISTIC" {
+			return &wire.Error{Code: "42804", Message: fmt.Sprintf("column %s.%s is encrypted with randomized encryption: it cannot be compared", c.Table, c.Name)}
+		}
+		switch {
+		case o.param > 0:
+			if err := b.bind(o.param, c); err != nil {
+				return err
+			}
+		case o.literal:
+			return clash(c, "a literal")
+		case o.col != nil:
+			if o.col.CEK != c.CEK || o.col.EncType != c.EncType || o.col.Type.Kind != c.Type.Kind {
+				return &wire.Error{Code: "42804", Message: fmt.Sprintf("columns %s.%s and %s.%s are not encrypted alike: they cannot be compared",
+					c.Table, c.Name, o.col.Table, o.col.Name)}
+			}
+		default:
+			return clash(c, "an expression")
+		}
+	}
+	return nil
+}
+
+var equalityOps = map[string]bool{"=": true, "<>": true, "!=": true}
+
+// checkExprs walks every expression of a statement: comparisons bind
+// parameters, and encrypted columns used anywhere else than a plain
+// column reference (a select list, GROUP BY, a join on equality, an
+// INSERT or SET target) are refused.
+func (sc *scope) checkExprs(root *pg.Node, b bindings) error {
+	var err error
+	walk(root.ProtoReflect(), func(m protoreflect.Message) bool {
+		if err != nil {
+			return false
+		}
+		switch x := m.Interface().(type) {
+		case *pg.A_Expr:
+			op := ""
+			for _, n := range x.Name {
+				if s, ok := n.Node.(*pg.Node_String_); ok {
+					op = s.String_.Sval
+				}
+			}
+			switch x.Kind {
+			case pg.A_Expr_Kind_AEXPR_OP:
+				var l, r operand
+				if l, err = sc.operand(x.Lexpr); err != nil {
+					return false
+				}
+				if r, err = sc.operand(x.Rexpr); err != nil {
+					return false
+				}
+				err = b.compare(l, r, equalityOps[op])
+			case pg.A_Expr_Kind_AEXPR_IN:
+				var l operand
+				if l, err = sc.operand(x.Lexpr); err != nil {
+					return false
+				}
+				if list, ok := x.Rexpr.GetNode().(*pg.Node_List); ok {
+					for _, item := range list.List.Items {
+						var r operand
+						if r, err = sc.operand(item); err != nil {
+							return false
+						}
+						if err = b.compare(l, r, true); err != nil {
+							return false
+						}
+					}
+				}
+			default:
+				var l, r operand
+				l, _ = sc.operand(x.Lexpr)
+				r, _ = sc.operand(x.Rexpr)
+				for _, o := range []operand{l, r} {
+					if o.col != nil && o.col.encrypted() {
+						err = &wire.Error{Code: "0A000", Message: fmt.Sprintf("column %s.%s is encrypted: %s is not supported on it", o.col.Table, o.col.Name, x.Kind)}
+					}
+				}
+			}
+			return err == nil
+		case *pg.FuncCall:
+			for _, a := range x.Args {
+				if o, _ := sc.operand(a); o.col != nil && o.col.encrypted() {
+					name := ""
+					for _, n := range x.Funcname {
+						if s, ok := n.Node.(*pg.Node_String_); ok {
+							name = s.String_.Sval
+						}
+					}
+					// count(col) counts ciphertexts as well as plaintexts.
+					if !strings.EqualFold(name, "count") {
+						err = &wire.Error{Code: "0A000", Message: fmt.Sprintf("column %s.%s is encrypted: function %s cannot see its plaintext", o.col.Table, o.col.Name, name)}
+						return false
+					}
+				}
+			}
+		case *pg.SortBy:
+			if o, _ := sc.operand(x.Node); o.col != nil && o.col.encrypted() {
+				err = &wire.Error{Code: "0A000", Message: fmt.Sprintf("column %s.%s is encrypted: ORDER BY would sort ciphertexts", o.col.Table, o.col.Name)}
+				return false
+			}
+		}
+		return true
+	})
+	return err
+}

@@ -1,0 +1,179 @@
+package engine
+
+import (
+	"context"
+	"io"
+	"strconv"
+	"strings"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/confide/confide/sql/cell"
+	"github.com/confide/confide/sql/wire"
+)
+
+// DescribeFunction is the table function drivers call, as SQL Server's
+// sp_describe_parameter_encryption, to learn which parameters and result
+// columns of a statement are encrypted and with which keys:
+//
+//	SELECT * FROM sp_describe_parameter_encryption($1)   -- $1: the statement
+//
+// It returns one row per parameter and per result column — several when
+// its column encryption key has two values — with the columns of
+// describeColumns.
+const DescribeFunction = "sp_describe_parameter_encryption"
+
+var describeColumns = []struct {
+	name string
+	oid  uint32
+}{
+	{"kind", oidText}, // "parameter" or "column"
+	{"ordinal", oidInt4},
+	{"table_name", oidText},
+	{"column_name", oidText},
+	{"sql_type", oidText},
+	{"encryption_type", oidText}, // DETERMINISTIC, RANDOMIZED, or NULL: plaintext
+	{"algorithm", oidText},
+	{"column_encryption_key", oidText},
+	{"column_master_key", oidText},
+	{"key_store_provider", oidText},
+	{"key_path", oidText},
+	{"key_algorithm", oidText},
+	{"encrypted_value", oidBytea},
+}
+
+// describeArg is the statement argument of a describe call: a literal, or
+// a parameter given at Execute.
+type describeArg struct {
+	literal string
+	param   bool
+}
+
+func describeCall(sel *pg.SelectStmt) (describeArg, bool) {
+	if len(sel.FromClause) != 1 {
+		return describeArg{}, false
+	}
+	rf := sel.FromClause[0].GetRangeFunction()
+	if rf == nil || len(rf.Functions) != 1 {
+		return describeArg{}, false
+	}
+	items := rf.Functions[0].GetList().GetItems()
+	if len(items) == 0 {
+		return describeArg{}, false
+	}
+	fc := items[0].GetFuncCall()
+	if fc == nil || len(fc.Funcname) == 0 || !strings.EqualFold(fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval(), DescribeFunction) || len(fc.Args) != 1 {
+		return describeArg{}, false
+	}
+	switch a := fc.Args[0].Node.(type) {
+	case *pg.Node_ParamRef:
+		return describeArg{param: true}, a.ParamRef.Number == 1
+	case *pg.Node_AConst:
+		if s, ok := a.AConst.Val.(*pg.A_Const_Sval); ok {
+			return describeArg{literal: s.Sval.Sval}, true
+		}
+	}
+	return describeArg{}, false
+}
+
+type describeStmt struct {
+	s   *session
+	arg describeArg
+}
+
+func (s *session) describe(_ context.Context, a describeArg) (wire.Statement, error) {
+	return &describeStmt{s: s, arg: a}, nil
+}
+
+func (d *describeStmt) Params() []uint32 {
+	if d.arg.param {
+		return []uint32{oidText}
+	}
+	return nil
+}
+
+func (d *describeStmt) Columns() []wire.Column {
+	out := make([]wire.Column, len(describeColumns))
+	for i, c := range describeColumns {
+		out[i] = wire.Column{Name: c.name, TypeOID: c.oid, TypeSize: -1, TypeModifier: -1}
+	}
+	return out
+}
+
+func (d *describeStmt) Close() error { return nil }
+
+func (d *describeStmt) Execute(ctx context.Context, params []wire.Param, formats []int16) (wire.Result, error) {
+	q := d.arg.literal
+	if d.arg.param {
+		if len(params) != 1 || params[0].Value == nil || params[0].Format != wire.TextFormat {
+			return nil, d.s.failed(&wire.Error{Code: "22023", Message: DescribeFunction + " takes the statement as one text parameter"})
+		}
+		q = string(params[0].Value)
+	}
+	st, err := d.s.prepare(ctx, q, nil)
+	if err != nil {
+		return nil, d.s.failed(err)
+	}
+	dm, ok := st.(*dmlStmt)
+	var rows [][]any
+	if ok {
+		add := func(kind string, ord int, c *column) error {
+			if c == nil || !c.encrypted() {
+				var tbl, col, typ any
+				if c != nil {
+					tbl, col, typ = c.Table, c.Name, c.Type.String()
+				}
+				rows = append(rows, []any{kind, int64(ord), tbl, col, typ, nil, nil, nil, nil, nil, nil, nil, nil})
+				return nil
+			}
+			keys, err := cekValues(ctx, d.s.conn, c.CEK)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				rows = append(rows, []any{kind, int64(ord), c.Table, c.Name, c.Type.String(), c.EncType, cell.Algorithm,
+					k.CEK, k.CMK, k.Provider, k.Path, k.Alg, k.Value})
+			}
+			return nil
+		}
+		for i := range dm.params {
+			if err := add("parameter", i+1, dm.bound[i+1]); err != nil {
+				return nil, d.s.failed(err)
+			}
+		}
+		for i := range dm.cols {
+			if err := add("column", i+1, dm.colDefs[i]); err != nil {
+				return nil, d.s.failed(err)
+			}
+		}
+	}
+	return &listResult{rows: rows, formats: append([]int16(nil), formats...)}, nil
+}
+
+// listResult serves rows computed in advance.
+type listResult struct {
+	rows    [][]any
+	formats []int16
+	i       int
+}
+
+func (l *listResult) Next(context.Context) ([][]byte, error) {
+	if l.i >= len(l.rows) {
+		return nil, io.EOF
+	}
+	row := l.rows[l.i]
+	l.i++
+	out := make([][]byte, len(row))
+	for j, v := range row {
+		b, err := encodeValue(v, describeColumns[j].oid, l.formats[j])
+		if err != nil {
+			return nil, err
+		}
+		out[j] = b
+	}
+	return out, nil
+}
+
+func (l *listResult) Tag() string  { return "SELECT " + strconv.Itoa(len(l.rows)) }
+func (l *listResult) Close() error { return nil }
+

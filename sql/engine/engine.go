@@ -1,0 +1,460 @@
+// Package engine is confide SQL's engine behind the PostgreSQL wire
+// protocol (package wire): one embedded SQLite database per file, a
+// catalog of Always Encrypted keys and encrypted columns, and statement
+// analysis that binds parameters to the encrypted columns they meet, so
+// that a driver can encrypt them, and refuses what the server cannot do
+// on ciphertext (a literal compared with an encrypted column, ordering,
+// functions of it).
+//
+// The server never sees a plaintext of an encrypted column, nor a key
+// that could produce one: encrypted columns hold cells (package cell) as
+// BLOBs, compared byte for byte, which is equality of plaintexts for
+// deterministic encryption.
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	_ "github.com/mattn/go-sqlite3" // the database/sql driver "sqlite3"
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/confide/confide/sql/ddl"
+	"github.com/confide/confide/sql/types"
+	"github.com/confide/confide/sql/wire"
+)
+
+// Engine serves the databases under Dir, creating one on first
+// connection.
+type Engine struct {
+	Dir string
+	Log *slog.Logger
+
+	mu  sync.Mutex
+	dbs map[string]*sql.DB
+}
+
+var dbNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$`)
+
+func (e *Engine) db(name string) (*sql.DB, error) {
+	if !dbNameRE.MatchString(name) {
+		return nil, &wire.Error{Code: "3D000", Message: fmt.Sprintf("database name %q: use 1–63 of A-Z a-z 0-9 _ -", name)}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if db, ok := e.dbs[name]; ok {
+		return db, nil
+	}
+	if err := os.MkdirAll(e.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(e.Dir, name+".db")
+	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Exec(catalogSchema); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if e.dbs == nil {
+		e.dbs = map[string]*sql.DB{}
+	}
+	e.dbs[name] = db
+	return db, nil
+}
+
+// Close closes every database.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var first error
+	for n, db := range e.dbs {
+		if err := db.Close(); err != nil && first == nil {
+			first = err
+		}
+		delete(e.dbs, n)
+	}
+	return first
+}
+
+// Open starts a session on its own SQLite connection.
+func (e *Engine) Open(ctx context.Context, s wire.Startup) (wire.Session, error) {
+	db, err := e.db(s.Database)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &session{conn: conn}, nil
+}
+
+type txState int
+
+const (
+	idle txState = iota
+	inTx
+	failedTx
+)
+
+type session struct {
+	conn *sql.Conn
+	tx   txState
+}
+
+func (s *session) Close() error {
+	if s.tx != idle {
+		s.conn.ExecContext(context.Background(), "ROLLBACK")
+	}
+	return s.conn.Close()
+}
+
+// TxStatus reports the transaction status for ReadyForQuery.
+func (s *session) TxStatus() byte {
+	return [...]byte{'I', 'T', 'E'}[s.tx]
+}
+
+func (s *session) Split(_ context.Context, q string) ([]string, error) {
+	parts, err := pg.SplitWithScanner(q, true)
+	if err != nil {
+		return nil, &wire.Error{Code: "42601", Message: err.Error()}
+	}
+	var out []string
+	for _, p := range parts {
+		if strings.TrimSpace(p) != "" {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// failed marks the transaction failed after an error inside one.
+func (s *session) failed(err error) error {
+	if err != nil && s.tx == inTx {
+		s.tx = failedTx
+	}
+	return err
+}
+
+func syntax(err error) error {
+	return &wire.Error{Code: "42601", Message: err.Error()}
+}
+
+func (s *session) Prepare(ctx context.Context, q string, oids []uint32) (wire.Statement, error) {
+	st, err := s.prepare(ctx, q, oids)
+	return st, s.failed(err)
+}
+
+func (s *session) prepare(ctx context.Context, q string, oids []uint32) (wire.Statement, error) {
+	if s.tx == failedTx && !isTxEnd(q) {
+		return nil, &wire.Error{Code: "25P02", Message: "current transaction is aborted, commands ignored until end of transaction block"}
+	}
+	aeStmt, err := ddl.Parse(q)
+	if err != nil {
+		return nil, syntax(err)
+	}
+	switch st := aeStmt.(type) {
+	case nil:
+	case *ddl.CreateTable:
+		return s.createTable(ctx, st.SQL, st.Columns)
+	default:
+		return &execStmt{s: s, run: func(ctx context.Context) (string, error) { return keyDDL(ctx, s.conn, st) }}, nil
+	}
+	tree, err := pg.Parse(q)
+	if err != nil {
+		return nil, syntax(err)
+	}
+	if len(tree.Stmts) != 1 {
+		return nil, &wire.Error{Code: "42601", Message: "one statement expected"}
+	}
+	node := tree.Stmts[0].Stmt
+	switch n := node.Node.(type) {
+	case *pg.Node_CreateStmt:
+		return s.createTable(ctx, q, nil)
+	case *pg.Node_DropStmt:
+		return s.dropTable(n.DropStmt)
+	case *pg.Node_TransactionStmt:
+		return s.transaction(n.TransactionStmt)
+	case *pg.Node_SelectStmt:
+		if d, ok := describeCall(n.SelectStmt); ok {
+			return s.describe(ctx, d)
+		}
+		return s.dml(ctx, tree, oids, "SELECT")
+	case *pg.Node_InsertStmt:
+		return s.dml(ctx, tree, oids, "INSERT")
+	case *pg.Node_UpdateStmt:
+		return s.dml(ctx, tree, oids, "UPDATE")
+	case *pg.Node_DeleteStmt:
+		return s.dml(ctx, tree, oids, "DELETE")
+	}
+	return nil, &wire.Error{Code: "0A000", Message: "this statement is not supported by confide SQL"}
+}
+
+func isTxEnd(q string) bool {
+	f := strings.Fields(strings.ToUpper(q))
+	return len(f) > 0 && (strings.TrimSuffix(f[0], ";") == "COMMIT" || strings.TrimSuffix(f[0], ";") == "ROLLBACK" || f[0] == "END" || f[0] == "ABORT")
+}
+
+func (s *session) transaction(t *pg.TransactionStmt) (wire.Statement, error) {
+	switch t.Kind {
+	case pg.TransactionStmtKind_TRANS_STMT_BEGIN, pg.TransactionStmtKind_TRANS_STMT_START:
+		return &execStmt{s: s, run: func(ctx context.Context) (string, error) {
+			if s.tx != idle {
+				return "", &wire.Error{Code: "25001", Message: "there is already a transaction in progress"}
+			}
+			if _, err := s.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+				return "", err
+			}
+			s.tx = inTx
+			return "BEGIN", nil
+		}}, nil
+	case pg.TransactionStmtKind_TRANS_STMT_COMMIT, pg.TransactionStmtKind_TRANS_STMT_ROLLBACK:
+		commit := t.Kind == pg.TransactionStmtKind_TRANS_STMT_COMMIT
+		return &execStmt{s: s, run: func(ctx context.Context) (string, error) {
+			tag := "ROLLBACK"
+			if commit && s.tx == inTx {
+				tag = "COMMIT"
+			}
+			if s.tx != idle {
+				if _, err := s.conn.ExecContext(ctx, tag); err != nil {
+					return "", err
+				}
+			}
+			s.tx = idle
+			return tag, nil
+		}}, nil
+	}
+	return nil, &wire.Error{Code: "0A000", Message: "savepoints and two-phase commit are not supported"}
+}
+
+// typeName rebuilds a column's declared type from the parse tree, mapping
+// PostgreSQL's internal names back to the names package types reads.
+func typeName(t *pg.TypeName) (types.Type, error) {
+	var names []string
+	for _, n := range t.Names {
+		if s, ok := n.Node.(*pg.Node_String_); ok && s.String_.Sval != "pg_catalog" {
+			names = append(names, s.String_.Sval)
+		}
+	}
+	if len(names) != 1 {
+		return types.Type{}, &wire.Error{Code: "42704", Message: "unsupported type"}
+	}
+	name := strings.ToUpper(map[string]string{"int2": "SMALLINT", "int4": "INT", "int8": "BIGINT", "numeric": "DECIMAL",
+		"bool": "BIT", "timestamp": "TIMESTAMP", "bpchar": "CHAR"}[names[0]])
+	if name == "" {
+		name = strings.ToUpper(names[0])
+	}
+	if name == "CHAR" {
+		return types.Type{}, &wire.Error{Code: "0A000", Message: "CHAR(n) is not supported: use VARCHAR(n) or NVARCHAR(n)"}
+	}
+	var args []string
+	for _, m := range t.Typmods {
+		switch x := m.Node.(type) {
+		case *pg.Node_AConst:
+			if iv, ok := x.AConst.Val.(*pg.A_Const_Ival); ok {
+				args = append(args, strconv.Itoa(int(iv.Ival.Ival)))
+			}
+		case *pg.Node_ColumnRef:
+			args = append(args, "MAX")
+		}
+	}
+	if name == "BIT" && len(args) == 1 && args[0] == "1" {
+		args = nil // PostgreSQL's BIT means BIT(1)
+	}
+	spelled := name
+	if len(args) > 0 {
+		spelled += "(" + strings.Join(args, ",") + ")"
+	}
+	ty, err := types.Parse(spelled)
+	if err != nil {
+		return types.Type{}, &wire.Error{Code: "42704", Message: err.Error()}
+	}
+	return ty, nil
+}
+
+// createTable records every column in the catalog and creates the SQLite
+// table, encrypted columns as BLOBs, without collations or schemas.
+func (s *session) createTable(ctx context.Context, q string, enc map[string]ddl.ColumnEncryption) (wire.Statement, error) {
+	tree, err := pg.Parse(q)
+	if err != nil {
+		return nil, syntax(err)
+	}
+	cs, ok := tree.Stmts[0].Stmt.Node.(*pg.Node_CreateStmt)
+	if !ok || len(tree.Stmts) != 1 {
+		return nil, &wire.Error{Code: "42601", Message: "one CREATE TABLE statement expected"}
+	}
+	c := cs.CreateStmt
+	table := c.Relation.Relname
+	if strings.HasPrefix(strings.ToLower(table), "_confide_") || strings.HasPrefix(strings.ToLower(table), "sqlite_") {
+		return nil, &wire.Error{Code: "42501", Message: fmt.Sprintf("table name %q is reserved", table)}
+	}
+	c.Relation.Schemaname, c.Relation.Catalogname = "", ""
+	var cols []column
+	for _, el := range c.TableElts {
+		cd, ok := el.Node.(*pg.Node_ColumnDef)
+		if !ok {
+			continue
+		}
+		d := cd.ColumnDef
+		ty, err := typeName(d.TypeName)
+		if err != nil {
+			return nil, err
+		}
+		col := column{Table: table, Name: d.Colname, Ord: len(cols), Type: ty}
+		for name, e := range enc {
+			if strings.EqualFold(name, d.Colname) {
+				col.CEK, col.EncType = e.CEK, e.Type
+				delete(enc, name)
+			}
+		}
+		if col.encrypted() && col.EncType == ddl.Deterministic && (ty.Kind == types.NVarChar || ty.Kind == types.VarChar) && d.CollClause == nil {
+			// SQL Server wants a BIN2 collation on deterministic strings;
+			// confide compares ciphertexts, which is BIN2 equality anyway.
+		}
+		d.CollClause = nil
+		d.TypeName = &pg.TypeName{Names: []*pg.Node{pg.MakeStrNode(storageType(col))}, Typemod: -1}
+		cols = append(cols, col)
+	}
+	for name := range enc {
+		return nil, &wire.Error{Code: "42703", Message: fmt.Sprintf("ENCRYPTED WITH names column %q, which the table does not have", name)}
+	}
+	if len(cols) == 0 {
+		return nil, &wire.Error{Code: "42601", Message: "a table needs columns"}
+	}
+	out, err := pg.Deparse(tree)
+	if err != nil {
+		return nil, syntax(err)
+	}
+	return &execStmt{s: s, run: func(ctx context.Context) (string, error) {
+		return "CREATE TABLE", s.atomically(ctx, func() error {
+			if ok, err := exists(ctx, s.conn, `SELECT count(*) FROM _confide_column WHERE tbl = ?`, table); err != nil || ok {
+				return errOr(err, errDuplicate("table", table))
+			}
+			for _, col := range cols {
+				if col.encrypted() {
+					if ok, err := exists(ctx, s.conn, `SELECT count(*) FROM _confide_cek WHERE name = ?`, col.CEK); err != nil || !ok {
+						return errOr(err, errUndefined("column encryption key", col.CEK))
+					}
+				}
+				var cekName, encType any
+				if col.encrypted() {
+					cekName, encType = col.CEK, col.EncType
+				}
+				if _, err := s.conn.ExecContext(ctx, `INSERT INTO _confide_column (tbl, col, ord, sqltype, cek, enc_type) VALUES (?, ?, ?, ?, ?, ?)`,
+					table, col.Name, col.Ord, col.Type.String(), cekName, encType); err != nil {
+					return err
+				}
+			}
+			_, err := s.conn.ExecContext(ctx, out)
+			return sqliteError(err)
+		})
+	}}, nil
+}
+
+// atomically runs fn in a savepoint, so that a catalog change and the
+// table change commit together, inside or outside a transaction.
+func (s *session) atomically(ctx context.Context, fn func() error) error {
+	if _, err := s.conn.ExecContext(ctx, "SAVEPOINT confide_ddl"); err != nil {
+		return err
+	}
+	if err := fn(); err != nil {
+		s.conn.ExecContext(ctx, "ROLLBACK TO confide_ddl")
+		s.conn.ExecContext(ctx, "RELEASE confide_ddl")
+		return err
+	}
+	_, err := s.conn.ExecContext(ctx, "RELEASE confide_ddl")
+	return err
+}
+
+func (s *session) dropTable(d *pg.DropStmt) (wire.Statement, error) {
+	if d.RemoveType != pg.ObjectType_OBJECT_TABLE {
+		return nil, &wire.Error{Code: "0A000", Message: "only DROP TABLE is supported"}
+	}
+	var tables []string
+	for _, o := range d.Objects {
+		l, ok := o.Node.(*pg.Node_List)
+		if !ok || len(l.List.Items) == 0 {
+			continue
+		}
+		last := l.List.Items[len(l.List.Items)-1]
+		if sv, ok := last.Node.(*pg.Node_String_); ok {
+			tables = append(tables, sv.String_.Sval)
+		}
+	}
+	return &execStmt{s: s, run: func(ctx context.Context) (string, error) {
+		return "DROP TABLE", s.atomically(ctx, func() error {
+			for _, t := range tables {
+				r, err := s.conn.ExecContext(ctx, `DELETE FROM _confide_column WHERE tbl = ?`, t)
+				if err != nil {
+					return err
+				}
+				if n, _ := r.RowsAffected(); n == 0 {
+					if d.MissingOk {
+						continue
+					}
+					return errUndefined("table", t)
+				}
+				if _, err := s.conn.ExecContext(ctx, `DROP TABLE "`+strings.ReplaceAll(t, `"`, `""`)+`"`); err != nil {
+					return sqliteError(err)
+				}
+			}
+			return nil
+		})
+	}}, nil
+}
+
+// sqliteError turns SQLite's constraint errors into PostgreSQL's codes.
+func sqliteError(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "UNIQUE constraint failed"):
+		return &wire.Error{Code: "23505", Message: "duplicate key value violates unique constraint", Detail: msg, Err: err}
+	case strings.Contains(msg, "NOT NULL constraint failed"):
+		return &wire.Error{Code: "23502", Message: "null value violates not-null constraint", Detail: msg, Err: err}
+	case strings.Contains(msg, "CHECK constraint failed"):
+		return &wire.Error{Code: "23514", Message: "new row violates check constraint", Detail: msg, Err: err}
+	case strings.Contains(msg, "FOREIGN KEY constraint failed"):
+		return &wire.Error{Code: "23503", Message: "foreign key violation", Err: err}
+	case strings.Contains(msg, "syntax error") || strings.Contains(msg, "no such"):
+		return &wire.Error{Code: "42601", Message: "the statement cannot run on confide SQL", Detail: msg, Err: err}
+	}
+	return err
+}
+
+// execStmt runs once and returns no rows.
+type execStmt struct {
+	s   *session
+	run func(context.Context) (string, error)
+}
+
+func (e *execStmt) Params() []uint32       { return nil }
+func (e *execStmt) Columns() []wire.Column { return nil }
+func (e *execStmt) Close() error           { return nil }
+func (e *execStmt) Execute(ctx context.Context, _ []wire.Param, _ []int16) (wire.Result, error) {
+	tag, err := e.run(ctx)
+	if err != nil {
+		return nil, e.s.failed(err)
+	}
+	return &tagResult{tag: tag}, nil
+}
+
+type tagResult struct{ tag string }
+
+func (r *tagResult) Next(context.Context) ([][]byte, error) { return nil, io.EOF }
+func (r *tagResult) Tag() string                            { return r.tag }
+func (r *tagResult) Close() error                           { return nil }
+
