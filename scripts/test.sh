@@ -18,10 +18,13 @@ fi
 
 # Debian packages the tests use (later subsystems add PostgreSQL, etcd, ...):
 # node and npm run tedious, the independent Always Encrypted implementation
-# the SQL tests check against (installed with npm into .cache/npm).
+# the SQL tests check against (installed with npm into .cache/npm); psql
+# talks to confide's SQL server; gcc builds SQLite and libpg_query (cgo).
 need=()
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
+command -v psql >/dev/null || need+=(postgresql-client) # psql against confide's SQL server
+command -v gcc >/dev/null || need+=(gcc) # cgo: SQLite and PostgreSQL's parser
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi

@@ -25,7 +25,7 @@ import (
 )
 
 func newDevCmd(self *launched) *cobra.Command {
-	var attestAddr, kmsAddr string
+	var attestAddr, kmsAddr, sqlAddr string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run every confide service locally on the SIMULATED TEE, printing where each listens",
@@ -71,6 +71,12 @@ everything.`,
 			if err != nil {
 				return err
 			}
+			sqlAt, stopSQL, err := startDevSQL(ctx, sqlAddr)
+			if err != nil {
+				return err
+			}
+			defer func() { cancel(); stopSQL() }()
+			fmt.Fprintf(out, "sql        postgres://confide@%s/confide?sslmode=disable  (Always Encrypted SQL; keys stay with clients)\n", sqlAt)
 			// dev/ready tells scripts that every service answers.
 			readyFile := filepath.Join(filepath.Dir(dir), "dev", "ready")
 			if err := os.WriteFile(readyFile, nil, 0o600); err != nil {
@@ -90,6 +96,7 @@ everything.`,
 	}
 	cmd.Flags().StringVar(&attestAddr, "attest-addr", "127.0.0.1:8441", "attestation service address")
 	cmd.Flags().StringVar(&kmsAddr, "kms-addr", "127.0.0.1:8442", "key broker address")
+	cmd.Flags().StringVar(&sqlAddr, "sql-addr", "127.0.0.1:5433", "Always Encrypted SQL server address")
 	return cmd
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,6 +64,19 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("%s does not contain %q", args[0], args[1])
 				}
 				ts.Check(os.WriteFile(ts.MkAbs(args[0]), bytes.Replace(b, []byte(args[1]), []byte(args[2]), 1), 0o600))
+			},
+			// waitport HOST:PORT waits up to thirty seconds for a listener.
+			"waitport": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 1 {
+					ts.Fatalf("usage: waitport HOST:PORT")
+				}
+				for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+					if c, err := net.DialTimeout("tcp", args[0], time.Second); err == nil {
+						c.Close()
+						return
+					}
+				}
+				ts.Fatalf("nothing listens on %s", args[0])
 			},
 			// waitfor PATH waits up to thirty seconds for PATH to exist.
 			"waitfor": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/confide/confide/sql/engine"
+	"github.com/confide/confide/sql/wire"
+)
+
+func newSQLCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "sql", Short: "Always Encrypted SQL: a server that stores and compares ciphertext only"}
+	var data, addr, usersFile, certFile, keyFile string
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve SQL over the PostgreSQL wire protocol, one SQLite database per file under --data",
+		Long: `serve speaks the PostgreSQL wire protocol v3, so psql and PostgreSQL drivers
+connect. Without --users it trusts connections from loopback only, as a fresh
+PostgreSQL development server does; with --users it requires SCRAM-SHA-256.
+Columns declared ENCRYPTED WITH hold Always Encrypted cells: the server never
+sees their plaintext nor a key that opens them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			srv, l, eng, err := sqlServer(data, addr, usersFile, certFile, keyFile)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			fmt.Fprintf(cmd.OutOrStdout(), "sql server postgres://%s/\n", l.Addr())
+			err = srv.Serve(cmd.Context(), l)
+			if err == wire.ErrServerClosed {
+				return nil
+			}
+			return err
+		},
+	}
+	serve.Flags().StringVar(&data, "data", "", "directory of the databases (default $CONFIDE_HOME/sql)")
+	serve.Flags().StringVar(&addr, "addr", "127.0.0.1:5433", "listen address")
+	serve.Flags().StringVar(&usersFile, "users", "", "file of USER SCRAM-SHA-256$… verifier lines (as pg_authid stores them)")
+	serve.Flags().StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM), with --tls-key")
+	serve.Flags().StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
+	cmd.AddCommand(serve)
+	return cmd
+}
+
+func sqlServer(data, addr, usersFile, certFile, keyFile string) (*wire.Server, net.Listener, *engine.Engine, error) {
+	if data == "" {
+		h, err := home()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		data = filepath.Join(h, "sql")
+	}
+	srv := &wire.Server{Log: slog.New(slog.NewTextHandler(os.Stderr, nil)).With("service", "sql")}
+	if usersFile != "" {
+		f, err := os.Open(usersFile)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		defer f.Close()
+		srv.Users = map[string]wire.Verifier{}
+		s := bufio.NewScanner(f)
+		for n := 1; s.Scan(); n++ {
+			line := strings.TrimSpace(s.Text())
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			user, v, ok := strings.Cut(line, " ")
+			ver, err := wire.ParseVerifier(strings.TrimSpace(v))
+			if !ok || err != nil {
+				return nil, nil, nil, fmt.Errorf("%s:%d: want USER SCRAM-SHA-256$…", usersFile, n)
+			}
+			srv.Users[user] = ver
+		}
+	}
+	if certFile != "" || keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	eng := &engine.Engine{Dir: data}
+	srv.Engine = eng
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return srv, l, eng, nil
+}
+
+// startDevSQL runs the SQL server inside dev (it is not an enclave: this
+// version keeps keys on the client side only).
+func startDevSQL(ctx context.Context, addr string) (string, func(), error) {
+	srv, l, eng, err := sqlServer("", addr, "", "", "")
+	if err != nil {
+		return "", nil, err
+	}
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, l); close(done) }()
+	return l.Addr().String(), func() { <-done; eng.Close() }, nil
+}
