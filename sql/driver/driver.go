@@ -1,0 +1,445 @@
+// Package driver is confide's database/sql driver for Always Encrypted
+// SQL: with column encryption enabled, it asks the server which
+// parameters and result columns of each statement are encrypted
+// (sp_describe_parameter_encryption, cached per statement text, as
+// SqlClient does), encrypts parameters bound for encrypted columns with
+// their column encryption keys, and decrypts encrypted result columns, so
+// application code is unchanged. Keys never reach the server: column
+// encryption keys are opened on the client, through key store providers,
+// from column master keys whose paths the application trusts.
+//
+// The DSN is a PostgreSQL URL; the driver consumes its own parameter
+// column_encryption=enabled|disabled and never sends it to the server.
+//
+//	db := sql.OpenDB(driver.NewConnector(dsn, driver.Config{Keys: cache}))
+package driver
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/confide/confide/sql/cek"
+	"github.com/confide/confide/sql/cell"
+	"github.com/confide/confide/sql/types"
+)
+
+// Config configures a Connector.
+type Config struct {
+	// Keys opens column encryption keys: providers and trusted key paths.
+	Keys *cek.Cache
+}
+
+// Encrypted marks a parameter that must be sent encrypted: if the server
+// says its column is not encrypted, the statement fails instead of
+// sending the value in plaintext (SqlClient's ForceColumnEncryption).
+type Encrypted struct{ Value any }
+
+// Connector opens connections for database/sql.
+type Connector struct {
+	dsn     string
+	enabled bool
+	cfg     Config
+	err     error
+
+	mu    sync.Mutex
+	plans map[string]*plan // statement text → describe answer
+}
+
+// NewConnector parses the DSN.
+func NewConnector(dsn string, cfg Config) *Connector {
+	c := &Connector{cfg: cfg, plans: map[string]*plan{}}
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		c.err = errors.New("driver: the DSN must be a postgres:// URL")
+		return c
+	}
+	q := u.Query()
+	switch v := q.Get("column_encryption"); v {
+	case "enabled":
+		c.enabled = true
+	case "", "disabled":
+	default:
+		c.err = fmt.Errorf("driver: column_encryption=%q: want enabled or disabled", v)
+	}
+	q.Del("column_encryption")
+	u.RawQuery = q.Encode()
+	c.dsn = u.String()
+	if c.enabled && cfg.Keys == nil {
+		c.err = errors.New("driver: column encryption needs Config.Keys")
+	}
+	return c
+}
+
+// Driver is the database/sql driver; Open takes a DSN without key
+// configuration, so column encryption needs NewConnector.
+type Driver struct{}
+
+func (Driver) Open(dsn string) (driver.Conn, error) {
+	return NewConnector(dsn, Config{}).Connect(context.Background())
+}
+
+func (c *Connector) Driver() driver.Driver { return Driver{} }
+
+func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	pc, err := pgx.Connect(ctx, c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{c: c, pg: pc}, nil
+}
+
+// slot is one parameter's or result column's encryption.
+type slot struct {
+	encrypted     bool
+	deterministic bool
+	typ           types.Type
+	column        string
+	key           *cell.Key
+}
+
+type plan struct {
+	params  []slot
+	columns []slot
+	fetched time.Time
+}
+
+type conn struct {
+	c  *Connector
+	pg *pgx.Conn
+}
+
+func (cn *conn) Prepare(query string) (driver.Stmt, error) {
+	return &stmt{cn: cn, query: query}, nil
+}
+
+func (cn *conn) Close() error { return cn.pg.Close(context.Background()) }
+
+func (cn *conn) Begin() (driver.Tx, error) { return cn.BeginTx(context.Background(), driver.TxOptions{}) }
+
+func (cn *conn) BeginTx(ctx context.Context, _ driver.TxOptions) (driver.Tx, error) {
+	if _, err := cn.pg.Exec(ctx, "BEGIN"); err != nil {
+		return nil, err
+	}
+	return &tx{cn}, nil
+}
+
+type tx struct{ cn *conn }
+
+func (t *tx) Commit() error {
+	_, err := t.cn.pg.Exec(context.Background(), "COMMIT")
+	return err
+}
+
+func (t *tx) Rollback() error {
+	_, err := t.cn.pg.Exec(context.Background(), "ROLLBACK")
+	return err
+}
+
+// CheckNamedValue lets any value through to the driver's own conversion
+// (Encrypted, types.Dec, [16]byte UUIDs).
+func (cn *conn) CheckNamedValue(*driver.NamedValue) error { return nil }
+
+// describe returns the statement's plan, asking the server once per
+// statement text.
+func (cn *conn) describe(ctx context.Context, query string) (*plan, error) {
+	cn.c.mu.Lock()
+	p := cn.c.plans[query]
+	cn.c.mu.Unlock()
+	if p != nil {
+		return p, nil
+	}
+	rows, err := cn.pg.Query(ctx, "SELECT * FROM sp_describe_parameter_encryption($1)", query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	p = &plan{fetched: time.Now()}
+	type keyRef struct{ provider, path string }
+	values := map[int]map[string][]cekValue{} // slot id → cek → values
+	for rows.Next() {
+		var kind string
+		var ord int
+		var tbl, col, typ, encType, alg, cekName, cmk, provider, path, kalg *string
+		var value []byte
+		if err := rows.Scan(&kind, &ord, &tbl, &col, &typ, &encType, &alg, &cekName, &cmk, &provider, &path, &kalg, &value); err != nil {
+			return nil, err
+		}
+		list := &p.params
+		if kind == "column" {
+			list = &p.columns
+		}
+		for len(*list) < ord {
+			*list = append(*list, slot{})
+		}
+		s := &(*list)[ord-1]
+		if col != nil {
+			s.column = *tbl + "." + *col
+		}
+		if encType == nil {
+			continue
+		}
+		t, err := types.Parse(*typ)
+		if err != nil {
+			return nil, err
+		}
+		s.encrypted, s.deterministic, s.typ = true, *encType == "DETERMINISTIC", t
+		id := ord
+		if kind == "column" {
+			id = -ord
+		}
+		if values[id] == nil {
+			values[id] = map[string][]cekValue{}
+		}
+		values[id][*cekName] = append(values[id][*cekName], cekValue{*provider, *path, value})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	for id, byCEK := range values {
+		for _, vals := range byCEK {
+			key, err := cn.openCEK(ctx, vals)
+			if err != nil {
+				return nil, err
+			}
+			if id > 0 {
+				p.params[id-1].key = key
+			} else {
+				p.columns[-id-1].key = key
+			}
+		}
+	}
+	cn.c.mu.Lock()
+	cn.c.plans[query] = p
+	cn.c.mu.Unlock()
+	return p, nil
+}
+
+type cekValue struct {
+	provider, path string
+	value          []byte
+}
+
+// openCEK decrypts one of a CEK's values: the first whose CMK path is
+// trusted and opens (during a CMK rotation a CEK has two).
+func (cn *conn) openCEK(ctx context.Context, vals []cekValue) (*cell.Key, error) {
+	var first error
+	for _, v := range vals {
+		root, err := cn.c.cfg.Keys.Decrypt(ctx, v.provider, v.path, v.value)
+		if err == nil {
+			return cell.NewKey(root)
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return nil, first
+}
+
+// args converts database/sql arguments, encrypting those bound for
+// encrypted columns.
+func (cn *conn) args(p *plan, named []driver.NamedValue) ([]any, error) {
+	out := make([]any, len(named))
+	for i, nv := range named {
+		v := nv.Value
+		force := false
+		if e, ok := v.(Encrypted); ok {
+			v, force = e.Value, true
+		}
+		var s slot
+		if p != nil && i < len(p.params) {
+			s = p.params[i]
+		}
+		if !s.encrypted {
+			if force {
+				return nil, fmt.Errorf("driver: parameter %d must be encrypted, but the server says its column (%s) is not: refusing to send it in plaintext", i+1, s.column)
+			}
+			out[i] = v
+			continue
+		}
+		if v == nil {
+			out[i] = nil
+			continue
+		}
+		norm, err := s.typ.Normalize(goValue(v))
+		if err != nil {
+			return nil, fmt.Errorf("driver: parameter %d for %s: %w", i+1, s.column, err)
+		}
+		c, err := s.key.Encrypt(norm, s.deterministic, nil)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+// goValue adapts database/sql's value kinds to package types'.
+func goValue(v any) any {
+	switch x := v.(type) {
+	case int:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case int16:
+		return int64(x)
+	case int8:
+		return int64(x)
+	}
+	return v
+}
+
+func (cn *conn) QueryContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Rows, error) {
+	var p *plan
+	var err error
+	if cn.c.enabled {
+		if p, err = cn.describe(ctx, query); err != nil {
+			return nil, err
+		}
+	}
+	args, err := cn.args(p, named)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := cn.pg.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return &resultRows{rows: rows, p: p}, nil
+}
+
+func (cn *conn) ExecContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Result, error) {
+	var p *plan
+	var err error
+	if cn.c.enabled {
+		if p, err = cn.describe(ctx, query); err != nil {
+			return nil, err
+		}
+	}
+	args, err := cn.args(p, named)
+	if err != nil {
+		return nil, err
+	}
+	tag, err := cn.pg.Exec(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return driver.RowsAffected(tag.RowsAffected()), nil
+}
+
+type stmt struct {
+	cn    *conn
+	query string
+}
+
+func (s *stmt) Close() error  { return nil }
+func (s *stmt) NumInput() int { return -1 }
+func (s *stmt) Exec(args []driver.Value) (driver.Result, error) {
+	return s.cn.ExecContext(context.Background(), s.query, named(args))
+}
+func (s *stmt) Query(args []driver.Value) (driver.Rows, error) {
+	return s.cn.QueryContext(context.Background(), s.query, named(args))
+}
+func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	return s.cn.ExecContext(ctx, s.query, args)
+}
+func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	return s.cn.QueryContext(ctx, s.query, args)
+}
+
+func named(args []driver.Value) []driver.NamedValue {
+	out := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		out[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	return out
+}
+
+type resultRows struct {
+	rows pgx.Rows
+	p    *plan
+}
+
+func (r *resultRows) Columns() []string {
+	fds := r.rows.FieldDescriptions()
+	out := make([]string, len(fds))
+	for i, f := range fds {
+		out[i] = f.Name
+	}
+	return out
+}
+
+func (r *resultRows) Close() error {
+	r.rows.Close()
+	return r.rows.Err()
+}
+
+// Next decrypts encrypted columns; a cell that does not authenticate is
+// an error naming its column.
+func (r *resultRows) Next(dest []driver.Value) error {
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return io.EOF
+	}
+	vals, err := r.rows.Values()
+	if err != nil {
+		return err
+	}
+	for i, v := range vals {
+		var s slot
+		if r.p != nil && i < len(r.p.columns) {
+			s = r.p.columns[i]
+		}
+		if !s.encrypted || v == nil {
+			dest[i] = dbValue(v)
+			continue
+		}
+		c, ok := v.([]byte)
+		if !ok {
+			return fmt.Errorf("driver: column %s is encrypted but the server sent %T", s.column, v)
+		}
+		pt, err := s.key.Decrypt(c)
+		if err != nil {
+			return fmt.Errorf("driver: column %s: %w", s.column, err)
+		}
+		gv, err := s.typ.Denormalize(pt)
+		if err != nil {
+			return fmt.Errorf("driver: column %s: %w", s.column, err)
+		}
+		dest[i] = dbValue(gv)
+	}
+	return nil
+}
+
+// dbValue maps values to database/sql's kinds.
+func dbValue(v any) driver.Value {
+	switch x := v.(type) {
+	case types.Dec:
+		return x.String()
+	case [16]byte:
+		h := fmt.Sprintf("%x", x[:])
+		return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	case int32:
+		return int64(x)
+	case int16:
+		return int64(x)
+	case pgconn.CommandTag:
+		return x.String()
+	}
+	return v
+}
+
