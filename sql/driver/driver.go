@@ -126,7 +126,9 @@ func (cn *conn) Prepare(query string) (driver.Stmt, error) {
 
 func (cn *conn) Close() error { return cn.pg.Close(context.Background()) }
 
-func (cn *conn) Begin() (driver.Tx, error) { return cn.BeginTx(context.Background(), driver.TxOptions{}) }
+func (cn *conn) Begin() (driver.Tx, error) {
+	return cn.BeginTx(context.Background(), driver.TxOptions{})
+}
 
 func (cn *conn) BeginTx(ctx context.Context, _ driver.TxOptions) (driver.Tx, error) {
 	if _, err := cn.pg.Exec(ctx, "BEGIN"); err != nil {
@@ -442,4 +444,3 @@ func dbValue(v any) driver.Value {
 	}
 	return v
 }
-

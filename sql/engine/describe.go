@@ -176,4 +176,3 @@ func (l *listResult) Next(context.Context) ([][]byte, error) {
 
 func (l *listResult) Tag() string  { return "SELECT " + strconv.Itoa(len(l.rows)) }
 func (l *listResult) Close() error { return nil }
-

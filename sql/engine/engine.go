@@ -457,4 +457,3 @@ type tagResult struct{ tag string }
 func (r *tagResult) Next(context.Context) ([][]byte, error) { return nil, io.EOF }
 func (r *tagResult) Tag() string                            { return r.tag }
 func (r *tagResult) Close() error                           { return nil }
-
