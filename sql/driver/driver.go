@@ -254,6 +254,7 @@ func (cn *conn) openCEK(ctx context.Context, vals []cekValue) (*cell.Key, error)
 // encrypted columns.
 func (cn *conn) args(p *plan, named []driver.NamedValue) ([]any, error) {
 	out := make([]any, len(named))
+	var err error
 	for i, nv := range named {
 		v := nv.Value
 		force := false
@@ -275,7 +276,14 @@ func (cn *conn) args(p *plan, named []driver.NamedValue) ([]any, error) {
 			out[i] = nil
 			continue
 		}
-		norm, err := s.typ.Normalize(goValue(v))
+		v = goValue(v)
+		if str, ok := v.(string); ok && s.typ.Kind != types.NVarChar && s.typ.Kind != types.VarChar {
+			// A literal's text, from Parameterize or an application.
+			if v, err = s.typ.ParseLiteral(str); err != nil {
+				return nil, fmt.Errorf("driver: parameter %d for %s: %w", i+1, s.column, err)
+			}
+		}
+		norm, err := s.typ.Normalize(v)
 		if err != nil {
 			return nil, fmt.Errorf("driver: parameter %d for %s: %w", i+1, s.column, err)
 		}

@@ -136,3 +136,28 @@ func TestDriverRefusals(t *testing.T) {
 		t.Errorf("literal: %v", err)
 	}
 }
+
+func TestParameterize(t *testing.T) {
+	w := setup(t)
+	for _, q := range []string{
+		`INSERT INTO patients (id, ssn, diagnosis, balance, ward) VALUES (5, '111-22-3333', 'sprain', 12.5, 'north')`,
+		`UPDATE patients SET balance = 99.99 WHERE ssn = '111-22-3333'`,
+	} {
+		pq, args, err := driver.Parameterize(q)
+		if err != nil || len(args) == 0 {
+			t.Fatalf("%s: %v %v", q, args, err)
+		}
+		if _, err := w.db.Exec(pq, args...); err != nil {
+			t.Fatalf("%s → %s %v: %v", q, pq, args, err)
+		}
+	}
+	pq, args, _ := driver.Parameterize(`SELECT id, diagnosis, balance FROM patients WHERE ssn IN ('111-22-3333', '000-00-0000') AND id = 5`)
+	var id int
+	var diag, bal string
+	if err := w.db.QueryRow(pq, args...).Scan(&id, &diag, &bal); err != nil || id != 5 || diag != "sprain" || bal != "99.99" {
+		t.Fatalf("%s %v: %d %q %s %v", pq, args, id, diag, bal, err)
+	}
+	if same, args, _ := driver.Parameterize(`SELECT count(*) FROM patients`); len(args) != 0 || same != `SELECT count(*) FROM patients` {
+		t.Errorf("unchanged statement became %q %v", same, args)
+	}
+}

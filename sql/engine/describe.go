@@ -49,7 +49,20 @@ type describeArg struct {
 	param   bool
 }
 
+// CMKFunction returns a column master key's metadata, for clients that
+// make column encryption keys: SELECT * FROM sp_column_master_key($1).
+const CMKFunction = "sp_column_master_key"
+
+var cmkColumns = []struct {
+	name string
+	oid  uint32
+}{{"name", oidText}, {"key_store_provider", oidText}, {"key_path", oidText}, {"enclave_signature", oidBytea}}
+
 func describeCall(sel *pg.SelectStmt) (describeArg, bool) {
+	return tableFunction(sel, DescribeFunction)
+}
+
+func tableFunction(sel *pg.SelectStmt, name string) (describeArg, bool) {
 	if len(sel.FromClause) != 1 {
 		return describeArg{}, false
 	}
@@ -62,7 +75,7 @@ func describeCall(sel *pg.SelectStmt) (describeArg, bool) {
 		return describeArg{}, false
 	}
 	fc := items[0].GetFuncCall()
-	if fc == nil || len(fc.Funcname) == 0 || !strings.EqualFold(fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval(), DescribeFunction) || len(fc.Args) != 1 {
+	if fc == nil || len(fc.Funcname) == 0 || !strings.EqualFold(fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval(), name) || len(fc.Args) != 1 {
 		return describeArg{}, false
 	}
 	switch a := fc.Args[0].Node.(type) {
@@ -150,10 +163,54 @@ func (d *describeStmt) Execute(ctx context.Context, params []wire.Param, formats
 	return &listResult{rows: rows, formats: append([]int16(nil), formats...)}, nil
 }
 
+type cmkStmt struct {
+	s   *session
+	arg describeArg
+}
+
+func (c *cmkStmt) Params() []uint32 {
+	if c.arg.param {
+		return []uint32{oidText}
+	}
+	return nil
+}
+
+func (c *cmkStmt) Columns() []wire.Column {
+	out := make([]wire.Column, len(cmkColumns))
+	for i, col := range cmkColumns {
+		out[i] = wire.Column{Name: col.name, TypeOID: col.oid, TypeSize: -1, TypeModifier: -1}
+	}
+	return out
+}
+
+func (c *cmkStmt) Close() error { return nil }
+
+func (c *cmkStmt) Execute(ctx context.Context, params []wire.Param, formats []int16) (wire.Result, error) {
+	name := c.arg.literal
+	if c.arg.param {
+		if len(params) != 1 || params[0].Value == nil {
+			return nil, c.s.failed(&wire.Error{Code: "22023", Message: CMKFunction + " takes the key's name"})
+		}
+		name = string(params[0].Value)
+	}
+	var n, prov, path string
+	var sig []byte
+	err := c.s.conn.QueryRowContext(ctx, `SELECT name, provider, key_path, enclave_signature FROM _confide_cmk WHERE name = ?`, name).Scan(&n, &prov, &path, &sig)
+	if err != nil {
+		return nil, c.s.failed(errUndefined("column master key", name))
+	}
+	var sigv any
+	if sig != nil {
+		sigv = sig
+	}
+	return &listResult{rows: [][]any{{n, prov, path, sigv}}, formats: append([]int16(nil), formats...), oids: []uint32{oidText, oidText, oidText, oidBytea}}, nil
+}
+
 // listResult serves rows computed in advance.
 type listResult struct {
 	rows    [][]any
 	formats []int16
+	oids    []uint32 // nil: describeColumns'
 	i       int
 }
 
@@ -165,7 +222,13 @@ func (l *listResult) Next(context.Context) ([][]byte, error) {
 	l.i++
 	out := make([][]byte, len(row))
 	for j, v := range row {
-		b, err := encodeValue(v, describeColumns[j].oid, l.formats[j])
+		oid := uint32(0)
+		if l.oids != nil {
+			oid = l.oids[j]
+		} else {
+			oid = describeColumns[j].oid
+		}
+		b, err := encodeValue(v, oid, l.formats[j])
 		if err != nil {
 			return nil, err
 		}
