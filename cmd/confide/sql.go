@@ -48,7 +48,7 @@ sees their plaintext nor a key that opens them.`,
 	serve.Flags().StringVar(&usersFile, "users", "", "file of USER SCRAM-SHA-256$… verifier lines (as pg_authid stores them)")
 	serve.Flags().StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM), with --tls-key")
 	serve.Flags().StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
-	cmd.AddCommand(serve)
+	cmd.AddCommand(serve, newSQLKeysCmd(), newSQLShellCmd())
 	return cmd
 }
 

@@ -182,3 +182,21 @@ func utf16le(s string) []byte {
 	}
 	return b
 }
+
+// SignMetadata signs a column master key's metadata, as SQL Server's
+// drivers do for keys that allow enclave computations: RSASSA-PKCS1-v1_5
+// SHA-256 of SHA-256(UTF-16LE(lower(provider ‖ path ‖ "true"|"false"))).
+func SignMetadata(ctx context.Context, cmk CMK, provider, path string, enclave bool) ([]byte, error) {
+	d := metadataDigest(provider, path, enclave)
+	return cmk.Sign(ctx, d[:])
+}
+
+// VerifyMetadata checks a metadata signature with the CMK's public key.
+func VerifyMetadata(pub *rsa.PublicKey, provider, path string, enclave bool, sig []byte) bool {
+	d := metadataDigest(provider, path, enclave)
+	return rsa.VerifyPKCS1v15(pub, crypto.SHA256, d[:], sig) == nil
+}
+
+func metadataDigest(provider, path string, enclave bool) [32]byte {
+	return sha256.Sum256(utf16le(strings.ToLower(provider + path + fmt.Sprint(enclave))))
+}

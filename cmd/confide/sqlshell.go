@@ -1,0 +1,311 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/csv"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/confide/confide/sql/cek"
+	"github.com/confide/confide/sql/driver"
+)
+
+// trustedPaths are the CMK paths the CLI may open: --trust flags, then
+// $CONFIDE_SQL_TRUST (separated by the OS list separator).
+func trustedPaths(flags []string) []string {
+	out := append([]string(nil), flags...)
+	if env := os.Getenv("CONFIDE_SQL_TRUST"); env != "" {
+		out = append(out, filepath.SplitList(env)...)
+	}
+	return out
+}
+
+func openSQL(dsn string, trust []string) (*sql.DB, error) {
+	if dsn == "" {
+		dsn = os.Getenv("CONFIDE_SQL_DSN")
+	}
+	if dsn == "" {
+		return nil, errors.New("no --dsn (or $CONFIDE_SQL_DSN)")
+	}
+	c := driver.NewConnector(dsn, driver.Config{Keys: &cek.Cache{Providers: []cek.Provider{cek.KeyFiles{}}, Trusted: trustedPaths(trust)}})
+	return sql.OpenDB(c), nil
+}
+
+func newSQLKeysCmd() *cobra.Command {
+	keys := &cobra.Command{Use: "keys", Short: "Make and register column master and column encryption keys"}
+	var dsn, name, keyFile, cmkName string
+	var enclave bool
+	var trust []string
+	cmk := &cobra.Command{
+		Use:   "create-cmk",
+		Short: "Register a column master key kept in a key file (made if missing); the database gets only its path",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			abs, err := filepath.Abs(keyFile)
+			if err != nil {
+				return err
+			}
+			kf, err := cek.LoadKeyFile(abs)
+			if errors.Is(err, os.ErrNotExist) {
+				var pemBytes []byte
+				if kf, pemBytes, err = cek.NewKeyFile(3072); err == nil {
+					err = os.WriteFile(abs, pemBytes, 0o600)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "made column master key %s\n", abs)
+			}
+			if err != nil {
+				return err
+			}
+			stmt := fmt.Sprintf("CREATE COLUMN MASTER KEY %s WITH (KEY_STORE_PROVIDER_NAME = N'%s', KEY_PATH = N'%s'", quoteIdent(name), cek.KeyFiles{}.Name(), strings.ReplaceAll(abs, "'", "''"))
+			if enclave {
+				sig, err := cek.SignMetadata(cmd.Context(), kf, cek.KeyFiles{}.Name(), abs, true)
+				if err != nil {
+					return err
+				}
+				stmt += fmt.Sprintf(", ENCLAVE_COMPUTATIONS (SIGNATURE = 0x%x)", sig)
+			}
+			db, err := openSQL(dsn, nil)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			_, err = db.ExecContext(cmd.Context(), stmt+")")
+			return err
+		},
+	}
+	cmk.Flags().StringVar(&name, "name", "", "key name")
+	cmk.Flags().StringVar(&keyFile, "key-file", "", "PEM RSA private key (made if missing)")
+	cmk.Flags().BoolVar(&enclave, "enclave-computations", false, "allow enclave computations (signs the key's metadata)")
+	cmk.Flags().StringVar(&dsn, "dsn", "", "server URL (default $CONFIDE_SQL_DSN)")
+	cmk.MarkFlagRequired("name")
+	cmk.MarkFlagRequired("key-file")
+	keys.AddCommand(cmk)
+
+	cekCmd := &cobra.Command{
+		Use:   "create-cek",
+		Short: "Make a column encryption key, encrypt it with a column master key, and register the encrypted value",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, err := openSQL(dsn, nil)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			var n, provider, path string
+			var sig []byte
+			if err := db.QueryRowContext(cmd.Context(), "SELECT * FROM sp_column_master_key($1)", cmkName).Scan(&n, &provider, &path, &sig); err != nil {
+				return err
+			}
+			if !trusted(trustedPaths(trust), path) {
+				return fmt.Errorf("column master key %s is at %q, which is not trusted (--trust or $CONFIDE_SQL_TRUST)", n, path)
+			}
+			if provider != (cek.KeyFiles{}).Name() {
+				return fmt.Errorf("column master key %s is in key store %q; this command opens %s keys", n, provider, cek.KeyFiles{}.Name())
+			}
+			m, err := cek.LoadKeyFile(path)
+			if err != nil {
+				return err
+			}
+			root := make([]byte, 32)
+			if _, err := rand.Read(root); err != nil {
+				return err
+			}
+			v, err := cek.Encrypt(cmd.Context(), m, path, root, nil)
+			clear(root)
+			if err != nil {
+				return err
+			}
+			_, err = db.ExecContext(cmd.Context(), fmt.Sprintf("CREATE COLUMN ENCRYPTION KEY %s WITH VALUES (COLUMN_MASTER_KEY = %s, ALGORITHM = 'RSA_OAEP', ENCRYPTED_VALUE = 0x%x)",
+				quoteIdent(name), quoteIdent(n), v))
+			return err
+		},
+	}
+	cekCmd.Flags().StringVar(&name, "name", "", "key name")
+	cekCmd.Flags().StringVar(&cmkName, "cmk", "", "column master key that encrypts it")
+	cekCmd.Flags().StringVar(&dsn, "dsn", "", "server URL (default $CONFIDE_SQL_DSN)")
+	cekCmd.Flags().StringArrayVar(&trust, "trust", nil, "trusted column master key path (repeatable)")
+	cekCmd.MarkFlagRequired("name")
+	cekCmd.MarkFlagRequired("cmk")
+	keys.AddCommand(cekCmd)
+	return keys
+}
+
+func trusted(paths []string, p string) bool {
+	for _, t := range paths {
+		if strings.EqualFold(t, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func newSQLShellCmd() *cobra.Command {
+	var dsn, command string
+	var csvOut, noParam bool
+	var trust []string
+	cmd := &cobra.Command{
+		Use:   "shell",
+		Short: "Run SQL from stdin (or -c), decrypting where this client holds keys",
+		Long: `shell reads SQL statements, separated by semicolons, from standard input
+(or runs -c), and prints results as an aligned table (--csv for CSV). With
+column encryption enabled in the DSN it encrypts parameters and decrypts
+results through the keys whose paths it trusts (--trust, $CONFIDE_SQL_TRUST),
+and, like SSMS, turns literals compared with or stored into columns into
+parameters, so that plain SQL works on encrypted columns.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, err := openSQL(dsn, trust)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			src := command
+			if src == "" {
+				b, err := io.ReadAll(bufio.NewReader(cmd.InOrStdin()))
+				if err != nil {
+					return err
+				}
+				src = string(b)
+			}
+			stmts, err := splitStatements(src)
+			if err != nil {
+				return err
+			}
+			for _, q := range stmts {
+				var args []any
+				if !noParam {
+					if q, args, err = driver.Parameterize(q); err != nil {
+						return err
+					}
+				}
+				if err := runStatement(cmd.Context(), cmd.OutOrStdout(), db, q, args, csvOut); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dsn, "dsn", "", "server URL, with column_encryption=enabled to decrypt (default $CONFIDE_SQL_DSN)")
+	cmd.Flags().StringVarP(&command, "command", "c", "", "run these statements instead of reading stdin")
+	cmd.Flags().BoolVar(&csvOut, "csv", false, "print CSV")
+	cmd.Flags().BoolVar(&noParam, "no-parameterize", false, "send literals as they are")
+	cmd.Flags().StringArrayVar(&trust, "trust", nil, "trusted column master key path (repeatable)")
+	return cmd
+}
+
+// splitStatements splits at semicolons outside quotes and comments.
+func splitStatements(s string) ([]string, error) {
+	var out []string
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\'' || c == '"':
+			j := i + 1
+			for j < len(s) && !(s[j] == c && (j+1 >= len(s) || s[j+1] != c)) {
+				if s[j] == c {
+					j++
+				}
+				j++
+			}
+			if j >= len(s) {
+				return nil, errors.New("unterminated quoted text")
+			}
+			b.WriteString(s[i : j+1])
+			i = j
+		case c == '-' && i+1 < len(s) && s[i+1] == '-':
+			for i < len(s) && s[i] != '\n' {
+				i++
+			}
+		case c == ';':
+			if t := strings.TrimSpace(b.String()); t != "" {
+				out = append(out, t)
+			}
+			b.Reset()
+		default:
+			b.WriteByte(c)
+		}
+	}
+	if t := strings.TrimSpace(b.String()); t != "" {
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func runStatement(ctx context.Context, w io.Writer, db *sql.DB, q string, args []any, csvOut bool) error {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return err
+	}
+	if len(cols) == 0 {
+		for rows.Next() {
+		}
+		return rows.Err()
+	}
+	var table [][]string
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		row := make([]string, len(cols))
+		for i, v := range vals {
+			row[i] = display(v)
+		}
+		table = append(table, row)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if csvOut {
+		cw := csv.NewWriter(w)
+		cw.Write(cols)
+		cw.WriteAll(table)
+		return cw.Error()
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	for _, r := range table {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	fmt.Fprintf(tw, "(%d rows)\n", len(table))
+	return tw.Flush()
+}
+
+func display(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case []byte:
+		return `\x` + hex.EncodeToString(x)
+	case time.Time:
+		if x.Hour() == 0 && x.Minute() == 0 && x.Second() == 0 && x.Nanosecond() == 0 {
+			return x.Format(time.DateOnly)
+		}
+		return x.Format("2006-01-02 15:04:05.9999999")
+	}
+	return fmt.Sprint(v)
+}
