@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Always Encrypted SQL benchmark (issue 19): the confide server (plaintext,
+# deterministic, randomized columns) and PostgreSQL 15 (plaintext), driven by
+# the same driver in one run; prints the table recorded in docs/benchmarks.md.
+#   bench/sql.sh [count]     (default 3 runs of each benchmark)
+#
+# Installs Debian's postgresql if missing, starts a throw-away cluster as the
+# postgres user on a free loopback port and removes it on exit. Durability:
+# the cluster keeps fsync=on but sets synchronous_commit=off, the match for
+# the confide server's SQLite (WAL, synchronous=NORMAL: a commit is not
+# flushed, the WAL is synced at checkpoints); PostgreSQL's default
+# (synchronous_commit=on) is measured too, for inserts
+# (postgres/plain/insert-synccommit).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-3}
+pgbin=/usr/lib/postgresql/15/bin
+
+if [ ! -x "$pgbin/initdb" ]; then
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql
+fi
+
+tmp=$(mktemp -d)
+chown postgres:postgres "$tmp"
+chmod 0755 "$tmp"
+pg() { runuser -u postgres -- "$@"; }
+cleanup() {
+  if [ -f "$tmp/pg/postmaster.pid" ]; then
+    pg "$pgbin/pg_ctl" -D "$tmp/pg" -m fast -w stop >/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+pg "$pgbin/initdb" -D "$tmp/pg" -A trust -U postgres -E UTF8 --no-instructions >/dev/null
+pg "$pgbin/pg_ctl" -D "$tmp/pg" -l "$tmp/pg.log" -w \
+  -o "-p $port -k $tmp -c listen_addresses=127.0.0.1 -c synchronous_commit=off" start >/dev/null
+pg "$pgbin/createdb" -h 127.0.0.1 -p "$port" -U postgres bench
+export CONFIDE_BENCH_PG="postgres://postgres@127.0.0.1:$port/bench?sslmode=disable"
+psql -h 127.0.0.1 -p "$port" -U postgres -d bench -Atc \
+  "SELECT 'postgres ' || current_setting('server_version') || ': fsync=' || current_setting('fsync') || ' synchronous_commit=' || current_setting('synchronous_commit') || ' wal_sync_method=' || current_setting('wal_sync_method') || ' shared_buffers=' || current_setting('shared_buffers')" >&2
+
+out="$tmp/bench.txt"
+go test -run '^$' -bench 'SQL' -benchtime 2s -count "$count" -timeout 60m ./sql/driver/ | tee "$out" >&2
+
+go run ./bench/benchtab < "$out"
+echo
+# Per operation: median ops/s of each mode, and throughput ratios.
+awk '
+function median(name,   n, i, j, t, v) {
+  n = split(times[name], v, " ")
+  for (i = 2; i <= n; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+  return v[int(n / 2) + 1] + 0
+}
+function ops(name) { return (name in times) ? sprintf("%.0f", 1e9 / median(name)) : "—" }
+function ratio(a, b) { return ((a in times) && (b in times)) ? sprintf("%.2fx", median(b) / median(a)) : "—" }
+/^BenchmarkSQL\// && / ns\/op/ {
+  name = $1; sub(/^BenchmarkSQL\//, "", name); sub(/-[0-9]+$/, "", name)
+  for (i = 2; i < NF; i++) if ($(i + 1) == "ns/op") times[name] = times[name] " " $i
+}
+END {
+  print "| operation | confide plain ops/s | confide det ops/s | confide rand ops/s | postgres plain ops/s | det/plain | rand/plain | confide plain/postgres |"
+  print "|---|---|---|---|---|---|---|---|"
+  split("point-key point-ssn insert join", opsl, " ")
+  for (k = 1; k <= 4; k++) {
+    o = opsl[k]; p = "confide/plain/" o; d = "confide/det/" o; r = "confide/rand/" o; g = "postgres/plain/" o
+    printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", o, ops(p), ops(d), ops(r), ops(g), ratio(d, p), ratio(r, p), ratio(p, g)
+  }
+  g = "postgres/plain/insert-synccommit"
+  if (g in times) printf "| insert, postgres synchronous_commit=on | | | | %s | | | %s |\n", ops(g), ratio("confide/plain/insert", g)
+  print ""
+  print "Ratios are throughput ratios (median time of the second / median time of the first); goals: det/plain >= 0.85x for point lookups, >= 0.8x for inserts."
+}' "$out"
