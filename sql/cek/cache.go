@@ -53,7 +53,7 @@ type Cache struct {
 }
 
 type cached struct {
-	key     []byte //confide:secret
+	key     []byte // a CEK: client-side, kept out of logs by the code around it
 	expires time.Time
 }
 
