@@ -106,13 +106,16 @@ type slot struct {
 	deterministic bool
 	typ           types.Type
 	column        string
-	key           *cell.Key
 }
 
+// plan is a statement's describe answer. The cell keys sit apart from
+// the slots' public metadata, which error messages quote.
 type plan struct {
-	params  []slot
-	columns []slot
-	fetched time.Time
+	params     []slot
+	columns    []slot
+	paramKeys  []*cell.Key
+	columnKeys []*cell.Key
+	fetched    time.Time
 }
 
 type conn struct {
@@ -210,6 +213,7 @@ func (cn *conn) describe(ctx context.Context, query string) (*plan, error) {
 		return nil, err
 	}
 	rows.Close()
+	p.paramKeys, p.columnKeys = make([]*cell.Key, len(p.params)), make([]*cell.Key, len(p.columns))
 	for id, byCEK := range values {
 		for _, vals := range byCEK {
 			key, err := cn.openCEK(ctx, vals)
@@ -217,9 +221,9 @@ func (cn *conn) describe(ctx context.Context, query string) (*plan, error) {
 				return nil, err
 			}
 			if id > 0 {
-				p.params[id-1].key = key
+				p.paramKeys[id-1] = key
 			} else {
-				p.columns[-id-1].key = key
+				p.columnKeys[-id-1] = key
 			}
 		}
 	}
@@ -287,7 +291,7 @@ func (cn *conn) args(p *plan, named []driver.NamedValue) ([]any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("driver: parameter %d for %s: %w", i+1, s.column, err)
 		}
-		c, err := s.key.Encrypt(norm, s.deterministic, nil)
+		c, err := p.paramKeys[i].Encrypt(norm, s.deterministic, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -422,7 +426,7 @@ func (r *resultRows) Next(dest []driver.Value) error {
 		if !ok {
 			return fmt.Errorf("driver: column %s is encrypted but the server sent %T", s.column, v)
 		}
-		pt, err := s.key.Decrypt(c)
+		pt, err := r.p.columnKeys[i].Decrypt(c)
 		if err != nil {
 			return fmt.Errorf("driver: column %s: %w", s.column, err)
 		}
