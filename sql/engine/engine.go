@@ -184,6 +184,8 @@ func (s *session) prepare(ctx context.Context, q string, oids []uint32) (wire.St
 		return s.createTable(ctx, q, nil)
 	case *pg.Node_DropStmt:
 		return s.dropTable(n.DropStmt)
+	case *pg.Node_IndexStmt:
+		return s.createIndex(ctx, tree, n.IndexStmt)
 	case *pg.Node_TransactionStmt:
 		return s.transaction(n.TransactionStmt)
 	case *pg.Node_SelectStmt:
@@ -365,6 +367,47 @@ func (s *session) createTable(ctx context.Context, q string, enc map[string]ddl.
 	}}, nil
 }
 
+// createIndex indexes plaintext and deterministic columns; an index on a
+// randomized column (SQL Server refuses it too) would order random bytes.
+func (s *session) createIndex(ctx context.Context, tree *pg.ParseResult, ix *pg.IndexStmt) (wire.Statement, error) {
+	sc, err := s.tablesOf(ctx, tree.Stmts[0].Stmt)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, p := range ix.IndexParams {
+		el := p.GetIndexElem()
+		if el == nil || el.Name == "" {
+			return nil, &wire.Error{Code: "0A000", Message: "only indexes on columns are supported"}
+		}
+		c, _, err := sc.resolve(&pg.ColumnRef{Fields: []*pg.Node{pg.MakeStrNode(el.Name)}})
+		if err != nil {
+			return nil, err
+		}
+		if c.encrypted() && c.EncType != ddl.Deterministic {
+			return nil, &wire.Error{Code: "42804", Message: fmt.Sprintf("column %s.%s is encrypted with randomized encryption: it cannot be indexed", c.Table, c.Name)}
+		}
+		names = append(names, quoteIdent(c.Name))
+	}
+	if ix.Idxname == "" {
+		return nil, &wire.Error{Code: "42601", Message: "CREATE INDEX needs an index name"}
+	}
+	// SQLite's dialect: no access method, no schema.
+	out := "CREATE "
+	if ix.Unique {
+		out += "UNIQUE "
+	}
+	out += "INDEX "
+	if ix.IfNotExists {
+		out += "IF NOT EXISTS "
+	}
+	out += quoteIdent(ix.Idxname) + " ON " + quoteIdent(sc.tables[0].name) + " (" + strings.Join(names, ", ") + ")"
+	return &execStmt{s: s, run: func(ctx context.Context) (string, error) {
+		_, err := s.conn.ExecContext(ctx, out)
+		return "CREATE INDEX", sqliteError(err)
+	}}, nil
+}
+
 // atomically runs fn in a savepoint, so that a catalog change and the
 // table change commit together, inside or outside a transaction.
 func (s *session) atomically(ctx context.Context, fn func() error) error {
@@ -416,6 +459,8 @@ func (s *session) dropTable(d *pg.DropStmt) (wire.Statement, error) {
 		})
 	}}, nil
 }
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // sqliteError turns SQLite's constraint errors into PostgreSQL's codes.
 func sqliteError(err error) error {

@@ -277,3 +277,26 @@ func mustNorm(t *testing.T, ty types.Type, v any) []byte {
 	}
 	return b
 }
+
+func TestIndexesAndPlainDecimals(t *testing.T) {
+	f := start(t)
+	ctx := context.Background()
+	f.exec(t, `CREATE INDEX visits_ssn ON visits (ssn)`)
+	if _, err := f.conn.Exec(ctx, `CREATE INDEX p_diag ON patients (diagnosis)`); sqlstate(err) != "42804" {
+		t.Errorf("index on a randomized column: %v", err)
+	}
+	f.exec(t, `CREATE TABLE accounts (id INT, balance DECIMAL(12,2))`)
+	for _, v := range []string{"0", "12.50", "-0.05", "123456789.99", "10000", "0.0001"} {
+		f.exec(t, `DELETE FROM accounts`)
+		f.exec(t, `INSERT INTO accounts VALUES (1, $1)`, v)
+		var got pgtypeNumeric
+		if err := f.conn.QueryRow(ctx, `SELECT balance FROM accounts`).Scan(&got.s); err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		if got.s != v {
+			t.Errorf("decimal %s read back as %s (binary numeric)", v, got.s)
+		}
+	}
+}
+
+type pgtypeNumeric struct{ s string }

@@ -157,6 +157,57 @@ func decodeParam(p wire.Param, oid uint32, n int) (any, error) {
 	return bad("binary value of the wrong length")
 }
 
+// numericBinary encodes a decimal string in PostgreSQL's binary numeric
+// format: ndigits, weight, sign, dscale (int16 each, big-endian), then
+// base-10000 digits, most significant first.
+func numericBinary(s string) ([]byte, error) {
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "-"), "+")
+	whole, frac, _ := strings.Cut(s, ".")
+	if strings.Trim(whole+frac, "0123456789") != "" || whole+frac == "" {
+		return nil, fmt.Errorf("engine: stored decimal %q", s)
+	}
+	dscale := len(frac)
+	whole = strings.TrimLeft(whole, "0")
+	// Pad the whole part on the left and the fraction on the right to
+	// multiples of four digits: base-10000 groups.
+	whole = strings.Repeat("0", (4-len(whole)%4)%4) + whole
+	frac += strings.Repeat("0", (4-len(frac)%4)%4)
+	var groups []uint16
+	for i := 0; i < len(whole); i += 4 {
+		n, _ := strconv.Atoi(whole[i : i+4])
+		groups = append(groups, uint16(n))
+	}
+	for i := 0; i < len(frac); i += 4 {
+		n, _ := strconv.Atoi(frac[i : i+4])
+		groups = append(groups, uint16(n))
+	}
+	weight := len(whole)/4 - 1
+	// Strip leading and trailing zero groups.
+	for len(groups) > 0 && groups[0] == 0 {
+		groups = groups[1:]
+		weight--
+	}
+	for len(groups) > 0 && groups[len(groups)-1] == 0 {
+		groups = groups[:len(groups)-1]
+	}
+	sign := uint16(0)
+	if neg && len(groups) > 0 {
+		sign = 0x4000
+	}
+	if len(groups) == 0 {
+		weight = 0
+	}
+	out := binary.BigEndian.AppendUint16(nil, uint16(len(groups)))
+	out = binary.BigEndian.AppendUint16(out, uint16(int16(weight)))
+	out = binary.BigEndian.AppendUint16(out, sign)
+	out = binary.BigEndian.AppendUint16(out, uint16(dscale))
+	for _, g := range groups {
+		out = binary.BigEndian.AppendUint16(out, g)
+	}
+	return out, nil
+}
+
 func formatUUID(b []byte) string {
 	h := hex.EncodeToString(b)
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
@@ -196,10 +247,9 @@ func encodeValue(v any, oid uint32, format int16) ([]byte, error) {
 		return []byte(text), nil
 	}
 	switch oid {
-	case oidText, oidNumeric:
-		if oid == oidNumeric {
-			return nil, &wire.Error{Code: "0A000", Message: "numeric values are sent in text format only"}
-		}
+	case oidNumeric:
+		return numericBinary(text)
+	case oidText:
 		return []byte(text), nil
 	case oidBytea:
 		return []byte(text), nil
