@@ -139,7 +139,119 @@ func newSQLKeysCmd() *cobra.Command {
 	cekCmd.MarkFlagRequired("name")
 	cekCmd.MarkFlagRequired("cmk")
 	keys.AddCommand(cekCmd)
+
+	var toCMK string
+	var finish bool
+	rotate := &cobra.Command{
+		Use:   "rotate-cmk",
+		Short: "Encrypt a column encryption key under another column master key (ADD VALUE); --finish drops the old values",
+		Long: `rotate-cmk rotates a column master key without touching data: it opens the
+column encryption key through a trusted current master key, encrypts it under
+the new one and adds that value, so the key has two values and clients that
+trust either master key keep working. Once every client trusts the new master
+key, --finish drops the values under the others.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return rotateCMK(cmd, dsn, name, toCMK, finish, trustedPaths(trust))
+		},
+	}
+	rotate.Flags().StringVar(&name, "cek", "", "column encryption key")
+	rotate.Flags().StringVar(&toCMK, "to", "", "the new column master key (registered with create-cmk)")
+	rotate.Flags().BoolVar(&finish, "finish", false, "drop the values under other column master keys")
+	rotate.Flags().StringVar(&dsn, "dsn", "", "server URL (default $CONFIDE_SQL_DSN)")
+	rotate.Flags().StringArrayVar(&trust, "trust", nil, "trusted column master key path (repeatable)")
+	rotate.MarkFlagRequired("cek")
+	rotate.MarkFlagRequired("to")
+	keys.AddCommand(rotate)
 	return keys
+}
+
+type cekValueRow struct {
+	cmk, provider, path, alg string
+	v                        []byte
+}
+
+func rotateCMK(cmd *cobra.Command, dsn, name, toCMK string, finish bool, trust []string) error {
+	ctx := cmd.Context()
+	db, err := openSQL(dsn, nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx, "SELECT * FROM sp_column_encryption_key($1)", name)
+	if err != nil {
+		return err
+	}
+	var vals []cekValueRow
+	for rows.Next() {
+		var v cekValueRow
+		if err := rows.Scan(&v.cmk, &v.provider, &v.path, &v.alg, &v.v); err != nil {
+			rows.Close()
+			return err
+		}
+		vals = append(vals, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	has := false
+	for _, v := range vals {
+		has = has || strings.EqualFold(v.cmk, toCMK)
+	}
+	if !has {
+		var root []byte
+		for _, v := range vals {
+			if v.provider != (cek.KeyFiles{}).Name() || !trusted(trust, v.path) {
+				continue
+			}
+			m, err := cek.LoadKeyFile(v.path)
+			if err != nil {
+				return err
+			}
+			if root, err = cek.Decrypt(ctx, m, v.path, v.v); err != nil {
+				return err
+			}
+			break
+		}
+		if root == nil {
+			return fmt.Errorf("no value of %s is under a trusted column master key (--trust or $CONFIDE_SQL_TRUST)", name)
+		}
+		var n, provider, path string
+		var sig []byte
+		if err := db.QueryRowContext(ctx, "SELECT * FROM sp_column_master_key($1)", toCMK).Scan(&n, &provider, &path, &sig); err != nil {
+			return err
+		}
+		if provider != (cek.KeyFiles{}).Name() || !trusted(trust, path) {
+			return fmt.Errorf("column master key %s (%s) is not a trusted key file", n, path)
+		}
+		m, err := cek.LoadKeyFile(path)
+		if err != nil {
+			return err
+		}
+		v, err := cek.Encrypt(ctx, m, path, root, nil)
+		clear(root)
+		if err != nil {
+			return err
+		}
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("ALTER COLUMN ENCRYPTION KEY %s ADD VALUE (COLUMN_MASTER_KEY = %s, ALGORITHM = 'RSA_OAEP', ENCRYPTED_VALUE = 0x%x)",
+			quoteIdent(name), quoteIdent(n), v)); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s is now also encrypted under %s\n", name, n)
+	}
+	if finish {
+		for _, v := range vals {
+			if strings.EqualFold(v.cmk, toCMK) {
+				continue
+			}
+			if _, err := db.ExecContext(ctx, fmt.Sprintf("ALTER COLUMN ENCRYPTION KEY %s DROP VALUE (COLUMN_MASTER_KEY = %s)", quoteIdent(name), quoteIdent(v.cmk))); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "dropped the value of %s under %s\n", name, v.cmk)
+		}
+	}
+	return nil
 }
 
 func trusted(paths []string, p string) bool {

@@ -239,3 +239,56 @@ func (l *listResult) Next(context.Context) ([][]byte, error) {
 
 func (l *listResult) Tag() string  { return "SELECT " + strconv.Itoa(len(l.rows)) }
 func (l *listResult) Close() error { return nil }
+
+// CEKFunction returns a column encryption key's values, for key tooling
+// (rotating its column master key): SELECT * FROM
+// sp_column_encryption_key($1), one row (column_master_key,
+// key_store_provider, key_path, key_algorithm, encrypted_value) per value.
+const CEKFunction = "sp_column_encryption_key"
+
+type cekStmt struct {
+	s   *session
+	arg describeArg
+}
+
+var cekColumns = []uint32{oidText, oidText, oidText, oidText, oidBytea}
+
+func (c *cekStmt) Params() []uint32 {
+	if c.arg.param {
+		return []uint32{oidText}
+	}
+	return nil
+}
+
+func (c *cekStmt) Columns() []wire.Column {
+	names := []string{"column_master_key", "key_store_provider", "key_path", "key_algorithm", "encrypted_value"}
+	out := make([]wire.Column, len(names))
+	for i, n := range names {
+		out[i] = wire.Column{Name: n, TypeOID: cekColumns[i], TypeSize: -1, TypeModifier: -1}
+	}
+	return out
+}
+
+func (c *cekStmt) Close() error { return nil }
+
+func (c *cekStmt) Execute(ctx context.Context, params []wire.Param, formats []int16) (wire.Result, error) {
+	name := c.arg.literal
+	if c.arg.param {
+		if len(params) != 1 || params[0].Value == nil {
+			return nil, c.s.failed(&wire.Error{Code: "22023", Message: CEKFunction + " takes the key's name"})
+		}
+		name = string(params[0].Value)
+	}
+	keys, err := cekValues(ctx, c.s.conn, name)
+	if err != nil {
+		return nil, c.s.failed(err)
+	}
+	if len(keys) == 0 {
+		return nil, c.s.failed(errUndefined("column encryption key", name))
+	}
+	var rows [][]any
+	for _, k := range keys {
+		rows = append(rows, []any{k.CMK, k.Provider, k.Path, k.Alg, k.Value})
+	}
+	return &listResult{rows: rows, formats: append([]int16(nil), formats...), oids: cekColumns}, nil
+}

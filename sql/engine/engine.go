@@ -195,6 +195,9 @@ func (s *session) prepare(ctx context.Context, q string, oids []uint32) (wire.St
 		if a, ok := tableFunction(n.SelectStmt, CMKFunction); ok {
 			return &cmkStmt{s: s, arg: a}, nil
 		}
+		if a, ok := tableFunction(n.SelectStmt, CEKFunction); ok {
+			return &cekStmt{s: s, arg: a}, nil
+		}
 		return s.dml(ctx, tree, oids, "SELECT")
 	case *pg.Node_InsertStmt:
 		return s.dml(ctx, tree, oids, "INSERT")
