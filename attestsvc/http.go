@@ -3,7 +3,7 @@ package attestsvc
 import (
 	"bytes"
 	"errors"
-	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -100,15 +100,10 @@ func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
 		if _, err := s.cfg.Admins.Admin(r); err != nil {
 			return err
 		}
-		var buf bytes.Buffer
-		h, err := s.ExportAudit(&buf)
-		if err != nil {
-			return err
-		}
-		w.Header().Set("Content-Type", "application/jsonl")
-		w.Header().Set(api.HeaderAuditHead, fmt.Sprintf("%d %s", h.Seq, h.Hash))
-		w.Write(buf.Bytes())
-		return nil
+		return httpx.WriteAudit(w, func(out io.Writer) (uint64, string, error) {
+			h, err := s.ExportAudit(out)
+			return h.Seq, h.Hash, err
+		})
 	})
 	route("GET "+api.PathHealth, func(w http.ResponseWriter, r *http.Request) error {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})

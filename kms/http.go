@@ -1,8 +1,7 @@
 package kms
 
 import (
-	"bytes"
-	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 
@@ -145,15 +144,10 @@ func (b *Broker) Handler(gatherer prometheus.Gatherer) http.Handler {
 		if err != nil {
 			return err
 		}
-		var buf bytes.Buffer
-		h, err := b.ExportAudit(c, &buf)
-		if err != nil {
-			return err
-		}
-		w.Header().Set("Content-Type", "application/jsonl")
-		w.Header().Set(api.HeaderAuditHead, fmt.Sprintf("%d %s", h.Seq, h.Hash))
-		w.Write(buf.Bytes())
-		return nil
+		return httpx.WriteAudit(w, func(out io.Writer) (uint64, string, error) {
+			h, err := b.ExportAudit(c, out)
+			return h.Seq, h.Hash, err
+		})
 	})
 	route("GET "+api.PathHealth, func(w http.ResponseWriter, r *http.Request) error {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -239,6 +239,20 @@ func (w *statusRecorder) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// WriteAudit replies with an exported audit log (one record per line)
+// and its head in the Confide-Audit-Head header.
+func WriteAudit(w http.ResponseWriter, export func(io.Writer) (seq uint64, hash string, err error)) error {
+	var buf bytes.Buffer
+	seq, hash, err := export(&buf)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/jsonl")
+	w.Header().Set("Confide-Audit-Head", fmt.Sprintf("%d %s", seq, hash))
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
 // DecodeError reads the JSON error of a non-2xx reply, for clients.
 func DecodeError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))

@@ -315,15 +315,22 @@ func goValue(v any) any {
 	return v
 }
 
-func (cn *conn) QueryContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Rows, error) {
+// bind describes the statement (with column encryption on) and converts
+// its arguments.
+func (cn *conn) bind(ctx context.Context, query string, named []driver.NamedValue) (*plan, []any, error) {
 	var p *plan
-	var err error
 	if cn.c.enabled {
+		var err error
 		if p, err = cn.describe(ctx, query); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	args, err := cn.args(p, named)
+	return p, args, err
+}
+
+func (cn *conn) QueryContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Rows, error) {
+	p, args, err := cn.bind(ctx, query, named)
 	if err != nil {
 		return nil, err
 	}
@@ -335,14 +342,7 @@ func (cn *conn) QueryContext(ctx context.Context, query string, named []driver.N
 }
 
 func (cn *conn) ExecContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Result, error) {
-	var p *plan
-	var err error
-	if cn.c.enabled {
-		if p, err = cn.describe(ctx, query); err != nil {
-			return nil, err
-		}
-	}
-	args, err := cn.args(p, named)
+	_, args, err := cn.bind(ctx, query, named)
 	if err != nil {
 		return nil, err
 	}
