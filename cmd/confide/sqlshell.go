@@ -162,7 +162,7 @@ key, --finish drops the values under the others.`,
 	rotate.Flags().StringArrayVar(&trust, "trust", nil, "trusted column master key path (repeatable)")
 	rotate.MarkFlagRequired("cek")
 	rotate.MarkFlagRequired("to")
-	keys.AddCommand(rotate)
+	keys.AddCommand(rotate, newRotateCEKCmd())
 	return keys
 }
 

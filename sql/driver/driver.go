@@ -111,10 +111,12 @@ type slot struct {
 // plan is a statement's describe answer. The cell keys sit apart from
 // the slots' public metadata, which error messages quote.
 type plan struct {
-	params     []slot
-	columns    []slot
-	paramKeys  []*cell.Key
-	columnKeys []*cell.Key
+	params    []slot
+	columns   []slot
+	paramKeys []*cell.Key
+	// columnKeys holds, per result column, the keys its values may be
+	// under: two while the column is being rotated to another key.
+	columnKeys [][]*cell.Key
 	fetched    time.Time
 }
 
@@ -213,7 +215,7 @@ func (cn *conn) describe(ctx context.Context, query string) (*plan, error) {
 		return nil, err
 	}
 	rows.Close()
-	p.paramKeys, p.columnKeys = make([]*cell.Key, len(p.params)), make([]*cell.Key, len(p.columns))
+	p.paramKeys, p.columnKeys = make([]*cell.Key, len(p.params)), make([][]*cell.Key, len(p.columns))
 	for id, byCEK := range values {
 		for _, vals := range byCEK {
 			key, err := cn.openCEK(ctx, vals)
@@ -223,7 +225,7 @@ func (cn *conn) describe(ctx context.Context, query string) (*plan, error) {
 			if id > 0 {
 				p.paramKeys[id-1] = key
 			} else {
-				p.columnKeys[-id-1] = key
+				p.columnKeys[-id-1] = append(p.columnKeys[-id-1], key)
 			}
 		}
 	}
@@ -426,7 +428,13 @@ func (r *resultRows) Next(dest []driver.Value) error {
 		if !ok {
 			return fmt.Errorf("driver: column %s is encrypted but the server sent %T", s.column, v)
 		}
-		pt, err := r.p.columnKeys[i].Decrypt(c)
+		var pt []byte
+		err := cell.ErrMAC
+		for _, k := range r.p.columnKeys[i] {
+			if pt, err = k.Decrypt(c); err == nil {
+				break
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("driver: column %s: %w", s.column, err)
 		}

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS _confide_column (
 	sqltype TEXT NOT NULL,
 	cek TEXT COLLATE NOCASE REFERENCES _confide_cek(name),
 	enc_type TEXT,
+	cek_next TEXT COLLATE NOCASE REFERENCES _confide_cek(name),
 	PRIMARY KEY (tbl, col));
 `
 
@@ -47,6 +48,9 @@ type column struct {
 	Type        types.Type
 	// CEK and EncType are set for encrypted columns.
 	CEK, EncType string
+	// Next is the CEK a rotation is moving the column to: new values are
+	// encrypted under it, stored ones may be under either key.
+	Next string
 }
 
 func (c column) encrypted() bool { return c.CEK != "" }
@@ -59,7 +63,7 @@ type querier interface {
 }
 
 func tableColumns(ctx context.Context, q querier, table string) ([]column, error) {
-	rows, err := q.QueryContext(ctx, `SELECT tbl, col, ord, sqltype, coalesce(cek, ''), coalesce(enc_type, '') FROM _confide_column WHERE tbl = ? ORDER BY ord`, table)
+	rows, err := q.QueryContext(ctx, `SELECT tbl, col, ord, sqltype, coalesce(cek, ''), coalesce(enc_type, ''), coalesce(cek_next, '') FROM _confide_column WHERE tbl = ? ORDER BY ord`, table)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +72,7 @@ func tableColumns(ctx context.Context, q querier, table string) ([]column, error
 	for rows.Next() {
 		var c column
 		var t string
-		if err := rows.Scan(&c.Table, &c.Name, &c.Ord, &t, &c.CEK, &c.EncType); err != nil {
+		if err := rows.Scan(&c.Table, &c.Name, &c.Ord, &t, &c.CEK, &c.EncType, &c.Next); err != nil {
 			return nil, err
 		}
 		if c.Type, err = types.Parse(t); err != nil {
@@ -160,7 +164,7 @@ func keyDDL(ctx context.Context, q querier, st any) (string, error) {
 			}
 			return "DROP COLUMN MASTER KEY", nil
 		}
-		if ok, err := exists(ctx, q, `SELECT count(*) FROM _confide_column WHERE cek = ?`, s.Name); err != nil || ok {
+		if ok, err := exists(ctx, q, `SELECT count(*) FROM _confide_column WHERE cek = ? OR cek_next = ?`, s.Name, s.Name); err != nil || ok {
 			return "", errOr(err, &wire.Error{Code: "2BP01", Message: fmt.Sprintf("column encryption key %q still encrypts columns", s.Name)})
 		}
 		if _, err := q.ExecContext(ctx, `DELETE FROM _confide_cek_value WHERE cek = ?`, s.Name); err != nil {

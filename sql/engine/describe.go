@@ -62,6 +62,45 @@ func describeCall(sel *pg.SelectStmt) (describeArg, bool) {
 	return tableFunction(sel, DescribeFunction)
 }
 
+// callArgs recognizes SELECT * FROM name(a, b, …) with literal or
+// parameter arguments.
+func callArgs(sel *pg.SelectStmt, name string) ([]describeArg, bool) {
+	if len(sel.FromClause) != 1 {
+		return nil, false
+	}
+	rf := sel.FromClause[0].GetRangeFunction()
+	if rf == nil || len(rf.Functions) != 1 {
+		return nil, false
+	}
+	items := rf.Functions[0].GetList().GetItems()
+	if len(items) == 0 {
+		return nil, false
+	}
+	fc := items[0].GetFuncCall()
+	if fc == nil || len(fc.Funcname) == 0 || !strings.EqualFold(fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval(), name) {
+		return nil, false
+	}
+	var out []describeArg
+	for i, a := range fc.Args {
+		switch x := a.Node.(type) {
+		case *pg.Node_ParamRef:
+			if int(x.ParamRef.Number) != i+1 {
+				return nil, false
+			}
+			out = append(out, describeArg{param: true})
+		case *pg.Node_AConst:
+			s, ok := x.AConst.Val.(*pg.A_Const_Sval)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, describeArg{literal: s.Sval.Sval})
+		default:
+			return nil, false
+		}
+	}
+	return out, true
+}
+
 func tableFunction(sel *pg.SelectStmt, name string) (describeArg, bool) {
 	if len(sel.FromClause) != 1 {
 		return describeArg{}, false
@@ -139,9 +178,22 @@ func (d *describeStmt) Execute(ctx context.Context, params []wire.Param, formats
 				rows = append(rows, []any{kind, int64(ord), tbl, col, typ, nil, nil, nil, nil, nil, nil, nil, nil})
 				return nil
 			}
-			keys, err := cekValues(ctx, d.s.conn, c.CEK)
-			if err != nil {
-				return err
+			// During a rotation, parameters are encrypted under the new
+			// key and stored values may be under either.
+			names := []string{c.CEK}
+			if c.Next != "" {
+				names = []string{c.Next}
+				if kind == "column" {
+					names = []string{c.CEK, c.Next}
+				}
+			}
+			var keys []keyInfo
+			for _, n := range names {
+				k, err := cekValues(ctx, d.s.conn, n)
+				if err != nil {
+					return err
+				}
+				keys = append(keys, k...)
 			}
 			for _, k := range keys {
 				rows = append(rows, []any{kind, int64(ord), c.Table, c.Name, c.Type.String(), c.EncType, cell.Algorithm,

@@ -66,6 +66,14 @@ func (e *Engine) db(name string) (*sql.DB, error) {
 		db.Close()
 		return nil, err
 	}
+	// Databases made before key rotation existed lack cek_next.
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('_confide_column') WHERE name = 'cek_next'`).Scan(&n); err == nil && n == 0 {
+		if _, err := db.Exec(`ALTER TABLE _confide_column ADD COLUMN cek_next TEXT COLLATE NOCASE REFERENCES _confide_cek(name)`); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	if e.dbs == nil {
 		e.dbs = map[string]*sql.DB{}
 	}
@@ -197,6 +205,12 @@ func (s *session) prepare(ctx context.Context, q string, oids []uint32) (wire.St
 		}
 		if a, ok := tableFunction(n.SelectStmt, CEKFunction); ok {
 			return &cekStmt{s: s, arg: a}, nil
+		}
+		if a, ok := callArgs(n.SelectStmt, RotateFunction); ok {
+			return &rotateStmt{s: s, args: a}, nil
+		}
+		if a, ok := callArgs(n.SelectStmt, FinishFunction); ok {
+			return &rotateStmt{s: s, args: a, finish: true}, nil
 		}
 		return s.dml(ctx, tree, oids, "SELECT")
 	case *pg.Node_InsertStmt:
