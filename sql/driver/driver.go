@@ -10,6 +10,11 @@
 //
 // The DSN is a PostgreSQL URL; the driver consumes its own parameter
 // column_encryption=enabled|disabled and never sends it to the server.
+// With column encryption disabled, encrypted columns read and write as
+// their cells (bytea): bulk loads and migrations pass ciphertext through
+// unchanged, as SqlClient's AllowEncryptedValueModifications does, and
+// the server still refuses a value for an encrypted column that is not
+// shaped like a cell.
 //
 //	db := sql.OpenDB(driver.NewConnector(dsn, driver.Config{Keys: cache}))
 package driver
