@@ -183,7 +183,7 @@ func checkRotated(cmd *cobra.Command, dsn, table, column, to string, trust []str
 	if err != nil {
 		return err
 	}
-	cache := &cek.Cache{Providers: []cek.Provider{cek.KeyFiles{}}, Trusted: trustedPaths(trust)}
+	cache := &cek.Cache{Providers: keyStores(), Trusted: trustedPaths(trust)}
 	var key *cell.Key
 	for rows.Next() && key == nil {
 		var cmk, provider, path, alg string

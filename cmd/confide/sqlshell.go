@@ -18,16 +18,20 @@ import (
 
 	"github.com/spf13/cobra"
 
+	kmsclient "github.com/confide/confide/kms/client"
 	"github.com/confide/confide/sql/cek"
 	"github.com/confide/confide/sql/driver"
 )
 
 // trustedPaths are the CMK paths the CLI may open: --trust flags, then
-// $CONFIDE_SQL_TRUST (separated by the OS list separator).
+// $CONFIDE_SQL_TRUST, a comma-separated list (key paths are file paths
+// and URLs, so the OS list separator, a colon, would not do).
 func trustedPaths(flags []string) []string {
 	out := append([]string(nil), flags...)
-	if env := os.Getenv("CONFIDE_SQL_TRUST"); env != "" {
-		out = append(out, filepath.SplitList(env)...)
+	for _, p := range strings.Split(os.Getenv("CONFIDE_SQL_TRUST"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
 	}
 	return out
 }
@@ -39,13 +43,42 @@ func openSQL(dsn string, trust []string) (*sql.DB, error) {
 	if dsn == "" {
 		return nil, errors.New("no --dsn (or $CONFIDE_SQL_DSN)")
 	}
-	c := driver.NewConnector(dsn, driver.Config{Keys: &cek.Cache{Providers: []cek.Provider{cek.KeyFiles{}}, Trusted: trustedPaths(trust)}})
+	c := driver.NewConnector(dsn, driver.Config{Keys: &cek.Cache{Providers: keyStores(), Trusted: trustedPaths(trust)}})
 	return sql.OpenDB(c), nil
+}
+
+// keyStores are the column master key stores the CLI opens: key files,
+// and the key broker, reached over attested TLS with the server policy
+// and bearer token the kms commands use.
+func keyStores() []cek.Provider {
+	return []cek.Provider{cek.KeyFiles{}, cek.KMSKeys{Client: func(base string) *kmsclient.Client {
+		hc, err := httpClient(base, "")
+		if err != nil {
+			return nil
+		}
+		c := kmsclient.New(base, hc)
+		c.Bearer, _ = bearer()
+		return c
+	}}}
+}
+
+// openCMK opens a column master key named by the server's metadata, if
+// its path is trusted.
+func openCMK(ctx context.Context, provider, path string, trust []string) (cek.CMK, error) {
+	if !trusted(trust, path) {
+		return nil, fmt.Errorf("column master key path %q is not trusted (--trust or $CONFIDE_SQL_TRUST)", path)
+	}
+	for _, p := range keyStores() {
+		if strings.EqualFold(p.Name(), provider) {
+			return p.Open(ctx, path)
+		}
+	}
+	return nil, fmt.Errorf("no key store %q in this client", provider)
 }
 
 func newSQLKeysCmd() *cobra.Command {
 	keys := &cobra.Command{Use: "keys", Short: "Make and register column master and column encryption keys"}
-	var dsn, name, keyFile, cmkName string
+	var dsn, name, keyFile, kmsKey, cmkName string
 	var enclave bool
 	var trust []string
 	cmk := &cobra.Command{
@@ -53,24 +86,48 @@ func newSQLKeysCmd() *cobra.Command {
 		Short: "Register a column master key kept in a key file (made if missing); the database gets only its path",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			abs, err := filepath.Abs(keyFile)
-			if err != nil {
-				return err
-			}
-			kf, err := cek.LoadKeyFile(abs)
-			if errors.Is(err, os.ErrNotExist) {
-				var pemBytes []byte
-				if kf, pemBytes, err = cek.NewKeyFile(3072); err == nil {
-					err = os.WriteFile(abs, pemBytes, 0o600)
+			var (
+				m        cek.CMK
+				provider string
+				path     string
+			)
+			switch {
+			case (keyFile == "") == (kmsKey == ""):
+				return errors.New("give one of --key-file and --kms-key")
+			case kmsKey != "":
+				base := os.Getenv("CONFIDE_KMS_URL")
+				if base == "" {
+					return errors.New("--kms-key needs $CONFIDE_KMS_URL")
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "made column master key %s\n", abs)
+				provider, path = cek.KMSKeys{}.Name(), strings.TrimRight(base, "/")+"/v1/keys/"+kmsKey
+				var err error
+				if m, err = openCMK(cmd.Context(), provider, path, []string{path}); err != nil {
+					return err
+				}
+				if _, err := m.Public(cmd.Context()); err != nil {
+					return fmt.Errorf("key broker key %s: %w", kmsKey, err)
+				}
+			default:
+				abs, err := filepath.Abs(keyFile)
+				if err != nil {
+					return err
+				}
+				kf, err := cek.LoadKeyFile(abs)
+				if errors.Is(err, os.ErrNotExist) {
+					var pemBytes []byte
+					if kf, pemBytes, err = cek.NewKeyFile(3072); err == nil {
+						err = os.WriteFile(abs, pemBytes, 0o600)
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "made column master key %s\n", abs)
+				}
+				if err != nil {
+					return err
+				}
+				m, provider, path = kf, cek.KeyFiles{}.Name(), abs
 			}
-			if err != nil {
-				return err
-			}
-			stmt := fmt.Sprintf("CREATE COLUMN MASTER KEY %s WITH (KEY_STORE_PROVIDER_NAME = N'%s', KEY_PATH = N'%s'", quoteIdent(name), cek.KeyFiles{}.Name(), strings.ReplaceAll(abs, "'", "''"))
+			stmt := fmt.Sprintf("CREATE COLUMN MASTER KEY %s WITH (KEY_STORE_PROVIDER_NAME = N'%s', KEY_PATH = N'%s'", quoteIdent(name), provider, strings.ReplaceAll(path, "'", "''"))
 			if enclave {
-				sig, err := cek.SignMetadata(cmd.Context(), kf, cek.KeyFiles{}.Name(), abs, true)
+				sig, err := cek.SignMetadata(cmd.Context(), m, provider, path, true)
 				if err != nil {
 					return err
 				}
@@ -87,10 +144,10 @@ func newSQLKeysCmd() *cobra.Command {
 	}
 	cmk.Flags().StringVar(&name, "name", "", "key name")
 	cmk.Flags().StringVar(&keyFile, "key-file", "", "PEM RSA private key (made if missing)")
+	cmk.Flags().StringVar(&kmsKey, "kms-key", "", "an RSA key of the key broker at $CONFIDE_KMS_URL instead (needs get, unwrapkey and sign)")
 	cmk.Flags().BoolVar(&enclave, "enclave-computations", false, "allow enclave computations (signs the key's metadata)")
 	cmk.Flags().StringVar(&dsn, "dsn", "", "server URL (default $CONFIDE_SQL_DSN)")
 	cmk.MarkFlagRequired("name")
-	cmk.MarkFlagRequired("key-file")
 	keys.AddCommand(cmk)
 
 	cekCmd := &cobra.Command{
@@ -108,15 +165,9 @@ func newSQLKeysCmd() *cobra.Command {
 			if err := db.QueryRowContext(cmd.Context(), "SELECT * FROM sp_column_master_key($1)", cmkName).Scan(&n, &provider, &path, &sig); err != nil {
 				return err
 			}
-			if !trusted(trustedPaths(trust), path) {
-				return fmt.Errorf("column master key %s is at %q, which is not trusted (--trust or $CONFIDE_SQL_TRUST)", n, path)
-			}
-			if provider != (cek.KeyFiles{}).Name() {
-				return fmt.Errorf("column master key %s is in key store %q; this command opens %s keys", n, provider, cek.KeyFiles{}.Name())
-			}
-			m, err := cek.LoadKeyFile(path)
+			m, err := openCMK(cmd.Context(), provider, path, trustedPaths(trust))
 			if err != nil {
-				return err
+				return fmt.Errorf("column master key %s: %w", n, err)
 			}
 			root := make([]byte, 32)
 			if _, err := rand.Read(root); err != nil {
@@ -202,12 +253,9 @@ func rotateCMK(cmd *cobra.Command, dsn, name, toCMK string, finish bool, trust [
 	if !has {
 		var root []byte
 		for _, v := range vals {
-			if v.provider != (cek.KeyFiles{}).Name() || !trusted(trust, v.path) {
-				continue
-			}
-			m, err := cek.LoadKeyFile(v.path)
+			m, err := openCMK(ctx, v.provider, v.path, trust)
 			if err != nil {
-				return err
+				continue
 			}
 			if root, err = cek.Decrypt(ctx, m, v.path, v.v); err != nil {
 				return err
@@ -222,12 +270,9 @@ func rotateCMK(cmd *cobra.Command, dsn, name, toCMK string, finish bool, trust [
 		if err := db.QueryRowContext(ctx, "SELECT * FROM sp_column_master_key($1)", toCMK).Scan(&n, &provider, &path, &sig); err != nil {
 			return err
 		}
-		if provider != (cek.KeyFiles{}).Name() || !trusted(trust, path) {
-			return fmt.Errorf("column master key %s (%s) is not a trusted key file", n, path)
-		}
-		m, err := cek.LoadKeyFile(path)
+		m, err := openCMK(ctx, provider, path, trust)
 		if err != nil {
-			return err
+			return fmt.Errorf("column master key %s: %w", n, err)
 		}
 		v, err := cek.Encrypt(ctx, m, path, root, nil)
 		clear(root)
