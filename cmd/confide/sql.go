@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -48,7 +49,28 @@ sees their plaintext nor a key that opens them.`,
 	serve.Flags().StringVar(&usersFile, "users", "", "file of USER SCRAM-SHA-256$… verifier lines (as pg_authid stores them)")
 	serve.Flags().StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM), with --tls-key")
 	serve.Flags().StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
-	cmd.AddCommand(serve, newSQLKeysCmd(), newSQLShellCmd())
+	passwd := &cobra.Command{
+		Use:   "passwd USER",
+		Short: "Read a password from stdin and print the --users line (a SCRAM-SHA-256 verifier) for USER",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+			if err != nil && pw == "" {
+				return errors.New("no password on standard input")
+			}
+			pw = strings.TrimRight(pw, "\r\n")
+			if pw == "" || strings.ContainsAny(args[0], " \t\n") {
+				return errors.New("need a user name without blanks and a non-empty password")
+			}
+			v, err := wire.NewVerifier(nil, pw)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", args[0], v)
+			return nil
+		},
+	}
+	cmd.AddCommand(serve, passwd, newSQLKeysCmd(), newSQLShellCmd())
 	return cmd
 }
 
