@@ -66,6 +66,7 @@ sees their plaintext nor a key that opens them.`,
 			if err != nil {
 				return err
 			}
+			//confide:ignore the verifier line for the --users file is what this command prints; it is not the password
 			fmt.Fprintf(cmd.OutOrStdout(), "%s %s\n", args[0], v)
 			return nil
 		},
