@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/confide/confide/attestsvc/api"
 	"github.com/confide/confide/internal/httpx"
@@ -105,17 +104,7 @@ func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
 			return h.Seq, h.Hash, err
 		})
 	})
-	route("GET "+api.PathHealth, func(w http.ResponseWriter, r *http.Request) error {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-		return nil
-	})
-	if gatherer != nil {
-		mux.Handle("GET "+api.PathMetrics, promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
-	}
-	// Anything else: a JSON 404 or 405, not the mux's text reply.
-	route("/", func(w http.ResponseWriter, r *http.Request) error {
-		return httpx.Errorf(http.StatusNotFound, "not_found", "no such endpoint")
-	})
+	hs.Common(mux, api.PathHealth, api.PathMetrics, gatherer)
 	return mux
 }
 

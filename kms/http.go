@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/confide/confide/internal/httpx"
 	"github.com/confide/confide/kms/api"
@@ -149,15 +148,6 @@ func (b *Broker) Handler(gatherer prometheus.Gatherer) http.Handler {
 			return h.Seq, h.Hash, err
 		})
 	})
-	route("GET "+api.PathHealth, func(w http.ResponseWriter, r *http.Request) error {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-		return nil
-	})
-	if gatherer != nil {
-		mux.Handle("GET "+api.PathMetrics, promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
-	}
-	route("/", func(w http.ResponseWriter, r *http.Request) error {
-		return httpx.Errorf(http.StatusNotFound, "not_found", "no such endpoint")
-	})
+	hs.Common(mux, api.PathHealth, api.PathMetrics, gatherer)
 	return mux
 }

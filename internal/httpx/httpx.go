@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Error is a request's failure as the client sees it: a status, a stable
@@ -151,6 +152,22 @@ func NewServer(log *slog.Logger, reg prometheus.Registerer, namespace string) *S
 		reg.MustRegister(s.requests, s.latency)
 	}
 	return s
+}
+
+// Common adds what every service serves besides its API: health,
+// Prometheus metrics (when gatherer is set), and a JSON 404 for anything
+// else instead of the mux's text reply.
+func (s *Server) Common(mux *http.ServeMux, health, metrics string, gatherer prometheus.Gatherer) {
+	mux.Handle("GET "+health, s.Handle("GET "+health, func(w http.ResponseWriter, r *http.Request) error {
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		return nil
+	}))
+	if gatherer != nil {
+		mux.Handle("GET "+metrics, promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	}
+	mux.Handle("/", s.Handle("/", func(w http.ResponseWriter, r *http.Request) error {
+		return Errorf(http.StatusNotFound, "not_found", "no such endpoint")
+	}))
 }
 
 // Handle adapts h for the route (its pattern, used as the metric label).

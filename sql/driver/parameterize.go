@@ -7,6 +7,8 @@ import (
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/confide/confide/sql/internal/pgast"
 )
 
 // Parameterize turns the literals a statement compares with columns (=,
@@ -22,7 +24,7 @@ func Parameterize(query string) (string, []any, error) {
 	}
 	top := 0
 	var consts []*pg.Node
-	walkNodes(tree.Stmts[0].Stmt.ProtoReflect(), func(m protoreflect.Message) {
+	pgast.Walk(tree.Stmts[0].Stmt.ProtoReflect(), func(m protoreflect.Message) bool {
 		switch x := m.Interface().(type) {
 		case *pg.ParamRef:
 			top = max(top, int(x.Number))
@@ -44,6 +46,7 @@ func Parameterize(query string) (string, []any, error) {
 				consts = append(consts, t.GetResTarget().GetVal())
 			}
 		}
+		return true
 	})
 	var args []any
 	for _, n := range consts {
@@ -79,19 +82,3 @@ func Parameterize(query string) (string, []any, error) {
 }
 
 func isColumn(n *pg.Node) bool { return n.GetColumnRef() != nil }
-
-func walkNodes(m protoreflect.Message, fn func(protoreflect.Message)) {
-	fn(m)
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.IsList() && fd.Message() != nil:
-			l := v.List()
-			for i := 0; i < l.Len(); i++ {
-				walkNodes(l.Get(i).Message(), fn)
-			}
-		case fd.Message() != nil && !fd.IsMap():
-			walkNodes(v.Message(), fn)
-		}
-		return true
-	})
-}

@@ -8,6 +8,8 @@ import (
 	pg "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/confide/confide/sql/internal/pgast"
+
 	"github.com/confide/confide/sql/wire"
 )
 
@@ -62,31 +64,12 @@ func (sc *scope) resolve(ref *pg.ColumnRef) (*column, bool, error) {
 	return found, false, nil
 }
 
-// walk calls fn on every pg_query message under m, depth first.
-func walk(m protoreflect.Message, fn func(protoreflect.Message) bool) {
-	if !fn(m) {
-		return
-	}
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch {
-		case fd.IsList() && fd.Message() != nil:
-			l := v.List()
-			for i := 0; i < l.Len(); i++ {
-				walk(l.Get(i).Message(), fn)
-			}
-		case fd.Message() != nil && !fd.IsMap():
-			walk(v.Message(), fn)
-		}
-		return true
-	})
-}
-
 // tablesOf collects the tables a statement reads or writes, with their
 // catalog columns. Catalog tables are out of bounds.
 func (s *session) tablesOf(ctx context.Context, root *pg.Node) (*scope, error) {
 	sc := &scope{}
 	var err error
-	walk(root.ProtoReflect(), func(m protoreflect.Message) bool {
+	pgast.Walk(root.ProtoReflect(), func(m protoreflect.Message) bool {
 		rv, ok := m.Interface().(*pg.RangeVar)
 		if !ok || err != nil {
 			return err == nil
@@ -204,7 +187,7 @@ var equalityOps = map[string]bool{"=": true, "<>": true, "!=": true}
 // INSERT or SET target) are refused.
 func (sc *scope) checkExprs(root *pg.Node, b bindings) error {
 	var err error
-	walk(root.ProtoReflect(), func(m protoreflect.Message) bool {
+	pgast.Walk(root.ProtoReflect(), func(m protoreflect.Message) bool {
 		if err != nil {
 			return false
 		}

@@ -101,31 +101,14 @@ func callArgs(sel *pg.SelectStmt, name string) ([]describeArg, bool) {
 	return out, true
 }
 
+// tableFunction recognizes SELECT * FROM name(arg) with one argument,
+// a literal or $1.
 func tableFunction(sel *pg.SelectStmt, name string) (describeArg, bool) {
-	if len(sel.FromClause) != 1 {
+	args, ok := callArgs(sel, name)
+	if !ok || len(args) != 1 {
 		return describeArg{}, false
 	}
-	rf := sel.FromClause[0].GetRangeFunction()
-	if rf == nil || len(rf.Functions) != 1 {
-		return describeArg{}, false
-	}
-	items := rf.Functions[0].GetList().GetItems()
-	if len(items) == 0 {
-		return describeArg{}, false
-	}
-	fc := items[0].GetFuncCall()
-	if fc == nil || len(fc.Funcname) == 0 || !strings.EqualFold(fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval(), name) || len(fc.Args) != 1 {
-		return describeArg{}, false
-	}
-	switch a := fc.Args[0].Node.(type) {
-	case *pg.Node_ParamRef:
-		return describeArg{param: true}, a.ParamRef.Number == 1
-	case *pg.Node_AConst:
-		if s, ok := a.AConst.Val.(*pg.A_Const_Sval); ok {
-			return describeArg{literal: s.Sval.Sval}, true
-		}
-	}
-	return describeArg{}, false
+	return args[0], true
 }
 
 type describeStmt struct {

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/confide/confide/sql/cell"
+	"github.com/confide/confide/sql/internal/pgast"
 	"github.com/confide/confide/sql/wire"
 )
 
@@ -59,7 +60,7 @@ func (s *session) dml(ctx context.Context, tree *pg.ParseResult, oids []uint32, 
 	}
 	// Parameters: $1 … $max.
 	max := 0
-	walk(node.ProtoReflect(), func(m protoreflect.Message) bool {
+	pgast.Walk(node.ProtoReflect(), func(m protoreflect.Message) bool {
 		if p, ok := m.Interface().(*pg.ParamRef); ok && int(p.Number) > max {
 			max = int(p.Number)
 		}
