@@ -2,6 +2,13 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -64,6 +71,27 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("%s does not contain %q", args[0], args[1])
 				}
 				ts.Check(os.WriteFile(ts.MkAbs(args[0]), bytes.Replace(b, []byte(args[1]), []byte(args[2]), 1), 0o600))
+			},
+			// selfsigned CERT KEY makes a self-signed P-256 certificate
+			// for 127.0.0.1 and localhost.
+			"selfsigned": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: selfsigned CERT KEY")
+				}
+				key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				ts.Check(err)
+				tmpl := &x509.Certificate{
+					SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "confide test"},
+					NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+					DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+					KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+				}
+				der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+				ts.Check(err)
+				pk, err := x509.MarshalPKCS8PrivateKey(key)
+				ts.Check(err)
+				ts.Check(os.WriteFile(ts.MkAbs(args[0]), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
+				ts.Check(os.WriteFile(ts.MkAbs(args[1]), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), 0o600))
 			},
 			// waitport HOST:PORT waits up to thirty seconds for a listener.
 			"waitport": func(ts *testscript.TestScript, neg bool, args []string) {

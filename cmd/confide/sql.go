@@ -21,6 +21,7 @@ import (
 func newSQLCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "sql", Short: "Always Encrypted SQL: a server that stores and compares ciphertext only"}
 	var data, addr, usersFile, certFile, keyFile string
+	var requireTLS bool
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve SQL over the PostgreSQL wire protocol, one SQLite database per file under --data",
@@ -31,10 +32,14 @@ Columns declared ENCRYPTED WITH hold Always Encrypted cells: the server never
 sees their plaintext nor a key that opens them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if requireTLS && certFile == "" {
+				return errors.New("--require-tls needs --tls-cert and --tls-key")
+			}
 			srv, l, eng, err := sqlServer(data, addr, usersFile, certFile, keyFile)
 			if err != nil {
 				return err
 			}
+			srv.RequireTLS = requireTLS
 			defer eng.Close()
 			fmt.Fprintf(cmd.OutOrStdout(), "sql server postgres://%s/\n", l.Addr())
 			err = srv.Serve(cmd.Context(), l)
@@ -49,6 +54,7 @@ sees their plaintext nor a key that opens them.`,
 	serve.Flags().StringVar(&usersFile, "users", "", "file of USER SCRAM-SHA-256$… verifier lines (as pg_authid stores them)")
 	serve.Flags().StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM), with --tls-key")
 	serve.Flags().StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
+	serve.Flags().BoolVar(&requireTLS, "require-tls", false, "refuse unencrypted connections, but from loopback (PostgreSQL's hostssl); needs --tls-cert")
 	passwd := &cobra.Command{
 		Use:   "passwd USER",
 		Short: "Read a password from stdin and print the --users line (a SCRAM-SHA-256 verifier) for USER",

@@ -142,3 +142,35 @@ func FuzzDecrypt(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCell measures one SSN-sized cell (11 bytes): deterministic and
+// randomized encryption, and decryption.
+func BenchmarkCell(b *testing.B) {
+	k, _ := key(b, 7)
+	pt := []byte("123-45-6789")
+	b.Run("encrypt-det", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := k.Encrypt(pt, true, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encrypt-rand", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := k.Encrypt(pt, false, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	c, err := k.Encrypt(pt, true, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("decrypt", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := k.Decrypt(c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,11 +58,14 @@ type Connector struct {
 
 	mu    sync.Mutex
 	plans map[string]*plan // statement text → describe answer
+	// remote holds statement texts that stock PostgreSQL runs as they
+	// are (not Always Encrypted DDL nor a key function).
+	remote map[string]struct{}
 }
 
 // NewConnector parses the DSN.
 func NewConnector(dsn string, cfg Config) *Connector {
-	c := &Connector{cfg: cfg, plans: map[string]*plan{}}
+	c := &Connector{cfg: cfg, plans: map[string]*plan{}, remote: map[string]struct{}{}}
 	u, err := url.Parse(dsn)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		c.err = errors.New("driver: the DSN must be a postgres:// URL")
@@ -102,7 +106,7 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{c: c, pg: pc}, nil
+	return &conn{c: c, pg: pc, stock: !strings.Contains(pc.PgConn().ParameterStatus("server_version"), "(confide)")}, nil
 }
 
 // slot is one parameter's or result column's encryption.
@@ -128,6 +132,9 @@ type plan struct {
 type conn struct {
 	c  *Connector
 	pg *pgx.Conn
+	// stock is set for a stock PostgreSQL server, where the driver keeps
+	// the catalog itself (postgres.go).
+	stock bool
 }
 
 func (cn *conn) Prepare(query string) (driver.Stmt, error) {
@@ -163,8 +170,21 @@ func (t *tx) Rollback() error {
 // (Encrypted, types.Dec, [16]byte UUIDs).
 func (cn *conn) CheckNamedValue(*driver.NamedValue) error { return nil }
 
-// describe returns the statement's plan, asking the server once per
-// statement text.
+// describeRow is one row of a describe answer (the confide server's
+// sp_describe_parameter_encryption, or the driver's own on stock
+// PostgreSQL): a parameter's or result column's encryption with one value
+// of its CEK, or a row without encryption for plaintext.
+type describeRow struct {
+	kind          string // "parameter" or "column"
+	ord           int
+	table, column *string // nil for expressions
+	typ, encType  *string // encType nil: plaintext
+	cek           string
+	key           cekValue
+}
+
+// describe returns the statement's plan, described once per statement
+// text.
 func (cn *conn) describe(ctx context.Context, query string) (*plan, error) {
 	cn.c.mu.Lock()
 	p := cn.c.plans[query]
@@ -172,54 +192,96 @@ func (cn *conn) describe(ctx context.Context, query string) (*plan, error) {
 	if p != nil {
 		return p, nil
 	}
+	var rows []describeRow
+	var err error
+	if cn.stock {
+		rows, err = cn.stockDescribe(ctx, query)
+	} else {
+		rows, err = cn.serverDescribe(ctx, query)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p, err = cn.plan(ctx, rows); err != nil {
+		return nil, err
+	}
+	cn.c.mu.Lock()
+	cn.c.plans[query] = p
+	cn.c.mu.Unlock()
+	return p, nil
+}
+
+// forget drops the cached plans after the driver changed the catalog.
+func (cn *conn) forget() {
+	cn.c.mu.Lock()
+	clear(cn.c.plans)
+	cn.c.mu.Unlock()
+}
+
+// serverDescribe asks the confide server.
+func (cn *conn) serverDescribe(ctx context.Context, query string) ([]describeRow, error) {
 	rows, err := cn.pg.Query(ctx, "SELECT * FROM sp_describe_parameter_encryption($1)", query)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	p = &plan{fetched: time.Now()}
-	type keyRef struct{ provider, path string }
-	values := map[int]map[string][]cekValue{} // slot id → cek → values
+	var out []describeRow
 	for rows.Next() {
-		var kind string
-		var ord int
-		var tbl, col, typ, encType, alg, cekName, cmk, provider, path, kalg *string
-		var value []byte
-		if err := rows.Scan(&kind, &ord, &tbl, &col, &typ, &encType, &alg, &cekName, &cmk, &provider, &path, &kalg, &value); err != nil {
+		var r describeRow
+		var alg, cekName, cmk, provider, path, kalg *string
+		if err := rows.Scan(&r.kind, &r.ord, &r.table, &r.column, &r.typ, &r.encType, &alg, &cekName, &cmk, &provider, &path, &kalg, &r.key.value); err != nil {
 			return nil, err
 		}
+		if r.encType != nil {
+			if cekName == nil || provider == nil || path == nil {
+				return nil, errors.New("driver: the server described an encrypted column without its key")
+			}
+			r.cek, r.key.provider, r.key.path = *cekName, *provider, *path
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// plan opens the keys a describe answer names.
+func (cn *conn) plan(ctx context.Context, rows []describeRow) (*plan, error) {
+	p := &plan{fetched: time.Now()}
+	values := map[int]map[string][]cekValue{} // slot id → cek → values
+	for _, r := range rows {
 		list := &p.params
-		if kind == "column" {
+		if r.kind == "column" {
 			list = &p.columns
 		}
-		for len(*list) < ord {
+		if r.ord < 1 || r.ord > 1<<16 {
+			return nil, fmt.Errorf("driver: describe answer has ordinal %d", r.ord)
+		}
+		for len(*list) < r.ord {
 			*list = append(*list, slot{})
 		}
-		s := &(*list)[ord-1]
-		if col != nil {
-			s.column = *tbl + "." + *col
+		s := &(*list)[r.ord-1]
+		if r.table != nil && r.column != nil {
+			s.column = *r.table + "." + *r.column
 		}
-		if encType == nil {
+		if r.encType == nil {
 			continue
 		}
-		t, err := types.Parse(*typ)
+		if r.typ == nil {
+			return nil, fmt.Errorf("driver: encrypted %s %d has no type", r.kind, r.ord)
+		}
+		t, err := types.Parse(*r.typ)
 		if err != nil {
 			return nil, err
 		}
-		s.encrypted, s.deterministic, s.typ = true, *encType == "DETERMINISTIC", t
-		id := ord
-		if kind == "column" {
-			id = -ord
+		s.encrypted, s.deterministic, s.typ = true, *r.encType == "DETERMINISTIC", t
+		id := r.ord
+		if r.kind == "column" {
+			id = -r.ord
 		}
 		if values[id] == nil {
 			values[id] = map[string][]cekValue{}
 		}
-		values[id][*cekName] = append(values[id][*cekName], cekValue{*provider, *path, value})
+		values[id][r.cek] = append(values[id][r.cek], r.key)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows.Close()
 	p.paramKeys, p.columnKeys = make([]*cell.Key, len(p.params)), make([][]*cell.Key, len(p.columns))
 	for id, byCEK := range values {
 		for _, vals := range byCEK {
@@ -234,9 +296,6 @@ func (cn *conn) describe(ctx context.Context, query string) (*plan, error) {
 			}
 		}
 	}
-	cn.c.mu.Lock()
-	cn.c.plans[query] = p
-	cn.c.mu.Unlock()
 	return p, nil
 }
 
@@ -337,6 +396,15 @@ func (cn *conn) bind(ctx context.Context, query string, named []driver.NamedValu
 }
 
 func (cn *conn) QueryContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Rows, error) {
+	if cn.stock {
+		res, err := cn.stockLocal(ctx, query, named)
+		if err != nil {
+			return nil, err
+		}
+		if res.handled {
+			return &localRows{cols: res.cols, rows: res.rows}, nil
+		}
+	}
 	p, args, err := cn.bind(ctx, query, named)
 	if err != nil {
 		return nil, err
@@ -349,6 +417,15 @@ func (cn *conn) QueryContext(ctx context.Context, query string, named []driver.N
 }
 
 func (cn *conn) ExecContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Result, error) {
+	if cn.stock {
+		res, err := cn.stockLocal(ctx, query, named)
+		if err != nil {
+			return nil, err
+		}
+		if res.handled {
+			return driver.RowsAffected(len(res.rows)), nil
+		}
+	}
 	_, args, err := cn.bind(ctx, query, named)
 	if err != nil {
 		return nil, err

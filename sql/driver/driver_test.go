@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/confide/confide/internal/pgtest"
 	"github.com/confide/confide/sql/cek"
 	"github.com/confide/confide/sql/cell"
 	"github.com/confide/confide/sql/driver"
@@ -22,25 +23,49 @@ import (
 )
 
 type world struct {
-	addr    string
+	dsn     string // for the application, without column_encryption
 	keyPath string
 	db      *sql.DB
 	dba     *pgx.Conn
+	pg      *pgtest.Cluster // nil on the confide server
 }
 
-func setup(t *testing.T) *world {
+// backends are the servers every test of the shared suite runs against:
+// the confide server, and a stock PostgreSQL cluster on which the driver
+// keeps the catalog itself.
+var backends = []string{"confide", "postgres"}
+
+// eachBackend runs a test of the shared suite on each backend.
+func eachBackend(t *testing.T, fn func(t *testing.T, w *world)) {
+	for _, b := range backends {
+		t.Run(b, func(t *testing.T) { fn(t, setup(t, b)) })
+	}
+}
+
+func setup(t *testing.T, backend string) *world {
 	t.Helper()
 	dir := t.TempDir()
-	eng := &engine.Engine{Dir: filepath.Join(dir, "data")}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ctx := context.Background()
+	w := &world{keyPath: filepath.Join(dir, "cmk.pem")}
+	var dbaDSN string
+	switch backend {
+	case "confide":
+		eng := &engine.Engine{Dir: filepath.Join(dir, "data")}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { (&wire.Server{Engine: eng}).Serve(sctx, l); close(done) }()
+		t.Cleanup(func() { cancel(); <-done; eng.Close() })
+		w.dsn = "postgres://app@" + l.Addr().String() + "/clinic?sslmode=disable"
+		dbaDSN = "postgres://dba@" + l.Addr().String() + "/clinic?sslmode=disable"
+	case "postgres":
+		w.pg = pgtest.Start(t)
+		w.pg.CreateDB(t, "clinic")
+		w.dsn, dbaDSN = w.pg.DSN("clinic"), w.pg.DSN("clinic")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { (&wire.Server{Engine: eng}).Serve(ctx, l); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; eng.Close() })
-	w := &world{addr: l.Addr().String(), keyPath: filepath.Join(dir, "cmk.pem")}
 	cmk, pemBytes, err := cek.NewKeyFile(2048)
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +91,7 @@ func setup(t *testing.T) *world {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	if w.dba, err = pgx.Connect(ctx, "postgres://dba@"+w.addr+"/clinic?sslmode=disable"); err != nil {
+	if w.dba, err = pgx.Connect(ctx, dbaDSN); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.dba.Close(context.Background()) })
@@ -74,14 +99,15 @@ func setup(t *testing.T) *world {
 }
 
 func (w *world) open(t *testing.T, trusted []string) *sql.DB {
-	db := sql.OpenDB(driver.NewConnector("postgres://app@"+w.addr+"/clinic?sslmode=disable&column_encryption=enabled",
+	db := sql.OpenDB(driver.NewConnector(w.dsn+"&column_encryption=enabled",
 		driver.Config{Keys: &cek.Cache{Providers: []cek.Provider{cek.KeyFiles{}}, Trusted: trusted}}))
 	t.Cleanup(func() { db.Close() })
 	return db
 }
 
-func TestTransparentEncryption(t *testing.T) {
-	w := setup(t)
+func TestTransparentEncryption(t *testing.T) { eachBackend(t, testTransparentEncryption) }
+
+func testTransparentEncryption(t *testing.T, w *world) {
 	for i, p := range [][3]string{{"123-45-6789", "diagnosis withheld", "10.50"}, {"987-65-4321", "influenza", "-3.25"}} {
 		if _, err := w.db.Exec(`INSERT INTO patients (id, ssn, diagnosis, balance, ward) VALUES ($1, $2, $3, $4, $5)`,
 			i+1, p[0], p[1], p[2], "east"); err != nil {
@@ -115,8 +141,9 @@ func TestTransparentEncryption(t *testing.T) {
 	}
 }
 
-func TestDriverRefusals(t *testing.T) {
-	w := setup(t)
+func TestDriverRefusals(t *testing.T) { eachBackend(t, testDriverRefusals) }
+
+func testDriverRefusals(t *testing.T, w *world) {
 	// A value of the wrong type for an encrypted column.
 	if _, err := w.db.Exec(`INSERT INTO patients (id, ssn) VALUES ($1, $2)`, 1, 123456789); err == nil || !strings.Contains(err.Error(), "patients.ssn") {
 		t.Errorf("wrong type: %v", err)
@@ -137,8 +164,9 @@ func TestDriverRefusals(t *testing.T) {
 	}
 }
 
-func TestParameterize(t *testing.T) {
-	w := setup(t)
+func TestParameterize(t *testing.T) { eachBackend(t, testParameterize) }
+
+func testParameterize(t *testing.T, w *world) {
 	for _, q := range []string{
 		`INSERT INTO patients (id, ssn, diagnosis, balance, ward) VALUES (5, '111-22-3333', 'sprain', 12.5, 'north')`,
 		`UPDATE patients SET balance = 99.99 WHERE ssn = '111-22-3333'`,

@@ -4,10 +4,11 @@ import (
 	"context"
 	"io"
 	"strconv"
-	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/confide/confide/sql/bind"
+	"github.com/confide/confide/sql/catalog"
 	"github.com/confide/confide/sql/cell"
 	"github.com/confide/confide/sql/wire"
 )
@@ -42,12 +43,9 @@ var describeColumns = []struct {
 	{"encrypted_value", oidBytea},
 }
 
-// describeArg is the statement argument of a describe call: a literal, or
-// a parameter given at Execute.
-type describeArg struct {
-	literal string
-	param   bool
-}
+// describeArg is an argument of a table function: a literal, or a
+// parameter given at Execute.
+type describeArg = bind.Arg
 
 // CMKFunction returns a column master key's metadata, for clients that
 // make column encryption keys: SELECT * FROM sp_column_master_key($1).
@@ -65,40 +63,7 @@ func describeCall(sel *pg.SelectStmt) (describeArg, bool) {
 // callArgs recognizes SELECT * FROM name(a, b, …) with literal or
 // parameter arguments.
 func callArgs(sel *pg.SelectStmt, name string) ([]describeArg, bool) {
-	if len(sel.FromClause) != 1 {
-		return nil, false
-	}
-	rf := sel.FromClause[0].GetRangeFunction()
-	if rf == nil || len(rf.Functions) != 1 {
-		return nil, false
-	}
-	items := rf.Functions[0].GetList().GetItems()
-	if len(items) == 0 {
-		return nil, false
-	}
-	fc := items[0].GetFuncCall()
-	if fc == nil || len(fc.Funcname) == 0 || !strings.EqualFold(fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval(), name) {
-		return nil, false
-	}
-	var out []describeArg
-	for i, a := range fc.Args {
-		switch x := a.Node.(type) {
-		case *pg.Node_ParamRef:
-			if int(x.ParamRef.Number) != i+1 {
-				return nil, false
-			}
-			out = append(out, describeArg{param: true})
-		case *pg.Node_AConst:
-			s, ok := x.AConst.Val.(*pg.A_Const_Sval)
-			if !ok {
-				return nil, false
-			}
-			out = append(out, describeArg{literal: s.Sval.Sval})
-		default:
-			return nil, false
-		}
-	}
-	return out, true
+	return bind.Call(sel, name)
 }
 
 // tableFunction recognizes SELECT * FROM name(arg) with one argument,
@@ -121,7 +86,7 @@ func (s *session) describe(_ context.Context, a describeArg) (wire.Statement, er
 }
 
 func (d *describeStmt) Params() []uint32 {
-	if d.arg.param {
+	if d.arg.Param {
 		return []uint32{oidText}
 	}
 	return nil
@@ -138,8 +103,8 @@ func (d *describeStmt) Columns() []wire.Column {
 func (d *describeStmt) Close() error { return nil }
 
 func (d *describeStmt) Execute(ctx context.Context, params []wire.Param, formats []int16) (wire.Result, error) {
-	q := d.arg.literal
-	if d.arg.param {
+	q := d.arg.Literal
+	if d.arg.Param {
 		if len(params) != 1 || params[0].Value == nil || params[0].Format != wire.TextFormat {
 			return nil, d.s.failed(&wire.Error{Code: "22023", Message: DescribeFunction + " takes the statement as one text parameter"})
 		}
@@ -152,47 +117,22 @@ func (d *describeStmt) Execute(ctx context.Context, params []wire.Param, formats
 	dm, ok := st.(*dmlStmt)
 	var rows [][]any
 	if ok {
-		add := func(kind string, ord int, c *column) error {
-			if c == nil || !c.encrypted() {
-				var tbl, col, typ any
-				if c != nil {
-					tbl, col, typ = c.Table, c.Name, c.Type.String()
-				}
-				rows = append(rows, []any{kind, int64(ord), tbl, col, typ, nil, nil, nil, nil, nil, nil, nil, nil})
-				return nil
-			}
-			// During a rotation, parameters are encrypted under the new
-			// key and stored values may be under either.
-			names := []string{c.CEK}
-			if c.Next != "" {
-				names = []string{c.Next}
-				if kind == "column" {
-					names = []string{c.CEK, c.Next}
-				}
-			}
-			var keys []keyInfo
-			for _, n := range names {
-				k, err := cekValues(ctx, d.s.conn, n)
-				if err != nil {
-					return err
-				}
-				keys = append(keys, k...)
-			}
-			for _, k := range keys {
-				rows = append(rows, []any{kind, int64(ord), c.Table, c.Name, c.Type.String(), c.EncType, cell.Algorithm,
-					k.CEK, k.CMK, k.Provider, k.Path, k.Alg, k.Value})
-			}
-			return nil
+		entries, err := d.s.catalog().Describe(ctx, dm.stmt)
+		if err != nil {
+			return nil, d.s.failed(err)
 		}
-		for i := range dm.params {
-			if err := add("parameter", i+1, dm.bound[i+1]); err != nil {
-				return nil, d.s.failed(err)
+		for _, e := range entries {
+			var tbl, col, typ any
+			if c := e.Column; c != nil {
+				tbl, col, typ = c.Table, c.Name, c.Type.String()
 			}
-		}
-		for i := range dm.cols {
-			if err := add("column", i+1, dm.colDefs[i]); err != nil {
-				return nil, d.s.failed(err)
+			if e.Key == nil {
+				rows = append(rows, []any{e.Kind, int64(e.Ordinal), tbl, col, typ, nil, nil, nil, nil, nil, nil, nil, nil})
+				continue
 			}
+			k := e.Key
+			rows = append(rows, []any{e.Kind, int64(e.Ordinal), tbl, col, typ, e.Column.EncType, cell.Algorithm,
+				k.CEK, k.CMK, k.Provider, k.Path, k.Alg, k.Value})
 		}
 	}
 	return &listResult{rows: rows, formats: append([]int16(nil), formats...)}, nil
@@ -204,7 +144,7 @@ type cmkStmt struct {
 }
 
 func (c *cmkStmt) Params() []uint32 {
-	if c.arg.param {
+	if c.arg.Param {
 		return []uint32{oidText}
 	}
 	return nil
@@ -221,24 +161,22 @@ func (c *cmkStmt) Columns() []wire.Column {
 func (c *cmkStmt) Close() error { return nil }
 
 func (c *cmkStmt) Execute(ctx context.Context, params []wire.Param, formats []int16) (wire.Result, error) {
-	name := c.arg.literal
-	if c.arg.param {
+	name := c.arg.Literal
+	if c.arg.Param {
 		if len(params) != 1 || params[0].Value == nil {
 			return nil, c.s.failed(&wire.Error{Code: "22023", Message: CMKFunction + " takes the key's name"})
 		}
 		name = string(params[0].Value)
 	}
-	var n, prov, path string
-	var sig []byte
-	err := c.s.conn.QueryRowContext(ctx, `SELECT name, provider, key_path, enclave_signature FROM _confide_cmk WHERE name = ?`, name).Scan(&n, &prov, &path, &sig)
+	k, err := c.s.catalog().LookupCMK(ctx, name)
 	if err != nil {
-		return nil, c.s.failed(errUndefined("column master key", name))
+		return nil, c.s.failed(err)
 	}
 	var sigv any
-	if sig != nil {
-		sigv = sig
+	if k.EnclaveSignature != nil {
+		sigv = k.EnclaveSignature
 	}
-	return &listResult{rows: [][]any{{n, prov, path, sigv}}, formats: append([]int16(nil), formats...), oids: []uint32{oidText, oidText, oidText, oidBytea}}, nil
+	return &listResult{rows: [][]any{{k.Name, k.Provider, k.Path, sigv}}, formats: append([]int16(nil), formats...), oids: []uint32{oidText, oidText, oidText, oidBytea}}, nil
 }
 
 // listResult serves rows computed in advance.
@@ -289,7 +227,7 @@ type cekStmt struct {
 var cekColumns = []uint32{oidText, oidText, oidText, oidText, oidBytea}
 
 func (c *cekStmt) Params() []uint32 {
-	if c.arg.param {
+	if c.arg.Param {
 		return []uint32{oidText}
 	}
 	return nil
@@ -307,19 +245,19 @@ func (c *cekStmt) Columns() []wire.Column {
 func (c *cekStmt) Close() error { return nil }
 
 func (c *cekStmt) Execute(ctx context.Context, params []wire.Param, formats []int16) (wire.Result, error) {
-	name := c.arg.literal
-	if c.arg.param {
+	name := c.arg.Literal
+	if c.arg.Param {
 		if len(params) != 1 || params[0].Value == nil {
 			return nil, c.s.failed(&wire.Error{Code: "22023", Message: CEKFunction + " takes the key's name"})
 		}
 		name = string(params[0].Value)
 	}
-	keys, err := cekValues(ctx, c.s.conn, name)
+	keys, err := c.s.catalog().CEKValues(ctx, name)
 	if err != nil {
 		return nil, c.s.failed(err)
 	}
 	if len(keys) == 0 {
-		return nil, c.s.failed(errUndefined("column encryption key", name))
+		return nil, c.s.failed(catalog.ErrUndefined("column encryption key", name))
 	}
 	var rows [][]any
 	for _, k := range keys {

@@ -21,13 +21,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 
 	_ "github.com/mattn/go-sqlite3" // the database/sql driver "sqlite3"
 	pg "github.com/pganalyze/pg_query_go/v6"
 
+	"github.com/confide/confide/sql/bind"
+	"github.com/confide/confide/sql/catalog"
 	"github.com/confide/confide/sql/ddl"
 	"github.com/confide/confide/sql/types"
 	"github.com/confide/confide/sql/wire"
@@ -62,7 +63,7 @@ func (e *Engine) db(name string) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.Exec(catalogSchema); err != nil {
+	if _, err := db.Exec(catalog.SQLiteSchema); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -177,7 +178,7 @@ func (s *session) prepare(ctx context.Context, q string, oids []uint32) (wire.St
 	case *ddl.CreateTable:
 		return s.createTable(ctx, st.SQL, st.Columns)
 	default:
-		return &execStmt{s: s, run: func(ctx context.Context) (string, error) { return keyDDL(ctx, s.conn, st) }}, nil
+		return &execStmt{s: s, run: func(ctx context.Context) (string, error) { return s.catalog().KeyDDL(ctx, st) }}, nil
 	}
 	tree, err := pg.Parse(q)
 	if err != nil {
@@ -260,51 +261,6 @@ func (s *session) transaction(t *pg.TransactionStmt) (wire.Statement, error) {
 	return nil, &wire.Error{Code: "0A000", Message: "savepoints and two-phase commit are not supported"}
 }
 
-// typeName rebuilds a column's declared type from the parse tree, mapping
-// PostgreSQL's internal names back to the names package types reads.
-func typeName(t *pg.TypeName) (types.Type, error) {
-	var names []string
-	for _, n := range t.Names {
-		if s, ok := n.Node.(*pg.Node_String_); ok && s.String_.Sval != "pg_catalog" {
-			names = append(names, s.String_.Sval)
-		}
-	}
-	if len(names) != 1 {
-		return types.Type{}, &wire.Error{Code: "42704", Message: "unsupported type"}
-	}
-	name := strings.ToUpper(map[string]string{"int2": "SMALLINT", "int4": "INT", "int8": "BIGINT", "numeric": "DECIMAL",
-		"bool": "BIT", "timestamp": "TIMESTAMP", "bpchar": "CHAR"}[names[0]])
-	if name == "" {
-		name = strings.ToUpper(names[0])
-	}
-	if name == "CHAR" {
-		return types.Type{}, &wire.Error{Code: "0A000", Message: "CHAR(n) is not supported: use VARCHAR(n) or NVARCHAR(n)"}
-	}
-	var args []string
-	for _, m := range t.Typmods {
-		switch x := m.Node.(type) {
-		case *pg.Node_AConst:
-			if iv, ok := x.AConst.Val.(*pg.A_Const_Ival); ok {
-				args = append(args, strconv.Itoa(int(iv.Ival.Ival)))
-			}
-		case *pg.Node_ColumnRef:
-			args = append(args, "MAX")
-		}
-	}
-	if name == "BIT" && len(args) == 1 && args[0] == "1" {
-		args = nil // PostgreSQL's BIT means BIT(1)
-	}
-	spelled := name
-	if len(args) > 0 {
-		spelled += "(" + strings.Join(args, ",") + ")"
-	}
-	ty, err := types.Parse(spelled)
-	if err != nil {
-		return types.Type{}, &wire.Error{Code: "42704", Message: err.Error()}
-	}
-	return ty, nil
-}
-
 // createTable records every column in the catalog and creates the SQLite
 // table, encrypted columns as BLOBs, without collations or schemas.
 func (s *session) createTable(ctx context.Context, q string, enc map[string]ddl.ColumnEncryption) (wire.Statement, error) {
@@ -329,7 +285,7 @@ func (s *session) createTable(ctx context.Context, q string, enc map[string]ddl.
 			continue
 		}
 		d := cd.ColumnDef
-		ty, err := typeName(d.TypeName)
+		ty, err := bind.TypeName(d.TypeName)
 		if err != nil {
 			return nil, err
 		}
@@ -340,7 +296,7 @@ func (s *session) createTable(ctx context.Context, q string, enc map[string]ddl.
 				delete(enc, name)
 			}
 		}
-		if col.encrypted() && col.EncType == ddl.Deterministic && (ty.Kind == types.NVarChar || ty.Kind == types.VarChar) && d.CollClause == nil {
+		if col.Encrypted() && col.EncType == ddl.Deterministic && (ty.Kind == types.NVarChar || ty.Kind == types.VarChar) && d.CollClause == nil {
 			// SQL Server wants a BIN2 collation on deterministic strings;
 			// confide compares ciphertexts, which is BIN2 equality anyway.
 		}
@@ -360,23 +316,8 @@ func (s *session) createTable(ctx context.Context, q string, enc map[string]ddl.
 	}
 	return &execStmt{s: s, run: func(ctx context.Context) (string, error) {
 		return "CREATE TABLE", s.atomically(ctx, func() error {
-			if ok, err := exists(ctx, s.conn, `SELECT count(*) FROM _confide_column WHERE tbl = ?`, table); err != nil || ok {
-				return errOr(err, errDuplicate("table", table))
-			}
-			for _, col := range cols {
-				if col.encrypted() {
-					if ok, err := exists(ctx, s.conn, `SELECT count(*) FROM _confide_cek WHERE name = ?`, col.CEK); err != nil || !ok {
-						return errOr(err, errUndefined("column encryption key", col.CEK))
-					}
-				}
-				var cekName, encType any
-				if col.encrypted() {
-					cekName, encType = col.CEK, col.EncType
-				}
-				if _, err := s.conn.ExecContext(ctx, `INSERT INTO _confide_column (tbl, col, ord, sqltype, cek, enc_type) VALUES (?, ?, ?, ?, ?, ?)`,
-					table, col.Name, col.Ord, col.Type.String(), cekName, encType); err != nil {
-					return err
-				}
+			if err := s.catalog().AddTable(ctx, "", cols); err != nil {
+				return err
 			}
 			_, err := s.conn.ExecContext(ctx, out)
 			return sqliteError(err)
@@ -387,24 +328,21 @@ func (s *session) createTable(ctx context.Context, q string, enc map[string]ddl.
 // createIndex indexes plaintext and deterministic columns; an index on a
 // randomized column (SQL Server refuses it too) would order random bytes.
 func (s *session) createIndex(ctx context.Context, tree *pg.ParseResult, ix *pg.IndexStmt) (wire.Statement, error) {
-	sc, err := s.tablesOf(ctx, tree.Stmts[0].Stmt)
-	if err != nil {
-		return nil, err
-	}
 	var names []string
+	table := ix.Relation.Relname
 	for _, p := range ix.IndexParams {
 		el := p.GetIndexElem()
 		if el == nil || el.Name == "" {
 			return nil, &wire.Error{Code: "0A000", Message: "only indexes on columns are supported"}
 		}
-		c, _, err := sc.resolve(&pg.ColumnRef{Fields: []*pg.Node{pg.MakeStrNode(el.Name)}})
+		c, err := bind.Resolve(ctx, s.catalog(), "", ix.Relation.Relname, el.Name)
 		if err != nil {
 			return nil, err
 		}
-		if c.encrypted() && c.EncType != ddl.Deterministic {
+		if c.Encrypted() && c.EncType != ddl.Deterministic {
 			return nil, &wire.Error{Code: "42804", Message: fmt.Sprintf("column %s.%s is encrypted with randomized encryption: it cannot be indexed", c.Table, c.Name)}
 		}
-		names = append(names, quoteIdent(c.Name))
+		names, table = append(names, quoteIdent(c.Name)), c.Table
 	}
 	if ix.Idxname == "" {
 		return nil, &wire.Error{Code: "42601", Message: "CREATE INDEX needs an index name"}
@@ -418,7 +356,7 @@ func (s *session) createIndex(ctx context.Context, tree *pg.ParseResult, ix *pg.
 	if ix.IfNotExists {
 		out += "IF NOT EXISTS "
 	}
-	out += quoteIdent(ix.Idxname) + " ON " + quoteIdent(sc.tables[0].name) + " (" + strings.Join(names, ", ") + ")"
+	out += quoteIdent(ix.Idxname) + " ON " + quoteIdent(table) + " (" + strings.Join(names, ", ") + ")"
 	return &execStmt{s: s, run: func(ctx context.Context) (string, error) {
 		_, err := s.conn.ExecContext(ctx, out)
 		return "CREATE INDEX", sqliteError(err)
@@ -458,15 +396,15 @@ func (s *session) dropTable(d *pg.DropStmt) (wire.Statement, error) {
 	return &execStmt{s: s, run: func(ctx context.Context) (string, error) {
 		return "DROP TABLE", s.atomically(ctx, func() error {
 			for _, t := range tables {
-				r, err := s.conn.ExecContext(ctx, `DELETE FROM _confide_column WHERE tbl = ?`, t)
+				known, err := s.catalog().DropTable(ctx, "", t)
 				if err != nil {
 					return err
 				}
-				if n, _ := r.RowsAffected(); n == 0 {
+				if !known {
 					if d.MissingOk {
 						continue
 					}
-					return errUndefined("table", t)
+					return catalog.ErrUndefined("table", t)
 				}
 				if _, err := s.conn.ExecContext(ctx, `DROP TABLE "`+strings.ReplaceAll(t, `"`, `""`)+`"`); err != nil {
 					return sqliteError(err)

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/confide/confide/sql/wire"
 )
@@ -30,7 +29,7 @@ type rotateStmt struct {
 func (r *rotateStmt) Params() []uint32 {
 	var out []uint32
 	for _, a := range r.args {
-		if a.param {
+		if a.Param {
 			out = append(out, oidText)
 		}
 	}
@@ -47,8 +46,8 @@ func (r *rotateStmt) Execute(ctx context.Context, params []wire.Param, formats [
 	var vals []string
 	pi := 0
 	for _, a := range r.args {
-		if !a.param {
-			vals = append(vals, a.literal)
+		if !a.Param {
+			vals = append(vals, a.Literal)
 			continue
 		}
 		if pi >= len(params) || params[pi].Value == nil {
@@ -72,38 +71,9 @@ func (r *rotateStmt) Execute(ctx context.Context, params []wire.Param, formats [
 }
 
 func (r *rotateStmt) run(ctx context.Context, v []string) (string, error) {
-	cols, err := tableColumns(ctx, r.s.conn, v[0])
-	if err != nil {
-		return "", err
+	next := ""
+	if !r.finish {
+		next = v[2]
 	}
-	var c *column
-	for i := range cols {
-		if strings.EqualFold(cols[i].Name, v[1]) {
-			c = &cols[i]
-		}
-	}
-	if c == nil {
-		return "", &wire.Error{Code: "42703", Message: fmt.Sprintf("column %s.%s does not exist", v[0], v[1])}
-	}
-	if !c.encrypted() {
-		return "", &wire.Error{Code: "42804", Message: fmt.Sprintf("column %s.%s is not encrypted", c.Table, c.Name)}
-	}
-	if r.finish {
-		if c.Next == "" {
-			return "", &wire.Error{Code: "55000", Message: fmt.Sprintf("column %s.%s is not being rotated", c.Table, c.Name)}
-		}
-		_, err := r.s.conn.ExecContext(ctx, `UPDATE _confide_column SET cek = cek_next, cek_next = NULL WHERE tbl = ? AND col = ?`, c.Table, c.Name)
-		return fmt.Sprintf("column %s.%s is encrypted by %s", c.Table, c.Name, c.Next), err
-	}
-	if ok, err := exists(ctx, r.s.conn, `SELECT count(*) FROM _confide_cek WHERE name = ?`, v[2]); err != nil || !ok {
-		return "", errOr(err, errUndefined("column encryption key", v[2]))
-	}
-	if strings.EqualFold(v[2], c.CEK) {
-		return "", &wire.Error{Code: "22023", Message: fmt.Sprintf("column %s.%s is already encrypted by %s", c.Table, c.Name, c.CEK)}
-	}
-	if c.Next != "" && !strings.EqualFold(c.Next, v[2]) {
-		return "", &wire.Error{Code: "55000", Message: fmt.Sprintf("column %s.%s is being rotated to %s; finish that first", c.Table, c.Name, c.Next)}
-	}
-	_, err = r.s.conn.ExecContext(ctx, `UPDATE _confide_column SET cek_next = ? WHERE tbl = ? AND col = ?`, v[2], c.Table, c.Name)
-	return fmt.Sprintf("column %s.%s is rotating from %s to %s", c.Table, c.Name, c.CEK, v[2]), err
+	return r.s.catalog().Rotate(ctx, "", v[0], v[1], next, r.finish)
 }

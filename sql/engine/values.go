@@ -33,7 +33,7 @@ func oidOf(c *column) uint32 {
 	if c == nil {
 		return oidText
 	}
-	if c.encrypted() {
+	if c.Encrypted() {
 		return oidBytea
 	}
 	switch c.Type.Kind {
@@ -63,7 +63,7 @@ func oidOf(c *column) uint32 {
 // encrypted columns and binary data, INTEGER for integers and bits, TEXT
 // for the rest (decimals as their exact text).
 func storageType(c column) string {
-	if c.encrypted() {
+	if c.Encrypted() {
 		return "BLOB"
 	}
 	switch c.Type.Kind {

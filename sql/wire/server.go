@@ -22,6 +22,7 @@ import (
 // Defaults of the Server's limits.
 const (
 	DefaultMaxMessage  = 1 << 20
+	DefaultMaxPrepared = 10_000
 	DefaultAuthTimeout = 60 * time.Second
 )
 
@@ -48,6 +49,12 @@ type Server struct {
 	// MaxMessage bounds the body of a client message in bytes (0:
 	// DefaultMaxMessage); a larger message is FATAL 08P01.
 	MaxMessage int
+	// MaxPrepared bounds the prepared statements, and separately the
+	// portals, that one connection holds at a time (0: DefaultMaxPrepared):
+	// each holds an engine statement, so a client that never closes them
+	// would otherwise grow the server without bound. One more is refused
+	// with 54000 (program_limit_exceeded); the connection stays usable.
+	MaxPrepared int
 	// AuthTimeout bounds the time from connection to authentication (0:
 	// DefaultAuthTimeout), as PostgreSQL's authentication_timeout.
 	AuthTimeout time.Duration
@@ -88,6 +95,13 @@ func (s *Server) log() *slog.Logger {
 		return s.Log
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+func (s *Server) maxPrepared() int {
+	if s.MaxPrepared > 0 {
+		return s.MaxPrepared
+	}
+	return DefaultMaxPrepared
 }
 
 func (s *Server) maxMessage() int {

@@ -366,6 +366,10 @@ func (c *conn) parse(m *pgproto3.Parse) error {
 	if m.Name != "" && c.stmts[m.Name] != nil {
 		return &Error{Code: "42P05", Message: fmt.Sprintf("prepared statement %q already exists", m.Name)}
 	}
+	if c.stmts[m.Name] == nil && len(c.stmts) >= c.srv.maxPrepared() {
+		return &Error{Code: "54000", Message: fmt.Sprintf("too many prepared statements: this connection holds %d, the server's limit", len(c.stmts)),
+			Hint: "close (or DEALLOCATE) prepared statements that are no longer needed"}
+	}
 	ctx, end := c.begin()
 	defer end()
 	ps, err := c.prepare(ctx, m.Query, m.ParameterOIDs)
@@ -412,6 +416,10 @@ func (c *conn) bind(m *pgproto3.Bind) error {
 	}
 	if m.DestinationPortal != "" && c.portals[m.DestinationPortal] != nil {
 		return &Error{Code: "42P03", Message: fmt.Sprintf("portal %q already exists", m.DestinationPortal)}
+	}
+	if c.portals[m.DestinationPortal] == nil && len(c.portals) >= c.srv.maxPrepared() {
+		return &Error{Code: "54000", Message: fmt.Sprintf("too many portals: this connection holds %d, the server's limit", len(c.portals)),
+			Hint: "close portals that are no longer needed"}
 	}
 	if len(m.Parameters) != len(ps.params) {
 		return &Error{Code: "08P01", Message: fmt.Sprintf("bind message supplies %d parameters, but prepared statement %q requires %d",

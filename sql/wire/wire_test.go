@@ -920,3 +920,28 @@ func TestShutdownWithOpenConnections(t *testing.T) {
 		t.Fatal("query survived the shutdown")
 	}
 }
+
+func TestPreparedLimit(t *testing.T) {
+	addr := serve(t, &wire.Server{MaxPrepared: 2})
+	f := dialRaw(t, addr)
+	f.startup(pgproto3.ProtocolVersion30)
+	f.send(&pgproto3.Parse{Name: "a", Query: "SELECT 1"}, &pgproto3.Parse{Name: "b", Query: "SELECT 2"},
+		&pgproto3.Parse{Name: "c", Query: "SELECT 3"}, &pgproto3.Sync{})
+	expect(t, f.until('Z'), "ParseComplete", "ParseComplete", "ErrorResponse ERROR 54000", "ReadyForQuery I")
+	// Replacing the unnamed statement never counts twice, and closing one
+	// makes room.
+	f.send(&pgproto3.Parse{Query: "SELECT 4"}, &pgproto3.Sync{})
+	expect(t, f.until('Z'), "ErrorResponse ERROR 54000", "ReadyForQuery I")
+	f.send(&pgproto3.Close{ObjectType: 'S', Name: "a"}, &pgproto3.Parse{Name: "c", Query: "SELECT 3"}, &pgproto3.Sync{})
+	expect(t, f.until('Z'), "CloseComplete", "ParseComplete", "ReadyForQuery I")
+	// Portals: two live in a transaction block, the third is refused.
+	f.send(&pgproto3.Query{String: "BEGIN"})
+	f.until('Z')
+	f.send(&pgproto3.Bind{DestinationPortal: "p", PreparedStatement: "b"}, &pgproto3.Bind{DestinationPortal: "q", PreparedStatement: "b"},
+		&pgproto3.Bind{DestinationPortal: "r", PreparedStatement: "c"}, &pgproto3.Sync{})
+	expect(t, f.until('Z'), "BindComplete", "BindComplete", "ErrorResponse ERROR 54000", "ReadyForQuery E")
+	f.send(&pgproto3.Query{String: "ROLLBACK"})
+	expect(t, f.until('Z'), "CommandComplete ROLLBACK", "ReadyForQuery I")
+	f.send(&pgproto3.Bind{PreparedStatement: "c"}, &pgproto3.Execute{}, &pgproto3.Sync{})
+	expect(t, f.until('Z'), "BindComplete", `DataRow["3"]`, "CommandComplete SELECT 1", "ReadyForQuery I")
+}

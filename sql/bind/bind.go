@@ -1,4 +1,4 @@
-package engine
+package bind
 
 import (
 	"context"
@@ -8,15 +8,115 @@ import (
 	pg "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/confide/confide/sql/ddl"
 	"github.com/confide/confide/sql/internal/pgast"
-
+	"github.com/confide/confide/sql/types"
 	"github.com/confide/confide/sql/wire"
 )
+
+// Column is a table column as a catalog records it.
+type Column struct {
+	Table, Name string
+	Ord         int
+	// Type is the column's Always Encrypted type; a catalog that does not
+	// record plaintext columns' types (stock PostgreSQL's) leaves it zero
+	// for them.
+	Type types.Type
+	// CEK and EncType are set for encrypted columns.
+	CEK, EncType string
+	// Next is the CEK a rotation is moving the column to: new values are
+	// encrypted under it, stored ones may be under either.
+	Next string
+}
+
+// Encrypted reports whether the column holds cells.
+func (c *Column) Encrypted() bool { return c != nil && c.CEK != "" }
+
+// Catalog gives the columns of a table, in order; a table it does not
+// know is an error (42P01), and so is one the statement may not touch.
+type Catalog interface {
+	Columns(ctx context.Context, schema, table string) ([]Column, error)
+}
+
+// Result is a SELECT's result column.
+type Result struct {
+	Name string
+	// Col is the catalog column the value comes from unchanged; nil for
+	// expressions.
+	Col *Column
+	// Count is a count(…) aggregate: a bigint, never encrypted.
+	Count bool
+}
+
+// Statement is what binding a SELECT, INSERT, UPDATE or DELETE found.
+type Statement struct {
+	// Params is the highest parameter number, $1 … $Params.
+	Params int
+	// Bound maps a parameter to the column it meets: an encrypted
+	// column's parameter must be encrypted alike; a plaintext column's
+	// gives the parameter its type.
+	Bound map[int]*Column
+	// Results describes a SELECT's result columns (nil for the others).
+	Results []Result
+}
+
+// Analyze binds a SELECT, INSERT, UPDATE or DELETE against the catalog:
+// the parameters that meet encrypted columns, what the statement may not
+// do with encrypted columns (SQL Server's "operand type clash" and
+// refusals of operations ciphertext cannot support), and its result
+// columns.
+func Analyze(ctx context.Context, cat Catalog, node *pg.Node) (*Statement, error) {
+	sc, err := tablesOf(ctx, cat, node)
+	if err != nil {
+		return nil, err
+	}
+	b := bindings{}
+	if err := sc.checkExprs(node, b); err != nil {
+		return nil, err
+	}
+	st := &Statement{Bound: b}
+	switch n := node.Node.(type) {
+	case *pg.Node_InsertStmt:
+		if err := sc.bindInsert(n.InsertStmt, b); err != nil {
+			return nil, err
+		}
+	case *pg.Node_UpdateStmt:
+		if err := sc.bindSet(n.UpdateStmt.TargetList, b); err != nil {
+			return nil, err
+		}
+	case *pg.Node_SelectStmt:
+		if st.Results, err = sc.resultColumns(n.SelectStmt); err != nil {
+			return nil, err
+		}
+	case *pg.Node_DeleteStmt:
+	default:
+		return nil, &wire.Error{Code: "0A000", Message: "only SELECT, INSERT, UPDATE and DELETE are bound"}
+	}
+	pgast.Walk(node.ProtoReflect(), func(m protoreflect.Message) bool {
+		if p, ok := m.Interface().(*pg.ParamRef); ok && int(p.Number) > st.Params {
+			st.Params = int(p.Number)
+		}
+		return true
+	})
+	return st, nil
+}
+
+// Resolve finds the column of a table that a name names, for statements
+// that are not bound as a whole (CREATE INDEX).
+func Resolve(ctx context.Context, cat Catalog, schema, table, column string) (*Column, error) {
+	cols, err := cat.Columns(ctx, schema, table)
+	if err != nil {
+		return nil, err
+	}
+	sc := &scope{tables: []tableRef{{name: table, cols: cols}}}
+	c, _, err := sc.resolve(&pg.ColumnRef{Fields: []*pg.Node{pg.MakeStrNode(column)}})
+	return c, err
+}
 
 // tableRef is a table in a statement's scope.
 type tableRef struct {
 	name, alias string
-	cols        []column
+	cols        []Column
 }
 
 type scope struct {
@@ -24,7 +124,7 @@ type scope struct {
 }
 
 // resolve finds the column a ColumnRef names.
-func (sc *scope) resolve(ref *pg.ColumnRef) (*column, bool, error) {
+func (sc *scope) resolve(ref *pg.ColumnRef) (*Column, bool, error) {
 	var parts []string
 	for _, f := range ref.Fields {
 		switch n := f.Node.(type) {
@@ -43,7 +143,7 @@ func (sc *scope) resolve(ref *pg.ColumnRef) (*column, bool, error) {
 	default:
 		return nil, false, &wire.Error{Code: "0A000", Message: fmt.Sprintf("column reference %q is not supported", strings.Join(parts, "."))}
 	}
-	var found *column
+	var found *Column
 	for i := range sc.tables {
 		t := &sc.tables[i]
 		if qual != "" && !strings.EqualFold(qual, t.alias) && !strings.EqualFold(qual, t.name) {
@@ -65,8 +165,8 @@ func (sc *scope) resolve(ref *pg.ColumnRef) (*column, bool, error) {
 }
 
 // tablesOf collects the tables a statement reads or writes, with their
-// catalog columns. Catalog tables are out of bounds.
-func (s *session) tablesOf(ctx context.Context, root *pg.Node) (*scope, error) {
+// catalog columns.
+func tablesOf(ctx context.Context, cat Catalog, root *pg.Node) (*scope, error) {
 	sc := &scope{}
 	var err error
 	pgast.Walk(root.ProtoReflect(), func(m protoreflect.Message) bool {
@@ -74,17 +174,13 @@ func (s *session) tablesOf(ctx context.Context, root *pg.Node) (*scope, error) {
 		if !ok || err != nil {
 			return err == nil
 		}
-		if strings.HasPrefix(strings.ToLower(rv.Relname), "_confide_") || strings.HasPrefix(strings.ToLower(rv.Relname), "sqlite_") {
-			err = &wire.Error{Code: "42501", Message: fmt.Sprintf("table %q is reserved", rv.Relname)}
-			return false
-		}
-		cols, cerr := tableColumns(ctx, s.conn, rv.Relname)
+		cols, cerr := cat.Columns(ctx, rv.Schemaname, rv.Relname)
 		if cerr != nil {
 			err = cerr
 			return false
 		}
 		if len(cols) == 0 {
-			err = errUndefined("table", rv.Relname)
+			err = &wire.Error{Code: "42P01", Message: fmt.Sprintf("table %q does not exist", rv.Relname)}
 			return false
 		}
 		alias := ""
@@ -99,7 +195,7 @@ func (s *session) tablesOf(ctx context.Context, root *pg.Node) (*scope, error) {
 
 // operand classifies one side of a comparison.
 type operand struct {
-	col     *column
+	col     *Column
 	param   int // $n, 0 if not a parameter
 	literal bool
 }
@@ -122,7 +218,7 @@ func (sc *scope) operand(n *pg.Node) (operand, error) {
 	return operand{}, nil
 }
 
-func clash(c *column, what string) error {
+func clash(c *Column, what string) error {
 	return &wire.Error{Code: "42804", Message: fmt.Sprintf("operand type clash: %s is incompatible with column %s.%s, encrypted with %s encryption by column encryption key %q",
 		what, c.Table, c.Name, strings.ToLower(c.EncType), c.CEK),
 		Hint: "send the value as a parameter through a driver with column encryption enabled"}
@@ -131,10 +227,10 @@ func clash(c *column, what string) error {
 // bindings maps each parameter to the column it meets: an encrypted
 // column's parameter must be encrypted alike; a plaintext column's gives
 // the parameter its type.
-type bindings map[int]*column
+type bindings map[int]*Column
 
-func (b bindings) bind(n int, c *column) error {
-	if old, ok := b[n]; ok && old != nil && (old.encrypted() || c.encrypted()) && (old.CEK != c.CEK || old.EncType != c.EncType || old.Type != c.Type) {
+func (b bindings) bind(n int, c *Column) error {
+	if old, ok := b[n]; ok && old != nil && (old.Encrypted() || c.Encrypted()) && (old.CEK != c.CEK || old.EncType != c.EncType || old.Type != c.Type) {
 		return &wire.Error{Code: "42804", Message: fmt.Sprintf("parameter $%d meets columns encrypted differently", n)}
 	}
 	b[n] = c
@@ -146,18 +242,18 @@ func (b bindings) bind(n int, c *column) error {
 func (b bindings) compare(l, r operand, equality bool) error {
 	for _, pair := range [][2]operand{{l, r}, {r, l}} {
 		c, o := pair[0].col, pair[1]
-		if c != nil && !c.encrypted() && o.param > 0 {
+		if c != nil && !c.Encrypted() && o.param > 0 {
 			if _, ok := b[o.param]; !ok {
 				b[o.param] = c
 			}
 		}
-		if c == nil || !c.encrypted() {
+		if c == nil || !c.Encrypted() {
 			continue
 		}
 		if !equality {
 			return &wire.Error{Code: "0A000", Message: fmt.Sprintf("column %s.%s is encrypted: only equality (=, <>, IN) is supported on it", c.Table, c.Name)}
 		}
-		if c.EncType != "DETERMINISTIC" {
+		if c.EncType != ddl.Deterministic {
 			return &wire.Error{Code: "42804", Message: fmt.Sprintf("column %s.%s is encrypted with randomized encryption: it cannot be compared", c.Table, c.Name)}
 		}
 		switch {
@@ -230,7 +326,7 @@ func (sc *scope) checkExprs(root *pg.Node, b bindings) error {
 				l, _ = sc.operand(x.Lexpr)
 				r, _ = sc.operand(x.Rexpr)
 				for _, o := range []operand{l, r} {
-					if o.col != nil && o.col.encrypted() {
+					if o.col != nil && o.col.Encrypted() {
 						err = &wire.Error{Code: "0A000", Message: fmt.Sprintf("column %s.%s is encrypted: %s is not supported on it", o.col.Table, o.col.Name, x.Kind)}
 					}
 				}
@@ -238,7 +334,7 @@ func (sc *scope) checkExprs(root *pg.Node, b bindings) error {
 			return err == nil
 		case *pg.FuncCall:
 			for _, a := range x.Args {
-				if o, _ := sc.operand(a); o.col != nil && o.col.encrypted() {
+				if o, _ := sc.operand(a); o.col != nil && o.col.Encrypted() {
 					name := ""
 					for _, n := range x.Funcname {
 						if s, ok := n.Node.(*pg.Node_String_); ok {
@@ -253,7 +349,7 @@ func (sc *scope) checkExprs(root *pg.Node, b bindings) error {
 				}
 			}
 		case *pg.SortBy:
-			if o, _ := sc.operand(x.Node); o.col != nil && o.col.encrypted() {
+			if o, _ := sc.operand(x.Node); o.col != nil && o.col.Encrypted() {
 				err = &wire.Error{Code: "0A000", Message: fmt.Sprintf("column %s.%s is encrypted: ORDER BY would sort ciphertexts", o.col.Table, o.col.Name)}
 				return false
 			}
