@@ -214,7 +214,6 @@ func TypeName(t *pg.TypeName) (types.Type, error) {
 	return ty, nil
 }
 
-
 // Arg is an argument of a table function call: a literal, or a
 // parameter given at execution.
 type Arg struct {

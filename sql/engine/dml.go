@@ -7,10 +7,10 @@ import (
 	"io"
 	"strings"
 
-	pg "github.com/pganalyze/pg_query_go/v6"
 	"github.com/confide/confide/sql/bind"
 	"github.com/confide/confide/sql/cell"
 	"github.com/confide/confide/sql/wire"
+	pg "github.com/pganalyze/pg_query_go/v6"
 )
 
 // dmlStmt is a prepared SELECT, INSERT, UPDATE or DELETE.
