@@ -16,14 +16,18 @@ if ! command -v go >/dev/null; then
   exit 1
 fi
 
-# Debian packages the tests use (later subsystems add PostgreSQL, etcd, ...):
-# node and npm run tedious, the independent Always Encrypted implementation
-# the SQL tests check against (installed with npm into .cache/npm); psql
-# talks to confide's SQL server; gcc builds SQLite and libpg_query (cgo).
+# Debian packages the tests use: node and npm run tedious, the independent
+# Always Encrypted implementation the SQL tests check against (installed
+# with npm into .cache/npm); psql talks to confide's SQL server; the
+# PostgreSQL 15 server runs the throw-away clusters (primary and streaming
+# replica) of the stock-PostgreSQL driver tests (internal/pgtest starts
+# them on free loopback ports, as the postgres user when run as root);
+# gcc builds SQLite and libpg_query (cgo).
 need=()
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 command -v psql >/dev/null || need+=(postgresql-client) # psql against confide's SQL server
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 command -v gcc >/dev/null || need+=(gcc) # cgo: SQLite and PostgreSQL's parser
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
