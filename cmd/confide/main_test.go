@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/confide/confide/internal/pgtest"
 )
 
 // The scripts run the real binary, built once, as a user would: the
@@ -41,8 +44,65 @@ func TestMain(m *testing.M) {
 }
 
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script",
+	testscript.Run(t, scriptParams("testdata/script", nil))
+}
+
+// TestSQLScripts runs the SQL scripts that hold for both backends twice:
+// against the confide server, which each script starts itself (the
+// condition [postgres] is false), and against a throw-away stock
+// PostgreSQL cluster per script. Either way the script finds the server
+// at $SQLADDR ($SQLPORT), with $DBA and $APP as the DBA's and the
+// application's user names.
+func TestSQLScripts(t *testing.T) {
+	for _, backend := range []string{"confide", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			p := scriptParams("testdata/sql", func(e *testscript.Env) error {
+				if backend == "confide" {
+					port := strconv.Itoa(freePort(t))
+					e.Setenv("SQLPORT", port)
+					e.Setenv("SQLADDR", "127.0.0.1:"+port)
+					e.Setenv("DBA", "dba")
+					e.Setenv("APP", "app")
+					e.Setenv("BACKEND", "confide")
+					return nil
+				}
+				c := pgtest.Start(t)
+				c.CreateDB(t, "hospital")
+				e.Setenv("SQLPORT", strconv.Itoa(c.Port))
+				e.Setenv("SQLADDR", "127.0.0.1:"+strconv.Itoa(c.Port))
+				e.Setenv("DBA", c.Superuser)
+				e.Setenv("APP", c.Superuser)
+				e.Setenv("BACKEND", "postgres")
+				return nil
+			})
+			p.Condition = func(cond string) (bool, error) {
+				if cond != "postgres" {
+					return false, fmt.Errorf("unknown condition %q", cond)
+				}
+				return backend == "postgres", nil
+			}
+			testscript.Run(t, p)
+		})
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// scriptParams are the scripts' commands and environment; setup, if not
+// nil, adds to the environment.
+func scriptParams(dir string, setup func(*testscript.Env) error) testscript.Params {
+	return testscript.Params{
+		Dir: dir,
+		Condition: func(cond string) (bool, error) {
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			// flipbyte IN OFFSET OUT writes IN with one bit of byte
 			// OFFSET flipped.
@@ -141,7 +201,10 @@ func TestScripts(t *testing.T) {
 			e.Defer(func() { os.RemoveAll(home) })
 			e.Setenv("CONFIDE_HOME", home)
 			e.Setenv("CONFIDE_PLATFORM_IDLE", "3s")
+			if setup != nil {
+				return setup(e)
+			}
 			return nil
 		},
-	})
+	}
 }
