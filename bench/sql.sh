@@ -43,7 +43,7 @@ psql -h 127.0.0.1 -p "$port" -U postgres -d bench -Atc \
   "SELECT 'postgres ' || current_setting('server_version') || ': fsync=' || current_setting('fsync') || ' synchronous_commit=' || current_setting('synchronous_commit') || ' wal_sync_method=' || current_setting('wal_sync_method') || ' shared_buffers=' || current_setting('shared_buffers')" >&2
 
 out="$tmp/bench.txt"
-go test -run '^$' -bench 'SQL' -benchtime "${BENCHTIME:-5s}" -count "$count" -timeout 60m ./sql/driver/ | tee "$out" >&2
+go test -run '^$' -bench "${BENCH:-SQL}" -benchtime "${BENCHTIME:-5s}" -count "$count" -timeout 60m ./sql/driver/ | tee "$out" >&2
 
 go run ./bench/benchtab < "$out"
 echo
@@ -80,6 +80,15 @@ END {
   }
   g = "postgres/plain/insert-synccommit"
   if (g in times) printf "| insert, postgres synchronous_commit=on | | | | %s | | | %s |\n", ops(g), ratio("confide/plain/insert", g)
+  print ""
+  print "Stock PostgreSQL through the same driver, column encryption on (issue 16):"
+  print ""
+  print "| operation | postgres plain ops/s | postgres det ops/s | postgres rand ops/s | det/plain | rand/plain |"
+  print "|---|---|---|---|---|---|"
+  for (k = 1; k <= 4; k++) {
+    o = opsl[k]; p = "postgres/plain/" o; d = "postgres/det/" o; r = "postgres/rand/" o
+    printf "| %s | %s | %s | %s | %s | %s |\n", o, ops(p), ops(d), ops(r), ratio(d, p), ratio(r, p)
+  }
   print ""
   print "CPU time per operation (client and confide server in one process; median µs), and the CPU-bound throughput ratio:"
   print ""

@@ -83,6 +83,8 @@ CREATE TABLE IF NOT EXISTS _confide_column (
 // them (its parser folds unquoted identifiers to lower case).
 const PostgreSQLSchema = `
 CREATE SCHEMA IF NOT EXISTS confide;
+CREATE TABLE IF NOT EXISTS confide.catalog_version (version int NOT NULL);
+INSERT INTO confide.catalog_version SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM confide.catalog_version);
 DO $$ BEGIN
 	CREATE COLLATION confide.nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
 EXCEPTION WHEN duplicate_object THEN NULL;
@@ -267,19 +269,37 @@ func (s *Store) pgColumns(ctx context.Context, schema, table string) ([]bind.Col
 // that never saw Always Encrypted DDL has none, and all its columns are
 // plaintext.
 func (s *Store) pgHasCatalog(ctx context.Context) (bool, error) {
-	rows, err := s.Q.Query(ctx, `SELECT to_regclass('confide.encrypted_column') IS NOT NULL`)
-	if err != nil {
+	var has bool
+	if err := s.scanOne(ctx, &has, `SELECT to_regclass('confide.encrypted_column') IS NOT NULL`); err != nil || !has {
 		return false, err
 	}
+	var v int
+	if err := s.scanOne(ctx, &v, `SELECT coalesce(max(version), 0) FROM confide.catalog_version`); err != nil {
+		return false, fmt.Errorf("catalog: reading confide.catalog_version: %w", err)
+	}
+	if v != PostgreSQLVersion {
+		return false, &wire.Error{Code: "XX000", Message: fmt.Sprintf("catalog: the schema confide is catalog version %d; this driver reads version %d", v, PostgreSQLVersion)}
+	}
+	return true, nil
+}
+
+// PostgreSQLVersion is the version of the PostgreSQL catalog
+// (spec/ae-catalog.md) that this package reads and writes.
+const PostgreSQLVersion = 1
+
+func (s *Store) scanOne(ctx context.Context, dest any, q string) error {
+	rows, err := s.Q.Query(ctx, q)
+	if err != nil {
+		return err
+	}
 	defer rows.Close()
-	var ok bool
-	if rows.Next() {
-		err = rows.Scan(&ok)
+	if !rows.Next() {
+		return errOr(rows.Err(), errors.New("catalog: no row"))
 	}
-	if err == nil {
-		err = rows.Err()
+	if err := rows.Scan(dest); err != nil {
+		return err
 	}
-	return ok, err
+	return rows.Err()
 }
 
 // Ensure creates the catalog if the database lacks it.

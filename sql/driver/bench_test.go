@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/confide/confide/sql/cek"
 	"github.com/confide/confide/sql/driver"
 	"github.com/confide/confide/sql/engine"
@@ -35,6 +37,9 @@ import (
 //	               cannot run on randomized ciphertext and are skipped
 //	postgres/plain PostgreSQL (env CONFIDE_BENCH_PG, a DSN), the plain DDL;
 //	               point-ssn there is the same query on a plaintext column
+//	postgres/det   the same server with the det and rand schemas, through
+//	postgres/rand  the driver's own catalog (issue 16), each in a database
+//	               made afresh for the run
 //
 // Operations:
 //
@@ -114,15 +119,15 @@ func BenchmarkSQL(b *testing.B) {
 		runSQL(b, open(confide("rand", true)), benchDDL(map[string]string{
 			"ssn": "RANDOMIZED", "name": "RANDOMIZED", "balance": "RANDOMIZED", "amount": "RANDOMIZED"}), keys)
 	})
+	pgDSN := os.Getenv("CONFIDE_BENCH_PG")
 	b.Run("postgres/plain", func(b *testing.B) {
-		dsn := os.Getenv("CONFIDE_BENCH_PG")
-		if dsn == "" {
+		if pgDSN == "" {
 			b.Skip("set CONFIDE_BENCH_PG to a PostgreSQL DSN (bench/sql.sh does) to measure PostgreSQL beside confide")
 		}
-		runSQL(b, open(dsn), benchDDL(nil), nil)
+		runSQL(b, open(pgDSN), benchDDL(nil), nil)
 		// PostgreSQL's default durability (synchronous_commit=on), for
 		// comparison with the cluster's setting above.
-		u, err := url.Parse(dsn)
+		u, err := url.Parse(pgDSN)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -132,6 +137,46 @@ func BenchmarkSQL(b *testing.B) {
 		db := open(u.String())
 		b.Run("insert-synccommit", func(b *testing.B) { benchInsert(b, db, 2_000_000) })
 	})
+	// The same driver against stock PostgreSQL with column encryption
+	// (issue 16): the driver keeps the catalog in each database.
+	for _, m := range []struct {
+		name string
+		enc  map[string]string
+	}{
+		{"det", map[string]string{"ssn": "DETERMINISTIC", "name": "RANDOMIZED", "balance": "RANDOMIZED", "amount": "RANDOMIZED"}},
+		{"rand", map[string]string{"ssn": "RANDOMIZED", "name": "RANDOMIZED", "balance": "RANDOMIZED", "amount": "RANDOMIZED"}},
+	} {
+		b.Run("postgres/"+m.name, func(b *testing.B) {
+			if pgDSN == "" {
+				b.Skip("set CONFIDE_BENCH_PG to a PostgreSQL DSN (bench/sql.sh does) to measure PostgreSQL beside confide")
+			}
+			dsn := freshDatabase(b, pgDSN, "bench_"+m.name)
+			runSQL(b, open(dsn+"&column_encryption=enabled"), benchDDL(m.enc), keys)
+		})
+	}
+}
+
+// freshDatabase (re)creates database name on dsn's server and returns a
+// DSN for it: the catalog and keys of an earlier run (-count) go with it.
+func freshDatabase(b *testing.B, dsn, name string) string {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	id := pgx.Identifier{name}.Sanitize()
+	for _, q := range []string{"DROP DATABASE IF EXISTS " + id + " WITH (FORCE)", "CREATE DATABASE " + id} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }
 
 const (
