@@ -8,13 +8,21 @@ package pgtest
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,4 +181,107 @@ func (c *Cluster) Checkpoint(t testing.TB) {
 	if _, err := conn.Exec(context.Background(), "CHECKPOINT"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// RequirePassword creates a login role that must authenticate with
+// SCRAM-SHA-256 (PostgreSQL 15's default password hashing) from loopback.
+func (c *Cluster) RequirePassword(t testing.TB, role, password string) {
+	t.Helper()
+	conn := c.Connect(t, "postgres")
+	defer conn.Close(context.Background())
+	ctx := context.Background()
+	if _, err := conn.Exec(ctx, "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN SUPERUSER PASSWORD "+quoteLiteral(password)); err != nil {
+		t.Fatal(err)
+	}
+	hba := filepath.Join(c.Data(), "pg_hba.conf")
+	old, err := os.ReadFile(hba)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first matching line wins: this one goes before initdb's trust.
+	if err := os.WriteFile(hba, append([]byte("host all "+role+" 127.0.0.1/32 scram-sha-256\n"), old...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.chown(t, hba)
+	c.reload(t, conn)
+}
+
+// EnableTLS turns on TLS with a certificate for 127.0.0.1 signed by a
+// fresh CA, whose PEM file it returns (for sslrootcert).
+func (c *Cluster) EnableTLS(t testing.TB) (caFile string) {
+	t.Helper()
+	caPEM, certPEM, keyPEM := issue(t)
+	caFile = filepath.Join(c.Dir, "ca.pem")
+	for name, b := range map[string][]byte{caFile: caPEM, filepath.Join(c.Data(), "server.crt"): certPEM, filepath.Join(c.Data(), "server.key"): keyPEM} {
+		if err := os.WriteFile(name, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c.chown(t, name)
+	}
+	c.appendFile(t, filepath.Join(c.Data(), "postgresql.auto.conf"), "ssl = on\n")
+	conn := c.Connect(t, "postgres")
+	defer conn.Close(context.Background())
+	c.reload(t, conn)
+	return caFile
+}
+
+func (c *Cluster) reload(t testing.TB, conn *pgx.Conn) {
+	t.Helper()
+	if _, err := conn.Exec(context.Background(), "SELECT pg_reload_conf()"); err != nil {
+		t.Fatal(err)
+	}
+	// The postmaster rereads its files asynchronously.
+	time.Sleep(300 * time.Millisecond)
+}
+
+func (c *Cluster) chown(t testing.TB, path string) {
+	if c.owner == nil {
+		return
+	}
+	uid, _ := strconv.Atoi(c.owner.Uid)
+	gid, _ := strconv.Atoi(c.owner.Gid)
+	if err := os.Chown(path, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// issue makes a CA and a server certificate for 127.0.0.1 and localhost.
+func issue(t testing.TB) (caPEM, certPEM, keyPEM []byte) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "pgtest CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk})
 }

@@ -20,7 +20,9 @@
 //     each other that are not encrypted alike.
 //
 // Names resolve case-insensitively, as SQL Server's do; unqualified
-// columns must be unambiguous across the statement's tables. Sub-selects
+// columns must be unambiguous across the statement's tables (JOIN …
+// USING and NATURAL JOIN, which merge columns, need qualified names; a
+// WITH query's name is not a table). Sub-selects
 // are bound with the tables of the whole statement in scope, which is
 // stricter than SQL's scoping but never looser.
 package bind

@@ -3,8 +3,11 @@ package driver_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +16,7 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/confide/confide/internal/pgtest"
 	"github.com/confide/confide/sql/cek"
 	"github.com/confide/confide/sql/driver"
 )
@@ -231,5 +235,35 @@ func TestPostgresCatalogTampering(t *testing.T) {
 	fresh = w.open(t, []string{w.keyPath})
 	if _, err := fresh.Exec(`SELECT id FROM patients WHERE ward = $1`, "x"); err == nil || !strings.Contains(err.Error(), "not bytea") {
 		t.Errorf("catalog and table disagree: %v", err)
+	}
+}
+
+// TestPostgresSCRAMAndTLS: the driver authenticates and encrypts the
+// connection as PostgreSQL offers (pgx's SCRAM-SHA-256 and TLS), and its
+// own DSN parameters never reach the server.
+func TestPostgresSCRAMAndTLS(t *testing.T) {
+	c := pgtest.Start(t)
+	c.CreateDB(t, "clinic")
+	c.RequirePassword(t, "app", "s3cret pass")
+	ca := c.EnableTLS(t)
+	dsn := func(password string) string {
+		return fmt.Sprintf("postgres://%s@127.0.0.1:%d/clinic?sslmode=verify-full&sslrootcert=%s&column_encryption=enabled",
+			url.UserPassword("app", password), c.Port, url.QueryEscape(ca))
+	}
+	keys := &cek.Cache{Providers: []cek.Provider{cek.KeyFiles{}}}
+	db := sql.OpenDB(driver.NewConnector(dsn("s3cret pass"), driver.Config{Keys: keys}))
+	defer db.Close()
+	var ssl bool
+	var user string
+	if err := db.QueryRow(`SELECT s.ssl, a.usename FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid WHERE s.pid = pg_backend_pid()`).Scan(&ssl, &user); err != nil {
+		t.Fatal(err)
+	}
+	if !ssl || user != "app" {
+		t.Errorf("ssl %v, user %q", ssl, user)
+	}
+	wrong := sql.OpenDB(driver.NewConnector(dsn("wrong"), driver.Config{Keys: keys}))
+	defer wrong.Close()
+	if err := wrong.Ping(); err == nil || !strings.Contains(err.Error(), "password authentication failed") {
+		t.Errorf("wrong password: %v", err)
 	}
 }
