@@ -222,7 +222,7 @@ func (s *Store) sqliteColumns(ctx context.Context, table string) ([]bind.Column,
 	return out, rows.Err()
 }
 
-// pgSchemaOf is the schema a table name ($2) in a given schema ($1, ''
+// pgSchemaOf is the schema a table name ($2) in a given schema ($1, ”
 // for none) means: the first schema on the search path (pg_catalog and
 // pg_temp included, as PostgreSQL resolves names) that has it.
 const pgSchemaOf = `coalesce(nullif($1, ''), (SELECT u.s FROM unnest(current_schemas(true)) WITH ORDINALITY AS u(s, o)
@@ -235,14 +235,14 @@ func (s *Store) pgColumns(ctx context.Context, schema, table string) ([]bind.Col
 	}
 	q := `SELECT c.table_name::text, c.column_name::text, c.ordinal_position::int, c.udt_name::text, '', '', '', ''
 		FROM information_schema.columns c
-		WHERE c.table_name = $2 AND c.table_schema = `+pgSchemaOf+`
+		WHERE c.table_name = $2 AND c.table_schema = ` + pgSchemaOf + `
 		ORDER BY c.ordinal_position`
 	if has {
 		q = `SELECT c.table_name::text, c.column_name::text, c.ordinal_position::int, c.udt_name::text,
 			coalesce(k.sqltype, ''), coalesce(k.cek, ''), coalesce(k.enc_type, ''), coalesce(k.cek_next, '')
 		FROM information_schema.columns c
 		LEFT JOIN confide.encrypted_column k ON k.schema_name = c.table_schema::text AND k.tbl = c.table_name::text AND k.col = c.column_name::text
-		WHERE c.table_name = $2 AND c.table_schema = `+pgSchemaOf+`
+		WHERE c.table_name = $2 AND c.table_schema = ` + pgSchemaOf + `
 		ORDER BY c.ordinal_position`
 	}
 	rows, err := s.Q.Query(ctx, q, schema, table)
