@@ -2,14 +2,7 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -21,6 +14,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/confide/confide/internal/pgtest"
+	"github.com/confide/confide/internal/testcert"
 )
 
 // The scripts run the real binary, built once, as a user would: the
@@ -132,26 +126,17 @@ func scriptParams(dir string, setup func(*testscript.Env) error) testscript.Para
 				}
 				ts.Check(os.WriteFile(ts.MkAbs(args[0]), bytes.Replace(b, []byte(args[1]), []byte(args[2]), 1), 0o600))
 			},
-			// selfsigned CERT KEY makes a self-signed P-256 certificate
-			// for 127.0.0.1 and localhost.
-			"selfsigned": func(ts *testscript.TestScript, neg bool, args []string) {
-				if len(args) != 2 {
-					ts.Fatalf("usage: selfsigned CERT KEY")
+			// testcert CA CERT KEY makes a CA and a server certificate
+			// it signs for 127.0.0.1 and localhost.
+			"testcert": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 3 {
+					ts.Fatalf("usage: testcert CA CERT KEY")
 				}
-				key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				ca, cert, key, err := testcert.Issue()
 				ts.Check(err)
-				tmpl := &x509.Certificate{
-					SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "confide test"},
-					NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-					DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-					KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-				}
-				der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-				ts.Check(err)
-				pk, err := x509.MarshalPKCS8PrivateKey(key)
-				ts.Check(err)
-				ts.Check(os.WriteFile(ts.MkAbs(args[0]), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
-				ts.Check(os.WriteFile(ts.MkAbs(args[1]), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), 0o600))
+				ts.Check(os.WriteFile(ts.MkAbs(args[0]), ca, 0o644))
+				ts.Check(os.WriteFile(ts.MkAbs(args[1]), cert, 0o644))
+				ts.Check(os.WriteFile(ts.MkAbs(args[2]), key, 0o600))
 			},
 			// waitport HOST:PORT waits up to thirty seconds for a listener.
 			"waitport": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -202,7 +202,15 @@ func (s *Store) Columns(ctx context.Context, schema, table string) ([]bind.Colum
 }
 
 func (s *Store) sqliteColumns(ctx context.Context, table string) ([]bind.Column, error) {
-	rows, err := s.Q.Query(ctx, `SELECT tbl, col, ord, sqltype, coalesce(cek, ''), coalesce(enc_type, ''), coalesce(cek_next, '') FROM _confide_column WHERE tbl = ? ORDER BY ord`, table)
+	return s.columns(ctx, `SELECT tbl, col, ord, '', sqltype, coalesce(cek, ''), coalesce(enc_type, ''), coalesce(cek_next, '') FROM _confide_column WHERE tbl = ? ORDER BY ord`, table)
+}
+
+// columns reads rows of (table, column, ordinal, server type, AE type,
+// CEK, encryption type, next CEK). On SQLite every column has an AE type
+// and ordinals count from 0; on PostgreSQL only encrypted columns have
+// one, they must be bytea, and ordinals count from 1.
+func (s *Store) columns(ctx context.Context, q string, args ...any) ([]bind.Column, error) {
+	rows, err := s.Q.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -210,9 +218,19 @@ func (s *Store) sqliteColumns(ctx context.Context, table string) ([]bind.Column,
 	var out []bind.Column
 	for rows.Next() {
 		var c bind.Column
-		var t string
-		if err := rows.Scan(&c.Table, &c.Name, &c.Ord, &t, &c.CEK, &c.EncType, &c.Next); err != nil {
+		var udt, t string
+		if err := rows.Scan(&c.Table, &c.Name, &c.Ord, &udt, &t, &c.CEK, &c.EncType, &c.Next); err != nil {
 			return nil, err
+		}
+		if s.Dialect == PostgreSQL {
+			c.Ord--
+			if c.CEK == "" {
+				out = append(out, c)
+				continue
+			}
+			if udt != "bytea" {
+				return nil, &wire.Error{Code: "XX000", Message: fmt.Sprintf("catalog: column %s.%s is recorded as encrypted, but its type is %s, not bytea: the catalog and the table disagree", c.Table, c.Name, udt)}
+			}
 		}
 		if c.Type, err = types.Parse(t); err != nil {
 			return nil, fmt.Errorf("catalog: column %s.%s: %w", c.Table, c.Name, err)
@@ -245,30 +263,7 @@ func (s *Store) pgColumns(ctx context.Context, schema, table string) ([]bind.Col
 		WHERE c.table_name = $2 AND c.table_schema = ` + pgSchemaOf + `
 		ORDER BY c.ordinal_position`
 	}
-	rows, err := s.Q.Query(ctx, q, schema, table)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []bind.Column
-	for rows.Next() {
-		var c bind.Column
-		var udt, t string
-		if err := rows.Scan(&c.Table, &c.Name, &c.Ord, &udt, &t, &c.CEK, &c.EncType, &c.Next); err != nil {
-			return nil, err
-		}
-		c.Ord--
-		if c.CEK != "" {
-			if udt != "bytea" {
-				return nil, &wire.Error{Code: "XX000", Message: fmt.Sprintf("catalog: column %s.%s is recorded as encrypted, but its type is %s, not bytea: the catalog and the table disagree", c.Table, c.Name, udt)}
-			}
-			if c.Type, err = types.Parse(t); err != nil {
-				return nil, fmt.Errorf("catalog: column %s.%s: %w", c.Table, c.Name, err)
-			}
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return s.columns(ctx, q, schema, table)
 }
 
 // pgHasCatalog reports whether the database has the catalog: a database
