@@ -237,14 +237,28 @@ func (b bindings) bind(n int, c *Column) error {
 	return nil
 }
 
+// plain records that parameter n meets plaintext column c: the first
+// plaintext column gives the parameter its type, and a parameter that
+// also meets an encrypted column is refused whichever comes first.
+func (b bindings) plain(n int, c *Column) error {
+	old, ok := b[n]
+	if ok && old.Encrypted() {
+		return &wire.Error{Code: "42804", Message: fmt.Sprintf("parameter $%d meets columns encrypted differently", n)}
+	}
+	if !ok {
+		b[n] = c
+	}
+	return nil
+}
+
 // compare checks one comparison between two operands and binds
 // parameters to encrypted columns.
 func (b bindings) compare(l, r operand, equality bool) error {
 	for _, pair := range [][2]operand{{l, r}, {r, l}} {
 		c, o := pair[0].col, pair[1]
 		if c != nil && !c.Encrypted() && o.param > 0 {
-			if _, ok := b[o.param]; !ok {
-				b[o.param] = c
+			if err := b.plain(o.param, c); err != nil {
+				return err
 			}
 		}
 		if c == nil || !c.Encrypted() {

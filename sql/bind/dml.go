@@ -76,9 +76,7 @@ func (sc *scope) assign(c *Column, v *pg.Node, b bindings) error {
 	}
 	if !c.Encrypted() {
 		if o.param > 0 {
-			if _, ok := b[o.param]; !ok {
-				b[o.param] = c
-			}
+			return b.plain(o.param, c)
 		}
 		return nil
 	}
