@@ -1,0 +1,306 @@
+package sqlenclave
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdh"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/sql/cell"
+)
+
+// Sizes and labels of spec/ae-enclave.md.
+const (
+	NonceSize     = 32
+	SessionIDSize = 16
+	PointSize     = 97 // an uncompressed P-384 point
+	packageV1     = 0x01
+	ivSize        = 12
+	guidSize      = 16
+	hashSize      = sha256.Size
+	maxKeys       = 64
+	maxName       = 128
+
+	runtimeLabel = "confide-sql-enclave-v1\x00"
+	sessionLabel = "confide-sql-enclave-session-v1\x00"
+
+	// PendingTTL is how long a session waits for its first package.
+	PendingTTL = 5 * time.Minute
+	// IdleTTL is how long an established session, and a cached key,
+	// live after their last package.
+	IdleTTL = time.Hour
+)
+
+// ErrRejected is the one answer to a key package that fails any check:
+// which check failed is not the host's to learn.
+var ErrRejected = errors.New("sqlenclave: key package rejected")
+
+// Attestation is what sp_enclave_attest returns.
+type Attestation struct {
+	SessionID  []byte
+	EnclaveKey []byte // P-384, uncompressed
+	Evidence   []byte
+}
+
+// RuntimeData is what the evidence's report data binds besides the nonce.
+func RuntimeData(sessionID, enclaveKey []byte) []byte {
+	out := make([]byte, 0, len(runtimeLabel)+len(sessionID)+len(enclaveKey))
+	out = append(out, runtimeLabel...)
+	out = append(out, sessionID...)
+	return append(out, enclaveKey...)
+}
+
+// sessionKey derives the AES-256-GCM key both sides share.
+func sessionKey(shared, nonce, sessionID, enclaveKey, clientKey []byte) (cipher.AEAD, error) {
+	info := make([]byte, 0, len(sessionLabel)+SessionIDSize+2*PointSize)
+	info = append(append(append(append(info, sessionLabel...), sessionID...), enclaveKey...), clientKey...)
+	key, err := hkdf.Key(sha256.New, shared, nonce, string(info), 32)
+	if err != nil {
+		return nil, err
+	}
+	blk, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(blk)
+}
+
+func aad(sessionID, clientKey []byte) []byte {
+	return append(append([]byte{packageV1}, sessionID...), clientKey...)
+}
+
+// Enclave is the trusted side: it attests sessions, accepts key packages
+// and keeps the delivered keys. It runs inside the SQL enclave; the host
+// reaches it only through the ECALLs of the SQL server.
+type Enclave struct {
+	// Platform produces the evidence.
+	Platform enclave.Attester
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+
+	mu       sync.Mutex
+	sessions map[[SessionIDSize]byte]*session
+	keys     map[string]*cachedKey // by lower-cased name
+}
+
+type session struct {
+	priv        *ecdh.PrivateKey //confide:secret
+	enclaveKey  []byte
+	nonce       []byte
+	clientKey   []byte      // fixed by the first accepted package
+	aead        cipher.AEAD //confide:secret
+	counter     uint64
+	established bool
+	last        time.Time
+}
+
+type cachedKey struct {
+	key  *cell.Key //confide:secret
+	last time.Time
+}
+
+func (e *Enclave) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+// maxSessions bounds the sessions an enclave holds: an attestation call
+// costs the host nothing, so pending sessions must not grow without end.
+const maxSessions = 4096
+
+// Attest opens a pending session for a client's nonce.
+func (e *Enclave) Attest(ctx context.Context, nonce []byte) (Attestation, error) {
+	if len(nonce) != NonceSize {
+		return Attestation{}, fmt.Errorf("sqlenclave: the nonce must be %d bytes, not %d", NonceSize, len(nonce))
+	}
+	priv, err := ecdh.P384().GenerateKey(rand.Reader)
+	if err != nil {
+		return Attestation{}, err
+	}
+	var id [SessionIDSize]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return Attestation{}, err
+	}
+	pub := priv.PublicKey().Bytes()
+	rd, err := enclave.NewReportData(nonce, RuntimeData(id[:], pub))
+	if err != nil {
+		return Attestation{}, err
+	}
+	ev, err := e.Platform.Evidence(ctx, rd)
+	if err != nil {
+		return Attestation{}, fmt.Errorf("sqlenclave: evidence: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.expire()
+	if len(e.sessions) >= maxSessions {
+		return Attestation{}, errors.New("sqlenclave: too many sessions; try again later")
+	}
+	if e.sessions == nil {
+		e.sessions = map[[SessionIDSize]byte]*session{}
+	}
+	e.sessions[id] = &session{priv: priv, enclaveKey: pub, nonce: bytes.Clone(nonce), last: e.now()}
+	return Attestation{SessionID: id[:], EnclaveKey: pub, Evidence: ev}, nil
+}
+
+// expire forgets idle sessions and keys; e.mu is held.
+func (e *Enclave) expire() {
+	now := e.now()
+	for id, s := range e.sessions {
+		ttl := PendingTTL
+		if s.established {
+			ttl = IdleTTL
+		}
+		if now.Sub(s.last) > ttl {
+			delete(e.sessions, id)
+		}
+	}
+	for n, k := range e.keys {
+		if now.Sub(k.last) > IdleTTL {
+			delete(e.keys, n)
+		}
+	}
+}
+
+// AcceptKeys checks a key package for the statement the host says it is
+// running and caches its keys. It returns the names of the keys.
+func (e *Enclave) AcceptKeys(pkg []byte, statement string) ([]string, error) {
+	const head = 1 + SessionIDSize + PointSize + ivSize
+	if len(pkg) < head+16 || pkg[0] != packageV1 {
+		return nil, ErrRejected
+	}
+	var id [SessionIDSize]byte
+	copy(id[:], pkg[1:1+SessionIDSize])
+	clientKey := pkg[1+SessionIDSize : 1+SessionIDSize+PointSize]
+	iv := pkg[1+SessionIDSize+PointSize : head]
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.expire()
+	s := e.sessions[id]
+	if s == nil {
+		return nil, ErrRejected
+	}
+	aead := s.aead
+	if !s.established {
+		peer, err := ecdh.P384().NewPublicKey(clientKey)
+		if err != nil {
+			return nil, ErrRejected
+		}
+		shared, err := s.priv.ECDH(peer)
+		if err != nil {
+			return nil, ErrRejected
+		}
+		if aead, err = sessionKey(shared, s.nonce, id[:], s.enclaveKey, clientKey); err != nil {
+			return nil, ErrRejected
+		}
+	} else if subtle.ConstantTimeCompare(clientKey, s.clientKey) != 1 {
+		return nil, ErrRejected
+	}
+	body, err := aead.Open(nil, iv, pkg[head:], aad(id[:], clientKey))
+	if err != nil {
+		return nil, ErrRejected
+	}
+	keys, counter, ok := parseBody(body, statement)
+	if !ok || counter <= s.counter {
+		return nil, ErrRejected
+	}
+	cellKeys := make(map[string]*cell.Key, len(keys))
+	for name, k := range keys {
+		ck, err := cell.NewKey(k)
+		if err != nil {
+			return nil, ErrRejected
+		}
+		cellKeys[name] = ck
+	}
+	// Every check passed: only now does the package change anything.
+	if !s.established {
+		s.established, s.aead, s.clientKey, s.priv = true, aead, bytes.Clone(clientKey), nil
+	}
+	s.counter, s.last = counter, e.now()
+	if e.keys == nil {
+		e.keys = map[string]*cachedKey{}
+	}
+	names := make([]string, 0, len(cellKeys))
+	for name, ck := range cellKeys {
+		e.keys[name] = &cachedKey{key: ck, last: s.last}
+		names = append(names, name)
+	}
+	return names, nil
+}
+
+// parseBody reads a package body for the statement: its keys by
+// lower-cased name, and its counter.
+func parseBody(b []byte, statement string) (map[string][]byte, uint64, bool) {
+	if len(b) < guidSize+8+hashSize+2 {
+		return nil, 0, false
+	}
+	counter := binary.BigEndian.Uint64(b[guidSize:])
+	want := sha256.Sum256([]byte(statement))
+	if subtle.ConstantTimeCompare(b[guidSize+8:guidSize+8+hashSize], want[:]) != 1 {
+		return nil, 0, false
+	}
+	b = b[guidSize+8+hashSize:]
+	n := int(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	if n < 1 || n > maxKeys {
+		return nil, 0, false
+	}
+	keys := make(map[string][]byte, n)
+	for range n {
+		if len(b) < 2 {
+			return nil, 0, false
+		}
+		l := int(binary.BigEndian.Uint16(b))
+		if l < 1 || l > maxName || len(b) < 2+l+cell.KeySize {
+			return nil, 0, false
+		}
+		name := strings.ToLower(string(b[2 : 2+l]))
+		if _, dup := keys[name]; dup {
+			return nil, 0, false
+		}
+		keys[name] = b[2+l : 2+l+cell.KeySize]
+		b = b[2+l+cell.KeySize:]
+	}
+	if len(b) != 0 {
+		return nil, 0, false
+	}
+	return keys, counter, true
+}
+
+// CellKey returns a cached key by its CEK name.
+func (e *Enclave) CellKey(name string) (*cell.Key, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k := e.keys[strings.ToLower(name)]
+	if k == nil || e.now().Sub(k.last) > IdleTTL {
+		return nil, false
+	}
+	return k.key, true
+}
+
+// Missing lists the named keys that are not cached, so that a statement
+// needing them is refused before it starts.
+func (e *Enclave) Missing(names ...string) []string {
+	var out []string
+	for _, n := range names {
+		if _, ok := e.CellKey(n); !ok {
+			out = append(out, n)
+		}
+	}
+	return out
+}
