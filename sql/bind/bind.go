@@ -3,6 +3,7 @@ package bind
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -27,6 +28,10 @@ type Column struct {
 	// Next is the CEK a rotation is moving the column to: new values are
 	// encrypted under it, stored ones may be under either.
 	Next string
+	// Enclave marks a column whose CEK is enclave-enabled: the SQL
+	// enclave compares, orders, groups and matches its plaintexts, for
+	// randomized as well as deterministic encryption.
+	Enclave bool
 }
 
 // Encrypted reports whether the column holds cells.
@@ -58,6 +63,14 @@ type Statement struct {
 	Bound map[int]*Column
 	// Results describes a SELECT's result columns (nil for the others).
 	Results []Result
+	// EnclaveCEKs names the CEKs of the enclave-enabled columns of every
+	// table the statement touches, sorted: the SQL enclave must hold them
+	// before the statement runs (its comparisons, and the upkeep of
+	// indexes ordered by plaintext, need them).
+	EnclaveCEKs []string
+	// Likes lists the LIKE expressions on enclave-enabled columns, which
+	// the server evaluates with an enclave function.
+	Likes []*pg.A_Expr
 }
 
 // Analyze binds a SELECT, INSERT, UPDATE or DELETE against the catalog:
@@ -71,10 +84,25 @@ func Analyze(ctx context.Context, cat Catalog, node *pg.Node) (*Statement, error
 		return nil, err
 	}
 	b := bindings{}
-	if err := sc.checkExprs(node, b); err != nil {
+	st := &Statement{Bound: b}
+	if err := sc.checkExprs(node, b, st); err != nil {
 		return nil, err
 	}
-	st := &Statement{Bound: b}
+	if err := sc.checkGrouping(node); err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, t := range sc.tables {
+		for _, c := range t.cols {
+			for _, k := range []string{c.CEK, c.Next} {
+				if c.Enclave && k != "" && !seen[strings.ToLower(k)] {
+					seen[strings.ToLower(k)] = true
+					st.EnclaveCEKs = append(st.EnclaveCEKs, k)
+				}
+			}
+		}
+	}
+	slices.Sort(st.EnclaveCEKs)
 	switch n := node.Node.(type) {
 	case *pg.Node_InsertStmt:
 		if err := sc.bindInsert(n.InsertStmt, b); err != nil {
@@ -252,7 +280,9 @@ func (b bindings) plain(n int, c *Column) error {
 }
 
 // compare checks one comparison between two operands and binds
-// parameters to encrypted columns.
+// parameters to encrypted columns. Deterministic columns support
+// equality; enclave-enabled columns, deterministic or randomized,
+// support every comparison (the SQL enclave evaluates it).
 func (b bindings) compare(l, r operand, equality bool) error {
 	for _, pair := range [][2]operand{{l, r}, {r, l}} {
 		c, o := pair[0].col, pair[1]
@@ -264,29 +294,36 @@ func (b bindings) compare(l, r operand, equality bool) error {
 		if c == nil || !c.Encrypted() {
 			continue
 		}
-		if !equality {
-			return &wire.Error{Code: "0A000", Message: fmt.Sprintf("column %s.%s is encrypted: only equality (=, <>, IN) is supported on it", c.Table, c.Name)}
+		if !equality && !c.Enclave {
+			return &wire.Error{Code: "0A000", Message: fmt.Sprintf("column %s.%s is encrypted: only equality (=, <>, IN) is supported on it", c.Table, c.Name),
+				Hint: "range comparisons, LIKE and sorting need a column encryption key whose column master key allows enclave computations"}
 		}
-		if c.EncType != ddl.Deterministic {
+		if c.EncType != ddl.Deterministic && !c.Enclave {
 			return &wire.Error{Code: "42804", Message: fmt.Sprintf("column %s.%s is encrypted with randomized encryption: it cannot be compared", c.Table, c.Name)}
 		}
-		switch {
-		case o.param > 0:
-			if err := b.bind(o.param, c); err != nil {
-				return err
-			}
-		case o.literal:
-			return clash(c, "a literal")
-		case o.col != nil:
-			if o.col.CEK != c.CEK || o.col.EncType != c.EncType || o.col.Type.Kind != c.Type.Kind {
-				return &wire.Error{Code: "42804", Message: fmt.Sprintf("columns %s.%s and %s.%s are not encrypted alike: they cannot be compared",
-					c.Table, c.Name, o.col.Table, o.col.Name)}
-			}
-		default:
-			return clash(c, "an expression")
+		if err := b.operandFor(c, o); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// operandFor checks the other side of a comparison with encrypted column
+// c: a parameter (bound to c), or a column encrypted alike.
+func (b bindings) operandFor(c *Column, o operand) error {
+	switch {
+	case o.param > 0:
+		return b.bind(o.param, c)
+	case o.literal:
+		return clash(c, "a literal")
+	case o.col != nil:
+		if o.col.CEK != c.CEK || o.col.EncType != c.EncType || o.col.Type.Kind != c.Type.Kind || o.col.Enclave != c.Enclave {
+			return &wire.Error{Code: "42804", Message: fmt.Sprintf("columns %s.%s and %s.%s are not encrypted alike: they cannot be compared",
+				c.Table, c.Name, o.col.Table, o.col.Name)}
+		}
+		return nil
+	}
+	return clash(c, "an expression")
 }
 
 var equalityOps = map[string]bool{"=": true, "<>": true, "!=": true}
@@ -295,7 +332,7 @@ var equalityOps = map[string]bool{"=": true, "<>": true, "!=": true}
 // parameters, and encrypted columns used anywhere else than a plain
 // column reference (a select list, GROUP BY, a join on equality, an
 // INSERT or SET target) are refused.
-func (sc *scope) checkExprs(root *pg.Node, b bindings) error {
+func (sc *scope) checkExprs(root *pg.Node, b bindings, st *Statement) error {
 	var err error
 	pgast.Walk(root.ProtoReflect(), func(m protoreflect.Message) bool {
 		if err != nil {
@@ -335,6 +372,27 @@ func (sc *scope) checkExprs(root *pg.Node, b bindings) error {
 						}
 					}
 				}
+			case pg.A_Expr_Kind_AEXPR_LIKE:
+				err = sc.like(x, b)
+				if err == nil && x.Lexpr != nil {
+					if l, _ := sc.operand(x.Lexpr); l.col.Encrypted() {
+						st.Likes = append(st.Likes, x)
+					}
+				}
+			case pg.A_Expr_Kind_AEXPR_BETWEEN, pg.A_Expr_Kind_AEXPR_NOT_BETWEEN:
+				var l operand
+				if l, err = sc.operand(x.Lexpr); err != nil {
+					return false
+				}
+				for _, item := range x.Rexpr.GetList().GetItems() {
+					var r operand
+					if r, err = sc.operand(item); err != nil {
+						return false
+					}
+					if err = b.compare(l, r, false); err != nil {
+						return false
+					}
+				}
 			default:
 				var l, r operand
 				l, _ = sc.operand(x.Lexpr)
@@ -355,17 +413,85 @@ func (sc *scope) checkExprs(root *pg.Node, b bindings) error {
 							name = s.String_.Sval
 						}
 					}
-					// count(col) counts ciphertexts as well as plaintexts.
-					if !strings.EqualFold(name, "count") {
+					// count(col) counts ciphertexts as well as plaintexts;
+					// the enclave's collation orders for min and max.
+					if !strings.EqualFold(name, "count") && !(o.col.Enclave && (strings.EqualFold(name, "min") || strings.EqualFold(name, "max"))) {
 						err = &wire.Error{Code: "0A000", Message: fmt.Sprintf("column %s.%s is encrypted: function %s cannot see its plaintext", o.col.Table, o.col.Name, name)}
 						return false
 					}
 				}
 			}
 		case *pg.SortBy:
-			if o, _ := sc.operand(x.Node); o.col != nil && o.col.Encrypted() {
+			if o, _ := sc.operand(x.Node); o.col.Encrypted() && !o.col.Enclave {
 				err = &wire.Error{Code: "0A000", Message: fmt.Sprintf("column %s.%s is encrypted: ORDER BY would sort ciphertexts", o.col.Table, o.col.Name)}
 				return false
+			}
+		}
+		return true
+	})
+	return err
+}
+
+// like checks value LIKE pattern: on an encrypted column only when it is
+// enclave-enabled, with a parameter pattern, which is bound to the column
+// with its length lifted (a pattern's wildcards may make it longer than
+// any value).
+func (sc *scope) like(x *pg.A_Expr, b bindings) error {
+	l, err := sc.operand(x.Lexpr)
+	if err != nil {
+		return err
+	}
+	r, err := sc.operand(x.Rexpr)
+	if err != nil {
+		return err
+	}
+	if r.col.Encrypted() {
+		return &wire.Error{Code: "0A000", Message: fmt.Sprintf("column %s.%s is encrypted: it cannot be a LIKE pattern", r.col.Table, r.col.Name)}
+	}
+	c := l.col
+	if !c.Encrypted() {
+		if c != nil && r.param > 0 {
+			return b.plain(r.param, c)
+		}
+		return nil
+	}
+	if !c.Enclave {
+		return &wire.Error{Code: "0A000", Message: fmt.Sprintf("column %s.%s is encrypted: LIKE needs a column encryption key whose column master key allows enclave computations", c.Table, c.Name)}
+	}
+	if r.param == 0 {
+		return b.operandFor(c, r)
+	}
+	if k := c.Type.Kind; k != types.VarChar && k != types.NVarChar {
+		return &wire.Error{Code: "42804", Message: fmt.Sprintf("column %s.%s is %s: LIKE needs a string", c.Table, c.Name, c.Type)}
+	}
+	pattern := *c
+	pattern.Type.Length = types.Max
+	return b.bind(r.param, &pattern)
+}
+
+// checkGrouping refuses GROUP BY and DISTINCT on randomized columns that
+// are not enclave-enabled: their equal plaintexts have unequal
+// ciphertexts, so every row would be its own group.
+func (sc *scope) checkGrouping(root *pg.Node) error {
+	var err error
+	check := func(n *pg.Node, what string) {
+		if o, _ := sc.operand(n); err == nil && o.col.Encrypted() && o.col.EncType != ddl.Deterministic && !o.col.Enclave {
+			err = &wire.Error{Code: "42804", Message: fmt.Sprintf("column %s.%s is encrypted with randomized encryption: %s cannot group it", o.col.Table, o.col.Name, what)}
+		}
+	}
+	pgast.Walk(root.ProtoReflect(), func(m protoreflect.Message) bool {
+		sel, ok := m.Interface().(*pg.SelectStmt)
+		if !ok || err != nil {
+			return err == nil
+		}
+		for _, g := range sel.GroupClause {
+			check(g, "GROUP BY")
+		}
+		if len(sel.DistinctClause) > 0 {
+			for _, t := range sel.TargetList {
+				if rt := t.GetResTarget(); rt != nil {
+					check(rt.Val, "DISTINCT")
+				}
 			}
 		}
 		return true

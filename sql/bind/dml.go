@@ -162,7 +162,21 @@ func (sc *scope) resultColumns(sel *pg.SelectStmt) ([]Result, error) {
 			}
 		}
 		fc := rt.Val.GetFuncCall()
-		out = append(out, Result{Name: name, Count: fc != nil && strings.EqualFold(name, "count")})
+		fname := ""
+		if fc != nil && len(fc.Funcname) > 0 {
+			fname = fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval()
+		}
+		r := Result{Name: name, Count: strings.EqualFold(fname, "count")}
+		// min and max of an enclave-enabled column return one of its
+		// cells, which the client decrypts.
+		if fc != nil && len(fc.Args) == 1 && (strings.EqualFold(fname, "min") || strings.EqualFold(fname, "max")) {
+			if cr := fc.Args[0].GetColumnRef(); cr != nil {
+				if c, _, err := sc.resolve(cr); err == nil && c.Encrypted() {
+					r.Col = c
+				}
+			}
+		}
+		out = append(out, r)
 	}
 	return out, nil
 }

@@ -74,6 +74,7 @@ CREATE TABLE IF NOT EXISTS _confide_column (
 	cek TEXT COLLATE NOCASE REFERENCES _confide_cek(name),
 	enc_type TEXT,
 	cek_next TEXT COLLATE NOCASE REFERENCES _confide_cek(name),
+	enclave INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (tbl, col));
 `
 
@@ -202,11 +203,11 @@ func (s *Store) Columns(ctx context.Context, schema, table string) ([]bind.Colum
 }
 
 func (s *Store) sqliteColumns(ctx context.Context, table string) ([]bind.Column, error) {
-	return s.columns(ctx, `SELECT tbl, col, ord, '', sqltype, coalesce(cek, ''), coalesce(enc_type, ''), coalesce(cek_next, '') FROM _confide_column WHERE tbl = ? ORDER BY ord`, table)
+	return s.columns(ctx, `SELECT tbl, col, ord, '', sqltype, coalesce(cek, ''), coalesce(enc_type, ''), coalesce(cek_next, ''), enclave FROM _confide_column WHERE tbl = ? ORDER BY ord`, table)
 }
 
 // columns reads rows of (table, column, ordinal, server type, AE type,
-// CEK, encryption type, next CEK). On SQLite every column has an AE type
+// CEK, encryption type, next CEK, enclave-enabled). On SQLite every column has an AE type
 // and ordinals count from 0; on PostgreSQL only encrypted columns have
 // one, they must be bytea, and ordinals count from 1.
 func (s *Store) columns(ctx context.Context, q string, args ...any) ([]bind.Column, error) {
@@ -219,7 +220,7 @@ func (s *Store) columns(ctx context.Context, q string, args ...any) ([]bind.Colu
 	for rows.Next() {
 		var c bind.Column
 		var udt, t string
-		if err := rows.Scan(&c.Table, &c.Name, &c.Ord, &udt, &t, &c.CEK, &c.EncType, &c.Next); err != nil {
+		if err := rows.Scan(&c.Table, &c.Name, &c.Ord, &udt, &t, &c.CEK, &c.EncType, &c.Next, &c.Enclave); err != nil {
 			return nil, err
 		}
 		if s.Dialect == PostgreSQL {
@@ -257,7 +258,7 @@ func (s *Store) pgColumns(ctx context.Context, schema, table string) ([]bind.Col
 		ORDER BY c.ordinal_position`
 	if has {
 		q = `SELECT c.table_name::text, c.column_name::text, c.ordinal_position::int, c.udt_name::text,
-			coalesce(k.sqltype, ''), coalesce(k.cek, ''), coalesce(k.enc_type, ''), coalesce(k.cek_next, '')
+			coalesce(k.sqltype, ''), coalesce(k.cek, ''), coalesce(k.enc_type, ''), coalesce(k.cek_next, ''), false
 		FROM information_schema.columns c
 		LEFT JOIN confide.encrypted_column k ON k.schema_name = c.table_schema::text AND k.tbl = c.table_name::text AND k.col = c.column_name::text
 		WHERE c.table_name = $2 AND c.table_schema = ` + pgSchemaOf + `
@@ -412,11 +413,15 @@ type KeyInfo struct {
 	CEK                      string
 	CMK, Provider, Path, Alg string
 	Value                    []byte
+	// EnclaveSignature is the CMK's signature of its metadata when it
+	// allows enclave computations (nil otherwise): the client checks it
+	// before it sends the CEK to an enclave.
+	EnclaveSignature []byte
 }
 
 // CEKValues returns a CEK's values (none if it does not exist).
 func (s *Store) CEKValues(ctx context.Context, name string) ([]KeyInfo, error) {
-	rows, err := s.Q.Query(ctx, s.sql(`SELECT v.cek, v.cmk, m.provider, m.key_path, v.algorithm, v.value
+	rows, err := s.Q.Query(ctx, s.sql(`SELECT v.cek, v.cmk, m.provider, m.key_path, v.algorithm, v.value, m.enclave_signature
 		FROM _confide_cek_value v JOIN _confide_cmk m ON m.name = v.cmk WHERE v.cek = ? ORDER BY v.cmk`), name)
 	if err != nil {
 		return nil, err
@@ -425,7 +430,7 @@ func (s *Store) CEKValues(ctx context.Context, name string) ([]KeyInfo, error) {
 	var out []KeyInfo
 	for rows.Next() {
 		var k KeyInfo
-		if err := rows.Scan(&k.CEK, &k.CMK, &k.Provider, &k.Path, &k.Alg, &k.Value); err != nil {
+		if err := rows.Scan(&k.CEK, &k.CMK, &k.Provider, &k.Path, &k.Alg, &k.Value, &k.EnclaveSignature); err != nil {
 			return nil, err
 		}
 		out = append(out, k)
@@ -504,7 +509,27 @@ func (s *Store) Describe(ctx context.Context, st *bind.Statement) ([]Entry, erro
 			return nil, err
 		}
 	}
+	// The keys the SQL enclave needs for the statement, with the
+	// signatures that make their CMKs enclave-enabled.
+	for i, name := range st.EnclaveCEKs {
+		keys, err := s.CEKValues(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		for j := range keys {
+			if keys[j].EnclaveSignature != nil {
+				out = append(out, Entry{Kind: "enclave", Ordinal: i + 1, Key: &keys[j]})
+			}
+		}
+	}
 	return out, nil
+}
+
+// EnclaveEnabled reports whether a CEK has a value under a column master
+// key that allows enclave computations: its columns are then stored for
+// the SQL enclave (spec/ae-enclave.md).
+func (s *Store) EnclaveEnabled(ctx context.Context, cekName string) (bool, error) {
+	return s.exists(ctx, `SELECT count(*) FROM _confide_cek_value v JOIN _confide_cmk m ON m.name = v.cmk WHERE v.cek = ? AND m.enclave_signature IS NOT NULL`, cekName)
 }
 
 // Rotate starts moving a column to another CEK (finish false, newCEK
@@ -580,8 +605,8 @@ func (s *Store) AddTable(ctx context.Context, schema string, cols []bind.Column)
 			if c.Encrypted() {
 				cekName, encType = c.CEK, c.EncType
 			}
-			if _, err := s.exec(ctx, `INSERT INTO _confide_column (tbl, col, ord, sqltype, cek, enc_type) VALUES (?, ?, ?, ?, ?, ?)`,
-				table, c.Name, c.Ord, c.Type.String(), cekName, encType); err != nil {
+			if _, err := s.exec(ctx, `INSERT INTO _confide_column (tbl, col, ord, sqltype, cek, enc_type, enclave) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				table, c.Name, c.Ord, c.Type.String(), cekName, encType, c.Enclave); err != nil {
 				return err
 			}
 		}

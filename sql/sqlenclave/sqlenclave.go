@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/sql/cell"
+	"github.com/confide/confide/sql/types"
 )
 
 // Sizes and labels of spec/ae-enclave.md.
@@ -303,4 +305,91 @@ func (e *Enclave) Missing(names ...string) []string {
 		}
 	}
 	return out
+}
+
+// Envelopes: an enclave-enabled cell as the server stores it, a TEXT value
+// that names the cell's CEK and type so that the SQLite collation and
+// functions can hand it to the enclave (spec/ae-enclave.md):
+//
+//	ae1:<CEK name, base64url>:<type, base64url>:<cell, base64url>
+const envelopePrefix = "ae1:"
+
+// Envelope wraps a cell.
+func Envelope(cek, typ string, c []byte) string {
+	enc := base64.RawURLEncoding
+	return envelopePrefix + enc.EncodeToString([]byte(cek)) + ":" + enc.EncodeToString([]byte(typ)) + ":" + enc.EncodeToString(c)
+}
+
+// ParseEnvelope unwraps a cell.
+func ParseEnvelope(s string) (cek string, typ types.Type, c []byte, err error) {
+	rest, ok := strings.CutPrefix(s, envelopePrefix)
+	parts := strings.Split(rest, ":")
+	if !ok || len(parts) != 3 {
+		return "", types.Type{}, nil, ErrEnvelope
+	}
+	enc := base64.RawURLEncoding
+	name, err1 := enc.DecodeString(parts[0])
+	ts, err2 := enc.DecodeString(parts[1])
+	c, err3 := enc.DecodeString(parts[2])
+	if err1 != nil || err2 != nil || err3 != nil || len(name) == 0 {
+		return "", types.Type{}, nil, ErrEnvelope
+	}
+	if typ, err = types.Parse(string(ts)); err != nil {
+		return "", types.Type{}, nil, ErrEnvelope
+	}
+	return string(name), typ, c, nil
+}
+
+// ErrEnvelope reports a stored value that is not an envelope.
+var ErrEnvelope = errors.New("sqlenclave: not an enclave-enabled cell")
+
+// open decrypts an envelope with a cached key.
+func (e *Enclave) open(s string) (types.Type, []byte, error) {
+	name, typ, c, err := ParseEnvelope(s)
+	if err != nil {
+		return types.Type{}, nil, err
+	}
+	k, ok := e.CellKey(name)
+	if !ok {
+		return types.Type{}, nil, fmt.Errorf("sqlenclave: column encryption key %q is not in the enclave", name)
+	}
+	pt, err := k.Decrypt(c)
+	if err != nil {
+		return types.Type{}, nil, fmt.Errorf("sqlenclave: a cell under %q: %w", name, err)
+	}
+	return typ, pt, nil
+}
+
+// Compare orders two envelopes by their plaintexts. Values of different
+// types do not compare (an error). It runs inside the enclave: only the
+// order leaves it.
+func (e *Enclave) Compare(a, b string) (int, error) {
+	ta, pa, err := e.open(a)
+	if err != nil {
+		return 0, err
+	}
+	tb, pb, err := e.open(b)
+	if err != nil {
+		return 0, err
+	}
+	if ta.Kind != tb.Kind {
+		return 0, fmt.Errorf("sqlenclave: %s and %s values do not compare", ta, tb)
+	}
+	return ta.Compare(pa, pb)
+}
+
+// Like matches an envelope against an envelope holding a LIKE pattern.
+func (e *Enclave) Like(value, pattern string) (bool, error) {
+	tv, pv, err := e.open(value)
+	if err != nil {
+		return false, err
+	}
+	tp, pp, err := e.open(pattern)
+	if err != nil {
+		return false, err
+	}
+	if tv.Kind != tp.Kind {
+		return false, fmt.Errorf("sqlenclave: a %s pattern for a %s value", tp, tv)
+	}
+	return tv.Like(pv, pp)
 }
