@@ -252,7 +252,7 @@ func (s *Store) pgColumns(ctx context.Context, schema, table string) ([]bind.Col
 	if err != nil {
 		return nil, err
 	}
-	q := `SELECT c.table_name::text, c.column_name::text, c.ordinal_position::int, c.udt_name::text, '', '', '', ''
+	q := `SELECT c.table_name::text, c.column_name::text, c.ordinal_position::int, c.udt_name::text, '', '', '', '', false
 		FROM information_schema.columns c
 		WHERE c.table_name = $2 AND c.table_schema = ` + pgSchemaOf + `
 		ORDER BY c.ordinal_position`

@@ -150,3 +150,34 @@ func (k KMSKeys) Open(_ context.Context, keyPath string) (CMK, error) {
 	}
 	return &KMS{Client: c, Name: name, Version: v}, nil
 }
+
+// VerifyEnclave checks that a column master key allows enclave
+// computations: its metadata signature, made with the key itself,
+// verifies. The client checks it before any CEK of the key goes to an
+// enclave, so a server cannot mark a key enclave-enabled on its own.
+func (c *Cache) VerifyEnclave(ctx context.Context, provider, keyPath string, sig []byte) error {
+	if !slices.ContainsFunc(c.Trusted, func(p string) bool { return strings.EqualFold(p, keyPath) }) {
+		return &ErrUntrusted{keyPath}
+	}
+	var p Provider
+	for _, q := range c.Providers {
+		if strings.EqualFold(q.Name(), provider) {
+			p = q
+		}
+	}
+	if p == nil {
+		return fmt.Errorf("cek: no key store provider %q in this client", provider)
+	}
+	cmk, err := p.Open(ctx, keyPath)
+	if err != nil {
+		return err
+	}
+	pub, err := cmk.Public(ctx)
+	if err != nil {
+		return err
+	}
+	if len(sig) == 0 || !VerifyMetadata(pub, provider, keyPath, true, sig) {
+		return fmt.Errorf("cek: column master key %q does not allow enclave computations: its metadata signature does not verify", keyPath)
+	}
+	return nil
+}

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -33,8 +34,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/confide/confide/attest"
 	"github.com/confide/confide/sql/cek"
 	"github.com/confide/confide/sql/cell"
+	"github.com/confide/confide/sql/sqlenclave"
 	"github.com/confide/confide/sql/types"
 )
 
@@ -42,6 +45,10 @@ import (
 type Config struct {
 	// Keys opens column encryption keys: providers and trusted key paths.
 	Keys *cek.Cache
+	// Enclave verifies the SQL enclave's evidence (its backends and trust
+	// roots), against the DSN's enclave_policy; nil refuses every
+	// statement that needs the enclave.
+	Enclave *attest.Verifier
 }
 
 // Encrypted marks a parameter that must be sent encrypted: if the server
@@ -56,8 +63,15 @@ type Connector struct {
 	cfg     Config
 	err     error
 
+	// enclavePolicy appraises the SQL enclave (DSN enclave_policy=PATH).
+	enclavePolicy *attest.Policy
+
 	mu    sync.Mutex
 	plans map[string]*plan // statement text → describe answer
+	// session is the attested session with the server's SQL enclave, and
+	// sent records when each CEK last went to it.
+	session *sqlenclave.Session
+	sent    map[string]time.Time
 	// remote holds statement texts that stock PostgreSQL runs as they
 	// are (not Always Encrypted DDL nor a key function).
 	remote map[string]struct{}
@@ -80,6 +94,16 @@ func NewConnector(dsn string, cfg Config) *Connector {
 		c.err = fmt.Errorf("driver: column_encryption=%q: want enabled or disabled", v)
 	}
 	q.Del("column_encryption")
+	if path := q.Get("enclave_policy"); path != "" {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			c.enclavePolicy, err = attest.ParsePolicy(b)
+		}
+		if err != nil {
+			c.err = fmt.Errorf("driver: enclave_policy: %w", err)
+		}
+	}
+	q.Del("enclave_policy")
 	u.RawQuery = q.Encode()
 	c.dsn = u.String()
 	if c.enabled && cfg.Keys == nil {
@@ -126,6 +150,9 @@ type plan struct {
 	// columnKeys holds, per result column, the keys its values may be
 	// under: two while the column is being rotated to another key.
 	columnKeys [][]*cell.Key
+	// enclaveKeys are the CEKs (by catalog name) the SQL enclave needs
+	// for the statement; sent in a key package before it runs.
+	enclaveKeys map[string][]byte
 	fetched    time.Time
 }
 
@@ -181,6 +208,7 @@ type describeRow struct {
 	typ, encType  *string // encType nil: plaintext
 	cek           string
 	key           cekValue
+	signature     []byte // kind "enclave": the CMK's enclave signature
 }
 
 // describe returns the statement's plan, described once per statement
@@ -229,10 +257,14 @@ func (cn *conn) serverDescribe(ctx context.Context, query string) ([]describeRow
 	for rows.Next() {
 		var r describeRow
 		var alg, cekName, cmk, provider, path, kalg *string
-		if err := rows.Scan(&r.kind, &r.ord, &r.table, &r.column, &r.typ, &r.encType, &alg, &cekName, &cmk, &provider, &path, &kalg, &r.key.value); err != nil {
+		dest := []any{&r.kind, &r.ord, &r.table, &r.column, &r.typ, &r.encType, &alg, &cekName, &cmk, &provider, &path, &kalg, &r.key.value}
+		if len(rows.FieldDescriptions()) > len(dest) {
+			dest = append(dest, &r.signature) // describe version 2
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		if r.encType != nil {
+		if r.encType != nil || r.kind == "enclave" {
 			if cekName == nil || provider == nil || path == nil {
 				return nil, errors.New("driver: the server described an encrypted column without its key")
 			}
@@ -246,8 +278,14 @@ func (cn *conn) serverDescribe(ctx context.Context, query string) ([]describeRow
 // plan opens the keys a describe answer names.
 func (cn *conn) plan(ctx context.Context, rows []describeRow) (*plan, error) {
 	p := &plan{fetched: time.Now()}
+	var err error
 	values := map[int]map[string][]cekValue{} // slot id → cek → values
+	enclave := map[string][]describeRow{}
 	for _, r := range rows {
+		if r.kind == "enclave" {
+			enclave[r.cek] = append(enclave[r.cek], r)
+			continue
+		}
 		list := &p.params
 		if r.kind == "column" {
 			list = &p.columns
@@ -281,6 +319,11 @@ func (cn *conn) plan(ctx context.Context, rows []describeRow) (*plan, error) {
 			values[id] = map[string][]cekValue{}
 		}
 		values[id][r.cek] = append(values[id][r.cek], r.key)
+	}
+	if len(enclave) > 0 {
+		if p.enclaveKeys, err = cn.enclaveKeys(ctx, enclave); err != nil {
+			return nil, err
+		}
 	}
 	p.paramKeys, p.columnKeys = make([]*cell.Key, len(p.params)), make([][]*cell.Key, len(p.columns))
 	for id, byCEK := range values {
@@ -409,11 +452,30 @@ func (cn *conn) QueryContext(ctx context.Context, query string, named []driver.N
 	if err != nil {
 		return nil, err
 	}
-	rows, err := cn.pg.Query(ctx, query, args...)
+	var rows pgx.Rows
+	primed := 0
+	err = cn.withEnclave(ctx, query, p, func() error {
+		var err error
+		rows, err = cn.pg.Query(ctx, query, args...)
+		if err != nil || p == nil || len(p.enclaveKeys) == 0 {
+			return err
+		}
+		// A key the enclave lacks shows only when the first row is
+		// read: read it now, so that withEnclave can resend the keys.
+		if rows.Next() {
+			primed = 1
+			return nil
+		}
+		primed = 2
+		if err = rows.Err(); err != nil {
+			rows.Close()
+		}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &resultRows{rows: rows, p: p}, nil
+	return &resultRows{rows: rows, p: p, primed: primed}, nil
 }
 
 func (cn *conn) ExecContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Result, error) {
@@ -426,11 +488,16 @@ func (cn *conn) ExecContext(ctx context.Context, query string, named []driver.Na
 			return driver.RowsAffected(len(res.rows)), nil
 		}
 	}
-	_, args, err := cn.bind(ctx, query, named)
+	p, args, err := cn.bind(ctx, query, named)
 	if err != nil {
 		return nil, err
 	}
-	tag, err := cn.pg.Exec(ctx, query, args...)
+	var tag pgconn.CommandTag
+	err = cn.withEnclave(ctx, query, p, func() error {
+		var err error
+		tag, err = cn.pg.Exec(ctx, query, args...)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -468,6 +535,9 @@ func named(args []driver.Value) []driver.NamedValue {
 type resultRows struct {
 	rows pgx.Rows
 	p    *plan
+	// primed is 1 when the first row was read ahead (withEnclave), 2
+	// when the read ahead found none.
+	primed int
 }
 
 func (r *resultRows) Columns() []string {
@@ -487,7 +557,9 @@ func (r *resultRows) Close() error {
 // Next decrypts encrypted columns; a cell that does not authenticate is
 // an error naming its column.
 func (r *resultRows) Next(dest []driver.Value) error {
-	if !r.rows.Next() {
+	primed := r.primed
+	r.primed = 0
+	if primed == 2 || primed == 0 && !r.rows.Next() {
 		if err := r.rows.Err(); err != nil {
 			return err
 		}

@@ -41,6 +41,7 @@ var describeColumns = []struct {
 	{"key_path", oidText},
 	{"key_algorithm", oidText},
 	{"encrypted_value", oidBytea},
+	{"enclave_signature", oidBytea}, // the CMK's, for kind "enclave"
 }
 
 // describeArg is an argument of a table function: a literal, or a
@@ -126,13 +127,18 @@ func (d *describeStmt) Execute(ctx context.Context, params []wire.Param, formats
 			if c := e.Column; c != nil {
 				tbl, col, typ = c.Table, c.Name, c.Type.String()
 			}
-			if e.Key == nil {
-				rows = append(rows, []any{e.Kind, int64(e.Ordinal), tbl, col, typ, nil, nil, nil, nil, nil, nil, nil, nil})
-				continue
+			switch {
+			case e.Kind == "enclave":
+				k := e.Key
+				rows = append(rows, []any{e.Kind, int64(e.Ordinal), nil, nil, nil, nil, nil,
+					k.CEK, k.CMK, k.Provider, k.Path, k.Alg, k.Value, k.EnclaveSignature})
+			case e.Key == nil:
+				rows = append(rows, []any{e.Kind, int64(e.Ordinal), tbl, col, typ, nil, nil, nil, nil, nil, nil, nil, nil, nil})
+			default:
+				k := e.Key
+				rows = append(rows, []any{e.Kind, int64(e.Ordinal), tbl, col, typ, e.Column.EncType, cell.Algorithm,
+					k.CEK, k.CMK, k.Provider, k.Path, k.Alg, k.Value, nil})
 			}
-			k := e.Key
-			rows = append(rows, []any{e.Kind, int64(e.Ordinal), tbl, col, typ, e.Column.EncType, cell.Algorithm,
-				k.CEK, k.CMK, k.Provider, k.Path, k.Alg, k.Value})
 		}
 	}
 	return &listResult{rows: rows, formats: append([]int16(nil), formats...)}, nil

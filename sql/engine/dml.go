@@ -9,6 +9,7 @@ import (
 
 	"github.com/confide/confide/sql/bind"
 	"github.com/confide/confide/sql/cell"
+	"github.com/confide/confide/sql/sqlenclave"
 	"github.com/confide/confide/sql/wire"
 	pg "github.com/pganalyze/pg_query_go/v6"
 )
@@ -55,6 +56,7 @@ func (s *session) dml(ctx context.Context, tree *pg.ParseResult, oids []uint32, 
 		}
 		d.params = append(d.params, oid)
 	}
+	rewriteLikes(st.Likes)
 	out, err := pg.Deparse(tree)
 	if err != nil {
 		return nil, syntax(err)
@@ -98,8 +100,14 @@ func (d *dmlStmt) Execute(ctx context.Context, params []wire.Param, formats []in
 			if !ok || len(cellBytes) < cell.Overhead || cellBytes[0] != 1 {
 				return nil, d.s.failed(&wire.Error{Code: "22000", Message: fmt.Sprintf("parameter $%d is for encrypted column %s.%s but is not a cell: the client must encrypt it", i+1, c.Table, c.Name)})
 			}
+			if c.Enclave {
+				v = toEnvelope(c, cellBytes)
+			}
 		}
 		args[i] = v
+	}
+	if err := d.s.e.needKeys(d.stmt.EnclaveCEKs); err != nil {
+		return nil, d.s.failed(err)
 	}
 	if d.kind != "SELECT" {
 		r, err := d.s.conn.ExecContext(ctx, d.sql, args...)
@@ -152,6 +160,15 @@ func (r *rowsResult) Next(ctx context.Context) ([][]byte, error) {
 		return nil, err
 	}
 	for i, v := range r.vals {
+		if c := r.d.colDefs[i]; c != nil && c.Enclave {
+			if env, ok := v.(string); ok {
+				_, _, cellBytes, err := sqlenclave.ParseEnvelope(env)
+				if err != nil {
+					return nil, r.d.s.failed(&wire.Error{Code: "XX001", Message: fmt.Sprintf("column %s.%s holds a value that is not an enclave-enabled cell", c.Table, c.Name)})
+				}
+				v = cellBytes
+			}
+		}
 		b, err := encodeValue(v, r.d.cols[i].TypeOID, r.formats[i])
 		if err != nil {
 			return nil, r.d.s.failed(err)

@@ -23,13 +23,14 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 
-	_ "github.com/mattn/go-sqlite3" // the database/sql driver "sqlite3"
 	pg "github.com/pganalyze/pg_query_go/v6"
 
 	"github.com/confide/confide/sql/bind"
 	"github.com/confide/confide/sql/catalog"
 	"github.com/confide/confide/sql/ddl"
+	"github.com/confide/confide/sql/sqlenclave"
 	"github.com/confide/confide/sql/types"
 	"github.com/confide/confide/sql/wire"
 )
@@ -39,6 +40,11 @@ import (
 type Engine struct {
 	Dir string
 	Log *slog.Logger
+	// Enclave is the SQL enclave (package sqlenclave); nil for a server
+	// without one, which then refuses statements that need it.
+	Enclave *sqlenclave.Enclave
+
+	collateFailures atomic.Int64
 
 	mu  sync.Mutex
 	dbs map[string]*sql.DB
@@ -59,10 +65,7 @@ func (e *Engine) db(name string) (*sql.DB, error) {
 		return nil, err
 	}
 	path := filepath.Join(e.Dir, name+".db")
-	db, err := sql.Open("sqlite3", "file:"+path+"?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1&_txlock=immediate")
-	if err != nil {
-		return nil, err
-	}
+	db := e.openSQLite("file:" + path + "?_journal_mode=WAL&_busy_timeout=10000&_foreign_keys=1&_txlock=immediate")
 	if _, err := db.Exec(catalog.SQLiteSchema); err != nil {
 		db.Close()
 		return nil, err
@@ -71,6 +74,13 @@ func (e *Engine) db(name string) (*sql.DB, error) {
 	var n int
 	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('_confide_column') WHERE name = 'cek_next'`).Scan(&n); err == nil && n == 0 {
 		if _, err := db.Exec(`ALTER TABLE _confide_column ADD COLUMN cek_next TEXT COLLATE NOCASE REFERENCES _confide_cek(name)`); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	// … and before the SQL enclave, enclave.
+	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('_confide_column') WHERE name = 'enclave'`).Scan(&n); err == nil && n == 0 {
+		if _, err := db.Exec(`ALTER TABLE _confide_column ADD COLUMN enclave INTEGER NOT NULL DEFAULT 0`); err != nil {
 			db.Close()
 			return nil, err
 		}
@@ -106,7 +116,7 @@ func (e *Engine) Open(ctx context.Context, s wire.Startup) (wire.Session, error)
 	if err != nil {
 		return nil, err
 	}
-	return &session{conn: conn}, nil
+	return &session{conn: conn, e: e}, nil
 }
 
 type txState int
@@ -119,6 +129,7 @@ const (
 
 type session struct {
 	conn *sql.Conn
+	e    *Engine
 	tx   txState
 }
 
@@ -206,6 +217,12 @@ func (s *session) prepare(ctx context.Context, q string, oids []uint32) (wire.St
 		}
 		if a, ok := tableFunction(n.SelectStmt, CEKFunction); ok {
 			return &cekStmt{s: s, arg: a}, nil
+		}
+		if a, ok := callArgs(n.SelectStmt, AttestFunction); ok {
+			return &enclaveStmt{s: s, e: s.e, args: a}, nil
+		}
+		if a, ok := callArgs(n.SelectStmt, KeysFunction); ok {
+			return &enclaveStmt{s: s, e: s.e, args: a, keys: true}, nil
 		}
 		if a, ok := callArgs(n.SelectStmt, RotateFunction); ok {
 			return &rotateStmt{s: s, args: a}, nil
@@ -300,7 +317,15 @@ func (s *session) createTable(ctx context.Context, q string, enc map[string]ddl.
 			// SQL Server wants a BIN2 collation on deterministic strings;
 			// confide compares ciphertexts, which is BIN2 equality anyway.
 		}
+		if col.Encrypted() {
+			if col.Enclave, err = s.catalog().EnclaveEnabled(ctx, col.CEK); err != nil {
+				return nil, err
+			}
+		}
 		d.CollClause = nil
+		if col.Enclave {
+			d.CollClause = &pg.CollateClause{Collname: []*pg.Node{pg.MakeStrNode(enclaveCollation)}}
+		}
 		d.TypeName = &pg.TypeName{Names: []*pg.Node{pg.MakeStrNode(storageType(col))}, Typemod: -1}
 		cols = append(cols, col)
 	}
@@ -339,7 +364,7 @@ func (s *session) createIndex(ctx context.Context, tree *pg.ParseResult, ix *pg.
 		if err != nil {
 			return nil, err
 		}
-		if c.Encrypted() && c.EncType != ddl.Deterministic {
+		if c.Encrypted() && c.EncType != ddl.Deterministic && !c.Enclave {
 			return nil, &wire.Error{Code: "42804", Message: fmt.Sprintf("column %s.%s is encrypted with randomized encryption: it cannot be indexed", c.Table, c.Name)}
 		}
 		names, table = append(names, quoteIdent(c.Name)), c.Table

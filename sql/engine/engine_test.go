@@ -211,8 +211,8 @@ func TestDescribe(t *testing.T) {
 		var kind string
 		var ord int
 		var tbl, col, typ, et, alg, cekName, cmkName, provider, path, kalg *string
-		var value []byte
-		if err := rows.Scan(&kind, &ord, &tbl, &col, &typ, &et, &alg, &cekName, &cmkName, &provider, &path, &kalg, &value); err != nil {
+		var value, sig []byte
+		if err := rows.Scan(&kind, &ord, &tbl, &col, &typ, &et, &alg, &cekName, &cmkName, &provider, &path, &kalg, &value, &sig); err != nil {
 			t.Fatal(err)
 		}
 		s := fmt.Sprintf("%s%d:%s", kind, ord, deref(col))

@@ -63,6 +63,9 @@ func oidOf(c *column) uint32 {
 // encrypted columns and binary data, INTEGER for integers and bits, TEXT
 // for the rest (decimals as their exact text).
 func storageType(c column) string {
+	if c.Enclave {
+		return "TEXT" // an envelope, under the collation confide_ae
+	}
 	if c.Encrypted() {
 		return "BLOB"
 	}

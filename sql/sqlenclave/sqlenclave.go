@@ -45,6 +45,12 @@ const (
 	IdleTTL = time.Hour
 )
 
+// The confide SQL server's table functions of the SQL enclave.
+const (
+	AttestFunction = "sp_enclave_attest"
+	KeysFunction   = "sp_enclave_keys"
+)
+
 // ErrRejected is the one answer to a key package that fails any check:
 // which check failed is not the host's to learn.
 var ErrRejected = errors.New("sqlenclave: key package rejected")

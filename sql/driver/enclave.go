@@ -1,0 +1,135 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/confide/confide/attest"
+	"github.com/confide/confide/sql/sqlenclave"
+)
+
+// With secure enclaves (spec/ae-enclave.md), the describe answer lists
+// the CEKs the server's SQL enclave needs for a statement, each with the
+// signature that makes its column master key enclave-enabled. The driver
+// checks the signature with the CMK itself, attests the enclave against
+// the DSN's enclave_policy once per Connector, and sends the keys in a
+// key package bound to the statement before running it; it resends a key
+// only after resendAfter, or when the enclave lost it (a restart).
+const resendAfter = 30 * time.Minute
+
+// enclaveKeys opens the CEKs of "enclave" describe rows, refusing any
+// whose CMK's enclave signature does not verify.
+func (cn *conn) enclaveKeys(ctx context.Context, rows map[string][]describeRow) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(rows))
+	for name, rs := range rows {
+		var first error
+		for _, r := range rs {
+			err := cn.c.cfg.Keys.VerifyEnclave(ctx, r.key.provider, r.key.path, r.signature)
+			if err == nil {
+				var k []byte
+				if k, err = cn.c.cfg.Keys.Decrypt(ctx, r.key.provider, r.key.path, r.key.value); err == nil {
+					out[name] = k
+					break
+				}
+			}
+			if first == nil {
+				first = err
+			}
+		}
+		if _, ok := out[name]; !ok {
+			return nil, fmt.Errorf("driver: column encryption key %s cannot go to the SQL enclave: %w", name, first)
+		}
+	}
+	return out, nil
+}
+
+// withEnclave runs fn after the enclave has the statement's keys; if the
+// server answers that the enclave lacks one, it forgets the session,
+// attests again, resends and retries once.
+func (cn *conn) withEnclave(ctx context.Context, query string, p *plan, fn func() error) error {
+	if p == nil || len(p.enclaveKeys) == 0 {
+		return fn()
+	}
+	for attempt := 0; ; attempt++ {
+		if err := cn.sendKeys(ctx, query, p.enclaveKeys, attempt > 0); err != nil {
+			return err
+		}
+		err := fn()
+		var pe *pgconn.PgError
+		if attempt == 0 && errors.As(err, &pe) && pe.Code == "28000" && strings.Contains(pe.Message, "does not hold") {
+			continue
+		}
+		return err
+	}
+}
+
+// sendKeys makes sure the enclave holds keys: fresh forces a new session.
+func (cn *conn) sendKeys(ctx context.Context, query string, keys map[string][]byte, fresh bool) error {
+	c := cn.c
+	if c.enclavePolicy == nil || c.cfg.Enclave == nil {
+		return errors.New("driver: this statement needs the server's SQL enclave: set enclave_policy=PATH in the DSN and Config.Enclave")
+	}
+	c.mu.Lock()
+	if fresh {
+		c.session, c.sent = nil, nil
+	}
+	s := c.session
+	due := s == nil
+	now := time.Now()
+	for name := range keys {
+		if t, ok := c.sent[name]; !ok || now.Sub(t) > resendAfter {
+			due = true
+		}
+	}
+	c.mu.Unlock()
+	if !due {
+		return nil
+	}
+	if s == nil {
+		var err error
+		if s, err = cn.attest(ctx); err != nil {
+			return err
+		}
+	}
+	pkg, err := s.Package(query, keys)
+	if err != nil {
+		return err
+	}
+	var n int
+	if err := cn.pg.QueryRow(ctx, "SELECT * FROM "+sqlenclave.KeysFunction+"($1, $2)", pkg, query).Scan(&n); err != nil {
+		return fmt.Errorf("driver: sending keys to the SQL enclave: %w", err)
+	}
+	c.mu.Lock()
+	c.session = s
+	if c.sent == nil {
+		c.sent = map[string]time.Time{}
+	}
+	for name := range keys {
+		c.sent[name] = now
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// attest opens a session with the server's SQL enclave.
+func (cn *conn) attest(ctx context.Context) (*sqlenclave.Session, error) {
+	nonce, err := sqlenclave.NewNonce()
+	if err != nil {
+		return nil, err
+	}
+	var att sqlenclave.Attestation
+	if err := cn.pg.QueryRow(ctx, "SELECT * FROM "+sqlenclave.AttestFunction+"($1)", nonce).Scan(&att.SessionID, &att.EnclaveKey, &att.Evidence); err != nil {
+		return nil, fmt.Errorf("driver: attesting the SQL enclave: %w", err)
+	}
+	v, pol := cn.c.cfg.Enclave, cn.c.enclavePolicy
+	return sqlenclave.Open(ctx, att, nonce, func(ctx context.Context, ev, nonce, rd []byte) error {
+		_, err := v.Verify(ctx, ev, attest.Expect{Nonce: nonce, RuntimeData: rd, Policy: pol})
+		return err
+	})
+}
+

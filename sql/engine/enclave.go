@@ -1,0 +1,232 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"strings"
+
+	sqlite3 "github.com/mattn/go-sqlite3"
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/confide/confide/sql/sqlenclave"
+	"github.com/confide/confide/sql/wire"
+)
+
+// Enclave-enabled columns (spec/ae-enclave.md) are stored as TEXT
+// envelopes under the collation confide_ae, which asks the SQL enclave to
+// order two cells by their plaintexts: SQLite then compares, sorts, groups
+// and indexes them with its own machinery, and an index on such a column
+// is ordered by plaintext. That order is visible to whoever reads the
+// database file, as SQL Server's documentation says of its enclave
+// indexes. LIKE, which SQLite does not evaluate by collation, becomes the
+// enclave function confide_like.
+//
+// A collation cannot fail, so every statement on a table with
+// enclave-enabled columns first checks that the enclave holds all their
+// keys (missing ones refuse the statement before SQLite runs it). If a
+// comparison still fails — a cell tampered with in the file — the
+// collation falls back to comparing the envelopes' text, counts the
+// failure, and the statement goes on; SQLite's journal and the cells' MACs
+// keep that from losing data, but the index may need REINDEX once the
+// cell is repaired.
+const (
+	enclaveCollation = "confide_ae"
+	enclaveLike      = "confide_like"
+)
+
+// open opens a database with the enclave's collation and functions on
+// every connection.
+func (e *Engine) openSQLite(dsn string) *sql.DB {
+	drv := &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+		if err := c.RegisterCollation(enclaveCollation, e.collate); err != nil {
+			return err
+		}
+		return c.RegisterFunc(enclaveLike, e.like, true)
+	}}
+	return sql.OpenDB(sqliteConnector{drv: drv, dsn: dsn})
+}
+
+type sqliteConnector struct {
+	drv *sqlite3.SQLiteDriver
+	dsn string
+}
+
+func (c sqliteConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
+func (c sqliteConnector) Driver() driver.Driver                        { return c.drv }
+
+// collate is the collation confide_ae.
+func (e *Engine) collate(a, b string) int {
+	if e.Enclave != nil {
+		if n, err := e.Enclave.Compare(a, b); err == nil {
+			return n
+		}
+	}
+	e.collateFailures.Add(1)
+	return strings.Compare(a, b)
+}
+
+// like is the SQL function confide_like(value, pattern): 1 or 0, NULL
+// for NULL operands.
+func (e *Engine) like(value, pattern any) (any, error) {
+	if value == nil || pattern == nil {
+		return nil, nil
+	}
+	v, ok1 := value.(string)
+	p, ok2 := pattern.(string)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("%s takes enclave-enabled cells", enclaveLike)
+	}
+	if e.Enclave == nil {
+		return nil, fmt.Errorf("this server has no SQL enclave")
+	}
+	ok, err := e.Enclave.Like(v, p)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return int64(1), nil
+	}
+	return int64(0), nil
+}
+
+// CollationFailures counts comparisons the enclave could not make.
+func (e *Engine) CollationFailures() int64 { return e.collateFailures.Load() }
+
+// rewriteLikes turns each LIKE on an enclave-enabled column into
+// confide_like(value, pattern) = 1 (NOT LIKE: = 0).
+func rewriteLikes(likes []*pg.A_Expr) {
+	for _, x := range likes {
+		op := ""
+		for _, n := range x.Name {
+			op = n.GetString_().GetSval()
+		}
+		want := int32(1)
+		if op == "!~~" {
+			want = 0
+		}
+		call := &pg.Node{Node: &pg.Node_FuncCall{FuncCall: &pg.FuncCall{
+			Funcname: []*pg.Node{pg.MakeStrNode(enclaveLike)},
+			Args:     []*pg.Node{x.Lexpr, x.Rexpr},
+			Funcformat: pg.CoercionForm_COERCE_EXPLICIT_CALL,
+		}}}
+		x.Kind = pg.A_Expr_Kind_AEXPR_OP
+		x.Name = []*pg.Node{pg.MakeStrNode("=")}
+		x.Lexpr = call
+		x.Rexpr = pg.MakeAConstIntNode(int64(want), -1)
+	}
+}
+
+// needKeys refuses a statement whose enclave keys are not all cached.
+func (e *Engine) needKeys(ceks []string) error {
+	if len(ceks) == 0 {
+		return nil
+	}
+	if e.Enclave == nil {
+		return &wire.Error{Code: "0A000", Message: "this server has no SQL enclave, which columns encrypted with an enclave-enabled column encryption key need"}
+	}
+	if missing := e.Enclave.Missing(ceks...); len(missing) > 0 {
+		return &wire.Error{Code: "28000", Message: fmt.Sprintf("the SQL enclave does not hold column encryption key %s", strings.Join(missing, ", ")),
+			Hint: "the driver sends keys with " + KeysFunction + " after attesting the enclave (" + AttestFunction + ")"}
+	}
+	return nil
+}
+
+// Table functions of the SQL enclave (spec/ae-enclave.md).
+const (
+	AttestFunction = sqlenclave.AttestFunction
+	KeysFunction   = sqlenclave.KeysFunction
+)
+
+// enclaveStmt serves sp_enclave_attest($nonce) and
+// sp_enclave_keys($package, $statement).
+type enclaveStmt struct {
+	s    *session
+	e    *Engine
+	args []describeArg
+	keys bool
+}
+
+func (x *enclaveStmt) Params() []uint32 {
+	var out []uint32
+	for i, a := range x.args {
+		if a.Param {
+			if i == 1 {
+				out = append(out, oidText)
+			} else {
+				out = append(out, oidBytea)
+			}
+		}
+	}
+	return out
+}
+
+func (x *enclaveStmt) Columns() []wire.Column {
+	names, oids := []string{"session_id", "enclave_key", "evidence"}, []uint32{oidBytea, oidBytea, oidBytea}
+	if x.keys {
+		names, oids = []string{"keys"}, []uint32{oidInt4}
+	}
+	out := make([]wire.Column, len(names))
+	for i := range names {
+		out[i] = wire.Column{Name: names[i], TypeOID: oids[i], TypeSize: -1, TypeModifier: -1}
+	}
+	return out
+}
+
+func (x *enclaveStmt) Close() error { return nil }
+
+func (x *enclaveStmt) Execute(ctx context.Context, params []wire.Param, formats []int16) (wire.Result, error) {
+	want := 1
+	if x.keys {
+		want = 2
+	}
+	if len(x.args) != want {
+		return nil, x.s.failed(&wire.Error{Code: "42883", Message: fmt.Sprintf("the function takes %d arguments", want)})
+	}
+	var vals [][]byte
+	pi := 0
+	for i, a := range x.args {
+		if !a.Param {
+			vals = append(vals, []byte(a.Literal))
+			continue
+		}
+		if pi >= len(params) || params[pi].Value == nil {
+			return nil, x.s.failed(&wire.Error{Code: "22023", Message: "enclave functions take non-NULL arguments"})
+		}
+		v, err := decodeParam(params[pi], x.Params()[pi], i+1)
+		if err != nil {
+			return nil, x.s.failed(err)
+		}
+		switch b := v.(type) {
+		case []byte:
+			vals = append(vals, b)
+		case string:
+			vals = append(vals, []byte(b))
+		}
+		pi++
+	}
+	if x.e.Enclave == nil {
+		return nil, x.s.failed(&wire.Error{Code: "0A000", Message: "this server has no SQL enclave"})
+	}
+	res := &listResult{formats: append([]int16(nil), formats...)}
+	if x.keys {
+		names, err := x.e.Enclave.AcceptKeys(vals[0], string(vals[1]))
+		if err != nil {
+			return nil, x.s.failed(&wire.Error{Code: "28000", Message: err.Error()})
+		}
+		res.rows, res.oids = [][]any{{int64(len(names))}}, []uint32{oidInt4}
+		return res, nil
+	}
+	att, err := x.e.Enclave.Attest(ctx, vals[0])
+	if err != nil {
+		return nil, x.s.failed(&wire.Error{Code: "22023", Message: err.Error()})
+	}
+	res.rows, res.oids = [][]any{{att.SessionID, att.EnclaveKey, att.Evidence}}, []uint32{oidBytea, oidBytea, oidBytea}
+	return res, nil
+}
+
+// toEnvelope stores a cell bound for an enclave-enabled column.
+func toEnvelope(c *column, cellBytes []byte) string {
+	return sqlenclave.Envelope(c.CEK, c.Type.String(), cellBytes)
+}
