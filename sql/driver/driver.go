@@ -153,7 +153,7 @@ type plan struct {
 	// enclaveKeys are the CEKs (by catalog name) the SQL enclave needs
 	// for the statement; sent in a key package before it runs.
 	enclaveKeys map[string][]byte
-	fetched    time.Time
+	fetched     time.Time
 }
 
 type conn struct {

@@ -132,4 +132,3 @@ func (cn *conn) attest(ctx context.Context) (*sqlenclave.Session, error) {
 		return err
 	})
 }
-

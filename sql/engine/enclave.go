@@ -107,8 +107,8 @@ func rewriteLikes(likes []*pg.A_Expr) {
 			want = 0
 		}
 		call := &pg.Node{Node: &pg.Node_FuncCall{FuncCall: &pg.FuncCall{
-			Funcname: []*pg.Node{pg.MakeStrNode(enclaveLike)},
-			Args:     []*pg.Node{x.Lexpr, x.Rexpr},
+			Funcname:   []*pg.Node{pg.MakeStrNode(enclaveLike)},
+			Args:       []*pg.Node{x.Lexpr, x.Rexpr},
 			Funcformat: pg.CoercionForm_COERCE_EXPLICIT_CALL,
 		}}}
 		x.Kind = pg.A_Expr_Kind_AEXPR_OP
