@@ -399,3 +399,12 @@ func (e *Enclave) Like(value, pattern string) (bool, error) {
 	}
 	return tv.Like(pv, pp)
 }
+
+// Forget drops every session and key, as a restart of the enclave does:
+// clients attest again and resend their keys.
+func (e *Enclave) Forget() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	clear(e.sessions)
+	clear(e.keys)
+}

@@ -1,0 +1,398 @@
+package driver_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf16"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/confide/confide/attest"
+	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/enclave/sim/simtest"
+	"github.com/confide/confide/sql/cek"
+	"github.com/confide/confide/sql/driver"
+	"github.com/confide/confide/sql/engine"
+	"github.com/confide/confide/sql/sqlenclave"
+	"github.com/confide/confide/sql/types"
+	"github.com/confide/confide/sql/wire"
+)
+
+// enclaveWorld is a confide server with a SQL enclave on a simulated
+// platform, an enclave-enabled CMK and CEK, and a table whose randomized
+// columns the enclave computes on.
+type enclaveWorld struct {
+	dir, addr, keyPath string
+	p                  *simtest.Platform
+	eng                *engine.Engine
+	verifier           *attest.Verifier
+	rows               []account
+}
+
+type account struct {
+	id      int
+	name    string
+	balance string // DECIMAL(12,2)
+	opened  time.Time
+	score   int64
+}
+
+func (a account) bal() *big.Rat { r, _ := new(big.Rat).SetString(a.balance); return r }
+
+var enclaveNames = []string{"alice", "Bob", "bob", "Ｚoe", "😀 smile", "𝄞 clef", "ab", "abc", "a_c", "", "zz", "éclair", "中文", "alice"}
+
+func newEnclaveWorld(t *testing.T) *enclaveWorld {
+	t.Helper()
+	w := &enclaveWorld{dir: t.TempDir(), p: simtest.Start(t)}
+	w.eng = &engine.Engine{Dir: filepath.Join(w.dir, "data"), Enclave: &sqlenclave.Enclave{Platform: w.p.Client}}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { (&wire.Server{Engine: w.eng}).Serve(ctx, l); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; w.eng.Close() })
+	w.addr = l.Addr().String()
+	w.verifier = &attest.Verifier{Backends: map[string]enclave.Verifier{"sim": w.p.Verifier()}}
+
+	w.keyPath = filepath.Join(w.dir, "cmk.pem")
+	cmk, pemBytes, err := cek.NewKeyFile(2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(w.keyPath, pemBytes, 0o600)
+	sig, err := cek.SignMetadata(ctx, cmk, "CONFIDE_KEY_FILE", w.keyPath, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := bytes.Repeat([]byte{0x42}, 32)
+	value, err := cek.Encrypt(ctx, cmk, w.keyPath, root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rnd := func(col, typ string) string {
+		return col + " " + typ + " ENCRYPTED WITH (COLUMN_ENCRYPTION_KEY = cek_e, ENCRYPTION_TYPE = RANDOMIZED, ALGORITHM = 'AEAD_AES_256_CBC_HMAC_SHA_256')"
+	}
+	db := w.open(t, w.thisEnclave(t))
+	for _, q := range []string{
+		fmt.Sprintf(`CREATE COLUMN MASTER KEY cmk_e WITH (KEY_STORE_PROVIDER_NAME = 'CONFIDE_KEY_FILE', KEY_PATH = '%s', ENCLAVE_COMPUTATIONS (SIGNATURE = 0x%x))`, w.keyPath, sig),
+		fmt.Sprintf(`CREATE COLUMN ENCRYPTION KEY cek_e WITH VALUES (COLUMN_MASTER_KEY = cmk_e, ALGORITHM = 'RSA_OAEP', ENCRYPTED_VALUE = 0x%x)`, value),
+		`CREATE TABLE accounts (id INT PRIMARY KEY, ` + rnd("name", "NVARCHAR(40)") + `, ` + rnd("balance", "DECIMAL(12,2)") + `, ` +
+			rnd("opened", "DATE") + `, ` + rnd("score", "INT") + `)`,
+		`CREATE INDEX accounts_balance ON accounts (balance)`,
+		`CREATE TABLE owners (` + rnd("name", "NVARCHAR(40)") + `, city TEXT)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for i, n := range enclaveNames {
+		a := account{id: i + 1, name: n, balance: fmt.Sprintf("%d.%02d", (i*7919)%2000-1000, (i*37)%100),
+			opened: time.Date(2020+i%5, time.Month(1+i%12), 1+i%28, 0, 0, 0, 0, time.UTC), score: int64(i % 4)}
+		if strings.HasPrefix(a.balance, "-") && a.balance[1] == '0' && a.balance[2] == '.' {
+			a.balance = "0." + a.balance[3:] // no "-0.xx"
+		}
+		w.rows = append(w.rows, a)
+		if _, err := db.Exec(`INSERT INTO accounts (id, name, balance, opened, score) VALUES ($1, $2, $3, $4, $5)`,
+			a.id, a.name, a.balance, a.opened, a.score); err != nil {
+			t.Fatalf("insert %v: %v", a, err)
+		}
+	}
+	for _, o := range [][2]string{{"Bob", "Basel"}, {"😀 smile", "Lyon"}, {"nobody", "Oslo"}} {
+		if _, err := db.Exec(`INSERT INTO owners (name, city) VALUES ($1, $2)`, o[0], o[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+// thisEnclave is a policy naming the test process, which the simulated
+// platform measured as the enclave.
+func (w *enclaveWorld) thisEnclave(t *testing.T) string {
+	id, err := w.p.Client.Identity(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w.policy(t, `{"version":"1.0.0","allOf":[{"claim":"platform","equals":"sim"},{"claim":"unique_id","equals":"`+hex.EncodeToString(id.UniqueID)+`"}]}`)
+}
+
+func (w *enclaveWorld) policy(t *testing.T, text string) string {
+	f, err := os.CreateTemp(w.dir, "policy*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(text)
+	f.Close()
+	return f.Name()
+}
+
+func (w *enclaveWorld) open(t *testing.T, policyFile string) *sql.DB {
+	db := sql.OpenDB(driver.NewConnector("postgres://app@"+w.addr+"/bank?sslmode=disable&column_encryption=enabled&enclave_policy="+policyFile,
+		driver.Config{Keys: &cek.Cache{Providers: []cek.Provider{cek.KeyFiles{}}, Trusted: []string{w.keyPath}}, Enclave: w.verifier}))
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func ids(t *testing.T, db *sql.DB, q string, args ...any) []int {
+	t.Helper()
+	rows, err := db.Query(q, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var id int
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return out
+}
+
+func utf16Less(a, b string) int { return slices.Compare(utf16.Encode([]rune(a)), utf16.Encode([]rune(b))) }
+
+// TestEnclaveOperations runs each operation on randomized enclave-enabled
+// columns and checks it against the same operation on the rows in Go.
+func TestEnclaveOperations(t *testing.T) {
+	w := newEnclaveWorld(t)
+	db := w.open(t, w.thisEnclave(t))
+	where := func(keep func(account) bool) []int {
+		var out []int
+		for _, a := range w.rows {
+			if keep(a) {
+				out = append(out, a.id)
+			}
+		}
+		return out
+	}
+	sorted := func(xs []int) []int { slices.Sort(xs); return xs }
+	rat := func(s string) *big.Rat { r, _ := new(big.Rat).SetString(s); return r }
+	like := func(p string) func(account) bool {
+		ty := types.Type{Kind: types.NVarChar, Length: types.Max}
+		np, _ := ty.Normalize(p)
+		return func(a account) bool {
+			nv, _ := ty.Normalize(a.name)
+			ok, _ := ty.Like(nv, np)
+			return ok
+		}
+	}
+	day := time.Date(2022, 6, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		q    string
+		args []any
+		want []int
+	}{
+		{`SELECT id FROM accounts WHERE balance > $1`, []any{"12.50"}, where(func(a account) bool { return a.bal().Cmp(rat("12.50")) > 0 })},
+		{`SELECT id FROM accounts WHERE balance BETWEEN $1 AND $2`, []any{"-300", "300"}, where(func(a account) bool {
+			return a.bal().Cmp(rat("-300")) >= 0 && a.bal().Cmp(rat("300")) <= 0
+		})},
+		{`SELECT id FROM accounts WHERE score <= $1`, []any{1}, where(func(a account) bool { return a.score <= 1 })},
+		{`SELECT id FROM accounts WHERE opened < $1`, []any{day}, where(func(a account) bool { return a.opened.Before(day) })},
+		{`SELECT id FROM accounts WHERE name = $1`, []any{"alice"}, where(func(a account) bool { return a.name == "alice" })},
+		{`SELECT id FROM accounts WHERE name <> $1`, []any{"alice"}, where(func(a account) bool { return a.name != "alice" })},
+		{`SELECT id FROM accounts WHERE name IN ($1, $2)`, []any{"bob", "中文"}, where(func(a account) bool { return a.name == "bob" || a.name == "中文" })},
+		{`SELECT id FROM accounts WHERE name LIKE $1`, []any{"a%"}, where(like("a%"))},
+		{`SELECT id FROM accounts WHERE name LIKE $1`, []any{"%😀%"}, where(like("%😀%"))},
+		{`SELECT id FROM accounts WHERE name LIKE $1`, []any{"a_c"}, where(like("a_c"))},
+		{`SELECT id FROM accounts WHERE name NOT LIKE $1`, []any{"%b%"}, where(func(a account) bool { return !like("%b%")(a) })},
+		{`SELECT a.id FROM accounts a JOIN owners o ON o.name = a.name`, nil, where(func(a account) bool { return a.name == "Bob" || a.name == "😀 smile" })},
+	} {
+		if got := sorted(ids(t, db, c.q, c.args...)); !slices.Equal(got, sorted(c.want)) {
+			t.Errorf("%s %v:\n got %v\nwant %v", c.q, c.args, got, c.want)
+		}
+	}
+	// ORDER BY: by decimal value, and by UTF-16 code units (BIN2).
+	byBal := slices.Clone(w.rows)
+	slices.SortStableFunc(byBal, func(a, b account) int { return a.bal().Cmp(b.bal()) })
+	got := ids(t, db, `SELECT id FROM accounts ORDER BY balance, id LIMIT 5`)
+	var want []int
+	for _, a := range byBal[:5] {
+		want = append(want, a.id)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("ORDER BY balance LIMIT 5: %v, want %v", got, want)
+	}
+	rows, err := db.Query(`SELECT name FROM accounts ORDER BY name DESC`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		rows.Scan(&n)
+		names = append(names, n)
+	}
+	rows.Close()
+	wantNames := slices.Clone(enclaveNames)
+	slices.SortFunc(wantNames, func(a, b string) int { return -utf16Less(a, b) })
+	if !slices.Equal(names, wantNames) {
+		t.Errorf("ORDER BY name DESC:\n got %q\nwant %q", names, wantNames)
+	}
+	// GROUP BY, DISTINCT, min and max.
+	counts := map[int64]int{}
+	for _, a := range w.rows {
+		counts[a.score]++
+	}
+	rows, err = db.Query(`SELECT score, count(*) FROM accounts GROUP BY score`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotCounts := map[int64]int{}
+	for rows.Next() {
+		var s int64
+		var n int
+		if err := rows.Scan(&s, &n); err != nil {
+			t.Fatal(err)
+		}
+		gotCounts[s] = n
+	}
+	rows.Close()
+	if fmt.Sprint(gotCounts) != fmt.Sprint(counts) {
+		t.Errorf("GROUP BY score: %v, want %v", gotCounts, counts)
+	}
+	var distinct int
+	if err := db.QueryRow(`SELECT count(*) FROM (SELECT DISTINCT name FROM accounts) d`).Scan(&distinct); err != nil || distinct != len(enclaveNames)-1 {
+		t.Errorf("DISTINCT name: %d %v, want %d", distinct, err, len(enclaveNames)-1)
+	}
+	var lo, hi string
+	if err := db.QueryRow(`SELECT min(balance), max(name) FROM accounts`).Scan(&lo, &hi); err != nil {
+		t.Fatal(err)
+	}
+	if rat(lo).Cmp(byBal[0].bal()) != 0 || hi != wantNames[0] {
+		t.Errorf("min(balance), max(name) = %s, %q; want %s, %q", lo, hi, byBal[0].balance, wantNames[0])
+	}
+	if n := w.eng.CollationFailures(); n != 0 {
+		t.Errorf("%d comparisons failed in the enclave", n)
+	}
+	// The files hold no plaintext.
+	w.eng.Close()
+	filepath.WalkDir(w.eng.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := os.ReadFile(path)
+		for _, n := range []string{"éclair", "clef", "smile"} {
+			if bytes.Contains(b, []byte(n)) || bytes.Contains(b, utf16le(n)) {
+				t.Errorf("%s holds %q", path, n)
+			}
+		}
+		return nil
+	})
+}
+
+// TestEnclaveRefusals: the driver gives keys only to the enclave its
+// policy names, never to a debug enclave under a production policy, and
+// only for a CMK whose enclave signature verifies; the server refuses a
+// replayed key package and statements whose keys the enclave lacks.
+func TestEnclaveRefusals(t *testing.T) {
+	w := newEnclaveWorld(t)
+	const q = `SELECT id FROM accounts WHERE balance > $1`
+	wrong := w.policy(t, `{"version":"1.0.0","allOf":[{"claim":"platform","equals":"sim"},{"claim":"unique_id","equals":"`+strings.Repeat("ab", 32)+`"}]}`)
+	if _, err := w.open(t, wrong).Query(q, "1"); err == nil || !strings.Contains(err.Error(), "attestation") {
+		t.Errorf("wrong identity: %v", err)
+	}
+	prod := w.policy(t, `{"version":"1.0.0","allOf":[{"claim":"debug","equals":false}]}`)
+	if _, err := w.open(t, prod).Query(q, "1"); err == nil || !strings.Contains(err.Error(), "attestation") {
+		t.Errorf("debug enclave under a production policy: %v", err)
+	}
+	// Without a policy the driver refuses rather than skipping the enclave.
+	noPolicy := sql.OpenDB(driver.NewConnector("postgres://app@"+w.addr+"/bank?sslmode=disable&column_encryption=enabled",
+		driver.Config{Keys: &cek.Cache{Providers: []cek.Provider{cek.KeyFiles{}}, Trusted: []string{w.keyPath}}, Enclave: w.verifier}))
+	defer noPolicy.Close()
+	if _, err := noPolicy.Query(q, "1"); err == nil || !strings.Contains(err.Error(), "enclave_policy") {
+		t.Errorf("no policy: %v", err)
+	}
+
+	// A DBA (the host) cannot run the statement without the keys.
+	ctx := context.Background()
+	dba, err := pgx.Connect(ctx, "postgres://dba@"+w.addr+"/bank?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dba.Close(ctx)
+	// An enclave that lost its keys (a restart) refuses statements up
+	// front; the driver attests again, resends and retries.
+	db := w.open(t, w.thisEnclave(t))
+	if got := ids(t, db, q, "0"); len(got) == 0 {
+		t.Fatal("no rows")
+	}
+	w.eng.Enclave.Forget()
+	if _, err := dba.Exec(ctx, `SELECT id FROM accounts ORDER BY name`); err == nil || !strings.Contains(err.Error(), "does not hold") {
+		t.Errorf("statement without keys: %v", err)
+	}
+	if got := ids(t, db, q, "0"); len(got) == 0 {
+		t.Error("no rows after the enclave restarted")
+	}
+	if _, err := db.Exec(`UPDATE accounts SET score = $1 WHERE name = $2`, 3, "zz"); err != nil {
+		t.Errorf("update after the restart: %v", err)
+	}
+	// A replayed package: the session's counter has moved on.
+	nonce, _ := sqlenclave.NewNonce()
+	var att sqlenclave.Attestation
+	if err := dba.QueryRow(ctx, `SELECT * FROM sp_enclave_attest($1)`, nonce).Scan(&att.SessionID, &att.EnclaveKey, &att.Evidence); err != nil {
+		t.Fatal(err)
+	}
+	s, err := sqlenclave.Open(ctx, att, nonce, func(context.Context, []byte, []byte, []byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkg, _ := s.Package(q, map[string][]byte{"cek_e": bytes.Repeat([]byte{0x42}, 32)})
+	var n int
+	if err := dba.QueryRow(ctx, `SELECT * FROM sp_enclave_keys($1, $2)`, pkg, q).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("first delivery: %d %v", n, err)
+	}
+	if err := dba.QueryRow(ctx, `SELECT * FROM sp_enclave_keys($1, $2)`, pkg, q).Scan(&n); err == nil || !strings.Contains(err.Error(), "rejected") {
+		t.Errorf("replayed package: %v", err)
+	}
+	if err := dba.QueryRow(ctx, `SELECT * FROM sp_enclave_keys($1, $2)`, pkg, `SELECT 1`).Scan(&n); err == nil {
+		t.Errorf("package for another statement accepted")
+	}
+
+	// A CMK whose enclave signature does not verify: its keys never go to
+	// the enclave.
+	if _, err := dba.Exec(ctx, `UPDATE _confide_cmk SET enclave_signature = $1`, bytes.Repeat([]byte{1}, 256)); err == nil {
+		t.Fatal("the DBA wrote the catalog directly")
+	}
+	other := w.open(t, w.thisEnclave(t))
+	if _, err := other.Exec(fmt.Sprintf(`CREATE COLUMN MASTER KEY cmk_forged WITH (KEY_STORE_PROVIDER_NAME = 'CONFIDE_KEY_FILE', KEY_PATH = '%s', ENCLAVE_COMPUTATIONS (SIGNATURE = 0x%x))`, w.keyPath, bytes.Repeat([]byte{1}, 256))); err != nil {
+		t.Fatal(err)
+	}
+	value, _ := cek.Encrypt(ctx, mustKeyFile(t, w.keyPath), w.keyPath, bytes.Repeat([]byte{0x43}, 32), nil)
+	for _, q := range []string{
+		fmt.Sprintf(`CREATE COLUMN ENCRYPTION KEY cek_forged WITH VALUES (COLUMN_MASTER_KEY = cmk_forged, ALGORITHM = 'RSA_OAEP', ENCRYPTED_VALUE = 0x%x)`, value),
+		`CREATE TABLE forged (v INT ENCRYPTED WITH (COLUMN_ENCRYPTION_KEY = cek_forged, ENCRYPTION_TYPE = RANDOMIZED, ALGORITHM = 'AEAD_AES_256_CBC_HMAC_SHA_256'))`,
+	} {
+		if _, err := other.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := other.Exec(`INSERT INTO forged (v) VALUES ($1)`, 1); err == nil || !strings.Contains(err.Error(), "does not allow enclave computations") {
+		t.Errorf("forged enclave signature: %v", err)
+	}
+}
+
+func mustKeyFile(t *testing.T, path string) *cek.KeyFile {
+	k, err := cek.LoadKeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
