@@ -167,7 +167,9 @@ func ids(t *testing.T, db *sql.DB, q string, args ...any) []int {
 	return out
 }
 
-func utf16Less(a, b string) int { return slices.Compare(utf16.Encode([]rune(a)), utf16.Encode([]rune(b))) }
+func utf16Less(a, b string) int {
+	return slices.Compare(utf16.Encode([]rune(a)), utf16.Encode([]rune(b)))
+}
 
 // TestEnclaveOperations runs each operation on randomized enclave-enabled
 // columns and checks it against the same operation on the rows in Go.
