@@ -71,12 +71,12 @@ everything.`,
 			if err != nil {
 				return err
 			}
-			sqlAt, stopSQL, err := startDevSQL(ctx, sqlAddr)
+			sqlAt, stopSQL, err := startDevSQL(ctx, self, sqlAddr)
 			if err != nil {
 				return err
 			}
 			defer func() { cancel(); stopSQL() }()
-			fmt.Fprintf(out, "sql        postgres://confide@%s/confide?sslmode=disable  (Always Encrypted SQL; keys stay with clients)\n", sqlAt)
+			fmt.Fprintf(out, "sql        postgres://confide@%s/confide?sslmode=disable  (Always Encrypted SQL; keys stay with clients; SQL enclave on the simulated TEE)\n", sqlAt)
 			// dev/ready tells scripts that every service answers.
 			readyFile := filepath.Join(filepath.Dir(dir), "dev", "ready")
 			if err := os.WriteFile(readyFile, nil, 0o600); err != nil {

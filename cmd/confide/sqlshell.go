@@ -43,7 +43,11 @@ func openSQL(dsn string, trust []string) (*sql.DB, error) {
 	if dsn == "" {
 		return nil, errors.New("no --dsn (or $CONFIDE_SQL_DSN)")
 	}
-	c := driver.NewConnector(dsn, driver.Config{Keys: &cek.Cache{Providers: keyStores(), Trusted: trustedPaths(trust)}})
+	// The SQL enclave's evidence is checked against the DSN's
+	// enclave_policy with this machine's simulated root and the vendors'
+	// roots; without them, statements that need the enclave are refused.
+	v, _ := newVerifier("", "")
+	c := driver.NewConnector(dsn, driver.Config{Keys: &cek.Cache{Providers: keyStores(), Trusted: trustedPaths(trust)}, Enclave: v})
 	return sql.OpenDB(c), nil
 }
 

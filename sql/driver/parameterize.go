@@ -12,7 +12,8 @@ import (
 )
 
 // Parameterize turns the literals a statement compares with columns (=,
-// <>, IN), inserts (VALUES) or assigns (SET) into parameters numbered
+// <>, <, >, IN, BETWEEN, LIKE …), inserts (VALUES) or assigns (SET) into
+// parameters numbered
 // after the statement's own, and returns their texts as arguments — as
 // SSMS's "parameterization for Always Encrypted" does, so that a person
 // can type plain SQL against encrypted columns and the driver encrypts
@@ -29,7 +30,9 @@ func Parameterize(query string) (string, []any, error) {
 		case *pg.ParamRef:
 			top = max(top, int(x.Number))
 		case *pg.A_Expr:
-			if x.Kind == pg.A_Expr_Kind_AEXPR_OP || x.Kind == pg.A_Expr_Kind_AEXPR_IN {
+			switch x.Kind {
+			case pg.A_Expr_Kind_AEXPR_OP, pg.A_Expr_Kind_AEXPR_IN, pg.A_Expr_Kind_AEXPR_LIKE,
+				pg.A_Expr_Kind_AEXPR_BETWEEN, pg.A_Expr_Kind_AEXPR_NOT_BETWEEN:
 				if isColumn(x.Lexpr) || isColumn(x.Rexpr) {
 					consts = append(consts, x.Lexpr, x.Rexpr)
 					for _, it := range x.Rexpr.GetList().GetItems() {
