@@ -101,6 +101,8 @@ func Parse(sql string) (any, error) {
 		return p.end(p.drop("COLUMN ENCRYPTION KEY"))
 	case p.words("CREATE", "TABLE"):
 		return p.createTable()
+	case p.words("ALTER", "TABLE"):
+		return p.alterColumn()
 	}
 	return nil, nil
 }
@@ -373,6 +375,90 @@ func (p *parser) drop(what string) (*Drop, error) {
 
 // createTable finds the ENCRYPTED WITH clauses of the column definitions
 // and cuts them out of the statement.
+// encryptedWith reads WITH (COLUMN_ENCRYPTION_KEY = …, ENCRYPTION_TYPE =
+// …, ALGORITHM = '…') after ENCRYPTED.
+func (p *parser) encryptedWith() (ColumnEncryption, error) {
+	var ce ColumnEncryption
+	if !p.words("WITH") {
+		return ce, p.fail("expected WITH after ENCRYPTED")
+	}
+	err := p.options(func(k string) error {
+		if err := p.assign(); err != nil {
+			return err
+		}
+		var err error
+		switch k {
+		case "COLUMN_ENCRYPTION_KEY":
+			ce.CEK, err = p.name()
+		case "ENCRYPTION_TYPE":
+			var w token
+			if w = p.next(); w.kind != tIdent || (w.text != Deterministic && w.text != Randomized) {
+				err = fmt.Errorf("%w: ENCRYPTION_TYPE is DETERMINISTIC or RANDOMIZED", ErrSyntax)
+			}
+			ce.Type = w.text
+		case "ALGORITHM":
+			ce.Algorithm, err = p.str()
+		default:
+			err = fmt.Errorf("%w: unknown option %s of ENCRYPTED WITH", ErrSyntax, k)
+		}
+		return err
+	})
+	if err != nil {
+		return ce, err
+	}
+	if ce.CEK == "" || ce.Type == "" || ce.Algorithm == "" {
+		return ce, fmt.Errorf("%w: ENCRYPTED WITH needs COLUMN_ENCRYPTION_KEY, ENCRYPTION_TYPE and ALGORITHM", ErrSyntax)
+	}
+	if ce.Algorithm != cell.Algorithm {
+		return ce, fmt.Errorf("%w: ALGORITHM must be '%s', not %q", ErrSyntax, cell.Algorithm, ce.Algorithm)
+	}
+	return ce, nil
+}
+
+// AlterColumn is ALTER TABLE t ALTER COLUMN c type [ENCRYPTED WITH (…)],
+// SQL Server's in-place encryption: with ENCRYPTED WITH it encrypts a
+// plaintext column or re-encrypts an encrypted one (another key or
+// encryption type); without, it decrypts an encrypted column.
+type AlterColumn struct {
+	Table, Column string
+	// Type is the column's type as written (package types parses it).
+	Type string
+	// Encryption is nil for decryption.
+	Encryption *ColumnEncryption
+}
+
+func (p *parser) alterColumn() (any, error) {
+	table, err := p.name()
+	if err != nil {
+		return nil, nil
+	}
+	if !p.words("ALTER", "COLUMN") {
+		return nil, nil // another ALTER TABLE: the general parser's
+	}
+	ac := &AlterColumn{Table: table}
+	if ac.Column, err = p.name(); err != nil {
+		return nil, err
+	}
+	start := p.peek().pos
+	end := start
+	for t := p.peek(); t.kind != tEOF && !(t.kind == tIdent && t.text == "ENCRYPTED") && !(t.kind == tPunct && t.text == ";"); t = p.peek() {
+		end = t.end
+		p.next()
+	}
+	ac.Type = strings.TrimSpace(p.src[start:end])
+	if ac.Type == "" {
+		return nil, p.fail("ALTER COLUMN needs the column's type")
+	}
+	if p.words("ENCRYPTED") {
+		ce, err := p.encryptedWith()
+		if err != nil {
+			return nil, err
+		}
+		ac.Encryption = &ce
+	}
+	return p.end(ac, nil)
+}
+
 func (p *parser) createTable() (any, error) {
 	table, err := p.name()
 	if err != nil {
@@ -416,39 +502,9 @@ func (p *parser) createTable() (any, error) {
 		case depth == 1 && t.kind == tIdent && t.text == "ENCRYPTED":
 			start := t.pos
 			p.next()
-			if !p.words("WITH") {
-				return nil, p.fail("expected WITH after ENCRYPTED")
-			}
-			var ce ColumnEncryption
-			err := p.options(func(k string) error {
-				if err := p.assign(); err != nil {
-					return err
-				}
-				var err error
-				switch k {
-				case "COLUMN_ENCRYPTION_KEY":
-					ce.CEK, err = p.name()
-				case "ENCRYPTION_TYPE":
-					var w token
-					if w = p.next(); w.kind != tIdent || (w.text != Deterministic && w.text != Randomized) {
-						err = fmt.Errorf("%w: ENCRYPTION_TYPE is DETERMINISTIC or RANDOMIZED", ErrSyntax)
-					}
-					ce.Type = w.text
-				case "ALGORITHM":
-					ce.Algorithm, err = p.str()
-				default:
-					err = fmt.Errorf("%w: unknown option %s of ENCRYPTED WITH", ErrSyntax, k)
-				}
-				return err
-			})
+			ce, err := p.encryptedWith()
 			if err != nil {
 				return nil, err
-			}
-			if ce.CEK == "" || ce.Type == "" || ce.Algorithm == "" {
-				return nil, fmt.Errorf("%w: ENCRYPTED WITH needs COLUMN_ENCRYPTION_KEY, ENCRYPTION_TYPE and ALGORITHM", ErrSyntax)
-			}
-			if ce.Algorithm != cell.Algorithm {
-				return nil, fmt.Errorf("%w: ALGORITHM must be '%s', not %q", ErrSyntax, cell.Algorithm, ce.Algorithm)
 			}
 			if column == "" {
 				return nil, fmt.Errorf("%w: ENCRYPTED WITH outside a column definition", ErrSyntax)

@@ -121,3 +121,31 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestAlterColumn(t *testing.T) {
+	got, err := ddl.Parse(`ALTER TABLE accounts ALTER COLUMN name NVARCHAR(40) ENCRYPTED WITH (COLUMN_ENCRYPTION_KEY = cek2, ENCRYPTION_TYPE = RANDOMIZED, ALGORITHM = 'AEAD_AES_256_CBC_HMAC_SHA_256');`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, ok := got.(*ddl.AlterColumn)
+	if !ok || ac.Table != "ACCOUNTS" && ac.Table != "accounts" || ac.Type != "NVARCHAR(40)" || ac.Encryption == nil || ac.Encryption.CEK != "cek2" && ac.Encryption.CEK != "CEK2" || ac.Encryption.Type != ddl.Randomized {
+		t.Fatalf("%#v %#v", got, ac.Encryption)
+	}
+	got, err = ddl.Parse(`alter table t alter column c decimal(10, 2)`)
+	if ac, ok := got.(*ddl.AlterColumn); err != nil || !ok || ac.Type != "decimal(10, 2)" || ac.Encryption != nil {
+		t.Fatalf("decrypt: %#v %v", got, err)
+	}
+	// Other ALTER TABLE statements are not ours.
+	if got, err := ddl.Parse(`ALTER TABLE t ADD COLUMN x INT`); got != nil || err != nil {
+		t.Errorf("ADD COLUMN: %#v %v", got, err)
+	}
+	for _, bad := range []string{
+		`ALTER TABLE t ALTER COLUMN c`,
+		`ALTER TABLE t ALTER COLUMN c INT ENCRYPTED WITH (COLUMN_ENCRYPTION_KEY = k)`,
+		`ALTER TABLE t ALTER COLUMN c INT ENCRYPTED WITH (COLUMN_ENCRYPTION_KEY = k, ENCRYPTION_TYPE = RANDOMIZED, ALGORITHM = 'AES') x`,
+	} {
+		if _, err := ddl.Parse(bad); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+}

@@ -49,6 +49,9 @@ type Config struct {
 	// roots), against the DSN's enclave_policy; nil refuses every
 	// statement that needs the enclave.
 	Enclave *attest.Verifier
+	// OnNotice, if set, receives the server's NOTICEs: the progress of
+	// in-place encryption ("n of m rows", Detail "n/m").
+	OnNotice func(message, detail string)
 }
 
 // Encrypted marks a parameter that must be sent encrypted: if the server
@@ -126,7 +129,14 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
-	pc, err := pgx.Connect(ctx, c.dsn)
+	pcfg, err := pgx.ParseConfig(c.dsn)
+	if err != nil {
+		return nil, err
+	}
+	if f := c.cfg.OnNotice; f != nil {
+		pcfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { f(n.Message, n.Detail) }
+	}
+	pc, err := pgx.ConnectConfig(ctx, pcfg)
 	if err != nil {
 		return nil, err
 	}

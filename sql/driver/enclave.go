@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/confide/confide/attest"
+	"github.com/confide/confide/sql/ddl"
 	"github.com/confide/confide/sql/sqlenclave"
 )
 
@@ -79,7 +80,10 @@ func (cn *conn) sendKeys(ctx context.Context, query string, keys map[string][]by
 		c.session, c.sent = nil, nil
 	}
 	s := c.session
-	due := s == nil
+	// In-place ALTERs always carry their own package: the enclave lets a
+	// column be decrypted only for a statement that says so.
+	_, inPlace := ddlStatement(query).(*ddl.AlterColumn)
+	due := s == nil || inPlace
 	now := time.Now()
 	for name := range keys {
 		if t, ok := c.sent[name]; !ok || now.Sub(t) > resendAfter {
@@ -114,6 +118,11 @@ func (cn *conn) sendKeys(ctx context.Context, query string, keys map[string][]by
 	}
 	c.mu.Unlock()
 	return nil
+}
+
+func ddlStatement(q string) any {
+	st, _ := ddl.Parse(q)
+	return st
 }
 
 // attest opens a session with the server's SQL enclave.

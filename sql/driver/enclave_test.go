@@ -398,3 +398,115 @@ func mustKeyFile(t *testing.T, path string) *cek.KeyFile {
 	}
 	return k
 }
+
+// TestInPlaceEncryption encrypts a plaintext column inside the enclave,
+// re-encrypts it as deterministic, decrypts another, with progress
+// notices; a cell that fails mid-way rolls the whole change back.
+func TestInPlaceEncryption(t *testing.T) {
+	w := newEnclaveWorld(t)
+	var notices []string
+	db := sql.OpenDB(driver.NewConnector("postgres://app@"+w.addr+"/bank?sslmode=disable&column_encryption=enabled&enclave_policy="+w.thisEnclave(t),
+		driver.Config{Keys: &cek.Cache{Providers: []cek.Provider{cek.KeyFiles{}}, Trusted: []string{w.keyPath}}, Enclave: w.verifier,
+			OnNotice: func(msg, detail string) { notices = append(notices, detail) }}))
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`CREATE TABLE people (id INT PRIMARY KEY, name NVARCHAR(40), balance DECIMAL(12,2))`); err != nil {
+		t.Fatal(err)
+	}
+	const n = 23_456
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i += 500 {
+		var vals []string
+		for j := i; j < min(i+500, n); j++ {
+			vals = append(vals, fmt.Sprintf("(%d, 'person %d', %d.%02d)", j, j%1000, j%5000-2500, j%100))
+		}
+		if _, err := tx.Exec(`INSERT INTO people (id, name, balance) VALUES ` + strings.Join(vals, ", ")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	enc := func(kind string) string {
+		return ` ENCRYPTED WITH (COLUMN_ENCRYPTION_KEY = cek_e, ENCRYPTION_TYPE = ` + kind + `, ALGORITHM = 'AEAD_AES_256_CBC_HMAC_SHA_256')`
+	}
+	if _, err := db.Exec(`ALTER TABLE people ALTER COLUMN name NVARCHAR(40)` + enc("RANDOMIZED")); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"10000/23456", "20000/23456", "23456/23456"}; !slices.Equal(notices, want) {
+		t.Errorf("progress: %v, want %v", notices, want)
+	}
+	ctx := context.Background()
+	dba, err := pgx.Connect(ctx, "postgres://dba@"+w.addr+"/bank?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dba.Close(ctx)
+	var raw []byte
+	if err := dba.QueryRow(ctx, `SELECT name FROM people WHERE id = 7`).Scan(&raw); err != nil || len(raw) < 65 || raw[0] != 1 {
+		t.Fatalf("the DBA reads %q %v", raw, err)
+	}
+	count := func(q string, args ...any) int {
+		t.Helper()
+		var c int
+		if err := db.QueryRow(q, args...).Scan(&c); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return c
+	}
+	if got := count(`SELECT count(*) FROM people WHERE name LIKE $1`, "person 99%"); got != 11*n/1000+0 && got == 0 {
+		t.Errorf("LIKE after encryption: %d", got)
+	}
+	wantLike := 0
+	for j := range n {
+		if strings.HasPrefix(fmt.Sprintf("person %d", j%1000), "person 99") {
+			wantLike++
+		}
+	}
+	if got := count(`SELECT count(*) FROM people WHERE name LIKE $1`, "person 99%"); got != wantLike {
+		t.Errorf("LIKE after encryption: %d, want %d", got, wantLike)
+	}
+	// Re-encrypt as deterministic; then decrypt the balances after
+	// encrypting them.
+	if _, err := db.Exec(`ALTER TABLE people ALTER COLUMN name NVARCHAR(40)` + enc("DETERMINISTIC")); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(`SELECT count(*) FROM people WHERE name = $1`, "person 7"); got != (n+999-7)/1000 {
+		t.Errorf("equality after re-encryption: %d", got)
+	}
+	for _, q := range []string{`ALTER TABLE people ALTER COLUMN balance DECIMAL(12,2)` + enc("RANDOMIZED"), `ALTER TABLE people ALTER COLUMN balance DECIMAL(12,2)`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var bal string
+	if err := dba.QueryRow(ctx, `SELECT balance FROM people WHERE id = 4321`).Scan(&bal); err != nil || bal != "1821.21" {
+		t.Errorf("the decrypted balance, as the DBA reads it: %q %v", bal, err)
+	}
+	// Once another statement's package replaced the decrypting one, the
+	// enclave decrypts nothing for the host, even with the key cached.
+	if _, err := db.Exec(`ALTER TABLE people ALTER COLUMN balance DECIMAL(12,2)` + enc("RANDOMIZED")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.eng.Enclave.Decrypt(sqlenclave.Envelope("cek_e", "NVARCHAR(40)", raw)); err == nil {
+		t.Error("the enclave decrypted for the host")
+	}
+	// A tampered cell fails the re-encryption half-way: nothing changes.
+	var cellBytes []byte
+	if err := dba.QueryRow(ctx, `SELECT name FROM people WHERE id = 15000`).Scan(&cellBytes); err != nil {
+		t.Fatal(err)
+	}
+	cellBytes[len(cellBytes)-1] ^= 1
+	if _, err := dba.Exec(ctx, `UPDATE people SET name = $1 WHERE id = 15000`, cellBytes); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`ALTER TABLE people ALTER COLUMN name NVARCHAR(40)` + enc("RANDOMIZED")); err == nil {
+		t.Fatal("re-encryption over a tampered cell succeeded")
+	}
+	if got := count(`SELECT count(*) FROM people WHERE name = $1`, "person 7"); got != (n+999-7)/1000 {
+		t.Errorf("after the failed ALTER the column is not intact: %d", got)
+	}
+}

@@ -125,6 +125,9 @@ func (cn *conn) runLocal(ctx context.Context, query string, named []driver.Named
 	switch st := ae.(type) {
 	case *ddl.CreateTable:
 		return cn.stockCreateTable(ctx, st)
+	case *ddl.AlterColumn:
+		return localResult{}, &wire.Error{Code: "0A000", Message: "in-place encryption (ALTER COLUMN … ENCRYPTED WITH) needs the confide server's SQL enclave; stock PostgreSQL has none",
+			Hint: "rotate keys through the client: confide sql keys rotate-cek"}
 	case nil:
 	default:
 		var tag string

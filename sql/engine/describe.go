@@ -115,10 +115,16 @@ func (d *describeStmt) Execute(ctx context.Context, params []wire.Param, formats
 	if err != nil {
 		return nil, d.s.failed(err)
 	}
-	dm, ok := st.(*dmlStmt)
+	var bound *bind.Statement
+	switch x := st.(type) {
+	case *dmlStmt:
+		bound = x.stmt
+	case *alterStmt:
+		bound = &bind.Statement{EnclaveCEKs: x.ceks}
+	}
 	var rows [][]any
-	if ok {
-		entries, err := d.s.catalog().Describe(ctx, dm.stmt)
+	if bound != nil {
+		entries, err := d.s.catalog().Describe(ctx, bound)
 		if err != nil {
 			return nil, d.s.failed(err)
 		}

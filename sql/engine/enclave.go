@@ -43,6 +43,9 @@ func (e *Engine) openSQLite(dsn string) *sql.DB {
 		if err := c.RegisterCollation(enclaveCollation, e.collate); err != nil {
 			return err
 		}
+		if err := c.RegisterFunc(enclaveTransform, transform, false); err != nil {
+			return err
+		}
 		return c.RegisterFunc(enclaveLike, e.like, true)
 	}}
 	return sql.OpenDB(sqliteConnector{drv: drv, dsn: dsn})

@@ -188,6 +188,8 @@ func (s *session) prepare(ctx context.Context, q string, oids []uint32) (wire.St
 	case nil:
 	case *ddl.CreateTable:
 		return s.createTable(ctx, st.SQL, st.Columns)
+	case *ddl.AlterColumn:
+		return s.alterColumn(ctx, st)
 	default:
 		return &execStmt{s: s, run: func(ctx context.Context) (string, error) { return s.catalog().KeyDDL(ctx, st) }}, nil
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/sql/cell"
+	"github.com/confide/confide/sql/ddl"
 	"github.com/confide/confide/sql/types"
 )
 
@@ -43,6 +44,10 @@ const (
 	// IdleTTL is how long an established session, and a cached key,
 	// live after their last package.
 	IdleTTL = time.Hour
+	// DecryptWindow is how long a decrypting statement's package lets
+	// the enclave decrypt cells under its keys (unless another package
+	// for the key comes first).
+	DecryptWindow = 15 * time.Minute
 )
 
 // The confide SQL server's table functions of the SQL enclave.
@@ -117,6 +122,9 @@ type session struct {
 type cachedKey struct {
 	key  *cell.Key //confide:secret
 	last time.Time
+	// decrypt is set when the key's last package came with a statement
+	// that decrypts a column in place.
+	decrypt bool
 }
 
 func (e *Enclave) now() time.Time {
@@ -243,9 +251,10 @@ func (e *Enclave) AcceptKeys(pkg []byte, statement string) ([]string, error) {
 	if e.keys == nil {
 		e.keys = map[string]*cachedKey{}
 	}
+	decrypts := decryptsColumn(statement)
 	names := make([]string, 0, len(cellKeys))
 	for name, ck := range cellKeys {
-		e.keys[name] = &cachedKey{key: ck, last: s.last}
+		e.keys[name] = &cachedKey{key: ck, last: s.last, decrypt: decrypts}
 		names = append(names, name)
 	}
 	return names, nil
@@ -407,4 +416,66 @@ func (e *Enclave) Forget() {
 	defer e.mu.Unlock()
 	clear(e.sessions)
 	clear(e.keys)
+}
+
+// In-place encryption (ALTER TABLE … ALTER COLUMN): the engine streams a
+// column's values through the enclave, which encrypts plaintexts,
+// re-encrypts cells under another key or encryption type, or — only for a
+// statement that asked for it — decrypts them.
+
+// Encrypt encrypts a normalized plaintext under a cached key into an
+// envelope. The host knew the plaintext already (the column was
+// plaintext); the key never leaves the enclave.
+func (e *Enclave) Encrypt(plaintext []byte, cekName string, typ types.Type, deterministic bool) (string, error) {
+	k, ok := e.CellKey(cekName)
+	if !ok {
+		return "", fmt.Errorf("sqlenclave: column encryption key %q is not in the enclave", cekName)
+	}
+	c, err := k.Encrypt(plaintext, deterministic, nil)
+	if err != nil {
+		return "", err
+	}
+	return Envelope(cekName, typ.String(), c), nil
+}
+
+// Reencrypt moves an envelope to another key or encryption type; the
+// plaintext stays inside the enclave.
+func (e *Enclave) Reencrypt(env, cekName string, typ types.Type, deterministic bool) (string, error) {
+	from, pt, err := e.open(env)
+	if err != nil {
+		return "", err
+	}
+	if from.Kind != typ.Kind {
+		return "", fmt.Errorf("sqlenclave: a %s cell cannot become %s", from, typ)
+	}
+	return e.Encrypt(pt, cekName, typ, deterministic)
+}
+
+// Decrypt returns an envelope's normalized plaintext, for in-place
+// decryption of a column: only while the key's last package came with a
+// statement that decrypts a column (ALTER TABLE … ALTER COLUMN without
+// ENCRYPTED WITH), and for DecryptWindow after it, so cached keys alone
+// do not let a host read cells.
+func (e *Enclave) Decrypt(env string) ([]byte, error) {
+	name, _, _, err := ParseEnvelope(env)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	k := e.keys[strings.ToLower(name)]
+	allowed := k != nil && k.decrypt && e.now().Sub(k.last) <= DecryptWindow
+	e.mu.Unlock()
+	if !allowed {
+		return nil, fmt.Errorf("sqlenclave: no statement from a client asked to decrypt cells under %q", name)
+	}
+	_, pt, err := e.open(env)
+	return pt, err
+}
+
+// decryptsColumn reports whether a statement decrypts a column in place:
+// the enclave reads the statement its package is bound to.
+func decryptsColumn(statement string) bool {
+	st, err := ddl.Parse(statement)
+	ac, ok := st.(*ddl.AlterColumn)
+	return err == nil && ok && ac.Encryption == nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/confide/confide/enclave/sim/simtest"
 	"github.com/confide/confide/sql/cell"
 	"github.com/confide/confide/sql/sqlenclave"
+	"github.com/confide/confide/sql/types"
 )
 
 type world struct {
@@ -233,4 +234,57 @@ func FuzzAcceptKeys(f *testing.F) {
 			t.Fatal("a package from no session was accepted")
 		}
 	})
+}
+
+func TestInPlaceOperations(t *testing.T) {
+	w := newWorld(t)
+	s, err := w.session(t, w.thisEnclave(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver := func(stmt string) {
+		t.Helper()
+		pkg, _ := s.Package(stmt, map[string][]byte{"k1": cek1, "k2": bytes.Repeat([]byte{8}, 32)})
+		if _, err := w.enc.AcceptKeys(pkg, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enc := `ALTER TABLE t ALTER COLUMN c INT ENCRYPTED WITH (COLUMN_ENCRYPTION_KEY = k2, ENCRYPTION_TYPE = RANDOMIZED, ALGORITHM = 'AEAD_AES_256_CBC_HMAC_SHA_256')`
+	deliver(enc)
+	ty, _ := types.Parse("INT")
+	norm, _ := ty.Normalize(int64(-42))
+	env, err := w.enc.Encrypt(norm, "k1", ty, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved, err := w.enc.Reencrypt(env, "k2", ty, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.enc.Compare(env, moved); err != nil || n != 0 {
+		t.Errorf("the re-encrypted cell compares %d %v", n, err)
+	}
+	vc, _ := types.Parse("VARCHAR(5)")
+	if _, err := w.enc.Reencrypt(env, "k2", vc, false); err == nil {
+		t.Error("re-encryption changed the type")
+	}
+	// Decryption only after a decrypting statement's package, for a
+	// while.
+	if _, err := w.enc.Decrypt(moved); err == nil {
+		t.Fatal("decrypted without a decrypting statement")
+	}
+	deliver(`ALTER TABLE t ALTER COLUMN c INT`)
+	pt, err := w.enc.Decrypt(moved)
+	if err != nil || !bytes.Equal(pt, norm) {
+		t.Fatalf("decrypt: %x %v", pt, err)
+	}
+	w.now = w.now.Add(sqlenclave.DecryptWindow + time.Second)
+	if _, err := w.enc.Decrypt(moved); err == nil {
+		t.Error("decrypted after the window")
+	}
+	deliver(`ALTER TABLE t ALTER COLUMN c INT`)
+	deliver(`SELECT c FROM t WHERE c > $1`)
+	if _, err := w.enc.Decrypt(moved); err == nil {
+		t.Error("decrypted after another statement's package")
+	}
 }
