@@ -286,7 +286,9 @@ func (a *alterStmt) rebuild(ctx context.Context, token int64) error {
 		if err := conn.QueryRowContext(ctx, `SELECT max(rowid) FROM `+quoteIdent(tmp)).Scan(&last); err != nil {
 			return err
 		}
-		wire.Notice(ctx, fmt.Sprintf("%s %s.%s: %d of %d rows", what, table, a.col.Name, done, total), fmt.Sprintf("%d/%d", done, total))
+		if a.s.notify != nil {
+			a.s.notify(fmt.Sprintf("%s %s.%s: %d of %d rows", what, table, a.col.Name, done, total), fmt.Sprintf("%d/%d", done, total))
+		}
 	}
 	for _, q := range []string{`DROP TABLE ` + quoteIdent(table), `ALTER TABLE ` + quoteIdent(tmp) + ` RENAME TO ` + quoteIdent(table)} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {

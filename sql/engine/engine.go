@@ -116,7 +116,7 @@ func (e *Engine) Open(ctx context.Context, s wire.Startup) (wire.Session, error)
 	if err != nil {
 		return nil, err
 	}
-	return &session{conn: conn, e: e}, nil
+	return &session{conn: conn, e: e, notify: s.Notify}, nil
 }
 
 type txState int
@@ -128,9 +128,10 @@ const (
 )
 
 type session struct {
-	conn *sql.Conn
-	e    *Engine
-	tx   txState
+	conn   *sql.Conn
+	e      *Engine
+	tx     txState
+	notify func(message, detail string) // nil: no client to tell
 }
 
 func (s *session) Close() error {

@@ -27,6 +27,11 @@ type Startup struct {
 	Options    map[string]string
 	RemoteAddr net.Addr
 	TLS        bool // the connection is encrypted
+	// Notify sends a NOTICE to the client at once: engines report the
+	// progress of long statements with it, from the session's goroutine
+	// while a statement runs. A failure to send shows when the
+	// statement's own answer is sent.
+	Notify func(message, detail string)
 }
 
 // Session is one client connection's view of the engine. The server calls

@@ -528,7 +528,7 @@ func (c *conn) open(params map[string]string) error {
 	}
 	_, encrypted := c.nc.(*tls.Conn)
 	sess, err := c.srv.Engine.Open(c.ctx, Startup{User: c.user, Database: c.database, Options: opts,
-		RemoteAddr: c.nc.RemoteAddr(), TLS: encrypted})
+		RemoteAddr: c.nc.RemoteAddr(), TLS: encrypted, Notify: notifier{c.be}.notify})
 	if err != nil {
 		return fatal{c.clientError(err)}
 	}

@@ -201,7 +201,7 @@ func (c *conn) flush() error {
 // begin returns the context of one engine call, which a CancelRequest
 // cancels with errCanceled, and the function that ends it.
 func (c *conn) begin() (context.Context, func()) {
-	ctx, cancel := context.WithCancelCause(context.WithValue(c.ctx, noticeKey{}, c))
+	ctx, cancel := context.WithCancelCause(c.ctx)
 	c.qmu.Lock()
 	c.cancelQuery = cancel
 	c.qmu.Unlock()
@@ -514,17 +514,11 @@ func (c *conn) closeMsg(m *pgproto3.Close) error {
 	return nil
 }
 
-type noticeKey struct{}
+// notifier sends NOTICEs on a connection; it holds the protocol backend
+// only, not the connection and its context.
+type notifier struct{ be *pgproto3.Backend }
 
-// Notice sends a NOTICE to the client whose statement ctx belongs to,
-// at once: engines report the progress of long statements with it.
-// Outside a statement it does nothing. A failure to send shows when the
-// statement's own answer is sent.
-func Notice(ctx context.Context, message, detail string) {
-	c, ok := ctx.Value(noticeKey{}).(*conn)
-	if !ok {
-		return
-	}
-	c.be.Send(&pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "00000", Message: message, Detail: detail})
-	c.be.Flush()
+func (n notifier) notify(message, detail string) {
+	n.be.Send(&pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "00000", Message: message, Detail: detail})
+	n.be.Flush()
 }
