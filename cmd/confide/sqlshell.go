@@ -12,10 +12,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	kmsclient "github.com/confide/confide/kms/client"
@@ -47,8 +49,35 @@ func openSQL(dsn string, trust []string) (*sql.DB, error) {
 	// enclave_policy with this machine's simulated root and the vendors'
 	// roots; without them, statements that need the enclave are refused.
 	v, _ := newVerifier("", "")
-	c := driver.NewConnector(dsn, driver.Config{Keys: &cek.Cache{Providers: keyStores(), Trusted: trustedPaths(trust)}, Enclave: v})
+	c := driver.NewConnector(dsn, driver.Config{Keys: &cek.Cache{Providers: keyStores(), Trusted: trustedPaths(trust)}, Enclave: v,
+		OnNotice: progressNotices(os.Stderr)})
 	return sql.OpenDB(c), nil
+}
+
+// progressNotices shows the server's progress NOTICEs (detail "n/m", as
+// in-place encryption sends them) as a progress bar, and other NOTICEs as
+// lines.
+func progressNotices(w io.Writer) func(message, detail string) {
+	var bar *progressbar.ProgressBar
+	return func(message, detail string) {
+		done, total, ok := strings.Cut(detail, "/")
+		n, err1 := strconv.ParseInt(done, 10, 64)
+		m, err2 := strconv.ParseInt(total, 10, 64)
+		if !ok || err1 != nil || err2 != nil || m <= 0 {
+			fmt.Fprintln(w, "NOTICE:", message)
+			return
+		}
+		if bar == nil {
+			what, _, _ := strings.Cut(message, ":")
+			bar = progressbar.NewOptions64(m, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription(what),
+				progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+		}
+		bar.Set64(n)
+		if n >= m {
+			bar.Finish()
+			bar = nil
+		}
+	}
 }
 
 // keyStores are the column master key stores the CLI opens: key files,
