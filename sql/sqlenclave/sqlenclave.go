@@ -106,6 +106,7 @@ type Enclave struct {
 	mu       sync.Mutex
 	sessions map[[SessionIDSize]byte]*session
 	keys     map[string]*cachedKey // by lower-cased name
+	opened   map[string]openedCell // by envelope
 }
 
 type session struct {
@@ -338,28 +339,58 @@ func Envelope(cek, typ string, c []byte) string {
 // ParseEnvelope unwraps a cell.
 func ParseEnvelope(s string) (cek string, typ types.Type, c []byte, err error) {
 	rest, ok := strings.CutPrefix(s, envelopePrefix)
-	parts := strings.Split(rest, ":")
-	if !ok || len(parts) != 3 {
+	name, rest, ok1 := strings.Cut(rest, ":")
+	ts, cs, ok2 := strings.Cut(rest, ":")
+	if !ok || !ok1 || !ok2 || strings.Contains(cs, ":") {
 		return "", types.Type{}, nil, ErrEnvelope
 	}
 	enc := base64.RawURLEncoding
-	name, err1 := enc.DecodeString(parts[0])
-	ts, err2 := enc.DecodeString(parts[1])
-	c, err3 := enc.DecodeString(parts[2])
-	if err1 != nil || err2 != nil || err3 != nil || len(name) == 0 {
+	n, err1 := enc.DecodeString(name)
+	c, err2 := enc.DecodeString(cs)
+	if err1 != nil || err2 != nil || len(n) == 0 {
 		return "", types.Type{}, nil, ErrEnvelope
 	}
-	if typ, err = types.Parse(string(ts)); err != nil {
+	if typ, err = envelopeType(ts); err != nil {
 		return "", types.Type{}, nil, ErrEnvelope
 	}
-	return string(name), typ, c, nil
+	return string(n), typ, c, nil
+}
+
+// envelopeTypes caches the types envelopes name (a column has one).
+var envelopeTypes sync.Map // base64url text → types.Type
+
+func envelopeType(b64 string) (types.Type, error) {
+	if t, ok := envelopeTypes.Load(b64); ok {
+		return t.(types.Type), nil
+	}
+	ts, err := base64.RawURLEncoding.DecodeString(b64)
+	if err != nil {
+		return types.Type{}, err
+	}
+	t, err := types.Parse(string(ts))
+	if err != nil {
+		return types.Type{}, err
+	}
+	envelopeTypes.Store(b64, t)
+	return t, nil
 }
 
 // ErrEnvelope reports a stored value that is not an envelope.
 var ErrEnvelope = errors.New("sqlenclave: not an enclave-enabled cell")
 
-// open decrypts an envelope with a cached key.
+// open decrypts an envelope with a cached key. Recently opened envelopes
+// are kept decrypted (inside the enclave, and only while their key is
+// cached): an index seek or build compares the same cells many times.
 func (e *Enclave) open(s string) (types.Type, []byte, error) {
+	e.mu.Lock()
+	if o, ok := e.opened[s]; ok {
+		k := e.keys[o.cek]
+		if k != nil && e.now().Sub(k.last) <= IdleTTL {
+			e.mu.Unlock()
+			return o.typ, o.plaintext, nil
+		}
+	}
+	e.mu.Unlock()
 	name, typ, c, err := ParseEnvelope(s)
 	if err != nil {
 		return types.Type{}, nil, err
@@ -372,7 +403,25 @@ func (e *Enclave) open(s string) (types.Type, []byte, error) {
 	if err != nil {
 		return types.Type{}, nil, fmt.Errorf("sqlenclave: a cell under %q: %w", name, err)
 	}
+	e.mu.Lock()
+	if len(e.opened) >= maxOpened {
+		clear(e.opened)
+	}
+	if e.opened == nil {
+		e.opened = make(map[string]openedCell, maxOpened)
+	}
+	e.opened[s] = openedCell{cek: strings.ToLower(name), typ: typ, plaintext: pt}
+	e.mu.Unlock()
 	return typ, pt, nil
+}
+
+// maxOpened bounds the decrypted cells the enclave keeps.
+const maxOpened = 1 << 16
+
+type openedCell struct {
+	cek       string
+	typ       types.Type
+	plaintext []byte //confide:secret
 }
 
 // Compare orders two envelopes by their plaintexts. Values of different
@@ -416,6 +465,7 @@ func (e *Enclave) Forget() {
 	defer e.mu.Unlock()
 	clear(e.sessions)
 	clear(e.keys)
+	clear(e.opened)
 }
 
 // In-place encryption (ALTER TABLE … ALTER COLUMN): the engine streams a
