@@ -35,6 +35,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/confide/confide/attest"
+	attestclient "github.com/confide/confide/attestsvc/client"
 	"github.com/confide/confide/sql/cek"
 	"github.com/confide/confide/sql/cell"
 	"github.com/confide/confide/sql/sqlenclave"
@@ -49,6 +50,10 @@ type Config struct {
 	// roots), against the DSN's enclave_policy; nil refuses every
 	// statement that needs the enclave.
 	Enclave *attest.Verifier
+	// AttestationService returns the client of the attestation service at
+	// a DSN's enclave_attestation_url (nil: a plain HTTP client, for
+	// tests and loopback).
+	AttestationService func(baseURL string) *attestclient.Client
 	// OnNotice, if set, receives the server's NOTICEs: the progress of
 	// in-place encryption ("n of m rows", Detail "n/m").
 	OnNotice func(message, detail string)
@@ -66,8 +71,11 @@ type Connector struct {
 	cfg     Config
 	err     error
 
-	// enclavePolicy appraises the SQL enclave (DSN enclave_policy=PATH).
-	enclavePolicy *attest.Policy
+	// enclavePolicy appraises the SQL enclave (DSN enclave_policy=PATH),
+	// or the attestation service at asURL does, with its policy asPolicy.
+	enclavePolicy   *attest.Policy
+	asURL, asPolicy string
+	asKeys          *attestclient.KeySet
 
 	mu    sync.Mutex
 	plans map[string]*plan // statement text → describe answer
@@ -107,6 +115,15 @@ func NewConnector(dsn string, cfg Config) *Connector {
 		}
 	}
 	q.Del("enclave_policy")
+	c.asURL, c.asPolicy = q.Get("enclave_attestation_url"), q.Get("enclave_attestation_policy")
+	if (c.asURL == "") != (c.asPolicy == "") {
+		c.err = errors.New("driver: enclave_attestation_url and enclave_attestation_policy go together")
+	}
+	if c.asURL != "" && c.enclavePolicy != nil {
+		c.err = errors.New("driver: enclave_policy or enclave_attestation_url, not both")
+	}
+	q.Del("enclave_attestation_url")
+	q.Del("enclave_attestation_policy")
 	u.RawQuery = q.Encode()
 	c.dsn = u.String()
 	if c.enabled && cfg.Keys == nil {

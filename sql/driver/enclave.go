@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/confide/confide/attest"
+	"github.com/confide/confide/attest/token"
+	attestclient "github.com/confide/confide/attestsvc/client"
 	"github.com/confide/confide/sql/ddl"
 	"github.com/confide/confide/sql/sqlenclave"
 )
@@ -72,8 +75,8 @@ func (cn *conn) withEnclave(ctx context.Context, query string, p *plan, fn func(
 // sendKeys makes sure the enclave holds keys: fresh forces a new session.
 func (cn *conn) sendKeys(ctx context.Context, query string, keys map[string][]byte, fresh bool) error {
 	c := cn.c
-	if c.enclavePolicy == nil || c.cfg.Enclave == nil {
-		return errors.New("driver: this statement needs the server's SQL enclave: set enclave_policy=PATH in the DSN and Config.Enclave")
+	if (c.enclavePolicy == nil || c.cfg.Enclave == nil) && c.asURL == "" {
+		return errors.New("driver: this statement needs the server's SQL enclave: set enclave_policy=PATH (with Config.Enclave) or enclave_attestation_url and enclave_attestation_policy in the DSN")
 	}
 	c.mu.Lock()
 	if fresh {
@@ -125,17 +128,56 @@ func ddlStatement(q string) any {
 	return st
 }
 
-// attest opens a session with the server's SQL enclave.
+// attest opens a session with the server's SQL enclave: its evidence is
+// verified here against enclave_policy, or by the attestation service at
+// enclave_attestation_url, whose signed token the driver checks (as Azure
+// SQL's drivers use Azure Attestation).
 func (cn *conn) attest(ctx context.Context) (*sqlenclave.Session, error) {
-	nonce, err := sqlenclave.NewNonce()
-	if err != nil {
+	c := cn.c
+	var nonce []byte
+	var err error
+	var svc *attestclient.Client
+	if c.asURL != "" {
+		svc = attestclient.New(c.asURL, nil)
+		if c.cfg.AttestationService != nil {
+			svc = c.cfg.AttestationService(c.asURL)
+		}
+		// The service's challenge is the nonce the enclave binds.
+		if nonce, err = svc.Challenge(ctx); err != nil {
+			return nil, fmt.Errorf("driver: the attestation service: %w", err)
+		}
+	} else if nonce, err = sqlenclave.NewNonce(); err != nil {
 		return nil, err
 	}
 	var att sqlenclave.Attestation
 	if err := cn.pg.QueryRow(ctx, "SELECT * FROM "+sqlenclave.AttestFunction+"($1)", nonce).Scan(&att.SessionID, &att.EnclaveKey, &att.Evidence); err != nil {
 		return nil, fmt.Errorf("driver: attesting the SQL enclave: %w", err)
 	}
-	v, pol := cn.c.cfg.Enclave, cn.c.enclavePolicy
+	if svc != nil {
+		c.mu.Lock()
+		if c.asKeys == nil {
+			c.asKeys = &attestclient.KeySet{Client: svc}
+		}
+		keys := c.asKeys
+		c.mu.Unlock()
+		return sqlenclave.Open(ctx, att, nonce, func(ctx context.Context, ev, nonce, rd []byte) error {
+			tok, err := svc.Attest(ctx, ev, nonce, rd, c.asPolicy)
+			if err != nil {
+				return err
+			}
+			claims, err := (&token.Verifier{Issuer: c.asURL, Keys: keys}).Verify(tok)
+			if err != nil {
+				return err
+			}
+			// The token must be about this evidence: its runtime data.
+			got, err := claims.RawRuntimeData()
+			if err != nil || !bytes.Equal(got, rd) {
+				return errors.New("the attestation token does not bind this session's key")
+			}
+			return nil
+		})
+	}
+	v, pol := c.cfg.Enclave, c.enclavePolicy
 	return sqlenclave.Open(ctx, att, nonce, func(ctx context.Context, ev, nonce, rd []byte) error {
 		_, err := v.Verify(ctx, ev, attest.Expect{Nonce: nonce, RuntimeData: rd, Policy: pol})
 		return err

@@ -3,12 +3,14 @@ package driver_test
 import (
 	"bytes"
 	"context"
+	cryptorand "crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"math/big"
 	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,8 +22,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/confide/confide/attest"
+	"github.com/confide/confide/attestsvc"
 	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/enclave/sim/simtest"
+	"github.com/confide/confide/kvstore"
+	"github.com/confide/confide/seal"
 	"github.com/confide/confide/sql/cek"
 	"github.com/confide/confide/sql/driver"
 	"github.com/confide/confide/sql/engine"
@@ -508,5 +513,51 @@ func TestInPlaceEncryption(t *testing.T) {
 	}
 	if got := count(`SELECT count(*) FROM people WHERE name = $1`, "person 7"); got != (n+999-7)/1000 {
 		t.Errorf("after the failed ALTER the column is not intact: %d", got)
+	}
+}
+
+// TestEnclaveAttestationService: with enclave_attestation_url the driver
+// has confide's attestation service appraise the SQL enclave and checks
+// the token it signs.
+func TestEnclaveAttestationService(t *testing.T) {
+	w := newEnclaveWorld(t)
+	st, err := kvstore.OpenBolt(filepath.Join(t.TempDir(), "as.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sealer, err := seal.New(w.p.Client, cryptorand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(nil)
+	url := "http://" + ts.Listener.Addr().String()
+	svc, err := attestsvc.New(context.Background(), attestsvc.Config{Verifier: w.verifier, Store: st, Sealer: sealer, Issuer: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Config.Handler = svc.Handler(nil)
+	ts.Start()
+	t.Cleanup(ts.Close)
+	good, _ := os.ReadFile(w.thisEnclave(t))
+	if _, err := svc.PutPolicy("sql-enclave", "test", good); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.PutPolicy("other-enclave", "test", []byte(`{"version":"1.0.0","allOf":[{"claim":"platform","equals":"sim"},{"claim":"unique_id","equals":"`+strings.Repeat("cd", 32)+`"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	open := func(policy string) *sql.DB {
+		db := sql.OpenDB(driver.NewConnector("postgres://app@"+w.addr+"/bank?sslmode=disable&column_encryption=enabled&enclave_attestation_url="+url+"&enclave_attestation_policy="+policy,
+			driver.Config{Keys: &cek.Cache{Providers: []cek.Provider{cek.KeyFiles{}}, Trusted: []string{w.keyPath}}}))
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	w.eng.Enclave.Forget() // no keys from the setup's own session
+	if got := ids(t, open("sql-enclave"), `SELECT id FROM accounts WHERE score >= $1`, 3); len(got) == 0 {
+		t.Error("no rows through the attestation service")
+	}
+	w.eng.Enclave.Forget()
+	if _, err := open("other-enclave").Query(`SELECT id FROM accounts WHERE score >= $1`, 3); err == nil || !strings.Contains(err.Error(), "attestation") {
+		t.Errorf("a policy naming another enclave: %v", err)
 	}
 }
