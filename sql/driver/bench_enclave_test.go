@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,7 +20,6 @@ import (
 	"github.com/confide/confide/sql/driver"
 	"github.com/confide/confide/sql/engine"
 	"github.com/confide/confide/sql/sqlenclave"
-	"github.com/confide/confide/sql/wire"
 )
 
 // BenchmarkEnclave measures issue 15's figures on one table of
@@ -51,14 +49,7 @@ func BenchmarkEnclave(b *testing.B) {
 	dir := b.TempDir()
 	p := simtest.Start(b)
 	eng := &engine.Engine{Dir: filepath.Join(dir, "data"), Enclave: &sqlenclave.Enclave{Platform: p.Client}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { (&wire.Server{Engine: eng}).Serve(sctx, l); close(done) }()
-	b.Cleanup(func() { cancel(); <-done; eng.Close() })
+	addr := serveEngine(b, eng)
 
 	keyPath := filepath.Join(dir, "cmk.pem")
 	cmk, pemBytes, err := cek.NewKeyFile(2048)
@@ -74,7 +65,7 @@ func BenchmarkEnclave(b *testing.B) {
 	}
 	policy := filepath.Join(dir, "policy.json")
 	os.WriteFile(policy, []byte(`{"version":"1.0.0","allOf":[{"claim":"platform","equals":"sim"},{"claim":"unique_id","equals":"`+hex.EncodeToString(id.UniqueID)+`"}]}`), 0o600)
-	db := sql.OpenDB(driver.NewConnector("postgres://bench@"+l.Addr().String()+"/bench?sslmode=disable&column_encryption=enabled&enclave_policy="+policy,
+	db := sql.OpenDB(driver.NewConnector("postgres://bench@"+addr+"/bench?sslmode=disable&column_encryption=enabled&enclave_policy="+policy,
 		driver.Config{Keys: &cek.Cache{Providers: []cek.Provider{cek.KeyFiles{}}, Trusted: []string{keyPath}},
 			Enclave: &attest.Verifier{Backends: map[string]enclave.Verifier{"sim": p.Verifier()}}}))
 	b.Cleanup(func() { db.Close() })

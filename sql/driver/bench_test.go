@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,7 +18,6 @@ import (
 	"github.com/confide/confide/sql/cek"
 	"github.com/confide/confide/sql/driver"
 	"github.com/confide/confide/sql/engine"
-	"github.com/confide/confide/sql/wire"
 )
 
 // BenchmarkSQL measures one client issuing one statement at a time
@@ -66,15 +64,7 @@ import (
 func BenchmarkSQL(b *testing.B) {
 	ctx := context.Background()
 	dir := b.TempDir()
-	eng := &engine.Engine{Dir: filepath.Join(dir, "data")}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { (&wire.Server{Engine: eng}).Serve(sctx, l); close(done) }()
-	b.Cleanup(func() { cancel(); <-done; eng.Close() })
+	addr := serveEngine(b, &engine.Engine{Dir: filepath.Join(dir, "data")})
 
 	keyPath := filepath.Join(dir, "cmk.pem")
 	cmk, pemBytes, err := cek.NewKeyFile(2048)
@@ -105,7 +95,7 @@ func BenchmarkSQL(b *testing.B) {
 		if enabled {
 			ce = "enabled"
 		}
-		return "postgres://bench@" + l.Addr().String() + "/" + database + "?sslmode=disable&column_encryption=" + ce
+		return "postgres://bench@" + addr + "/" + database + "?sslmode=disable&column_encryption=" + ce
 	}
 
 	b.Run("confide/plain", func(b *testing.B) {

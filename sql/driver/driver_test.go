@@ -50,17 +50,9 @@ func setup(t *testing.T, backend string) *world {
 	var dbaDSN string
 	switch backend {
 	case "confide":
-		eng := &engine.Engine{Dir: filepath.Join(dir, "data")}
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() { (&wire.Server{Engine: eng}).Serve(sctx, l); close(done) }()
-		t.Cleanup(func() { cancel(); <-done; eng.Close() })
-		w.dsn = "postgres://app@" + l.Addr().String() + "/clinic?sslmode=disable"
-		dbaDSN = "postgres://dba@" + l.Addr().String() + "/clinic?sslmode=disable"
+		addr := serveEngine(t, &engine.Engine{Dir: filepath.Join(dir, "data")})
+		w.dsn = "postgres://app@" + addr + "/clinic?sslmode=disable"
+		dbaDSN = "postgres://dba@" + addr + "/clinic?sslmode=disable"
 	case "postgres":
 		w.pg = pgtest.Start(t)
 		w.pg.CreateDB(t, "clinic")
@@ -96,6 +88,21 @@ func setup(t *testing.T, backend string) *world {
 	}
 	t.Cleanup(func() { w.dba.Close(context.Background()) })
 	return w
+}
+
+// serveEngine serves an engine on a loopback port until the test or
+// benchmark ends, and returns its address.
+func serveEngine(tb testing.TB, eng *engine.Engine) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { (&wire.Server{Engine: eng}).Serve(ctx, l); close(done) }()
+	tb.Cleanup(func() { cancel(); <-done; eng.Close() })
+	return l.Addr().String()
 }
 
 func (w *world) open(t *testing.T, trusted []string) *sql.DB {

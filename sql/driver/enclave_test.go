@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
-	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -32,7 +31,6 @@ import (
 	"github.com/confide/confide/sql/engine"
 	"github.com/confide/confide/sql/sqlenclave"
 	"github.com/confide/confide/sql/types"
-	"github.com/confide/confide/sql/wire"
 )
 
 // enclaveWorld is a confide server with a SQL enclave on a simulated
@@ -62,15 +60,8 @@ func newEnclaveWorld(t *testing.T) *enclaveWorld {
 	t.Helper()
 	w := &enclaveWorld{dir: t.TempDir(), p: simtest.Start(t)}
 	w.eng = &engine.Engine{Dir: filepath.Join(w.dir, "data"), Enclave: &sqlenclave.Enclave{Platform: w.p.Client}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { (&wire.Server{Engine: w.eng}).Serve(ctx, l); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; w.eng.Close() })
-	w.addr = l.Addr().String()
+	w.addr = serveEngine(t, w.eng)
+	ctx := context.Background()
 	w.verifier = &attest.Verifier{Backends: map[string]enclave.Verifier{"sim": w.p.Verifier()}}
 
 	w.keyPath = filepath.Join(w.dir, "cmk.pem")

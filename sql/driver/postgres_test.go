@@ -53,22 +53,7 @@ func testDeterministicOperations(t *testing.T, w *world) {
 	}
 	ints := func(q string, args ...any) []int {
 		t.Helper()
-		rows, err := w.db.Query(q, args...)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		defer rows.Close()
-		var out []int
-		for rows.Next() {
-			var n int
-			if err := rows.Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, n)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
+		out := ids(t, w.db, q, args...)
 		slices.Sort(out)
 		return out
 	}
