@@ -1,0 +1,83 @@
+package spec_test
+
+import (
+	"errors"
+	"strconv"
+	"testing"
+
+	"github.com/confide/confide/sql/decimal"
+)
+
+type decimalFile struct {
+	fileHeader
+	Vectors []struct {
+		Op     string `json:"op"`
+		A      string `json:"a"`
+		AT     [2]int `json:"at"`
+		B      string `json:"b"`
+		BT     [2]int `json:"bt"`
+		Type   [2]int `json:"type"`
+		Result string `json:"result"`
+		Error  string `json:"error"`
+	} `json:"vectors"`
+}
+
+func runDecimal(t *testing.T, b []byte) int {
+	var f decimalFile
+	decodeStrict(t, b, &f)
+	f.fileHeader.check(t)
+	parse := func(s string, tt [2]int) (decimal.Dec, decimal.Type) {
+		d, lt, err := decimal.Parse(s)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		typ := decimal.Type{Precision: tt[0], Scale: tt[1]}
+		if d, err = decimal.Cast(d, lt, typ); err != nil {
+			t.Fatalf("%q as %v: %v", s, typ, err)
+		}
+		return d, typ
+	}
+	for _, v := range f.Vectors {
+		a, at := parse(v.A, v.AT)
+		want := decimal.Type{Precision: v.Type[0], Scale: v.Type[1]}
+		var got decimal.Dec
+		var gt decimal.Type
+		var err error
+		switch v.Op {
+		case "+", "-", "*", "/":
+			b, bt := parse(v.B, v.BT)
+			op := map[string]func(decimal.Dec, decimal.Type, decimal.Dec, decimal.Type) (decimal.Dec, decimal.Type, error){
+				"+": decimal.Add, "-": decimal.Sub, "*": decimal.Mul, "/": decimal.Div}[v.Op]
+			got, gt, err = op(a, at, b, bt)
+		case "round", "round-truncate":
+			n, _ := strconv.Atoi(v.B)
+			got, err = decimal.Round(a, at, n, v.Op == "round-truncate")
+			gt = at
+		case "cast":
+			got, err = decimal.Cast(a, at, want)
+			gt = want
+		default:
+			t.Fatalf("unknown op %q", v.Op)
+		}
+		name := v.A + " " + v.Op + " " + v.B
+		if gt != want {
+			t.Errorf("%s: type %v, want %v", name, gt, want)
+		}
+		switch v.Error {
+		case "overflow":
+			if !errors.Is(err, decimal.ErrOverflow) {
+				t.Errorf("%s: %v, want overflow", name, err)
+			}
+			continue
+		case "divide-by-zero":
+			if !errors.Is(err, decimal.ErrDivideByZero) {
+				t.Errorf("%s: %v, want divide by zero", name, err)
+			}
+			continue
+		}
+		if err != nil || got.String(gt) != v.Result {
+			t.Errorf("%s: %s %v, want %s", name, got.String(gt), err, v.Result)
+		}
+	}
+	return len(f.Vectors)
+}
