@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/confide/confide/sql/ddl"
+	"github.com/confide/confide/sql/decimal"
 	"github.com/confide/confide/sql/internal/pgast"
 	"github.com/confide/confide/sql/types"
 	"github.com/confide/confide/sql/wire"
@@ -71,6 +72,10 @@ type Statement struct {
 	// Likes lists the LIKE expressions on enclave-enabled columns, which
 	// the server evaluates with an enclave function.
 	Likes []*pg.A_Expr
+	// Rewrites lists the arithmetic, SUM, AVG and ROUND on encrypted
+	// columns, which the server evaluates with enclave functions, innermost
+	// first.
+	Rewrites []Rewrite
 }
 
 // Analyze binds a SELECT, INSERT, UPDATE or DELETE against the catalog:
@@ -85,6 +90,9 @@ func Analyze(ctx context.Context, cat Catalog, node *pg.Node) (*Statement, error
 	}
 	b := bindings{}
 	st := &Statement{Bound: b}
+	if err := sc.typeExprs(node, b, st); err != nil {
+		return nil, err
+	}
 	if err := sc.checkExprs(node, b, st); err != nil {
 		return nil, err
 	}
@@ -149,6 +157,7 @@ type tableRef struct {
 
 type scope struct {
 	tables []tableRef
+	typed  map[*pg.Node]*Column // enclave expressions typed so far
 }
 
 // resolve finds the column a ColumnRef names.
@@ -243,6 +252,9 @@ func (sc *scope) operand(n *pg.Node) (operand, error) {
 	case *pg.Node_TypeCast:
 		return sc.operand(x.TypeCast.Arg)
 	}
+	if c, ok := sc.typed[n]; ok && c != nil {
+		return operand{col: c}, nil
+	}
 	return operand{}, nil
 }
 
@@ -317,6 +329,12 @@ func (b bindings) operandFor(c *Column, o operand) error {
 	case o.literal:
 		return clash(c, "a literal")
 	case o.col != nil:
+		// The enclave compares plaintexts: under one key, values of one
+		// kind, or numbers of any numeric types.
+		if o.col.Enclave && c.Enclave && strings.EqualFold(o.col.CEK, c.CEK) &&
+			(o.col.Type.Kind == c.Type.Kind || decimal.Numeric(o.col.Type) && decimal.Numeric(c.Type)) {
+			return nil
+		}
 		if o.col.CEK != c.CEK || o.col.EncType != c.EncType || o.col.Type.Kind != c.Type.Kind || o.col.Enclave != c.Enclave {
 			return &wire.Error{Code: "42804", Message: fmt.Sprintf("columns %s.%s and %s.%s are not encrypted alike: they cannot be compared",
 				c.Table, c.Name, o.col.Table, o.col.Name)}
@@ -348,6 +366,9 @@ func (sc *scope) checkExprs(root *pg.Node, b bindings, st *Statement) error {
 			}
 			switch x.Kind {
 			case pg.A_Expr_Kind_AEXPR_OP:
+				if arithOps[op] && x.Lexpr != nil {
+					return true // typed by typeExprs
+				}
 				var l, r operand
 				if l, err = sc.operand(x.Lexpr); err != nil {
 					return false
@@ -405,6 +426,10 @@ func (sc *scope) checkExprs(root *pg.Node, b bindings, st *Statement) error {
 			}
 			return err == nil
 		case *pg.FuncCall:
+			switch strings.ToLower(opName(x.Funcname)) {
+			case "sum", "avg", "round":
+				return true // typed by typeExprs
+			}
 			for _, a := range x.Args {
 				if o, _ := sc.operand(a); o.col != nil && o.col.Encrypted() {
 					name := ""

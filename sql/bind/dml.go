@@ -161,6 +161,10 @@ func (sc *scope) resultColumns(sel *pg.SelectStmt) ([]Result, error) {
 				name = fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval()
 			}
 		}
+		if c := sc.typed[rt.Val]; c != nil {
+			out = append(out, Result{Name: name, Col: c})
+			continue
+		}
 		fc := rt.Val.GetFuncCall()
 		fname := ""
 		if fc != nil && len(fc.Funcname) > 0 {

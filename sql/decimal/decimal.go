@@ -237,15 +237,21 @@ func Sum(vals []Dec, t Type) (Dec, Type, error) {
 // Avg is SUM / COUNT at scale max(s, 6), truncated (SQL Server's AVG of a
 // DECIMAL column).
 func Avg(vals []Dec, t Type) (Dec, Type, error) {
-	rt := AvgType(t)
 	sum, st, err := Sum(vals, t)
 	if err != nil {
-		return Dec{}, rt, err
+		return Dec{}, AvgType(t), err
 	}
-	if len(vals) == 0 {
+	return AvgOf(sum, st, int64(len(vals)))
+}
+
+// AvgOf finishes an average from a sum of DECIMAL(38, s) values and
+// their count.
+func AvgOf(sum Dec, st Type, count int64) (Dec, Type, error) {
+	rt := AvgType(st)
+	if count <= 0 {
 		return Dec{}, rt, ErrDivideByZero
 	}
-	q, _ := rescale(sum.wide(), st.Scale, rt.Scale, false).divmod(wide{uint64(len(vals))})
+	q, _ := rescale(sum.wide(), st.Scale, rt.Scale, false).divmod(wide{uint64(count)})
 	if fits(q, rt.Precision) == oblivious.False {
 		return Dec{}, rt, ErrOverflow
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/confide/confide/kvstore"
 	"github.com/confide/confide/seal"
 	"github.com/confide/confide/sql/cek"
+	"github.com/confide/confide/sql/decimal"
 	"github.com/confide/confide/sql/driver"
 	"github.com/confide/confide/sql/engine"
 	"github.com/confide/confide/sql/sqlenclave"
@@ -550,5 +551,148 @@ func TestEnclaveAttestationService(t *testing.T) {
 	w.eng.Enclave.Forget()
 	if _, err := open("other-enclave").Query(`SELECT id FROM accounts WHERE score >= $1`, 3); err == nil || !strings.Contains(err.Error(), "attestation") {
 		t.Errorf("a policy naming another enclave: %v", err)
+	}
+}
+
+// TestEnclaveAnalytics computes SUM, AVG, arithmetic and ROUND on
+// randomized columns in the enclave, grouped and ordered, and checks each
+// value against package decimal on the plaintext rows (the exact engine
+// that TestAgainstPostgreSQL checks against PostgreSQL's NUMERIC).
+func TestEnclaveAnalytics(t *testing.T) {
+	w := newEnclaveWorld(t)
+	db := w.open(t, w.thisEnclave(t))
+	rnd := func(col, typ string) string {
+		return col + " " + typ + " ENCRYPTED WITH (COLUMN_ENCRYPTION_KEY = cek_e, ENCRYPTION_TYPE = RANDOMIZED, ALGORITHM = 'AEAD_AES_256_CBC_HMAC_SHA_256')"
+	}
+	if _, err := db.Exec(`CREATE TABLE positions (id INT PRIMARY KEY, client TEXT, ` + rnd("qty", "INT") + `, ` + rnd("price", "DECIMAL(12,4)") + `)`); err != nil {
+		t.Fatal(err)
+	}
+	type pos struct {
+		client string
+		qty    int64
+		price  string
+	}
+	var rows []pos
+	clients := []string{"ana", "ben", "cho"}
+	for i := range 60 {
+		p := pos{clients[i%3], int64((i*37)%200 - 50), fmt.Sprintf("%d.%04d", (i*7919)%900+1, (i*131)%10000)}
+		rows = append(rows, p)
+		if _, err := db.Exec(`INSERT INTO positions (id, client, qty, price) VALUES ($1, $2, $3, $4)`, i, p.client, p.qty, p.price); err != nil {
+			t.Fatal(err)
+		}
+	}
+	intT := types.Type{Kind: types.Int}
+	priceT, _ := types.Parse("DECIMAL(12,4)")
+	dec := func(s string) (decimal.Dec, decimal.Type) {
+		d, lt, err := decimal.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pt, _ := decimal.Of(priceT)
+		d, err = decimal.Cast(d, lt, pt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d, pt
+	}
+	qtyDec := func(q int64) (decimal.Dec, decimal.Type) {
+		d, lt, _ := decimal.Parse(fmt.Sprint(q))
+		it, _ := decimal.Of(intT)
+		d, _ = decimal.Cast(d, lt, it)
+		return d, it
+	}
+	// The expected value per client, computed as SQL Server would.
+	valueT, _ := decimal.ResultType('*', intT, priceT)
+	vt, _ := decimal.Of(valueT)
+	sums := map[string][]decimal.Dec{}
+	for _, p := range rows {
+		q, qt := qtyDec(p.qty)
+		pr, prt := dec(p.price)
+		v, _, err := decimal.Mul(q, qt, pr, prt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums[p.client] = append(sums[p.client], v)
+	}
+	want := map[string][3]string{}
+	for c, vs := range sums {
+		s, st, _ := decimal.Sum(vs, vt)
+		a, at, _ := decimal.Avg(vs, vt)
+		r, _ := decimal.Round(s, st, 2, false)
+		want[c] = [3]string{s.String(st), a.String(at), r.String(st)}
+	}
+	q := `SELECT client, SUM(qty * price), AVG(qty * price), ROUND(SUM(qty * price), 2) FROM positions GROUP BY client ORDER BY SUM(qty * price) DESC`
+	rs, err := db.Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	var last *big.Rat
+	for rs.Next() {
+		var c, s, a, r string
+		if err := rs.Scan(&c, &s, &a, &r); err != nil {
+			t.Fatal(err)
+		}
+		if got := [3]string{s, a, r}; got != want[c] {
+			t.Errorf("%s: SUM, AVG, ROUND = %v, want %v", c, got, want[c])
+		}
+		v, _ := new(big.Rat).SetString(s)
+		if last != nil && v.Cmp(last) > 0 {
+			t.Errorf("ORDER BY SUM DESC: %s after %s", s, last.RatString())
+		}
+		last = v
+		order = append(order, c)
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(order) != 3 {
+		t.Errorf("groups: %v", order)
+	}
+	// A filter on a computed value with an encrypted parameter, and
+	// integer arithmetic.
+	threshold := "10000.00000000"
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM positions WHERE qty * price > $1`, threshold).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	wantN := 0
+	th, tt, _ := decimal.Parse(threshold)
+	for _, p := range rows {
+		q, qt := qtyDec(p.qty)
+		pr, prt := dec(p.price)
+		v, vt, _ := decimal.Mul(q, qt, pr, prt)
+		if decimal.Compare(v, vt, th, tt) > 0 {
+			wantN++
+		}
+	}
+	if n != wantN {
+		t.Errorf("WHERE qty * price > %s: %d rows, want %d", threshold, n, wantN)
+	}
+	var total int64
+	if err := db.QueryRow(`SELECT SUM(qty + qty) FROM positions`).Scan(&total); err != nil {
+		t.Fatal(err)
+	}
+	var wantTotal int64
+	for _, p := range rows {
+		wantTotal += 2 * p.qty
+	}
+	if total != wantTotal {
+		t.Errorf("SUM(qty + qty) = %d, want %d", total, wantTotal)
+	}
+	// What the enclave refuses: a literal in arithmetic (the driver must
+	// encrypt it), and a plaintext column in it.
+	for _, q := range []string{`SELECT SUM(qty * 2) FROM positions`, `SELECT SUM(qty * id) FROM positions`} {
+		if _, err := db.Query(q); err == nil {
+			t.Errorf("%s: no error", q)
+		}
+	}
+	// Division by zero is an error, not a value.
+	if _, err := db.Exec(`INSERT INTO positions (id, client, qty, price) VALUES ($1, $2, $3, $4)`, 100, "zed", 0, "1.0000"); err != nil {
+		t.Fatal(err)
+	}
+	var x string
+	if err := db.QueryRow(`SELECT price / qty FROM positions WHERE id = $1`, 100).Scan(&x); err == nil || !strings.Contains(err.Error(), "divide by zero") {
+		t.Errorf("division by zero: %q %v", x, err)
 	}
 }

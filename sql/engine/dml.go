@@ -57,6 +57,7 @@ func (s *session) dml(ctx context.Context, tree *pg.ParseResult, oids []uint32, 
 		d.params = append(d.params, oid)
 	}
 	rewriteLikes(st.Likes)
+	rewriteExprs(st.Rewrites)
 	out, err := pg.Deparse(tree)
 	if err != nil {
 		return nil, syntax(err)

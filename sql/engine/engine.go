@@ -30,6 +30,7 @@ import (
 	"github.com/confide/confide/sql/bind"
 	"github.com/confide/confide/sql/catalog"
 	"github.com/confide/confide/sql/ddl"
+	"github.com/confide/confide/sql/decimal"
 	"github.com/confide/confide/sql/sqlenclave"
 	"github.com/confide/confide/sql/types"
 	"github.com/confide/confide/sql/wire"
@@ -460,6 +461,13 @@ func sqliteError(err error) error {
 		return &wire.Error{Code: "23514", Message: "new row violates check constraint", Detail: msg, Err: err}
 	case strings.Contains(msg, "FOREIGN KEY constraint failed"):
 		return &wire.Error{Code: "23503", Message: "foreign key violation", Err: err}
+	case strings.Contains(msg, decimal.ErrDivideByZero.Error()):
+		return &wire.Error{Code: "22012", Message: "divide by zero error encountered", Err: err}
+	case strings.Contains(msg, decimal.ErrOverflow.Error()):
+		return &wire.Error{Code: "22003", Message: "arithmetic overflow error converting expression to data type numeric", Err: err}
+	case strings.Contains(msg, "sqlenclave:"):
+		// The enclave's messages name keys, types and checks, never values.
+		return &wire.Error{Code: "22000", Message: msg[strings.Index(msg, "sqlenclave:"):], Err: err}
 	case strings.Contains(msg, "syntax error") || strings.Contains(msg, "no such"):
 		return &wire.Error{Code: "42601", Message: "the statement cannot run on confide SQL", Detail: msg, Err: err}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/sql/cell"
 	"github.com/confide/confide/sql/ddl"
+	"github.com/confide/confide/sql/decimal"
 	"github.com/confide/confide/sql/types"
 )
 
@@ -436,8 +437,31 @@ func (e *Enclave) Compare(a, b string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	ta, tb = publicType(ta), publicType(tb)
 	if ta.Kind != tb.Kind {
+		if decimal.Numeric(ta) && decimal.Numeric(tb) {
+			da, dta, err := fromNormalized(ta, pa)
+			if err != nil {
+				return 0, err
+			}
+			db, dtb, err := fromNormalized(tb, pb)
+			if err != nil {
+				return 0, err
+			}
+			return decimal.Compare(da, publicDecType(dta), db, publicDecType(dtb)), nil
+		}
 		return 0, fmt.Errorf("sqlenclave: %s and %s values do not compare", ta, tb)
+	}
+	if ta.Kind == types.Decimal && ta != tb {
+		da, dta, err := fromNormalized(ta, pa)
+		if err != nil {
+			return 0, err
+		}
+		db, dtb, err := fromNormalized(tb, pb)
+		if err != nil {
+			return 0, err
+		}
+		return decimal.Compare(da, publicDecType(dta), db, publicDecType(dtb)), nil
 	}
 	return ta.Compare(pa, pb)
 }
