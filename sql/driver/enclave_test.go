@@ -680,6 +680,15 @@ func TestEnclaveAnalytics(t *testing.T) {
 	if total != wantTotal {
 		t.Errorf("SUM(qty + qty) = %d, want %d", total, wantTotal)
 	}
+	// A literal in arithmetic, parameterized as the shell does: the driver
+	// encrypts it as the other operand's type.
+	pq, args, err := driver.Parameterize(`SELECT SUM(qty * 3) FROM positions WHERE id < 60`)
+	if err != nil || len(args) != 2 {
+		t.Fatalf("parameterize: %s %v %v", pq, args, err)
+	}
+	if err := db.QueryRow(pq, args...).Scan(&total); err != nil || total != wantTotal/2*3 {
+		t.Errorf("%s %v = %d %v, want %d", pq, args, total, err, wantTotal/2*3)
+	}
 	// What the enclave refuses: a literal in arithmetic (the driver must
 	// encrypt it), and a plaintext column in it.
 	for _, q := range []string{`SELECT SUM(qty * 2) FROM positions`, `SELECT SUM(qty * id) FROM positions`} {

@@ -12,8 +12,8 @@ import (
 )
 
 // Parameterize turns the literals a statement compares with columns (=,
-// <>, <, >, IN, BETWEEN, LIKE …), inserts (VALUES) or assigns (SET) into
-// parameters numbered
+// <>, <, >, IN, BETWEEN, LIKE …) or combines with them (1 - discount),
+// inserts (VALUES) or assigns (SET) into parameters numbered
 // after the statement's own, and returns their texts as arguments — as
 // SSMS's "parameterization for Always Encrypted" does, so that a person
 // can type plain SQL against encrypted columns and the driver encrypts
@@ -33,7 +33,7 @@ func Parameterize(query string) (string, []any, error) {
 			switch x.Kind {
 			case pg.A_Expr_Kind_AEXPR_OP, pg.A_Expr_Kind_AEXPR_IN, pg.A_Expr_Kind_AEXPR_LIKE,
 				pg.A_Expr_Kind_AEXPR_BETWEEN, pg.A_Expr_Kind_AEXPR_NOT_BETWEEN:
-				if isColumn(x.Lexpr) || isColumn(x.Rexpr) {
+				if refersToColumn(x.Lexpr) || refersToColumn(x.Rexpr) {
 					consts = append(consts, x.Lexpr, x.Rexpr)
 					for _, it := range x.Rexpr.GetList().GetItems() {
 						consts = append(consts, it)
@@ -84,4 +84,19 @@ func Parameterize(query string) (string, []any, error) {
 	return strings.TrimSpace(out), args, nil
 }
 
-func isColumn(n *pg.Node) bool { return n.GetColumnRef() != nil }
+// refersToColumn reports whether an expression reads a column: a
+// literal beside it — compared with it, or an operand of arithmetic on it
+// (1 - discount) — may meet an encrypted column.
+func refersToColumn(n *pg.Node) bool {
+	if n == nil {
+		return false
+	}
+	found := false
+	pgast.Walk(n.ProtoReflect(), func(m protoreflect.Message) bool {
+		if _, ok := m.Interface().(*pg.ColumnRef); ok {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
