@@ -67,7 +67,7 @@ State lives under $CONFIDE_HOME (default ~/.confide).`,
 		newSealCmd(self, true),
 		newEnclaveCmd(self),
 		newVetCmd(),
-		newDemoCmd(),
+		newDemoCmd(self),
 	)
 	return root
 }

@@ -1,0 +1,42 @@
+package financedemo_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"github.com/confide/confide/attest"
+	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/enclave/sim/simtest"
+	"github.com/confide/confide/sql/financedemo"
+)
+
+func TestFinanceDemo(t *testing.T) {
+	p := simtest.Start(t)
+	id, err := p.Client.Identity(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err = financedemo.Run(context.Background(), &out, financedemo.Options{
+		Positions: 200,
+		Platform:  p.Client,
+		Verifier:  &attest.Verifier{Backends: map[string]enclave.Verifier{"sim": p.Verifier()}},
+		Policy:    []byte(`{"version":"1.0.0","allOf":[{"claim":"platform","equals":"sim"},{"claim":"unique_id","equals":"` + hex.EncodeToString(id.UniqueID) + `"}]}`),
+		Dir:       t.TempDir(),
+	})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	t.Log(out.String())
+	for _, want := range []string{"Portfolio value per client", "Exposure by sector", "VaR at 95%", "What a DBA sees", "Every figure equals"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "MISMATCH") {
+		t.Errorf("mismatches:\n%s", out.String())
+	}
+}
