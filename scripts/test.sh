@@ -39,7 +39,7 @@ fi
 go mod download
 echo "== go vet"
 go vet ./...
-go vet -tags obltrace ./oblivious/...
+go vet -tags obltrace ./oblivious/... ./sql/oblivq/
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
@@ -55,5 +55,5 @@ echo "== go test -race (all but${no_race})"
 go test -race -timeout 30m $(go list ./... | grep -v "$no_race") "$@"
 echo "== go test ./oblivious/... (no goroutines: without -race)"
 go test -timeout 30m ./oblivious/... "$@"
-echo "== go test -tags obltrace ./oblivious/... (access traces recorded)"
-go test -tags obltrace -timeout 30m ./oblivious/... "$@"
+echo "== go test -tags obltrace ./oblivious/... ./sql/oblivq/ (access traces recorded)"
+go test -tags obltrace -timeout 30m ./oblivious/... ./sql/oblivq/ "$@"

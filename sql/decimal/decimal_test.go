@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/confide/confide/oblivious"
 	"github.com/confide/confide/sql/decimal"
 	"github.com/confide/confide/sql/types"
 )
@@ -262,4 +263,27 @@ func BenchmarkOps(b *testing.B) {
 			decimal.Div(x, t, y, t)
 		}
 	})
+}
+
+func TestConstantTimeHelpers(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	typ := decimal.Type{Precision: 38, Scale: 6}
+	for range 5000 {
+		a, b := randValue(r, typ), randValue(r, typ)
+		da, db := toDec(t, a, typ), toDec(t, b, typ)
+		if got, want := decimal.LessCT(da, db) == oblivious.True, a.Cmp(b) < 0; got != want {
+			t.Fatalf("%v < %v: %v", a, b, got)
+		}
+		sum, over := decimal.AddCT(da, db)
+		exact := new(big.Int).Add(a, b)
+		if (over == oblivious.True) != !fitsRef(exact, 38) {
+			t.Fatalf("%v + %v: overflow %v", a, b, over)
+		}
+		if over == oblivious.False && sum.ToTypes(typ).Unscaled.Cmp(exact) != 0 {
+			t.Fatalf("%v + %v = %s", a, b, sum.String(typ))
+		}
+		if got := decimal.SelectDec(oblivious.True, da, db); got != da {
+			t.Fatal("SelectDec")
+		}
+	}
 }
