@@ -705,3 +705,90 @@ func TestEnclaveAnalytics(t *testing.T) {
 		t.Errorf("division by zero: %q %v", x, err)
 	}
 }
+
+// TestObliviousMode runs aggregate queries with SET confide.oblivious =
+// on and requires the same results as the normal mode; queries of other
+// shapes are refused in that mode.
+func TestObliviousMode(t *testing.T) {
+	w := newEnclaveWorld(t)
+	db := w.open(t, w.thisEnclave(t))
+	db.SetMaxOpenConns(1) // one session: the setting is per session
+	rnd := func(col, typ string) string {
+		return col + " " + typ + " ENCRYPTED WITH (COLUMN_ENCRYPTION_KEY = cek_e, ENCRYPTION_TYPE = RANDOMIZED, ALGORITHM = 'AEAD_AES_256_CBC_HMAC_SHA_256')"
+	}
+	if _, err := db.Exec(`CREATE TABLE trades (id INT PRIMARY KEY, desk INT, ` + rnd("book", "SMALLINT") + `, ` + rnd("amount", "DECIMAL(14,2)") + `)`); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 120 {
+		var amount any = fmt.Sprintf("%d.%02d", (i*7907)%20000-10000, i%100)
+		if i%17 == 0 {
+			amount = nil
+		}
+		if _, err := db.Exec(`INSERT INTO trades (id, desk, book, amount) VALUES ($1, $2, $3, $4)`, i, i%4, int64(i%5-2), amount); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type q struct {
+		sql  string
+		args []any
+	}
+	queries := []q{
+		{`SELECT book, SUM(amount), COUNT(*), COUNT(amount), MIN(amount), MAX(amount), AVG(amount) FROM trades GROUP BY book`, nil},
+		{`SELECT desk, SUM(amount) FROM trades WHERE amount > $1 GROUP BY desk`, []any{"0"}},
+		{`SELECT SUM(amount), COUNT(*) FROM trades WHERE amount >= $1 AND amount < $2`, []any{"-5000", "5000.50"}},
+		{`SELECT book, MAX(amount) FROM trades WHERE amount <> $1 GROUP BY book`, []any{"1.00"}},
+	}
+	run := func(query q) []string {
+		t.Helper()
+		rows, err := db.Query(query.sql, query.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", query.sql, err)
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		var out []string
+		for rows.Next() {
+			vals := make([]sql.NullString, len(cols))
+			ptrs := make([]any, len(vals))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprint(vals))
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(out) // the normal mode's group order is SQLite's
+		return out
+	}
+	var normal [][]string
+	for _, query := range queries {
+		normal = append(normal, run(query))
+	}
+	if _, err := db.Exec(`SET confide.oblivious = on`); err != nil {
+		t.Fatal(err)
+	}
+	for i, query := range queries {
+		if got := run(query); !slices.Equal(got, normal[i]) {
+			t.Errorf("%s:\n oblivious %v\n normal    %v", query.sql, got, normal[i])
+		}
+	}
+	for _, bad := range []string{
+		`SELECT id FROM trades WHERE amount > $1`,
+		`SELECT SUM(t.amount) FROM trades t JOIN trades u ON u.id = t.id`,
+		`SELECT SUM(amount) FROM trades ORDER BY 1`,
+	} {
+		if _, err := db.Query(bad, "1"); err == nil || !strings.Contains(err.Error(), "oblivious mode") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+	if _, err := db.Exec(`SET confide.oblivious = off`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Query(`SELECT id FROM trades WHERE amount > $1`, "1"); err != nil {
+		t.Errorf("after SET off: %v", err)
+	}
+}

@@ -44,7 +44,7 @@ func transform(v any, token int64) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: no such transform", enclaveTransform)
 	}
-	if v == nil {
+	if sqlNull(v) {
 		return nil, nil
 	}
 	return f.(func(any) (any, error))(v)

@@ -56,6 +56,9 @@ func (s *session) dml(ctx context.Context, tree *pg.ParseResult, oids []uint32, 
 		}
 		d.params = append(d.params, oid)
 	}
+	if sel := tree.Stmts[0].Stmt.GetSelectStmt(); s.oblivious && sel != nil {
+		return s.obliviousPlan(d, sel) // on the tree as written
+	}
 	rewriteLikes(st.Likes)
 	rewriteExprs(st.Rewrites)
 	out, err := pg.Deparse(tree)
@@ -141,6 +144,7 @@ type rowsResult struct {
 func (r *rowsResult) Next(ctx context.Context) ([][]byte, error) {
 	if !r.rows.Next() {
 		if err := r.rows.Err(); err != nil {
+
 			return nil, r.d.s.failed(sqliteError(err))
 		}
 		return nil, io.EOF

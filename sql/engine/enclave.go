@@ -89,7 +89,7 @@ func (e *Engine) collate(a, b string) int {
 // like is the SQL function confide_like(value, pattern): 1 or 0, NULL
 // for NULL operands.
 func (e *Engine) like(value, pattern any) (any, error) {
-	if value == nil || pattern == nil {
+	if sqlNull(value) || sqlNull(pattern) {
 		return nil, nil
 	}
 	v, ok1 := value.(string)
@@ -300,7 +300,7 @@ func resultType(s string) (types.Type, error) {
 }
 
 func (e *Engine) arith(op string, a, b any, rt string) (any, error) {
-	if a == nil || b == nil {
+	if sqlNull(a) || sqlNull(b) {
 		return nil, nil
 	}
 	as, ok1 := a.(string)
@@ -316,7 +316,7 @@ func (e *Engine) arith(op string, a, b any, rt string) (any, error) {
 }
 
 func (e *Engine) round(a any, n, truncate int64) (any, error) {
-	if a == nil {
+	if sqlNull(a) {
 		return nil, nil
 	}
 	as, ok := a.(string)
@@ -334,7 +334,7 @@ type aggregate struct {
 }
 
 func (a *aggregate) Step(v any, rt string) error {
-	if v == nil {
+	if sqlNull(v) {
 		return nil // SUM and AVG skip NULLs
 	}
 	s, ok := v.(string)
@@ -361,4 +361,11 @@ func (a *aggregate) Done() (any, error) {
 		return nil, err
 	}
 	return env, nil
+}
+
+// sqlNull reports an SQL NULL as mattn/go-sqlite3 hands it to a function
+// taking any: a nil []byte.
+func sqlNull(v any) bool {
+	b, isBytes := v.([]byte)
+	return v == nil || isBytes && b == nil
 }

@@ -133,6 +133,9 @@ type session struct {
 	e      *Engine
 	tx     txState
 	notify func(message, detail string) // nil: no client to tell
+	// oblivious is SET confide.oblivious: aggregate queries run by the
+	// enclave's oblivious plan.
+	oblivious bool
 }
 
 func (s *session) Close() error {
@@ -210,6 +213,8 @@ func (s *session) prepare(ctx context.Context, q string, oids []uint32) (wire.St
 		return s.dropTable(n.DropStmt)
 	case *pg.Node_IndexStmt:
 		return s.createIndex(ctx, tree, n.IndexStmt)
+	case *pg.Node_VariableSetStmt:
+		return s.setting(n.VariableSetStmt)
 	case *pg.Node_TransactionStmt:
 		return s.transaction(n.TransactionStmt)
 	case *pg.Node_SelectStmt:
