@@ -241,6 +241,9 @@ func (sc *scope) operand(n *pg.Node) (operand, error) {
 	if n == nil {
 		return operand{}, nil
 	}
+	if c, ok := sc.typed[n]; ok && c != nil {
+		return operand{col: c}, nil
+	}
 	switch x := n.Node.(type) {
 	case *pg.Node_ColumnRef:
 		c, _, err := sc.resolve(x.ColumnRef)

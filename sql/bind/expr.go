@@ -24,7 +24,7 @@ import (
 type Rewrite struct {
 	// Node is the expression's node; the server replaces its content.
 	Node *pg.Node
-	// Op is "+", "-", "*", "/", "sum", "avg" or "round".
+	// Op is "+", "-", "*", "/", "sum", "avg", "round" or "cast".
 	Op string
 	// Args are the operands' nodes (for round, the value; N and
 	// Truncate hold the rest).
@@ -48,6 +48,9 @@ func opName(names []*pg.Node) string {
 // isEnclaveExpr reports whether a node is an expression the enclave may
 // compute (its operands decide).
 func isEnclaveExpr(n *pg.Node) bool {
+	if n.GetTypeCast() != nil {
+		return true
+	}
 	if x := n.GetAExpr(); x != nil {
 		return x.Kind == pg.A_Expr_Kind_AEXPR_OP && arithOps[opName(x.Name)] && x.Lexpr != nil
 	}
@@ -86,7 +89,9 @@ func (sc *scope) typeExpr(n *pg.Node, b bindings, st *Statement) (*Column, error
 	}
 	var c *Column
 	var err error
-	if x := n.GetAExpr(); x != nil {
+	if tc := n.GetTypeCast(); tc != nil {
+		c, err = sc.typeCast(n, tc, b, st)
+	} else if x := n.GetAExpr(); x != nil {
 		c, err = sc.typeArith(n, x, b, st)
 	} else {
 		c, err = sc.typeCall(n, n.GetFuncCall(), b, st)
@@ -216,6 +221,27 @@ func (sc *scope) typeCall(n *pg.Node, fc *pg.FuncCall, b bindings, st *Statement
 	}
 	st.Rewrites = append(st.Rewrites, Rewrite{Node: n, Op: "round", Args: fc.Args[:1], N: int(places), Truncate: truncate != 0, Type: c.Type})
 	return computed(c, c.Type, "round"), nil
+}
+
+// typeCast types CAST(x AS type) of an encrypted number: the enclave
+// converts it (rounding half away from zero, an error on overflow). Casts
+// of encrypted values to other types are refused: SQLite would convert
+// the ciphertext.
+func (sc *scope) typeCast(n *pg.Node, tc *pg.TypeCast, b bindings, st *Statement) (*Column, error) {
+	arg, err := sc.typedOperand(tc.Arg, b, st)
+	if err != nil || !arg.col.Encrypted() {
+		return nil, err
+	}
+	c := arg.col
+	to, err := TypeName(tc.TypeName)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Enclave || !decimal.Numeric(c.Type) || !decimal.Numeric(to) {
+		return nil, &wire.Error{Code: "0A000", Message: fmt.Sprintf("%s is encrypted: CAST is supported between numeric types on enclave-enabled keys", describeCol(c))}
+	}
+	st.Rewrites = append(st.Rewrites, Rewrite{Node: n, Op: "cast", Args: []*pg.Node{tc.Arg}, Type: to})
+	return computed(c, to, "?column?"), nil
 }
 
 func intLiteral(n *pg.Node) (int64, bool) {

@@ -696,6 +696,22 @@ func TestEnclaveAnalytics(t *testing.T) {
 			t.Errorf("%s: no error", q)
 		}
 	}
+	// CAST in the enclave: rounding half away from zero, overflow an error.
+	var c1 string
+	if err := db.QueryRow(`SELECT CAST(price AS DECIMAL(10,1)) FROM positions WHERE id = $1`, 1).Scan(&c1); err != nil {
+		t.Fatal(err)
+	}
+	pr, prt := dec(rows[1].price)
+	wantCast, err := decimal.Cast(pr, prt, decimal.Type{Precision: 10, Scale: 1})
+	if err != nil || c1 != wantCast.String(decimal.Type{Precision: 10, Scale: 1}) {
+		t.Errorf("CAST(price AS DECIMAL(10,1)) = %s, want %s", c1, wantCast.String(decimal.Type{Precision: 10, Scale: 1}))
+	}
+	if err := db.QueryRow(`SELECT CAST(price AS DECIMAL(2,0)) FROM positions WHERE id = $1`, 1).Scan(&c1); err == nil || !strings.Contains(err.Error(), "overflow") {
+		t.Errorf("CAST overflow: %q %v", c1, err)
+	}
+	if _, err := db.Query(`SELECT CAST(price AS NVARCHAR(20)) FROM positions`); err == nil {
+		t.Error("CAST of an encrypted number to a string accepted")
+	}
 	// Division by zero is an error, not a value.
 	if _, err := db.Exec(`INSERT INTO positions (id, client, qty, price) VALUES ($1, $2, $3, $4)`, 100, "zed", 0, "1.0000"); err != nil {
 		t.Fatal(err)

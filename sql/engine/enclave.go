@@ -56,6 +56,9 @@ func (e *Engine) openSQLite(dsn string) *sql.DB {
 		if err := c.RegisterFunc(enclaveRound, e.round, false); err != nil {
 			return err
 		}
+		if err := c.RegisterFunc(enclaveCast, e.cast, false); err != nil {
+			return err
+		}
 		for _, fn := range []string{"sum", "avg"} {
 			name := map[string]string{"sum": enclaveSum, "avg": enclaveAvg}[fn]
 			if err := c.RegisterAggregator(name, func() *aggregate { return &aggregate{e: e, fn: fn} }, false); err != nil {
@@ -256,6 +259,7 @@ func toEnvelope(c *column, cellBytes []byte) string {
 const (
 	enclaveArith = "confide_arith"
 	enclaveRound = "confide_round"
+	enclaveCast  = "confide_cast"
 	enclaveSum   = "confide_sum"
 	enclaveAvg   = "confide_avg"
 )
@@ -270,6 +274,8 @@ func rewriteExprs(rs []bind.Rewrite) {
 		switch r.Op {
 		case "sum", "avg":
 			name, args = map[string]string{"sum": enclaveSum, "avg": enclaveAvg}[r.Op], []*pg.Node{r.Args[0], str(r.Type.String())}
+		case "cast":
+			name, args = enclaveCast, []*pg.Node{r.Args[0], str(r.Type.String())}
 		case "round":
 			t := int64(0)
 			if r.Truncate {
@@ -324,6 +330,18 @@ func (e *Engine) round(a any, n, truncate int64) (any, error) {
 		return nil, fmt.Errorf("%s takes enclave-enabled cells", enclaveRound)
 	}
 	return e.Enclave.Round(as, int(n), truncate != 0)
+}
+
+func (e *Engine) cast(a any, rt string) (any, error) {
+	if sqlNull(a) {
+		return nil, nil
+	}
+	as, ok := a.(string)
+	t, err := resultType(rt)
+	if !ok || err != nil || e.Enclave == nil {
+		return nil, fmt.Errorf("%s takes enclave-enabled cells", enclaveCast)
+	}
+	return e.Enclave.Cast(as, t)
 }
 
 // aggregate is an SQLite aggregator over envelopes.

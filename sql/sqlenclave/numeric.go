@@ -168,6 +168,16 @@ func (e *Enclave) Round(a string, n int, truncate bool) (string, error) {
 	return e.seal(k, r, dt, t)
 }
 
+// Cast converts an envelope's number to type t (CAST(x AS t)): rounding
+// half away from zero to t's scale, an error when it does not fit.
+func (e *Enclave) Cast(a string, t types.Type) (string, error) {
+	k, _, d, dt, err := e.openNumber(a)
+	if err != nil {
+		return "", err
+	}
+	return e.seal(k, d, dt, t)
+}
+
 // Aggregate is SUM or AVG over envelopes of one key and type, inside the
 // enclave.
 type Aggregate struct {
