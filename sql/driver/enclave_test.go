@@ -696,6 +696,39 @@ func TestEnclaveAnalytics(t *testing.T) {
 			t.Errorf("%s: no error", q)
 		}
 	}
+	// ROLLUP: a subtotal row per client, then the grand total (client
+	// NULL).
+	rs, err = db.Query(`SELECT client, SUM(qty * price) FROM positions WHERE id < 60 GROUP BY ROLLUP(client)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subtotals []decimal.Dec
+	var grand string
+	for rs.Next() {
+		var c sql.NullString
+		var s string
+		if err := rs.Scan(&c, &s); err != nil {
+			t.Fatal(err)
+		}
+		if !c.Valid {
+			grand = s
+			continue
+		}
+		if s != want[c.String][0] {
+			t.Errorf("ROLLUP %s: %s, want %s", c.String, s, want[c.String][0])
+		}
+		d, lt, _ := decimal.Parse(s)
+		d, _ = decimal.Cast(d, lt, decimal.Type{Precision: 38, Scale: vt.Scale})
+		subtotals = append(subtotals, d)
+	}
+	if err := rs.Err(); err != nil {
+		t.Fatalf("ROLLUP: %v", err)
+	}
+	rs.Close()
+	gt, gtt, _ := decimal.Sum(subtotals, decimal.Type{Precision: 38, Scale: vt.Scale})
+	if len(subtotals) != 3 || grand != gt.String(gtt) {
+		t.Errorf("ROLLUP: %d subtotals, grand total %s, want %s", len(subtotals), grand, gt.String(gtt))
+	}
 	// CAST in the enclave: rounding half away from zero, overflow an error.
 	var c1 string
 	if err := db.QueryRow(`SELECT CAST(price AS DECIMAL(10,1)) FROM positions WHERE id = $1`, 1).Scan(&c1); err != nil {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/confide/confide/sql/bind"
 	"github.com/confide/confide/sql/cell"
 	"github.com/confide/confide/sql/sqlenclave"
@@ -17,7 +19,8 @@ import (
 // dmlStmt is a prepared SELECT, INSERT, UPDATE or DELETE.
 type dmlStmt struct {
 	s       *session
-	sql     string // SQLite's text, ?N parameters
+	sql     string   // SQLite's text, ?N parameters
+	more    []string // further statements whose rows follow (ROLLUP)
 	kind    string
 	params  []uint32
 	bound   map[int]*column // parameter → the column it meets
@@ -61,14 +64,83 @@ func (s *session) dml(ctx context.Context, tree *pg.ParseResult, oids []uint32, 
 	}
 	rewriteLikes(st.Likes)
 	rewriteExprs(st.Rewrites)
-	out, err := pg.Deparse(tree)
-	if err != nil {
-		return nil, syntax(err)
+	trees := []*pg.ParseResult{tree}
+	if sel := tree.Stmts[0].Stmt.GetSelectStmt(); sel != nil {
+		if trees, err = rollup(tree, sel); err != nil {
+			return nil, err
+		}
 	}
-	if d.sql, err = sqliteParams(out); err != nil {
-		return nil, err
+	for i, t := range trees {
+		out, err := pg.Deparse(t)
+		if err != nil {
+			return nil, syntax(err)
+		}
+		q, err := sqliteParams(out)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			d.sql = q
+		} else {
+			d.more = append(d.more, q)
+		}
 	}
 	return d, nil
+}
+
+// rollup expands GROUP BY ROLLUP(c1, …, cn), which SQLite lacks, into the
+// n+1 groupings it means — (c1 … cn), (c1 … cn−1), …, () — each with the
+// rolled-up columns NULL in its select list, run one after the other. The
+// first is tree itself.
+func rollup(tree *pg.ParseResult, sel *pg.SelectStmt) ([]*pg.ParseResult, error) {
+	var gs *pg.GroupingSet
+	for _, g := range sel.GroupClause {
+		if x := g.GetGroupingSet(); x != nil {
+			gs = x
+		}
+	}
+	if gs == nil {
+		return []*pg.ParseResult{tree}, nil
+	}
+	if gs.Kind != pg.GroupingSetKind_GROUPING_SET_ROLLUP || len(sel.GroupClause) != 1 {
+		return nil, &wire.Error{Code: "0A000", Message: "of the grouping sets, GROUP BY ROLLUP(…) alone is supported"}
+	}
+	if len(sel.SortClause) > 0 || sel.LimitCount != nil || sel.LimitOffset != nil || sel.HavingClause != nil {
+		return nil, &wire.Error{Code: "0A000", Message: "ORDER BY, LIMIT, OFFSET and HAVING are not supported with ROLLUP"}
+	}
+	var names []string
+	for _, c := range gs.Content {
+		cr := c.GetColumnRef()
+		if cr == nil {
+			return nil, &wire.Error{Code: "0A000", Message: "ROLLUP takes columns"}
+		}
+		names = append(names, cr.Fields[len(cr.Fields)-1].GetString_().GetSval())
+	}
+	var out []*pg.ParseResult
+	for k := len(names); k >= 0; k-- {
+		t := proto.Clone(tree).(*pg.ParseResult)
+		s := t.Stmts[0].Stmt.GetSelectStmt()
+		content := s.GroupClause[0].GetGroupingSet().Content
+		s.GroupClause = content[:k]
+		for _, target := range s.TargetList {
+			rt := target.GetResTarget()
+			cr := rt.GetVal().GetColumnRef()
+			if cr == nil {
+				continue
+			}
+			name := cr.Fields[len(cr.Fields)-1].GetString_().GetSval()
+			for _, rolled := range names[k:] {
+				if strings.EqualFold(name, rolled) {
+					if rt.Name == "" {
+						rt.Name = name
+					}
+					rt.Val = &pg.Node{Node: &pg.Node_AConst{AConst: &pg.A_Const{Isnull: true}}}
+				}
+			}
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
 
 // sqliteParams rewrites $N as ?N, which SQLite binds by number.
@@ -129,10 +201,15 @@ func (d *dmlStmt) Execute(ctx context.Context, params []wire.Param, formats []in
 	if err != nil {
 		return nil, d.s.failed(sqliteError(err))
 	}
-	return &rowsResult{d: d, rows: rows, formats: append([]int16(nil), formats...)}, nil
+	res := &rowsResult{d: d, rows: rows, formats: append([]int16(nil), formats...), args: args, more: d.more}
+	return res, nil
 }
 
 type rowsResult struct {
+	// more are the statements whose rows follow (ROLLUP's groupings),
+	// run with args once rows is done.
+	more    []string
+	args    []any
 	d       *dmlStmt
 	rows    *sql.Rows
 	formats []int16
@@ -142,12 +219,19 @@ type rowsResult struct {
 }
 
 func (r *rowsResult) Next(ctx context.Context) ([][]byte, error) {
-	if !r.rows.Next() {
+	for !r.rows.Next() {
 		if err := r.rows.Err(); err != nil {
-
 			return nil, r.d.s.failed(sqliteError(err))
 		}
-		return nil, io.EOF
+		if len(r.more) == 0 {
+			return nil, io.EOF
+		}
+		r.rows.Close()
+		rows, err := r.d.s.conn.QueryContext(ctx, r.more[0], r.args...)
+		if err != nil {
+			return nil, r.d.s.failed(sqliteError(err))
+		}
+		r.rows, r.more = rows, r.more[1:]
 	}
 	if r.vals == nil {
 		cols, _ := r.rows.Columns()
