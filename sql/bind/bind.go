@@ -93,6 +93,16 @@ func Analyze(ctx context.Context, cat Catalog, node *pg.Node) (*Statement, error
 	if err := sc.typeExprs(node, b, st); err != nil {
 		return nil, err
 	}
+	for _, r := range st.Rewrites {
+		if r.Table == "" {
+			continue
+		}
+		// The server computes these window functions over the whole
+		// table; a WHERE or GROUP BY would change the rows they see.
+		if sel := node.GetSelectStmt(); sel == nil || sel.WhereClause != nil || len(sel.GroupClause) > 0 || sel.HavingClause != nil {
+			return nil, &wire.Error{Code: "0A000", Message: "window functions on encrypted columns are computed over the whole table: no WHERE, GROUP BY or HAVING beside them"}
+		}
+	}
 	if err := sc.checkExprs(node, b, st); err != nil {
 		return nil, err
 	}
@@ -430,7 +440,7 @@ func (sc *scope) checkExprs(root *pg.Node, b bindings, st *Statement) error {
 			return err == nil
 		case *pg.FuncCall:
 			switch strings.ToLower(opName(x.Funcname)) {
-			case "sum", "avg", "round":
+			case "sum", "avg", "round", "percentile_disc":
 				return true // typed by typeExprs
 			}
 			for _, a := range x.Args {

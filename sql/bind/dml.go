@@ -170,7 +170,11 @@ func (sc *scope) resultColumns(sel *pg.SelectStmt) ([]Result, error) {
 		if fc != nil && len(fc.Funcname) > 0 {
 			fname = fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval()
 		}
-		r := Result{Name: name, Count: strings.EqualFold(fname, "count")}
+		r := Result{Name: name}
+		switch strings.ToLower(fname) {
+		case "count", "row_number", "rank", "dense_rank", "ntile":
+			r.Count = true // bigint
+		}
 		// min and max of an enclave-enabled column return one of its
 		// cells, which the client decrypts.
 		if fc != nil && len(fc.Args) == 1 && (strings.EqualFold(fname, "min") || strings.EqualFold(fname, "max")) {

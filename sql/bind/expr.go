@@ -33,6 +33,14 @@ type Rewrite struct {
 	Truncate bool
 	// Type is the result's type.
 	Type types.Type
+	// Window functions (sum-over, avg-over, percentile_disc) over the
+	// statement's one table: its name and alias, the PARTITION BY and
+	// ORDER BY columns (Desc for descending), and the percentile.
+	Table, Alias string
+	Partition    []string
+	Order        string
+	Desc         bool
+	Percentile   string
 }
 
 var arithOps = map[string]bool{"+": true, "-": true, "*": true, "/": true}
@@ -56,7 +64,7 @@ func isEnclaveExpr(n *pg.Node) bool {
 	}
 	if fc := n.GetFuncCall(); fc != nil {
 		switch strings.ToLower(opName(fc.Funcname)) {
-		case "sum", "avg", "round":
+		case "sum", "avg", "round", "percentile_disc":
 			return true
 		}
 	}
@@ -175,6 +183,9 @@ func (sc *scope) typeArith(n *pg.Node, x *pg.A_Expr, b bindings, st *Statement) 
 
 func (sc *scope) typeCall(n *pg.Node, fc *pg.FuncCall, b bindings, st *Statement) (*Column, error) {
 	name := strings.ToLower(opName(fc.Funcname))
+	if name == "percentile_disc" {
+		return sc.typePercentile(n, fc, st)
+	}
 	if len(fc.Args) == 0 {
 		return nil, nil
 	}
@@ -188,6 +199,18 @@ func (sc *scope) typeCall(n *pg.Node, fc *pg.FuncCall, b bindings, st *Statement
 	c := arg.col
 	if !c.Enclave || !decimal.Numeric(c.Type) {
 		return nil, &wire.Error{Code: "0A000", Message: fmt.Sprintf("%s is encrypted: %s needs a numeric column whose key is enclave-enabled", describeCol(c), name)}
+	}
+	if fc.Over != nil && (name == "sum" || name == "avg") {
+		rt, err := decimal.AggregateType(name, c.Type)
+		if err != nil {
+			return nil, &wire.Error{Code: "42804", Message: err.Error()}
+		}
+		r, err := sc.window(n, fc.Over, fc.Args[0], name+"-over", rt)
+		if err != nil {
+			return nil, err
+		}
+		st.Rewrites = append(st.Rewrites, r)
+		return computed(c, rt, name), nil
 	}
 	if fc.AggDistinct || fc.Over != nil || len(fc.AggOrder) > 0 || fc.AggFilter != nil {
 		return nil, &wire.Error{Code: "0A000", Message: fmt.Sprintf("%s with DISTINCT, ORDER BY, FILTER or OVER is not supported on encrypted columns", name)}
@@ -242,6 +265,88 @@ func (sc *scope) typeCast(n *pg.Node, tc *pg.TypeCast, b bindings, st *Statement
 	}
 	st.Rewrites = append(st.Rewrites, Rewrite{Node: n, Op: "cast", Args: []*pg.Node{tc.Arg}, Type: to})
 	return computed(c, to, "?column?"), nil
+}
+
+// window checks an OVER clause the server evaluates itself, as a
+// correlated subquery over the statement's single table: PARTITION BY
+// columns, at most one ORDER BY column, the default frame (RANGE
+// UNBOUNDED PRECEDING … CURRENT ROW, peers included).
+func (sc *scope) window(n *pg.Node, w *pg.WindowDef, arg *pg.Node, op string, rt types.Type) (Rewrite, error) {
+	const defaultFrame = 1058 // FRAMEOPTION_DEFAULTS
+	bad := &wire.Error{Code: "0A000", Message: "window functions on encrypted columns take one table, PARTITION BY columns and at most one ORDER BY column, with the default frame"}
+	if len(sc.tables) != 1 || w.Refname != "" || w.Name != "" || w.FrameOptions != defaultFrame || len(w.OrderClause) > 1 || arg.GetColumnRef() == nil {
+		return Rewrite{}, bad
+	}
+	r := Rewrite{Node: n, Op: op, Args: []*pg.Node{arg}, Type: rt, Table: sc.tables[0].name, Alias: sc.tables[0].alias}
+	colName := func(x *pg.Node) (string, error) {
+		cr := x.GetColumnRef()
+		if cr == nil {
+			return "", bad
+		}
+		c, _, err := sc.resolve(cr)
+		if err != nil {
+			return "", err
+		}
+		return c.Name, nil
+	}
+	for _, p := range w.PartitionClause {
+		name, err := colName(p)
+		if err != nil {
+			return Rewrite{}, err
+		}
+		r.Partition = append(r.Partition, name)
+	}
+	if len(w.OrderClause) == 1 {
+		sb := w.OrderClause[0].GetSortBy()
+		name, err := colName(sb.GetNode())
+		if err != nil {
+			return Rewrite{}, err
+		}
+		r.Order, r.Desc = name, sb.SortbyDir == pg.SortByDir_SORTBY_DESC
+	}
+	return r, nil
+}
+
+// typePercentile types PERCENTILE_DISC(p) WITHIN GROUP (ORDER BY x) OVER
+// (PARTITION BY …): one of x's own values, so x's column type (an
+// encrypted x stays encrypted). The server computes it as a correlated
+// subquery; SQLite has no percentile functions.
+func (sc *scope) typePercentile(n *pg.Node, fc *pg.FuncCall, st *Statement) (*Column, error) {
+	bad := &wire.Error{Code: "0A000", Message: "PERCENTILE_DISC takes a literal fraction, WITHIN GROUP (ORDER BY a column) and OVER (PARTITION BY columns)"}
+	if len(fc.Args) != 1 || !fc.AggWithinGroup || len(fc.AggOrder) != 1 || fc.Over == nil || len(fc.Over.OrderClause) != 0 {
+		return nil, bad
+	}
+	p := ""
+	switch v := fc.Args[0].GetAConst().GetVal().(type) {
+	case *pg.A_Const_Fval:
+		p = v.Fval.Fval
+	case *pg.A_Const_Ival:
+		p = fmt.Sprint(v.Ival.Ival)
+	}
+	if d, dt, err := decimal.Parse(p); err != nil || d.Neg == 1 || decimal.Compare(d, dt, decimal.Dec{Mag: [2]uint64{1, 0}}, decimal.Type{Precision: 1}) > 0 {
+		return nil, &wire.Error{Code: "22003", Message: "PERCENTILE_DISC's fraction is between 0 and 1"}
+	}
+	sb := fc.AggOrder[0].GetSortBy()
+	if sb == nil || sb.SortbyDir == pg.SortByDir_SORTBY_DESC || sb.GetNode().GetColumnRef() == nil {
+		return nil, bad
+	}
+	x, _, err := sc.resolve(sb.GetNode().GetColumnRef())
+	if err != nil {
+		return nil, err
+	}
+	if x.Encrypted() && !x.Enclave {
+		return nil, &wire.Error{Code: "0A000", Message: fmt.Sprintf("%s is encrypted: PERCENTILE_DISC orders it, which needs an enclave-enabled key", describeCol(x))}
+	}
+	r, err := sc.window(n, &pg.WindowDef{PartitionClause: fc.Over.PartitionClause, FrameOptions: 1058}, sb.GetNode(), "percentile_disc", x.Type)
+	if err != nil {
+		return nil, err
+	}
+	r.Percentile = p
+	st.Rewrites = append(st.Rewrites, r)
+	if !x.Encrypted() {
+		return nil, nil
+	}
+	return x, nil
 }
 
 func intLiteral(n *pg.Node) (int64, bool) {

@@ -745,6 +745,62 @@ func TestEnclaveAnalytics(t *testing.T) {
 	if _, err := db.Query(`SELECT CAST(price AS NVARCHAR(20)) FROM positions`); err == nil {
 		t.Error("CAST of an encrypted number to a string accepted")
 	}
+	// Window functions: a running quantity per client, and the median
+	// price per client (PERCENTILE_DISC returns one of the prices).
+	rs, err = db.Query(`SELECT id, client, SUM(qty) OVER (PARTITION BY client ORDER BY id), PERCENTILE_DISC(0.5) WITHIN GROUP (ORDER BY price) OVER (PARTITION BY client), ROW_NUMBER() OVER (PARTITION BY client ORDER BY price) FROM positions`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prices := map[string][]string{}
+	for _, p := range rows {
+		prices[p.client] = append(prices[p.client], p.price)
+	}
+	median := map[string]string{}
+	rank := map[string]map[string]int{}
+	for c, ps := range prices {
+		slices.SortFunc(ps, func(a, b string) int {
+			da, ta := dec(a)
+			db, tb := dec(b)
+			return decimal.Compare(da, ta, db, tb)
+		})
+		median[c] = ps[(len(ps)+1)/2-1]
+		rank[c] = map[string]int{}
+		for i, p := range ps {
+			rank[c][p] = i + 1
+		}
+	}
+	seen := 0
+	for rs.Next() {
+		var id int
+		var c, med string
+		var run, rn int64
+		if err := rs.Scan(&id, &c, &run, &med, &rn); err != nil {
+			t.Fatal(err)
+		}
+		var wantRun int64
+		for j := 0; j <= id; j++ {
+			if rows[j].client == c {
+				wantRun += rows[j].qty
+			}
+		}
+		if run != wantRun {
+			t.Errorf("id %d: running qty %d, want %d", id, run, wantRun)
+		}
+		if med != median[c] {
+			t.Errorf("id %d: median price of %s %s, want %s", id, c, med, median[c])
+		}
+		if int(rn) != rank[c][rows[id].price] {
+			t.Errorf("id %d: row number %d, want %d", id, rn, rank[c][rows[id].price])
+		}
+		seen++
+	}
+	if err := rs.Err(); err != nil || seen != len(rows) {
+		t.Fatalf("window rows: %d %v", seen, err)
+	}
+	rs.Close()
+	if _, err := db.Query(`SELECT SUM(qty) OVER (PARTITION BY client) FROM positions WHERE id < $1`, 5); err == nil {
+		t.Error("a window function with WHERE accepted")
+	}
 	// Division by zero is an error, not a value.
 	if _, err := db.Exec(`INSERT INTO positions (id, client, qty, price) VALUES ($1, $2, $3, $4)`, 100, "zed", 0, "1.0000"); err != nil {
 		t.Fatal(err)

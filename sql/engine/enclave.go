@@ -269,6 +269,16 @@ func rewriteExprs(rs []bind.Rewrite) {
 	str := func(s string) *pg.Node { return pg.MakeAConstStrNode(s, -1) }
 	num := func(n int64) *pg.Node { return pg.MakeAConstIntNode(n, -1) }
 	for _, r := range rs {
+		if r.Table != "" {
+			sub := windowSubquery(r)
+			if sub == nil {
+				// A bug of ours, never the user's: leave a call SQLite
+				// refuses rather than a wrong result.
+				sub = &pg.Node{Node: &pg.Node_FuncCall{FuncCall: &pg.FuncCall{Funcname: []*pg.Node{pg.MakeStrNode("confide_window_failed")}}}}
+			}
+			r.Node.Node = &pg.Node_SubLink{SubLink: &pg.SubLink{SubLinkType: pg.SubLinkType_EXPR_SUBLINK, Subselect: sub}}
+			continue
+		}
 		var name string
 		var args []*pg.Node
 		switch r.Op {
@@ -289,6 +299,71 @@ func rewriteExprs(rs []bind.Rewrite) {
 			Funcname: []*pg.Node{pg.MakeStrNode(name)}, Args: args, Funcformat: pg.CoercionForm_COERCE_EXPLICIT_CALL}}}
 		r.Node.Node = &pg.Node_CollateClause{CollateClause: &pg.CollateClause{Arg: call, Collname: []*pg.Node{pg.MakeStrNode(enclaveCollation)}}}
 	}
+}
+
+// windowSubquery writes a window function as the correlated subquery it
+// equals over the statement's one table (nil for other rewrites):
+//
+//	SUM(x) OVER (PARTITION BY p ORDER BY o)  →
+//	    (SELECT confide_sum(w.x, 'T') FROM t AS w WHERE w.p IS NOT DISTINCT FROM t.p AND w.o <= t.o)
+//	PERCENTILE_DISC(f) WITHIN GROUP (ORDER BY x) OVER (PARTITION BY p)  →
+//	    (SELECT min(w.x) FROM t AS w WHERE w.p IS NOT DISTINCT FROM t.p
+//	     AND count(c.x ≤ w.x, same p) ≥ f × count(x, same p))
+//
+// (the default frame includes the current row's peers, hence <=; IS NOT
+// DISTINCT FROM compares NULL partitions as equal; comparisons of encrypted columns go
+// through their collation, in the enclave). SQLite allows no outer
+// reference in LIMIT or OFFSET, hence the counting form of the
+// percentile. Each costs correlated subqueries per row: quadratic, or for
+// the percentile cubic, in a partition's size.
+func windowSubquery(r bind.Rewrite) *pg.Node {
+	if r.Op != "sum-over" && r.Op != "avg-over" && r.Op != "percentile_disc" {
+		return nil
+	}
+	outer := quoteIdent(r.Table)
+	if r.Alias != "" {
+		outer = quoteIdent(r.Alias)
+	}
+	x := r.Args[0].GetColumnRef().Fields
+	xname := quoteIdent(x[len(x)-1].GetString_().GetSval())
+	where := func(alias string) string {
+		conds := []string{"1 = 1"}
+		for _, p := range r.Partition {
+			conds = append(conds, alias+"."+quoteIdent(p)+" IS NOT DISTINCT FROM "+outer+"."+quoteIdent(p))
+		}
+		return strings.Join(conds, " AND ")
+	}
+	var q string
+	if r.Op == "percentile_disc" {
+		// ceil(f × n) = (num × n + den − 1) / den for f = num/den.
+		intPart, frac, _ := strings.Cut(r.Percentile, ".")
+		num := strings.TrimLeft(intPart+frac, "0")
+		if num == "" {
+			num = "0"
+		}
+		den := "1" + strings.Repeat("0", len(frac))
+		// The smallest x whose cumulative distribution reaches f:
+		// count(values ≤ x) × den ≥ num × count(values).
+		part := func(alias string) string { return quoteIdent(r.Table) + " AS " + alias + " WHERE " + where(alias) }
+		q = "SELECT min(_confide_w." + xname + ") FROM " + part("_confide_w") +
+			" AND (SELECT count(*) FROM " + part("_confide_c") + " AND _confide_c." + xname + " IS NOT NULL AND _confide_c." + xname + " <= _confide_w." + xname + ") * " + den +
+			" >= " + num + " * (SELECT count(_confide_n." + xname + ") FROM " + part("_confide_n") + ")"
+	} else {
+		fn := map[string]string{"sum-over": enclaveSum, "avg-over": enclaveAvg}[r.Op]
+		q = "SELECT " + fn + "(_confide_w." + xname + ", '" + r.Type.String() + "') FROM " + quoteIdent(r.Table) + " AS _confide_w WHERE " + where("_confide_w")
+		if r.Order != "" {
+			op := " <= "
+			if r.Desc {
+				op = " >= "
+			}
+			q += " AND _confide_w." + quoteIdent(r.Order) + op + outer + "." + quoteIdent(r.Order)
+		}
+	}
+	tree, err := pg.Parse(q)
+	if err != nil || len(tree.Stmts) != 1 {
+		return nil
+	}
+	return tree.Stmts[0].Stmt
 }
 
 // resultTypes caches the types the enclave functions are given.
