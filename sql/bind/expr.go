@@ -56,7 +56,7 @@ func opName(names []*pg.Node) string {
 // isEnclaveExpr reports whether a node is an expression the enclave may
 // compute (its operands decide).
 func isEnclaveExpr(n *pg.Node) bool {
-	if n.GetTypeCast() != nil {
+	if n.GetTypeCast() != nil || n.GetCaseExpr() != nil {
 		return true
 	}
 	if x := n.GetAExpr(); x != nil {
@@ -97,7 +97,9 @@ func (sc *scope) typeExpr(n *pg.Node, b bindings, st *Statement) (*Column, error
 	}
 	var c *Column
 	var err error
-	if tc := n.GetTypeCast(); tc != nil {
+	if ce := n.GetCaseExpr(); ce != nil {
+		c, err = sc.typeCase(ce, b, st)
+	} else if tc := n.GetTypeCast(); tc != nil {
 		c, err = sc.typeCast(n, tc, b, st)
 	} else if x := n.GetAExpr(); x != nil {
 		c, err = sc.typeArith(n, x, b, st)
@@ -244,6 +246,58 @@ func (sc *scope) typeCall(n *pg.Node, fc *pg.FuncCall, b bindings, st *Statement
 	}
 	st.Rewrites = append(st.Rewrites, Rewrite{Node: n, Op: "round", Args: fc.Args[:1], N: int(places), Truncate: truncate != 0, Type: c.Type})
 	return computed(c, c.Type, "round"), nil
+}
+
+// typeCase types CASE … THEN r1 … ELSE rn END whose results include an
+// encrypted value: SQLite returns one of the results unchanged, so every
+// result must be a value encrypted alike (same key and type), a
+// parameter (encrypted alike by the client) or NULL.
+func (sc *scope) typeCase(ce *pg.CaseExpr, b bindings, st *Statement) (*Column, error) {
+	if ce.Arg != nil {
+		return nil, &wire.Error{Code: "0A000", Message: "CASE x WHEN … is not supported with encrypted results: write CASE WHEN x = … THEN …"}
+	}
+	results := []*pg.Node{}
+	for _, w := range ce.Args {
+		if cw := w.GetCaseWhen(); cw != nil {
+			results = append(results, cw.Result)
+		}
+	}
+	if ce.Defresult != nil {
+		results = append(results, ce.Defresult)
+	}
+	ops := make([]operand, len(results))
+	var enc *Column
+	for i, r := range results {
+		o, err := sc.typedOperand(r, b, st)
+		if err != nil {
+			return nil, err
+		}
+		ops[i] = o
+		if o.col.Encrypted() && enc == nil {
+			enc = o.col
+		}
+	}
+	if enc == nil {
+		return nil, nil
+	}
+	for i, o := range ops {
+		switch {
+		case o.col.Encrypted():
+			if !strings.EqualFold(o.col.CEK, enc.CEK) || o.col.Type != enc.Type || o.col.Enclave != enc.Enclave {
+				return nil, &wire.Error{Code: "42804", Message: fmt.Sprintf("CASE results %s and %s are not encrypted alike", describeCol(enc), describeCol(o.col))}
+			}
+		case o.param > 0:
+			if err := b.bind(o.param, enc); err != nil {
+				return nil, err
+			}
+		case results[i].GetAConst() != nil && results[i].GetAConst().Isnull:
+		case o.literal:
+			return nil, clash(enc, "a literal")
+		default:
+			return nil, clash(enc, "an expression")
+		}
+	}
+	return enc, nil
 }
 
 // typeCast types CAST(x AS type) of an encrypted number: the enclave

@@ -801,6 +801,14 @@ func TestEnclaveAnalytics(t *testing.T) {
 	if _, err := db.Query(`SELECT SUM(qty) OVER (PARTITION BY client) FROM positions WHERE id < $1`, 5); err == nil {
 		t.Error("a window function with WHERE accepted")
 	}
+	// CASE choosing between encrypted values: the client gets cells.
+	var capped string
+	if err := db.QueryRow(`SELECT CASE WHEN price > $1 THEN $1 ELSE price END FROM positions WHERE id = $2`, "100.0000", 1).Scan(&capped); err != nil || capped != "100.0000" {
+		t.Errorf("CASE: %q %v", capped, err)
+	}
+	if _, err := db.Query(`SELECT CASE WHEN qty > $1 THEN qty ELSE price END FROM positions`, 1); err == nil {
+		t.Error("CASE over differently typed encrypted results accepted")
+	}
 	// Division by zero is an error, not a value.
 	if _, err := db.Exec(`INSERT INTO positions (id, client, qty, price) VALUES ($1, $2, $3, $4)`, 100, "zed", 0, "1.0000"); err != nil {
 		t.Fatal(err)
