@@ -801,6 +801,22 @@ func TestEnclaveAnalytics(t *testing.T) {
 	if _, err := db.Query(`SELECT SUM(qty) OVER (PARTITION BY client) FROM positions WHERE id < $1`, 5); err == nil {
 		t.Error("a window function with WHERE accepted")
 	}
+	// Operands under two keys: refused before anything runs.
+	v2, err := cek.Encrypt(context.Background(), mustKeyFile(t, w.keyPath), w.keyPath, bytes.Repeat([]byte{0x44}, 32), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		fmt.Sprintf(`CREATE COLUMN ENCRYPTION KEY cek_other WITH VALUES (COLUMN_MASTER_KEY = cmk_e, ALGORITHM = 'RSA_OAEP', ENCRYPTED_VALUE = 0x%x)`, v2),
+		`CREATE TABLE fx (id INT PRIMARY KEY, rate DECIMAL(9,6) ENCRYPTED WITH (COLUMN_ENCRYPTION_KEY = cek_other, ENCRYPTION_TYPE = RANDOMIZED, ALGORITHM = 'AEAD_AES_256_CBC_HMAC_SHA_256'))`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Query(`SELECT p.price * f.rate FROM positions p JOIN fx f ON f.id = p.id`); err == nil || !strings.Contains(err.Error(), "share an enclave-enabled key") {
+		t.Errorf("mixed keys: %v", err)
+	}
 	// CASE choosing between encrypted values: the client gets cells.
 	var capped string
 	if err := db.QueryRow(`SELECT CASE WHEN price > $1 THEN $1 ELSE price END FROM positions WHERE id = $2`, "100.0000", 1).Scan(&capped); err != nil || capped != "100.0000" {
