@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf16"
@@ -905,13 +906,13 @@ func TestObliviousMode(t *testing.T) {
 			t.Errorf("%s:\n oblivious %v\n normal    %v", query.sql, got, normal[i])
 		}
 	}
-	for _, bad := range []string{
-		`SELECT id FROM trades WHERE amount > $1`,
-		`SELECT SUM(t.amount) FROM trades t JOIN trades u ON u.id = t.id`,
-		`SELECT SUM(amount) FROM trades ORDER BY 1`,
+	for _, bad := range []q{
+		{`SELECT id FROM trades WHERE amount > $1`, []any{"1"}},
+		{`SELECT SUM(t.amount) FROM trades t JOIN trades u ON u.id = t.id`, nil},
+		{`SELECT SUM(amount) FROM trades ORDER BY 1`, nil},
 	} {
-		if _, err := db.Query(bad, "1"); err == nil || !strings.Contains(err.Error(), "oblivious mode") {
-			t.Errorf("%s: %v", bad, err)
+		if _, err := db.Query(bad.sql, bad.args...); err == nil || !strings.Contains(err.Error(), "oblivious mode") {
+			t.Errorf("%s: %v", bad.sql, err)
 		}
 	}
 	if _, err := db.Exec(`SET confide.oblivious = off`); err != nil {
@@ -919,5 +920,86 @@ func TestObliviousMode(t *testing.T) {
 	}
 	if _, err := db.Query(`SELECT id FROM trades WHERE amount > $1`, "1"); err != nil {
 		t.Errorf("after SET off: %v", err)
+	}
+}
+
+// TestObliviousHostView: what the host observes of an aggregate query —
+// the calls into the enclave and which stored rows' cells they carry —
+// is the same for two tables of one size with different values in the
+// oblivious mode, and differs in the normal mode.
+func TestObliviousHostView(t *testing.T) {
+	w := newEnclaveWorld(t)
+	db := w.open(t, w.thisEnclave(t))
+	db.SetMaxOpenConns(1)
+	ctx := context.Background()
+	dba, err := pgx.Connect(ctx, "postgres://dba@"+w.addr+"/bank?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dba.Close(ctx)
+	const n = 40
+	tables := map[string]func(i int) string{
+		"low":  func(i int) string { return fmt.Sprintf("%d.00", i%7) },          // all below the threshold but a few
+		"high": func(i int) string { return fmt.Sprintf("%d.00", 1000+i*31%97) }, // all above
+	}
+	// row index of each stored cell, per table
+	rowOf := map[string]int{}
+	for name, amount := range tables {
+		if _, err := db.Exec(`CREATE TABLE ` + name + ` (id INT PRIMARY KEY, book SMALLINT ENCRYPTED WITH (COLUMN_ENCRYPTION_KEY = cek_e, ENCRYPTION_TYPE = RANDOMIZED, ALGORITHM = 'AEAD_AES_256_CBC_HMAC_SHA_256'), amount DECIMAL(10,2) ENCRYPTED WITH (COLUMN_ENCRYPTION_KEY = cek_e, ENCRYPTION_TYPE = RANDOMIZED, ALGORITHM = 'AEAD_AES_256_CBC_HMAC_SHA_256'))`); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if _, err := db.Exec(`INSERT INTO `+name+` (id, book, amount) VALUES ($1, $2, $3)`, i, int64(i%3), amount(i)); err != nil {
+				t.Fatal(err)
+			}
+			var book, am []byte
+			if err := dba.QueryRow(ctx, `SELECT book, amount FROM `+name+` WHERE id = $1`, i).Scan(&book, &am); err != nil {
+				t.Fatal(err)
+			}
+			rowOf[string(book)], rowOf[string(am)] = i, i
+		}
+	}
+	observe := func(table string) []string {
+		var mu sync.Mutex
+		var seen []string
+		w.eng.Enclave.Observe(func(op string, envs ...string) {
+			mu.Lock()
+			defer mu.Unlock()
+			var rows []string
+			for _, e := range envs {
+				_, _, c, err := sqlenclave.ParseEnvelope(e)
+				if r, ok := rowOf[string(c)]; ok && err == nil {
+					rows = append(rows, fmt.Sprint(r))
+				} else {
+					rows = append(rows, "param")
+				}
+			}
+			seen = append(seen, op+"("+strings.Join(rows, ",")+")")
+		})
+		defer w.eng.Enclave.Observe(nil)
+		rs, err := db.Query(`SELECT book, SUM(amount) FROM `+table+` WHERE amount > $1 GROUP BY book`, "10.00")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rs.Next() {
+		}
+		if err := rs.Err(); err != nil {
+			t.Fatal(err)
+		}
+		rs.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
+	normalLow, normalHigh := observe("low"), observe("high")
+	if slices.Equal(normalLow, normalHigh) {
+		t.Error("the normal mode's host view does not depend on the values: the test cannot tell")
+	}
+	if _, err := db.Exec(`SET confide.oblivious = on`); err != nil {
+		t.Fatal(err)
+	}
+	oblLow, oblHigh := observe("low"), observe("high")
+	if !slices.Equal(oblLow, oblHigh) || len(oblLow) != 1 {
+		t.Errorf("oblivious mode: the host saw\n %v\nand\n %v", oblLow, oblHigh)
 	}
 }

@@ -120,8 +120,6 @@ func (d *describeStmt) Execute(ctx context.Context, params []wire.Param, formats
 	switch x := st.(type) {
 	case *dmlStmt:
 		bound = x.stmt
-	case *obliviousStmt:
-		bound = x.stmt
 	case *alterStmt:
 		bound = &bind.Statement{EnclaveCEKs: x.ceks}
 	}

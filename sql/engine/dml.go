@@ -18,13 +18,16 @@ import (
 
 // dmlStmt is a prepared SELECT, INSERT, UPDATE or DELETE.
 type dmlStmt struct {
-	s       *session
-	sql     string   // SQLite's text, ?N parameters
-	more    []string // further statements whose rows follow (ROLLUP)
-	kind    string
-	params  []uint32
-	bound   map[int]*column // parameter → the column it meets
-	stmt    *bind.Statement // the binding, for describe
+	s      *session
+	sql    string   // SQLite's text, ?N parameters
+	more   []string // further statements whose rows follow (ROLLUP)
+	kind   string
+	params []uint32
+	bound  map[int]*column // parameter → the column it meets
+	stmt   *bind.Statement // the binding, for describe
+	// obl is the statement's oblivious plan, or oblErr why it has none.
+	obl     *obliviousStmt
+	oblErr  error
 	cols    []wire.Column
 	colDefs []*column // result column → catalog column, nil for expressions
 }
@@ -59,8 +62,11 @@ func (s *session) dml(ctx context.Context, tree *pg.ParseResult, oids []uint32, 
 		}
 		d.params = append(d.params, oid)
 	}
-	if sel := tree.Stmts[0].Stmt.GetSelectStmt(); s.oblivious && sel != nil {
-		return s.obliviousPlan(d, sel) // on the tree as written
+	if sel := tree.Stmts[0].Stmt.GetSelectStmt(); sel != nil {
+		// The session's mode can change after Prepare (drivers cache
+		// prepared statements), so the oblivious plan is made now, on the
+		// tree as written, and chosen at Execute.
+		d.obl, d.oblErr = s.obliviousPlan(d, sel)
 	}
 	rewriteLikes(st.Likes)
 	rewriteExprs(st.Rewrites)
@@ -165,6 +171,12 @@ func sqliteParams(q string) (string, error) {
 // Execute binds the parameters (an encrypted column's must be a cell)
 // and runs the statement.
 func (d *dmlStmt) Execute(ctx context.Context, params []wire.Param, formats []int16) (wire.Result, error) {
+	if d.s.oblivious && d.kind == "SELECT" {
+		if d.oblErr != nil {
+			return nil, d.s.failed(d.oblErr)
+		}
+		return d.obl.Execute(ctx, params, formats)
+	}
 	args := make([]any, len(params))
 	for i, p := range params {
 		v, err := decodeParam(p, d.params[i], i+1)

@@ -76,8 +76,8 @@ type obliviousStmt struct {
 	value   *bind.Column
 }
 
-// oblivious plans a bound SELECT for the oblivious mode.
-func (s *session) obliviousPlan(d *dmlStmt, sel *pg.SelectStmt) (wire.Statement, error) {
+// obliviousPlan plans a bound SELECT for the oblivious mode.
+func (s *session) obliviousPlan(d *dmlStmt, sel *pg.SelectStmt) (*obliviousStmt, error) {
 	if len(sel.FromClause) != 1 || sel.FromClause[0].GetRangeVar() == nil || sel.HavingClause != nil || len(sel.SortClause) > 0 ||
 		sel.LimitCount != nil || sel.LimitOffset != nil || len(sel.DistinctClause) > 0 || len(sel.GroupClause) > 1 {
 		return nil, errObliviousShape

@@ -118,6 +118,7 @@ func (e *Enclave) seal(cek string, d decimal.Dec, dt decimal.Type, t types.Type)
 // type rt (decimal.ResultType of the operands' types), and returns the
 // result's envelope. Integer division truncates.
 func (e *Enclave) Arith(op byte, a, b string, rt types.Type) (string, error) {
+	e.observe("arith", a, b)
 	ka, ta, da, dta, err := e.openNumber(a)
 	if err != nil {
 		return "", err
@@ -157,6 +158,7 @@ func (e *Enclave) Arith(op byte, a, b string, rt types.Type) (string, error) {
 
 // Round is ROUND(a, n[, truncate]) on an envelope, in a's type.
 func (e *Enclave) Round(a string, n int, truncate bool) (string, error) {
+	e.observe("round", a)
 	k, t, d, dt, err := e.openNumber(a)
 	if err != nil {
 		return "", err
@@ -171,6 +173,7 @@ func (e *Enclave) Round(a string, n int, truncate bool) (string, error) {
 // Cast converts an envelope's number to type t (CAST(x AS t)): rounding
 // half away from zero to t's scale, an error when it does not fit.
 func (e *Enclave) Cast(a string, t types.Type) (string, error) {
+	e.observe("cast", a)
 	k, _, d, dt, err := e.openNumber(a)
 	if err != nil {
 		return "", err
@@ -198,6 +201,7 @@ func (e *Enclave) NewAggregate(fn string, rt types.Type) *Aggregate {
 
 // Step adds one value.
 func (a *Aggregate) Step(env string) error {
+	a.e.observe(a.fn, env)
 	k, _, d, dt, err := a.e.openNumber(env)
 	if err != nil {
 		return err

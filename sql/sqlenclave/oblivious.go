@@ -83,11 +83,23 @@ func GroupableObliviously(t types.Type) bool {
 // keys. Every row costs the same work; the rows out are the groups, in
 // ascending key order.
 func (e *Enclave) RunOblivious(p ObliviousPlan, rows [][]any) ([][]any, error) {
+	if e.observer.Load() != nil {
+		var envs []string
+		for _, r := range rows {
+			for _, v := range r {
+				if s, ok := v.(string); ok {
+					envs = append(envs, s)
+				}
+			}
+		}
+		e.observe("oblivious", envs...)
+	}
 	filters := make([]decimal.Dec, len(p.Filters))
-	vt, err := decimal.Of(p.Value)
+	vt, err := decimal.Of(publicType(p.Value))
 	if err != nil {
 		return nil, err
 	}
+	vt = publicDecType(vt)
 	for i, f := range p.Filters {
 		k, t, d, dt, err := e.openNumber(f.Arg)
 		if err != nil {
@@ -143,7 +155,7 @@ func (e *Enclave) RunOblivious(p ObliviousPlan, rows [][]any) ([][]any, error) {
 			row.Value = d
 		}
 		for j, f := range p.Filters {
-			row.Keep = row.Keep.And(oblivious.FromBit(row.Null).Not()).And(compareMask(f.Op, row.Value, filters[j]))
+			row.Keep = row.Keep.And(oblivious.FromBit(row.Null).Not()).And(compareMask(publicOp(f.Op), row.Value, filters[j]))
 		}
 	}
 	groups, n, err := oblivq.GroupBy(in)
@@ -162,7 +174,7 @@ func (e *Enclave) RunOblivious(p ObliviousPlan, rows [][]any) ([][]any, error) {
 					break
 				}
 				// The key is the value's exact encoding: encrypt it afresh.
-				if v, err = e.Encrypt(keyPlaintext(p.Group, g.Key), p.GroupCEK, p.Group, false); err != nil {
+				if v, err = e.Encrypt(keyPlaintext(publicType(p.Group), g.Key), p.GroupCEK, publicType(p.Group), false); err != nil {
 					return nil, err
 				}
 			case "count*":
@@ -190,7 +202,7 @@ func (e *Enclave) RunOblivious(p ObliviousPlan, rows [][]any) ([][]any, error) {
 					d, dt = g.Max, vt
 				}
 				if err == nil {
-					v, err = e.seal(p.CEK, d, dt, o.Type)
+					v, err = e.seal(p.CEK, d, publicDecType(dt), publicType(o.Type))
 				}
 				if err != nil {
 					return nil, err
@@ -204,6 +216,11 @@ func (e *Enclave) RunOblivious(p ObliviousPlan, rows [][]any) ([][]any, error) {
 	}
 	return out, nil
 }
+
+// publicOp marks a filter's operator as public: it is the query's text.
+//
+//confide:declassify
+func publicOp(op string) string { return op }
 
 // compareMask is a op b, branch-free.
 //

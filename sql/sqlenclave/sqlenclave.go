@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/confide/confide/enclave"
@@ -102,7 +103,8 @@ type Enclave struct {
 	// Platform produces the evidence.
 	Platform enclave.Attester
 	// Now is the clock (nil: time.Now).
-	Now func() time.Time
+	Now      func() time.Time
+	observer atomic.Pointer[func(op string, envelopes ...string)]
 
 	mu       sync.Mutex
 	sessions map[[SessionIDSize]byte]*session
@@ -425,10 +427,28 @@ type openedCell struct {
 	plaintext []byte //confide:secret
 }
 
+// Observe installs f (nil: none) to see every call the host makes into
+// the enclave's computations, with the stored values it passes: what a
+// host can observe of a query (tests compare the two modes with it).
+func (e *Enclave) Observe(f func(op string, envelopes ...string)) {
+	if f == nil {
+		e.observer.Store(nil)
+		return
+	}
+	e.observer.Store(&f)
+}
+
+func (e *Enclave) observe(op string, envelopes ...string) {
+	if f := e.observer.Load(); f != nil {
+		(*f)(op, envelopes...)
+	}
+}
+
 // Compare orders two envelopes by their plaintexts. Values of different
 // types do not compare (an error). It runs inside the enclave: only the
 // order leaves it.
 func (e *Enclave) Compare(a, b string) (int, error) {
+	e.observe("compare", a, b)
 	ta, pa, err := e.open(a)
 	if err != nil {
 		return 0, err
@@ -468,6 +488,7 @@ func (e *Enclave) Compare(a, b string) (int, error) {
 
 // Like matches an envelope against an envelope holding a LIKE pattern.
 func (e *Enclave) Like(value, pattern string) (bool, error) {
+	e.observe("like", value, pattern)
 	tv, pv, err := e.open(value)
 	if err != nil {
 		return false, err
