@@ -867,6 +867,8 @@ func TestObliviousMode(t *testing.T) {
 		{`SELECT desk, SUM(amount) FROM trades WHERE amount > $1 GROUP BY desk`, []any{"0"}},
 		{`SELECT SUM(amount), COUNT(*) FROM trades WHERE amount >= $1 AND amount < $2`, []any{"-5000", "5000.50"}},
 		{`SELECT book, MAX(amount) FROM trades WHERE amount <> $1 GROUP BY book`, []any{"1.00"}},
+		{`SELECT book, SUM(amount) FROM trades WHERE book >= $1 AND amount < $2 GROUP BY book`, []any{int64(0), "3000"}},
+		{`SELECT desk, COUNT(amount) FROM trades WHERE desk <> $1 GROUP BY desk`, []any{int64(2)}},
 	}
 	run := func(query q) []string {
 		t.Helper()

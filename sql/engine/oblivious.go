@@ -20,7 +20,7 @@ import (
 // which rows matched or how they grouped (spec/ae-enclave.md). Queries of
 // other shapes are refused in this mode rather than run otherwise.
 //
-//	SELECT [g,] agg(v), … FROM t [WHERE v op $1 [AND v op $2 …]] [GROUP BY g]
+//	SELECT [g,] agg(v), … FROM t [WHERE v op $1 [AND g op $2 …]] [GROUP BY g]
 //
 // with agg one of SUM, AVG, MIN, MAX, COUNT(v), COUNT(*); v a numeric
 // column under an enclave-enabled key; g an integer, BIT or DATE column,
@@ -28,7 +28,7 @@ import (
 
 const obliviousSetting = "confide.oblivious"
 
-var errObliviousShape = &wire.Error{Code: "0A000", Message: "the oblivious mode runs SELECT [g,] aggregates of v FROM one table [WHERE v op $n AND …] [GROUP BY g]",
+var errObliviousShape = &wire.Error{Code: "0A000", Message: "the oblivious mode runs SELECT [g,] aggregates of v FROM one table [WHERE v or g op $n AND …] [GROUP BY g]",
 	Hint: "v: a numeric column under an enclave-enabled key; g: an integer, BIT or DATE column; SET confide.oblivious = off for other queries"}
 
 // setting handles SET confide.… for the session.
@@ -74,6 +74,7 @@ type obliviousStmt struct {
 	scan    string // the host's read: SELECT [g,] v FROM t
 	filters []int  // the parameter number of each filter
 	value   *bind.Column
+	group   *bind.Column
 }
 
 // obliviousPlan plans a bound SELECT for the oblivious mode.
@@ -98,7 +99,7 @@ func (s *session) obliviousPlan(d *dmlStmt, sel *pg.SelectStmt) (*obliviousStmt,
 		if err != nil || !sqlenclave.GroupableObliviously(g.Type) || g.Encrypted() && !g.Enclave {
 			return nil, errObliviousShape
 		}
-		group = g
+		group, o.group = g, g
 		o.plan.Grouped, o.plan.Group = true, g.Type
 		if g.Encrypted() {
 			o.plan.GroupCEK = g.CEK
@@ -178,10 +179,13 @@ func (s *session) obliviousPlan(d *dmlStmt, sel *pg.SelectStmt) (*obliviousStmt,
 		if err != nil {
 			return nil, errObliviousShape
 		}
-		if err := setValue(v); err != nil {
-			return nil, err
+		onGroup := group != nil && strings.EqualFold(v.Name, group.Name)
+		if !onGroup {
+			if err := setValue(v); err != nil {
+				return nil, err
+			}
 		}
-		o.plan.Filters = append(o.plan.Filters, sqlenclave.ObliviousFilter{Op: op})
+		o.plan.Filters = append(o.plan.Filters, sqlenclave.ObliviousFilter{Op: op, OnGroup: onGroup})
 		o.filters = append(o.filters, int(x.Rexpr.GetParamRef().Number))
 	}
 	if o.value == nil {
@@ -210,11 +214,23 @@ func (o *obliviousStmt) Execute(ctx context.Context, params []wire.Param, format
 		if err != nil {
 			return nil, s.failed(err)
 		}
+		target := o.value
+		if plan.Filters[i].OnGroup {
+			target = o.group
+			if !target.Encrypted() {
+				iv, ok := v.(int64)
+				if !ok {
+					return nil, s.failed(&wire.Error{Code: "22P02", Message: fmt.Sprintf("parameter $%d must be an integer", n)})
+				}
+				plan.Filters[i].ArgInt = iv
+				continue
+			}
+		}
 		b, ok := v.([]byte)
 		if !ok {
 			return nil, s.failed(&wire.Error{Code: "22000", Message: fmt.Sprintf("parameter $%d must be a cell", n)})
 		}
-		plan.Filters[i].Arg = toEnvelope(o.value, b)
+		plan.Filters[i].Arg = toEnvelope(target, b)
 	}
 	rows, err := s.conn.QueryContext(ctx, o.scan)
 	if err != nil {

@@ -44,6 +44,10 @@ type ObliviousPlan struct {
 type ObliviousFilter struct {
 	Op  string // <, <=, >, >=, =, <>
 	Arg string // an envelope
+	// OnGroup filters the group column instead of v: Arg is an envelope
+	// under GroupCEK, or, for a plaintext group column, ArgInt the value.
+	OnGroup bool
+	ArgInt  int64
 }
 
 // ObliviousOutput is one result column.
@@ -95,12 +99,28 @@ func (e *Enclave) RunOblivious(p ObliviousPlan, rows [][]any) ([][]any, error) {
 		e.observe("oblivious", envs...)
 	}
 	filters := make([]decimal.Dec, len(p.Filters))
+	groupArgs := make([]uint64, len(p.Filters))
 	vt, err := decimal.Of(publicType(p.Value))
 	if err != nil {
 		return nil, err
 	}
 	vt = publicDecType(vt)
 	for i, f := range p.Filters {
+		if f.OnGroup {
+			if p.GroupCEK == "" {
+				groupArgs[i] = uint64(f.ArgInt) ^ 1<<63
+				continue
+			}
+			k, t, pt, err := e.openCell(f.Arg)
+			if err != nil {
+				return nil, err
+			}
+			if !strings.EqualFold(k, p.GroupCEK) || t != p.Group {
+				return nil, fmt.Errorf("sqlenclave: a group filter parameter of %s under %q", t, k)
+			}
+			groupArgs[i] = groupKey(t, pt)
+			continue
+		}
 		k, t, d, dt, err := e.openNumber(f.Arg)
 		if err != nil {
 			return nil, err
@@ -155,6 +175,10 @@ func (e *Enclave) RunOblivious(p ObliviousPlan, rows [][]any) ([][]any, error) {
 			row.Value = d
 		}
 		for j, f := range p.Filters {
+			if f.OnGroup {
+				row.Keep = row.Keep.And(compareKey(publicOp(f.Op), row.Group, groupArgs[j]))
+				continue
+			}
 			row.Keep = row.Keep.And(oblivious.FromBit(row.Null).Not()).And(compareMask(publicOp(f.Op), row.Value, filters[j]))
 		}
 	}
@@ -250,6 +274,26 @@ func keyPlaintext(t types.Type, key uint64) []byte {
 		return binary.LittleEndian.AppendUint64(nil, key)[:3]
 	}
 	return binary.LittleEndian.AppendUint64(nil, key^1<<63)
+}
+
+// compareKey is a op b on group keys, branch-free.
+//
+//confide:oblivious
+//confide:secret a b
+func compareKey(op string, a, b uint64) oblivious.Mask {
+	switch op { // public: the query's operator
+	case "<":
+		return oblivious.Lt(a, b)
+	case "<=":
+		return oblivious.Le(a, b)
+	case ">":
+		return oblivious.Gt(a, b)
+	case ">=":
+		return oblivious.Ge(a, b)
+	case "=":
+		return oblivious.Eq(a, b)
+	}
+	return oblivious.Eq(a, b).Not()
 }
 
 // openCell decrypts an envelope for grouping.
