@@ -11,14 +11,15 @@ import (
 type decimalFile struct {
 	fileHeader
 	Vectors []struct {
-		Op     string `json:"op"`
-		A      string `json:"a"`
-		AT     [2]int `json:"at"`
-		B      string `json:"b"`
-		BT     [2]int `json:"bt"`
-		Type   [2]int `json:"type"`
-		Result string `json:"result"`
-		Error  string `json:"error"`
+		Op     string   `json:"op"`
+		A      string   `json:"a"`
+		AT     [2]int   `json:"at"`
+		B      string   `json:"b"`
+		BT     [2]int   `json:"bt"`
+		Type   [2]int   `json:"type"`
+		Values []string `json:"values"`
+		Result string   `json:"result"`
+		Error  string   `json:"error"`
 	} `json:"vectors"`
 }
 
@@ -38,7 +39,10 @@ func runDecimal(t *testing.T, b []byte) int {
 		return d, typ
 	}
 	for _, v := range f.Vectors {
-		a, at := parse(v.A, v.AT)
+		a, at := decimal.Dec{}, decimal.Type{Precision: v.AT[0], Scale: v.AT[1]}
+		if v.A != "" {
+			a, at = parse(v.A, v.AT)
+		}
 		want := decimal.Type{Precision: v.Type[0], Scale: v.Type[1]}
 		var got decimal.Dec
 		var gt decimal.Type
@@ -56,6 +60,17 @@ func runDecimal(t *testing.T, b []byte) int {
 		case "cast":
 			got, err = decimal.Cast(a, at, want)
 			gt = want
+		case "sum", "avg":
+			var vals []decimal.Dec
+			for _, s := range v.Values {
+				d, _ := parse(s, v.AT)
+				vals = append(vals, d)
+			}
+			f := decimal.Sum
+			if v.Op == "avg" {
+				f = decimal.Avg
+			}
+			got, gt, err = f(vals, at)
 		default:
 			t.Fatalf("unknown op %q", v.Op)
 		}

@@ -41,7 +41,7 @@ var kinds = map[string]kind{
 	"audit-log":         {"audit-log.json", 3, runAuditLog},
 	"ae-cell":           {"ae-cell.json", 10, runAECell},
 	"ae-cek":            {"ae-cek.json", 2, runAECEK},
-	"decimal":           {"decimal.json", 30, runDecimal},
+	"decimal":           {"decimal.json", 36, runDecimal},
 }
 
 // TestVectors runs every file in testdata. A file of unknown kind, a kind
