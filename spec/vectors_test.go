@@ -42,6 +42,7 @@ var kinds = map[string]kind{
 	"ae-cell":           {"ae-cell.json", 10, runAECell},
 	"ae-cek":            {"ae-cek.json", 2, runAECEK},
 	"decimal":           {"decimal.json", 36, runDecimal},
+	"ledger-merkle":     {"ledger-merkle.json", 17, runLedgerMerkle},
 }
 
 // TestVectors runs every file in testdata. A file of unknown kind, a kind
