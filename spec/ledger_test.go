@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"testing"
 
+	"github.com/confide/confide/ledger/entry"
 	"github.com/confide/confide/ledger/merkle"
 )
 
@@ -92,4 +93,66 @@ func runLedgerMerkle(t *testing.T, b []byte) int {
 		}
 	}
 	return len(f.Roots) + len(f.Inclusion) + len(f.Consistency)
+}
+
+type ledgerEntryFile struct {
+	fileHeader
+	Vectors []struct {
+		Secret         string                  `json:"secret"`
+		TxID           string                  `json:"txid"`
+		Flags          uint8                   `json:"flags"`
+		Public         map[string][][2]*string `json:"public"`
+		Private        map[string][][2]*string `json:"private"`
+		Encoded        string                  `json:"encoded"`
+		Digest         string                  `json:"digest"`
+		CommitEvidence string                  `json:"commit_evidence"`
+		Leaf           string                  `json:"leaf"`
+	} `json:"vectors"`
+}
+
+func runLedgerEntry(t *testing.T, b []byte) int {
+	var f ledgerEntryFile
+	decodeStrict(t, b, &f)
+	f.fileHeader.check(t)
+	for _, v := range f.Vectors {
+		sec, _ := hex.DecodeString(v.Secret)
+		s, err := entry.NewSecret(sec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := entry.ParseTxID(v.TxID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := &entry.Entry{TxID: id, Flags: v.Flags, Writes: entry.WriteSet{}}
+		for _, part := range []map[string][][2]*string{v.Public, v.Private} {
+			for name, ws := range part {
+				for _, w := range ws {
+					if w[1] == nil {
+						e.Writes[name] = append(e.Writes[name], entry.Write{Key: []byte(*w[0]), Deleted: true})
+					} else {
+						e.Writes[name] = append(e.Writes[name], entry.Write{Key: []byte(*w[0]), Value: []byte(*w[1])})
+					}
+				}
+			}
+		}
+		enc, err := s.Encode(e)
+		if err != nil || hex.EncodeToString(enc) != v.Encoded {
+			t.Errorf("%s: encoded %x %v", v.TxID, enc, err)
+		}
+		want, _ := hex.DecodeString(v.Encoded)
+		if _, err := s.Decode(want); err != nil {
+			t.Errorf("%s: decode: %v", v.TxID, err)
+		}
+		if d := entry.Digest(want); hex.EncodeToString(d[:]) != v.Digest {
+			t.Errorf("%s: digest %x", v.TxID, d)
+		}
+		if ce := s.CommitEvidence(id); ce != v.CommitEvidence {
+			t.Errorf("%s: commit evidence %s", v.TxID, ce)
+		}
+		if l := s.Leaf(want, id, merkle.Hash{}); hex.EncodeToString(l[:]) != v.Leaf {
+			t.Errorf("%s: leaf %x", v.TxID, l)
+		}
+	}
+	return len(f.Vectors)
 }

@@ -43,6 +43,7 @@ var kinds = map[string]kind{
 	"ae-cek":            {"ae-cek.json", 2, runAECEK},
 	"decimal":           {"decimal.json", 36, runDecimal},
 	"ledger-merkle":     {"ledger-merkle.json", 17, runLedgerMerkle},
+	"ledger-entry":      {"ledger-entry.json", 1, runLedgerEntry},
 }
 
 // TestVectors runs every file in testdata. A file of unknown kind, a kind

@@ -1,0 +1,364 @@
+package entry
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/confide/confide/ledger/merkle"
+)
+
+// Format constants (spec/ledger-entry.md).
+const (
+	magic   = "CFLE"
+	Version = 1
+	// headerSize: magic, version, flags, view, seqno, public and
+	// private lengths.
+	headerSize = 4 + 1 + 1 + 8 + 8 + 4 + 4
+	// MaxEntry bounds an entry's size (and each part's).
+	MaxEntry = 64 << 20
+	// maxField bounds a map name, key or value.
+	maxField = 16 << 20
+
+	publicPrefix = "public:"
+)
+
+// Flags of an entry.
+const (
+	// FlagChunkEnd: the primary ends a ledger chunk after this entry.
+	FlagChunkEnd = 1 << iota
+	// FlagSignature: a signature transaction.
+	FlagSignature
+	// FlagSnapshot: the entry records a snapshot's digest.
+	FlagSnapshot
+	knownFlags = FlagChunkEnd | FlagSignature | FlagSnapshot
+)
+
+// Errors.
+var (
+	ErrFormat = errors.New("entry: malformed ledger entry")
+	ErrAuth   = errors.New("entry: the private write set does not authenticate (tampered, or another ledger secret)")
+)
+
+// TxID is a transaction ID, view.seqno.
+type TxID struct{ View, Seqno uint64 }
+
+func (t TxID) String() string { return strconv.FormatUint(t.View, 10) + "." + strconv.FormatUint(t.Seqno, 10) }
+
+// ParseTxID reads "view.seqno".
+func ParseTxID(s string) (TxID, error) {
+	v, q, ok := strings.Cut(s, ".")
+	view, err1 := strconv.ParseUint(v, 10, 64)
+	seq, err2 := strconv.ParseUint(q, 10, 64)
+	if !ok || err1 != nil || err2 != nil || view == 0 || seq == 0 {
+		return TxID{}, fmt.Errorf("entry: transaction ID %q: want view.seqno, both from 1", s)
+	}
+	return TxID{view, seq}, nil
+}
+
+// Write is one key's new value in a map, or its deletion.
+type Write struct {
+	Key, Value []byte
+	Deleted    bool
+}
+
+// WriteSet maps a map's name to its writes.
+type WriteSet map[string][]Write
+
+// Entry is a transaction as the ledger records it.
+type Entry struct {
+	TxID  TxID
+	Flags uint8
+	// Writes holds every map's writes; Encode puts maps named public:…
+	// in clear and the others in the encrypted part.
+	Writes WriteSet
+}
+
+// Secret is a ledger secret: the key of private write sets and the root
+// of commit evidence.
+type Secret struct {
+	aead   cipher.AEAD
+	commit []byte // HMAC key of commit evidence
+}
+
+// NewSecret derives the ledger's keys from a 32-byte ledger secret.
+func NewSecret(s []byte) (*Secret, error) {
+	if len(s) != 32 {
+		return nil, fmt.Errorf("entry: a ledger secret is 32 bytes, not %d", len(s))
+	}
+	enc, err := hkdf.Key(sha256.New, s, nil, "confide-ledger-v1 write sets", 32)
+	if err != nil {
+		return nil, err
+	}
+	commit, err := hkdf.Key(sha256.New, s, nil, "confide-ledger-v1 commit evidence", 32)
+	if err != nil {
+		return nil, err
+	}
+	blk, err := aes.NewCipher(enc)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(blk)
+	if err != nil {
+		return nil, err
+	}
+	return &Secret{aead: aead, commit: commit}, nil
+}
+
+// iv is the GCM nonce of a transaction: its seqno and view, so that a
+// seqno reused after a rollback (in a later view) never reuses an IV.
+func iv(id TxID) []byte {
+	out := binary.BigEndian.AppendUint64(nil, id.Seqno)
+	return binary.BigEndian.AppendUint32(out, uint32(id.View))
+}
+
+// encodeWrites serializes maps in name order, writes in key order:
+//
+//	count (4) ‖ per map: name length (4) ‖ name ‖ writes (4) ‖ per write:
+//	key length (4) ‖ key ‖ kind (1: 0 value, 1 deleted) ‖ [value length (4) ‖ value]
+func encodeWrites(ws WriteSet, public bool) []byte {
+	var names []string
+	for n := range ws {
+		if strings.HasPrefix(n, publicPrefix) == public {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	out := binary.BigEndian.AppendUint32(nil, uint32(len(names)))
+	for _, n := range names {
+		out = binary.BigEndian.AppendUint32(out, uint32(len(n)))
+		out = append(out, n...)
+		writes := slices.Clone(ws[n])
+		slices.SortStableFunc(writes, func(a, b Write) int { return bytes.Compare(a.Key, b.Key) })
+		out = binary.BigEndian.AppendUint32(out, uint32(len(writes)))
+		for _, w := range writes {
+			out = binary.BigEndian.AppendUint32(out, uint32(len(w.Key)))
+			out = append(out, w.Key...)
+			if w.Deleted {
+				out = append(out, 1)
+				continue
+			}
+			out = append(out, 0)
+			out = binary.BigEndian.AppendUint32(out, uint32(len(w.Value)))
+			out = append(out, w.Value...)
+		}
+	}
+	return out
+}
+
+// decodeWrites reads encodeWrites's form strictly: names and keys in
+// order without repeats, public names only in the public part.
+func decodeWrites(b []byte, public bool, into WriteSet) error {
+	r := reader{b: b}
+	n := r.u32()
+	prevName := ""
+	for i := uint32(0); i < n && r.err == nil; i++ {
+		name := string(r.bytes())
+		if r.err == nil && (name == "" || (i > 0 && name <= prevName) || strings.HasPrefix(name, publicPrefix) != public) {
+			return fmt.Errorf("%w: map %q out of order or in the wrong part", ErrFormat, name)
+		}
+		prevName = name
+		count := r.u32()
+		var writes []Write
+		var prevKey []byte
+		for j := uint32(0); j < count && r.err == nil; j++ {
+			key := r.bytes()
+			if j > 0 && bytes.Compare(key, prevKey) <= 0 {
+				return fmt.Errorf("%w: keys of map %q out of order", ErrFormat, name)
+			}
+			prevKey = key
+			switch r.byte1() {
+			case 0:
+				writes = append(writes, Write{Key: key, Value: r.bytes()})
+			case 1:
+				writes = append(writes, Write{Key: key, Deleted: true})
+			default:
+				return fmt.Errorf("%w: write kind", ErrFormat)
+			}
+		}
+		if r.err == nil {
+			into[name] = writes
+		}
+	}
+	if r.err != nil {
+		return r.err
+	}
+	if len(r.b) != 0 {
+		return fmt.Errorf("%w: %d bytes after the write set", ErrFormat, len(r.b))
+	}
+	return nil
+}
+
+// Encode serializes an entry, encrypting its private writes.
+func (s *Secret) Encode(e *Entry) ([]byte, error) {
+	if e.TxID.View == 0 || e.TxID.Seqno == 0 || e.TxID.View > 1<<32-1 {
+		return nil, fmt.Errorf("entry: transaction ID %s out of range", e.TxID)
+	}
+	if e.Flags&^knownFlags != 0 {
+		return nil, fmt.Errorf("entry: unknown flags %#x", e.Flags)
+	}
+	for name, ws := range e.Writes {
+		if name == "" || len(name) > maxField {
+			return nil, fmt.Errorf("entry: map name of %d bytes", len(name))
+		}
+		keys := make([][]byte, len(ws))
+		for i, w := range ws {
+			if len(w.Key) > maxField || len(w.Value) > maxField {
+				return nil, fmt.Errorf("entry: a key or value over %d bytes in map %q", maxField, name)
+			}
+			keys[i] = w.Key
+		}
+		slices.SortFunc(keys, bytes.Compare)
+		for i := 1; i < len(keys); i++ {
+			if bytes.Equal(keys[i], keys[i-1]) {
+				return nil, fmt.Errorf("entry: map %q has two writes to one key", name)
+			}
+		}
+	}
+	pub := encodeWrites(e.Writes, true)
+	priv := encodeWrites(e.Writes, false)
+	sealedLen := len(priv) + s.aead.Overhead()
+	if headerSize+len(pub)+sealedLen > MaxEntry {
+		return nil, fmt.Errorf("entry: over %d bytes", MaxEntry)
+	}
+	out := make([]byte, 0, headerSize+len(pub)+sealedLen)
+	out = append(out, magic...)
+	out = append(out, Version, e.Flags)
+	out = binary.BigEndian.AppendUint64(out, e.TxID.View)
+	out = binary.BigEndian.AppendUint64(out, e.TxID.Seqno)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(pub)))
+	out = binary.BigEndian.AppendUint32(out, uint32(sealedLen))
+	out = append(out, pub...)
+	// The header and the public part are the additional data: moving a
+	// private part to another entry fails its tag.
+	return s.aead.Seal(out, iv(e.TxID), priv, out), nil
+}
+
+// Header is what an entry says of itself without the ledger secret.
+type Header struct {
+	TxID  TxID
+	Flags uint8
+	// Public holds the public maps' writes.
+	Public WriteSet
+	// Private is the encrypted part.
+	Private []byte
+	aad     []byte
+}
+
+// ParseHeader reads an entry's header and public part: what a host, an
+// auditor or a backup without the ledger secret can check.
+func ParseHeader(b []byte) (*Header, error) {
+	if len(b) < headerSize || string(b[:4]) != magic {
+		return nil, fmt.Errorf("%w: no CFLE header", ErrFormat)
+	}
+	if b[4] != Version {
+		return nil, fmt.Errorf("%w: version %d", ErrFormat, b[4])
+	}
+	h := &Header{Flags: b[5], Public: WriteSet{}}
+	if h.Flags&^knownFlags != 0 {
+		return nil, fmt.Errorf("%w: flags %#x", ErrFormat, h.Flags)
+	}
+	h.TxID = TxID{binary.BigEndian.Uint64(b[6:]), binary.BigEndian.Uint64(b[14:])}
+	if h.TxID.View == 0 || h.TxID.Seqno == 0 || h.TxID.View > 1<<32-1 {
+		return nil, fmt.Errorf("%w: transaction ID %s", ErrFormat, h.TxID)
+	}
+	pubLen, privLen := uint64(binary.BigEndian.Uint32(b[22:])), uint64(binary.BigEndian.Uint32(b[26:]))
+	if uint64(len(b)) != headerSize+pubLen+privLen || len(b) > MaxEntry {
+		return nil, fmt.Errorf("%w: lengths %d + %d for %d bytes", ErrFormat, pubLen, privLen, len(b))
+	}
+	pub := b[headerSize : headerSize+pubLen]
+	if err := decodeWrites(pub, true, h.Public); err != nil {
+		return nil, err
+	}
+	h.Private = b[headerSize+pubLen:]
+	h.aad = b[:headerSize+pubLen]
+	return h, nil
+}
+
+// Decode reads an entry and decrypts its private writes.
+func (s *Secret) Decode(b []byte) (*Entry, error) {
+	h, err := ParseHeader(b)
+	if err != nil {
+		return nil, err
+	}
+	priv, err := s.aead.Open(nil, iv(h.TxID), h.Private, h.aad)
+	if err != nil {
+		return nil, ErrAuth
+	}
+	e := &Entry{TxID: h.TxID, Flags: h.Flags, Writes: h.Public}
+	if err := decodeWrites(priv, false, e.Writes); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Digest is the write-set digest of an encoded entry: SHA-256 of its
+// bytes as the ledger holds them.
+func Digest(encoded []byte) merkle.Hash { return sha256.Sum256(encoded) }
+
+// CommitEvidence is what a committed transaction reveals:
+// "ce:" ‖ view.seqno ‖ ":" ‖ hex(HMAC-SHA-256(commit key, view.seqno)).
+func (s *Secret) CommitEvidence(id TxID) string {
+	m := hmac.New(sha256.New, s.commit)
+	m.Write([]byte(id.String()))
+	return "ce:" + id.String() + ":" + hex.EncodeToString(m.Sum(nil))
+}
+
+// Leaf is the transaction's Merkle leaf (package merkle).
+func (s *Secret) Leaf(encoded []byte, id TxID, claims merkle.Hash) merkle.Hash {
+	return merkle.Leaf(Digest(encoded), []byte(s.CommitEvidence(id)), claims)
+}
+
+// reader reads big-endian fields, remembering the first error.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) take(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.b) {
+		r.err = fmt.Errorf("%w: truncated", ErrFormat)
+		return nil
+	}
+	out := r.b[:n:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *reader) u32() uint32 {
+	b := r.take(4)
+	if b == nil {
+		return 0
+	}
+	return binary.BigEndian.Uint32(b)
+}
+
+func (r *reader) byte1() byte {
+	b := r.take(1)
+	if b == nil {
+		return 0xff
+	}
+	return b[0]
+}
+
+func (r *reader) bytes() []byte {
+	n := r.u32()
+	if n > maxField {
+		r.err = fmt.Errorf("%w: a field of %d bytes", ErrFormat, n)
+		return nil
+	}
+	return slices.Clone(r.take(int(n)))
+}
