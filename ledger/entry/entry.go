@@ -53,7 +53,9 @@ var (
 // TxID is a transaction ID, view.seqno.
 type TxID struct{ View, Seqno uint64 }
 
-func (t TxID) String() string { return strconv.FormatUint(t.View, 10) + "." + strconv.FormatUint(t.Seqno, 10) }
+func (t TxID) String() string {
+	return strconv.FormatUint(t.View, 10) + "." + strconv.FormatUint(t.Seqno, 10)
+}
 
 // ParseTxID reads "view.seqno".
 func ParseTxID(s string) (TxID, error) {
