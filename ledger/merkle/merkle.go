@@ -71,6 +71,18 @@ func (t *Tree) Append(leaf Hash) uint64 {
 	return uint64(len(t.levels[0]) - 1)
 }
 
+// Truncate keeps the first size leaves, as when raft rolls back an
+// uncommitted tail.
+func (t *Tree) Truncate(size uint64) error {
+	if size > t.Size() {
+		return ErrRange
+	}
+	for k := range t.levels {
+		t.levels[k] = t.levels[k][:size>>k]
+	}
+	return nil
+}
+
 // Leaf returns a leaf hash.
 func (t *Tree) Leaf(i uint64) (Hash, error) {
 	if i >= t.Size() {

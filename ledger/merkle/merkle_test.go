@@ -133,3 +133,26 @@ func BenchmarkProof(b *testing.B) {
 		tree.InclusionProof(r.Uint64N(1<<16), 1<<16)
 	}
 }
+
+func TestTruncate(t *testing.T) {
+	tree, leaves := build(45)
+	for _, n := range []uint64{45, 44, 33, 32, 31, 17, 1, 0} {
+		if err := tree.Truncate(n); err != nil {
+			t.Fatal(err)
+		}
+		if tree.Size() != n || tree.Root() != naive(leaves[:n]) {
+			t.Fatalf("after truncating to %d: size %d, wrong root", n, tree.Size())
+		}
+		// Growing again from there gives the same tree as building it.
+		for i := n; i < 45; i++ {
+			tree.Append(leaves[i])
+		}
+		if tree.Root() != naive(leaves) {
+			t.Fatalf("regrown from %d: wrong root", n)
+		}
+		tree.Truncate(n)
+	}
+	if err := tree.Truncate(1); err == nil {
+		t.Error("truncating beyond the tree")
+	}
+}

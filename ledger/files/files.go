@@ -1,0 +1,377 @@
+package files
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/confide/confide/ledger/entry"
+)
+
+// File format (spec/ledger-files.md): "CFLF" ‖ version 0x01 ‖ first seqno
+// (8), then per entry its length (4) and its bytes (package entry).
+const (
+	magic      = "CFLF"
+	version    = 1
+	fileHeader = 4 + 1 + 8
+	prefix     = "ledger_"
+	committed  = ".committed"
+)
+
+// Errors.
+var (
+	ErrSeqno   = errors.New("files: entries must be appended in seqno order")
+	ErrCorrupt = errors.New("files: corrupt ledger file")
+)
+
+// chunk is one ledger file.
+type chunk struct {
+	start, end uint64 // seqnos [start, end]; end < start: empty
+	committed  bool
+	path       string
+	offsets    []int64 // file offset of each entry's frame
+}
+
+// Ledger is a directory of ledger files: committed chunks, immutable and
+// named ledger_<start>-<end>.committed, and the uncommitted tail, named
+// ledger_<start>. The primary decides where a chunk ends (the entry's
+// FlagChunkEnd); a chunk becomes committed when its last entry is, and
+// raft may truncate only the uncommitted tail. It is not safe for
+// concurrent use.
+type Ledger struct {
+	dir    string
+	chunks []*chunk
+	tail   *os.File // the open uncommitted chunk, or nil
+	next   uint64   // the next seqno
+	commit uint64   // the highest committed seqno
+}
+
+// Open reads a ledger directory (creating it if needed). A torn last
+// frame of the uncommitted tail — a crash mid-write — is cut off; any
+// other damage is ErrCorrupt.
+func Open(dir string) (*Ledger, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	l := &Ledger{dir: dir, next: 1}
+	for _, n := range names {
+		c, ok := parseName(n.Name())
+		if !ok {
+			continue
+		}
+		c.path = filepath.Join(dir, n.Name())
+		l.chunks = append(l.chunks, c)
+	}
+	slices.SortFunc(l.chunks, func(a, b *chunk) int { return cmp.Compare(a.start, b.start) })
+	for i, c := range l.chunks {
+		last := i == len(l.chunks)-1
+		if c.start != l.next {
+			return nil, fmt.Errorf("%w: %s does not follow seqno %d", ErrCorrupt, filepath.Base(c.path), l.next-1)
+		}
+		if c.committed && i > 0 && !l.chunks[i-1].committed {
+			return nil, fmt.Errorf("%w: committed %s follows an uncommitted chunk", ErrCorrupt, filepath.Base(c.path))
+		}
+		if err := c.scan(!c.committed && last); err != nil {
+			return nil, err
+		}
+		if c.committed && c.end < c.start {
+			return nil, fmt.Errorf("%w: empty committed chunk %s", ErrCorrupt, filepath.Base(c.path))
+		}
+		if !c.committed && !last && !l.closed(c) {
+			return nil, fmt.Errorf("%w: %s is followed by another chunk but does not end one", ErrCorrupt, filepath.Base(c.path))
+		}
+		l.next = c.end + 1
+		if c.committed {
+			l.commit = c.end
+		}
+	}
+	return l, nil
+}
+
+func parseName(name string) (*chunk, bool) {
+	rest, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return nil, false
+	}
+	c := &chunk{}
+	if r, ok := strings.CutSuffix(rest, committed); ok {
+		s, e, ok := strings.Cut(r, "-")
+		start, err1 := strconv.ParseUint(s, 10, 64)
+		end, err2 := strconv.ParseUint(e, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
+			return nil, false
+		}
+		c.start, c.end, c.committed = start, end, true
+		return c, true
+	}
+	start, err := strconv.ParseUint(rest, 10, 64)
+	if err != nil {
+		return nil, false
+	}
+	c.start, c.end = start, start-1
+	return c, true
+}
+
+// scan reads a chunk's frames; repair allows cutting a torn last frame.
+func (c *chunk) scan(repair bool) error {
+	b, err := os.ReadFile(c.path)
+	if err != nil {
+		return err
+	}
+	bad := func(why string) error {
+		return fmt.Errorf("%w: %s: %s", ErrCorrupt, filepath.Base(c.path), why)
+	}
+	if len(b) < fileHeader || string(b[:4]) != magic || b[4] != version || binary.BigEndian.Uint64(b[5:]) != c.start {
+		return bad("header")
+	}
+	off := int64(fileHeader)
+	seq := c.start
+	c.offsets = nil
+	for off < int64(len(b)) {
+		if int64(len(b))-off < 4 {
+			return c.torn(repair, off, bad("torn frame length"))
+		}
+		n := int64(binary.BigEndian.Uint32(b[off:]))
+		if n > entry.MaxEntry || off+4+n > int64(len(b)) {
+			return c.torn(repair, off, bad("torn frame"))
+		}
+		h, err := entry.ParseHeader(b[off+4 : off+4+n])
+		if err != nil || h.TxID.Seqno != seq {
+			return bad(fmt.Sprintf("entry at offset %d (seqno %d)", off, seq))
+		}
+		c.offsets = append(c.offsets, off)
+		off += 4 + n
+		seq++
+	}
+	if c.committed && seq-1 != c.end {
+		return bad(fmt.Sprintf("holds seqnos to %d, its name says %d", seq-1, c.end))
+	}
+	c.end = seq - 1
+	return nil
+}
+
+func (c *chunk) torn(repair bool, off int64, err error) error {
+	if !repair {
+		return err
+	}
+	c.end = c.start + uint64(len(c.offsets)) - 1
+	return os.Truncate(c.path, off)
+}
+
+// Next is the seqno the next Append takes.
+func (l *Ledger) Next() uint64 { return l.next }
+
+// Committed is the highest committed seqno.
+func (l *Ledger) Committed() uint64 { return l.commit }
+
+// Append writes an encoded entry, which must carry the next seqno. An
+// entry flagged FlagChunkEnd closes its chunk.
+func (l *Ledger) Append(encoded []byte) error {
+	h, err := entry.ParseHeader(encoded)
+	if err != nil {
+		return err
+	}
+	if h.TxID.Seqno != l.next {
+		return fmt.Errorf("%w: %d, want %d", ErrSeqno, h.TxID.Seqno, l.next)
+	}
+	if l.tail == nil {
+		if err := l.openTail(); err != nil {
+			return err
+		}
+	}
+	c := l.chunks[len(l.chunks)-1]
+	off, err := l.tail.Seek(0, io.SeekEnd)
+	if err != nil {
+		return err
+	}
+	frame := binary.BigEndian.AppendUint32(nil, uint32(len(encoded)))
+	if _, err := l.tail.Write(append(frame, encoded...)); err != nil {
+		return err
+	}
+	c.offsets = append(c.offsets, off)
+	c.end = l.next
+	l.next++
+	if h.Flags&entry.FlagChunkEnd != 0 {
+		if err := l.tail.Sync(); err != nil {
+			return err
+		}
+		l.tail.Close()
+		l.tail = nil
+	}
+	return nil
+}
+
+// openTail starts a new uncommitted chunk at the next seqno, or reopens
+// the one the directory holds.
+func (l *Ledger) openTail() error {
+	if n := len(l.chunks); n > 0 && !l.chunks[n-1].committed && !l.closed(l.chunks[n-1]) {
+		f, err := os.OpenFile(l.chunks[n-1].path, os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		l.tail = f
+		return nil
+	}
+	c := &chunk{start: l.next, end: l.next - 1, path: filepath.Join(l.dir, prefix+strconv.FormatUint(l.next, 10))}
+	f, err := os.OpenFile(c.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	hdr := append([]byte(magic), version)
+	if _, err := f.Write(binary.BigEndian.AppendUint64(hdr, c.start)); err != nil {
+		f.Close()
+		return err
+	}
+	l.chunks = append(l.chunks, c)
+	l.tail = f
+	return nil
+}
+
+// closed reports whether an uncommitted chunk ended on a chunk-end entry.
+func (l *Ledger) closed(c *chunk) bool {
+	if c.end < c.start {
+		return false
+	}
+	b, err := l.readAt(c, c.end)
+	if err != nil {
+		return false
+	}
+	h, err := entry.ParseHeader(b)
+	return err == nil && h.Flags&entry.FlagChunkEnd != 0
+}
+
+// Sync makes appended entries durable.
+func (l *Ledger) Sync() error {
+	if l.tail == nil {
+		return nil
+	}
+	return l.tail.Sync()
+}
+
+// Commit records that every entry up to seqno is committed: chunks that
+// end at or before it become immutable, renamed .committed.
+func (l *Ledger) Commit(seqno uint64) error {
+	if seqno >= l.next {
+		return fmt.Errorf("files: commit of %d beyond the last entry %d", seqno, l.next-1)
+	}
+	if seqno <= l.commit {
+		return nil
+	}
+	l.commit = seqno
+	for _, c := range l.chunks {
+		if c.committed || c.end > seqno || !l.closed(c) {
+			continue
+		}
+		name := filepath.Join(l.dir, fmt.Sprintf("%s%d-%d%s", prefix, c.start, c.end, committed))
+		if err := os.Rename(c.path, name); err != nil {
+			return err
+		}
+		c.path, c.committed = name, true
+	}
+	return syncDir(l.dir)
+}
+
+// Truncate drops every entry after seqno, which raft may ask of a
+// follower's uncommitted tail; committed entries cannot be dropped.
+func (l *Ledger) Truncate(seqno uint64) error {
+	if seqno < l.commit {
+		return fmt.Errorf("files: truncation to %d below the committed %d", seqno, l.commit)
+	}
+	if seqno+1 >= l.next {
+		return nil
+	}
+	if l.tail != nil {
+		l.tail.Close()
+		l.tail = nil
+	}
+	for len(l.chunks) > 0 {
+		c := l.chunks[len(l.chunks)-1]
+		if c.start > seqno {
+			if err := os.Remove(c.path); err != nil {
+				return err
+			}
+			l.chunks = l.chunks[:len(l.chunks)-1]
+			continue
+		}
+		keep := seqno - c.start + 1
+		if keep < uint64(len(c.offsets)) {
+			if err := os.Truncate(c.path, c.offsets[keep]); err != nil {
+				return err
+			}
+			c.offsets = c.offsets[:keep]
+		}
+		c.end = seqno
+		break
+	}
+	l.next = seqno + 1
+	return nil
+}
+
+// Read returns the encoded entry at seqno.
+func (l *Ledger) Read(seqno uint64) ([]byte, error) {
+	for _, c := range l.chunks {
+		if seqno >= c.start && seqno <= c.end {
+			return l.readAt(c, seqno)
+		}
+	}
+	return nil, fmt.Errorf("files: no entry %d", seqno)
+}
+
+func (l *Ledger) readAt(c *chunk, seqno uint64) ([]byte, error) {
+	f, err := os.Open(c.path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	off := c.offsets[seqno-c.start]
+	var n [4]byte
+	if _, err := f.ReadAt(n[:], off); err != nil {
+		return nil, err
+	}
+	b := make([]byte, binary.BigEndian.Uint32(n[:]))
+	if _, err := f.ReadAt(b, off+4); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Close closes the open chunk.
+func (l *Ledger) Close() error {
+	if l.tail == nil {
+		return nil
+	}
+	err := l.tail.Close()
+	l.tail = nil
+	return err
+}
+
+// CommittedChunks lists the committed chunk files, for backup and audit.
+func (l *Ledger) CommittedChunks() []string {
+	var out []string
+	for _, c := range l.chunks {
+		if c.committed {
+			out = append(out, c.path)
+		}
+	}
+	return out
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
