@@ -1,0 +1,751 @@
+package node
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/confide/confide/ledger/entry"
+	"github.com/confide/confide/ledger/files"
+	"github.com/confide/confide/ledger/identity"
+	"github.com/confide/confide/ledger/kv"
+	"github.com/confide/confide/ledger/merkle"
+	"github.com/confide/confide/ledger/receipt"
+)
+
+// Maps the node itself writes (spec/ledger-node.md). Apps may not write
+// maps under ReservedPrefix.
+const (
+	ReservedPrefix = "public:confide."
+	MapSignatures  = "public:confide.signatures"
+	MapRaft        = "public:confide.raft"
+	MapClaims      = "public:confide.claims"
+)
+
+// Errors.
+var (
+	ErrNotPrimary = errors.New("node: not the primary")
+	ErrNoWrites   = errors.New("node: the transaction writes nothing")
+	ErrReserved   = errors.New("node: apps may not write the node's own maps")
+	ErrNotYet     = errors.New("node: no committed signature covers the transaction yet")
+	ErrTampered   = errors.New("node: the ledger does not verify")
+)
+
+// Status is a transaction's status.
+type Status int
+
+// Statuses, as CCF names them.
+const (
+	Unknown Status = iota
+	Pending
+	Committed
+	Invalid
+)
+
+func (s Status) String() string {
+	return [...]string{"Unknown", "Pending", "Committed", "Invalid"}[s]
+}
+
+// Config configures a node.
+type Config struct {
+	// ID is the node's raft ID, not 0.
+	ID  uint64
+	Dir string
+	// Secret is the ledger secret.
+	Secret *entry.Secret
+	// Node is the node's identity, endorsed by Service.
+	Node    *identity.Identity
+	Service *x509.Certificate
+	// Bootstrap, for a directory without a ledger, starts a new network
+	// with these voters. Without it such a node waits to be added.
+	Bootstrap []uint64
+	// The primary signs after SignEvery transactions or SignInterval,
+	// whichever comes first (defaults 5,000 and 50 ms), and when it has
+	// nothing more to execute (see Core.Sign).
+	SignEvery    int
+	SignInterval time.Duration
+	// ChunkBytes: the primary ends a chunk at the first signature after
+	// the chunk reaches this size (default 4 MiB).
+	ChunkBytes int64
+	// ElectionTicks and HeartbeatTicks are raft's (defaults 10 and 1).
+	ElectionTicks, HeartbeatTicks int
+	// Logger logs raft's messages (default: discard).
+	Logger raft.Logger
+}
+
+func (c *Config) defaults() {
+	if c.SignEvery == 0 {
+		c.SignEvery = 5000
+	}
+	if c.SignInterval == 0 {
+		c.SignInterval = 50 * time.Millisecond
+	}
+	if c.ChunkBytes == 0 {
+		c.ChunkBytes = 4 << 20
+	}
+	if c.ElectionTicks == 0 {
+		c.ElectionTicks = 10
+	}
+	if c.HeartbeatTicks == 0 {
+		c.HeartbeatTicks = 1
+	}
+	if c.Logger == nil {
+		c.Logger = &raft.DefaultLogger{Logger: log.New(io.Discard, "", 0)}
+	}
+}
+
+// storage is raft's log: MemoryStorage with the configuration that
+// replaying the ledger found, since no snapshot holds it.
+type storage struct {
+	*raft.MemoryStorage
+	cs pb.ConfState
+}
+
+func (s *storage) InitialState() (pb.HardState, pb.ConfState, error) {
+	hs, _, err := s.MemoryStorage.InitialState()
+	return hs, s.cs, err
+}
+
+// Core is a ledger node's state machine: raft, the ledger files, the
+// Merkle tree and the store, without goroutines, clocks or network (the
+// caller ticks it, steps messages into it and sends what it returns), so
+// that tests drive it deterministically. It is not safe for concurrent
+// use; its Store is.
+type Core struct {
+	cfg   Config
+	rn    *raft.RawNode
+	ms    *storage
+	files *files.Ledger
+	tree  merkle.Tree
+	kv    *kv.Store
+	hs    pb.HardState // as last written to disk
+
+	sigs       []uint64 // seqnos of signature transactions
+	commitSig  uint64   // the last raft-committed signature: the service's commit point
+	raftCommit uint64
+	lastSign   time.Time
+	chunk      int64 // bytes in the current chunk
+	out        []pb.Message
+}
+
+// Open starts a node on its directory: a new network (cfg.Bootstrap), a
+// node waiting to be added, or a restart that replays the ledger files,
+// verifying every signature.
+func Open(cfg Config) (*Core, error) {
+	cfg.defaults()
+	if cfg.ID == 0 || cfg.Secret == nil || cfg.Node == nil || cfg.Service == nil {
+		return nil, errors.New("node: config needs an ID, the ledger secret and the node and service identities")
+	}
+	lf, err := files.Open(filepath.Join(cfg.Dir, "ledger"))
+	if err != nil {
+		return nil, err
+	}
+	c := &Core{cfg: cfg, files: lf, kv: kv.New(), ms: &storage{MemoryStorage: raft.NewMemoryStorage()}}
+	if err := c.readHardState(); err != nil {
+		lf.Close()
+		return nil, err
+	}
+	if err := c.replay(); err != nil {
+		lf.Close()
+		return nil, err
+	}
+	rc := &raft.Config{
+		ID:              cfg.ID,
+		ElectionTick:    cfg.ElectionTicks,
+		HeartbeatTick:   cfg.HeartbeatTicks,
+		Storage:         c.ms,
+		Applied:         c.raftCommit,
+		MaxSizePerMsg:   1 << 20,
+		MaxInflightMsgs: 256,
+		CheckQuorum:     true,
+		PreVote:         true,
+		Logger:          cfg.Logger,
+		// A backup forwards writes to the primary through the app's
+		// endpoints, not through raft.
+		DisableProposalForwarding: true,
+	}
+	if c.rn, err = raft.NewRawNode(rc); err != nil {
+		lf.Close()
+		return nil, err
+	}
+	if lf.Next() == 1 && len(cfg.Bootstrap) > 0 {
+		peers := make([]raft.Peer, len(cfg.Bootstrap))
+		for i, id := range cfg.Bootstrap {
+			peers[i] = raft.Peer{ID: id}
+		}
+		if err := c.rn.Bootstrap(peers); err != nil {
+			lf.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Close closes the files.
+func (c *Core) Close() error { return c.files.Close() }
+
+const hardStateFile = "raft_state"
+
+func (c *Core) readHardState() error {
+	b, err := os.ReadFile(filepath.Join(c.cfg.Dir, hardStateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := c.hs.Unmarshal(b); err != nil {
+		return fmt.Errorf("node: %s: %w", hardStateFile, err)
+	}
+	return nil
+}
+
+// writeHardState makes raft's term and vote durable (write, sync,
+// rename, sync the directory) before any message that depends on them
+// leaves. The commit index is written along, but only when term or vote
+// change: the ledger's .committed chunks and the replicas hold the rest.
+func (c *Core) writeHardState(hs pb.HardState) error {
+	b, err := hs.Marshal()
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(c.cfg.Dir, hardStateFile+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	f.Close()
+	if err := os.Rename(tmp, filepath.Join(c.cfg.Dir, hardStateFile)); err != nil {
+		return err
+	}
+	d, err := os.Open(c.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	c.hs = hs
+	return d.Sync()
+}
+
+// replay rebuilds the tree, the store and raft's log from the files.
+func (c *Core) replay() error {
+	var ents []pb.Entry
+	var voters []uint64
+	last := c.files.Next() - 1
+	commit := max(min(c.hs.Commit, last), c.files.Committed())
+	for s := uint64(1); s <= last; s++ {
+		b, err := c.files.Read(s)
+		if err != nil {
+			return err
+		}
+		e, err := c.cfg.Secret.Decode(b)
+		if err != nil {
+			return fmt.Errorf("%w: entry %d: %v", ErrTampered, s, err)
+		}
+		if err := c.apply(b, e); err != nil {
+			return err
+		}
+		re := raftEntry(b, e)
+		if re.Type == pb.EntryConfChange && s <= commit {
+			var cc pb.ConfChange
+			if err := cc.Unmarshal(re.Data); err != nil {
+				return fmt.Errorf("%w: entry %d: configuration change: %v", ErrTampered, s, err)
+			}
+			switch cc.Type {
+			case pb.ConfChangeAddNode:
+				if !slices.Contains(voters, cc.NodeID) {
+					voters = append(voters, cc.NodeID)
+				}
+			case pb.ConfChangeRemoveNode:
+				voters = slices.DeleteFunc(voters, func(v uint64) bool { return v == cc.NodeID })
+			}
+		}
+		ents = append(ents, re)
+	}
+	if err := c.ms.Append(ents); err != nil {
+		return err
+	}
+	c.ms.cs = pb.ConfState{Voters: voters}
+	hs := c.hs
+	hs.Commit = commit
+	if !raft.IsEmptyHardState(hs) {
+		if err := c.ms.SetHardState(hs); err != nil {
+			return err
+		}
+	}
+	c.commitTo(commit)
+	return nil
+}
+
+// raftEntry is the raft entry a ledger entry records (the inverse of
+// ledgerBytes).
+func raftEntry(b []byte, e *entry.Entry) pb.Entry {
+	re := pb.Entry{Term: e.TxID.View, Index: e.TxID.Seqno, Type: pb.EntryNormal}
+	if ws := e.Writes[MapRaft]; len(e.Writes) == 1 && len(ws) == 1 {
+		switch string(ws[0].Key) {
+		case "conf_change":
+			re.Type, re.Data = pb.EntryConfChange, ws[0].Value
+			return re
+		case "conf_change_v2":
+			re.Type, re.Data = pb.EntryConfChangeV2, ws[0].Value
+			return re
+		}
+	}
+	if len(e.Writes) > 0 || e.Flags != 0 {
+		re.Data = b
+	}
+	return re
+}
+
+// ledgerBytes is the ledger entry of a raft entry: the primary's
+// encoded transaction, or for raft's own entries (a new term's empty
+// entry, configuration changes) an entry every node builds alike.
+func (c *Core) ledgerBytes(re pb.Entry) ([]byte, *entry.Entry, error) {
+	id := entry.TxID{View: re.Term, Seqno: re.Index}
+	e := &entry.Entry{TxID: id}
+	switch {
+	case re.Type == pb.EntryConfChange:
+		e.Writes = entry.WriteSet{MapRaft: {{Key: []byte("conf_change"), Value: re.Data}}}
+	case re.Type == pb.EntryConfChangeV2:
+		e.Writes = entry.WriteSet{MapRaft: {{Key: []byte("conf_change_v2"), Value: re.Data}}}
+	case len(re.Data) > 0:
+		d, err := c.cfg.Secret.Decode(re.Data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: replicated entry %s: %v", ErrTampered, id, err)
+		}
+		if d.TxID != id {
+			return nil, nil, fmt.Errorf("%w: raft entry %s carries transaction %s", ErrTampered, id, d.TxID)
+		}
+		return re.Data, d, nil
+	}
+	b, err := c.cfg.Secret.Encode(e)
+	return b, e, err
+}
+
+// apply adds the next transaction to the tree and the store, verifying
+// it if it is a signature.
+func (c *Core) apply(b []byte, e *entry.Entry) error {
+	s := e.TxID.Seqno
+	if s != c.tree.Size()+1 {
+		return fmt.Errorf("node: entry %d after %d", s, c.tree.Size())
+	}
+	var claims merkle.Hash
+	if w := e.Writes[MapClaims]; len(w) == 1 && len(w[0].Value) == len(claims) {
+		copy(claims[:], w[0].Value)
+	}
+	if e.Flags&entry.FlagSignature != 0 {
+		if err := c.checkSignature(e); err != nil {
+			return err
+		}
+		c.sigs = append(c.sigs, s)
+	}
+	c.tree.Append(c.cfg.Secret.Leaf(b, e.TxID, claims))
+	if err := c.kv.Apply(s, entry.Digest(b), e.Writes); err != nil {
+		return err
+	}
+	c.chunk += int64(len(b))
+	if e.Flags&entry.FlagChunkEnd != 0 {
+		c.chunk = 0
+	}
+	return nil
+}
+
+func (c *Core) checkSignature(e *entry.Entry) error {
+	w := e.Writes[MapSignatures]
+	if len(w) != 1 {
+		return fmt.Errorf("%w: signature transaction %s without a signature", ErrTampered, e.TxID)
+	}
+	sig, err := receipt.ParseSignature(w[0].Value)
+	if err != nil {
+		return fmt.Errorf("%w: signature transaction %s: %v", ErrTampered, e.TxID, err)
+	}
+	root, err := sig.RootHash()
+	if err != nil || sig.View != e.TxID.View || sig.Seqno != e.TxID.Seqno || root != c.tree.Root() {
+		return fmt.Errorf("%w: signature transaction %s does not sign the ledger before it", ErrTampered, e.TxID)
+	}
+	if err := sig.Verify(c.cfg.Service); err != nil {
+		return fmt.Errorf("%w: signature transaction %s: %v", ErrTampered, e.TxID, err)
+	}
+	return nil
+}
+
+// rollback drops the tree and the store back to seqno.
+func (c *Core) rollback(seqno uint64) error {
+	if err := c.kv.Rollback(seqno); err != nil {
+		return err
+	}
+	if err := c.tree.Truncate(seqno); err != nil {
+		return err
+	}
+	i, _ := slices.BinarySearch(c.sigs, seqno+1)
+	c.sigs = c.sigs[:i]
+	return nil
+}
+
+// Tick advances raft's clock by one tick.
+func (c *Core) Tick() { c.rn.Tick() }
+
+// Step hands the node a message from a peer.
+func (c *Core) Step(m pb.Message) error { return c.rn.Step(m) }
+
+// Campaign makes the node stand for election (tests, leadership transfer).
+func (c *Core) Campaign() error { return c.rn.Campaign() }
+
+// Messages returns the messages to send, and forgets them.
+func (c *Core) Messages() []pb.Message {
+	m := c.out
+	c.out = nil
+	return m
+}
+
+// IsPrimary reports whether the node leads.
+func (c *Core) IsPrimary() bool { return c.rn.BasicStatus().RaftState == raft.StateLeader }
+
+// Primary is the raft ID of the primary the node knows, or 0.
+func (c *Core) Primary() uint64 { return c.rn.BasicStatus().Lead }
+
+// View is the current view (raft term).
+func (c *Core) View() uint64 { return c.rn.BasicStatus().Term }
+
+// Store is the node's key-value state (latest, including uncommitted
+// transactions).
+func (c *Core) Store() *kv.Store { return c.kv }
+
+// Last is the last seqno the node holds.
+func (c *Core) Last() uint64 { return c.tree.Size() }
+
+// CommitSeqno is the service's commit point: the last signature raft
+// committed.
+func (c *Core) CommitSeqno() uint64 { return c.commitSig }
+
+// Execute runs a transaction on the primary: fn reads and writes the
+// store through tx and may return a claims digest for the leaf. The
+// transaction is recorded (PENDING) and its ID returned.
+func (c *Core) Execute(fn func(tx *kv.Tx) (*merkle.Hash, error)) (entry.TxID, error) {
+	// Raft appends entries of its own (a new term's empty entry); they
+	// must be in the tree before a seqno is assigned.
+	if err := c.Process(); err != nil {
+		return entry.TxID{}, err
+	}
+	st := c.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader {
+		return entry.TxID{}, ErrNotPrimary
+	}
+	tx := c.kv.Begin()
+	claims, err := fn(tx)
+	if err != nil {
+		return entry.TxID{}, err
+	}
+	ws := tx.WriteSet()
+	if ws == nil {
+		return entry.TxID{}, ErrNoWrites
+	}
+	for m := range ws {
+		if strings.HasPrefix(m, ReservedPrefix) {
+			return entry.TxID{}, fmt.Errorf("%w (%s)", ErrReserved, m)
+		}
+	}
+	if claims != nil {
+		ws[MapClaims] = []entry.Write{{Key: []byte("digest"), Value: claims[:]}}
+	}
+	return c.propose(&entry.Entry{TxID: entry.TxID{View: st.Term, Seqno: c.tree.Size() + 1}, Writes: ws})
+}
+
+// propose hands an entry to raft and applies it here at once, so that
+// the next transaction reads its writes. Raft appends a proposal at the
+// next index of the leader's log, which is the tree's next seqno because
+// Process ran since raft last appended anything itself.
+func (c *Core) propose(e *entry.Entry) (entry.TxID, error) {
+	b, err := c.cfg.Secret.Encode(e)
+	if err != nil {
+		return entry.TxID{}, err
+	}
+	if err := c.rn.Propose(b); err != nil {
+		return entry.TxID{}, err
+	}
+	if err := c.apply(b, e); err != nil {
+		return entry.TxID{}, err
+	}
+	return e.TxID, nil
+}
+
+// Unsigned is the number of transactions after the last signature.
+func (c *Core) Unsigned() uint64 {
+	if len(c.sigs) == 0 {
+		return c.tree.Size()
+	}
+	return c.tree.Size() - c.sigs[len(c.sigs)-1]
+}
+
+// MaybeSign writes a signature transaction if the primary has signed
+// nothing for SignEvery transactions or SignInterval.
+func (c *Core) MaybeSign(now time.Time) error {
+	n := c.Unsigned()
+	if n == 0 || (n < uint64(c.cfg.SignEvery) && now.Sub(c.lastSign) < c.cfg.SignInterval) {
+		return nil
+	}
+	return c.Sign(now)
+}
+
+// Sign writes a signature transaction over everything before it, if
+// this node is the primary and anything is unsigned. The runner calls it
+// when it has nothing more to execute, so that a lone client waits for
+// one round of replication, not for the interval.
+func (c *Core) Sign(now time.Time) error {
+	if err := c.Process(); err != nil {
+		return err
+	}
+	st := c.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader || c.Unsigned() == 0 {
+		return nil
+	}
+	id := entry.TxID{View: st.Term, Seqno: c.tree.Size() + 1}
+	sig, err := receipt.Sign(c.cfg.Node, id, c.tree.Root())
+	if err != nil {
+		return err
+	}
+	js, err := jsonMarshal(sig)
+	if err != nil {
+		return err
+	}
+	e := &entry.Entry{TxID: id, Flags: entry.FlagSignature, Writes: entry.WriteSet{
+		MapSignatures: {{Key: []byte("signature"), Value: js}},
+	}}
+	if c.chunk >= c.cfg.ChunkBytes {
+		e.Flags |= entry.FlagChunkEnd
+	}
+	c.lastSign = now
+	_, err = c.propose(e)
+	return err
+}
+
+// Process handles what raft has ready: it writes new entries to the
+// ledger files (rolling back an overwritten uncommitted tail), makes
+// them and raft's state durable, queues the messages to send, and
+// applies what raft committed.
+func (c *Core) Process() error {
+	for c.rn.HasReady() {
+		rd := c.rn.Ready()
+		if !raft.IsEmptySnap(rd.Snapshot) {
+			return errors.New("node: raft sent a snapshot, which this version does not take")
+		}
+		for _, re := range rd.Entries {
+			if err := c.persist(re); err != nil {
+				return err
+			}
+		}
+		if len(rd.Entries) > 0 {
+			if err := c.files.Sync(); err != nil {
+				return err
+			}
+			if err := c.ms.Append(rd.Entries); err != nil {
+				return err
+			}
+		}
+		if !raft.IsEmptyHardState(rd.HardState) {
+			if rd.HardState.Term != c.hs.Term || rd.HardState.Vote != c.hs.Vote {
+				if err := c.writeHardState(rd.HardState); err != nil {
+					return err
+				}
+			}
+			if err := c.ms.SetHardState(rd.HardState); err != nil {
+				return err
+			}
+		}
+		c.out = append(c.out, rd.Messages...)
+		for _, re := range rd.CommittedEntries {
+			if err := c.applyCommitted(re); err != nil {
+				return err
+			}
+		}
+		if n := len(rd.CommittedEntries); n > 0 {
+			if err := c.commitTo(rd.CommittedEntries[n-1].Index); err != nil {
+				return err
+			}
+		}
+		c.rn.Advance(rd)
+	}
+	return nil
+}
+
+// persist writes one entry raft hands over to the files. An entry at a
+// seqno the node already holds with other contents replaces the
+// uncommitted tail from there.
+func (c *Core) persist(re pb.Entry) error {
+	s := re.Index
+	var b []byte
+	var e *entry.Entry
+	own := false
+	if s <= c.tree.Size() && s >= c.files.Next() && re.Type == pb.EntryNormal && len(re.Data) > 0 {
+		// Proposed here and applied already: recognised by digest.
+		if d, ok := c.kv.Digest(s); ok && d == entry.Digest(re.Data) {
+			b, own = re.Data, true
+		}
+	}
+	if !own {
+		var err error
+		if b, e, err = c.ledgerBytes(re); err != nil {
+			return err
+		}
+		if s <= c.tree.Size() {
+			if s <= c.kv.Committed() {
+				return fmt.Errorf("%w: raft overwrites committed seqno %d", ErrTampered, s)
+			}
+			if err := c.rollback(s - 1); err != nil {
+				return err
+			}
+		}
+		if err := c.apply(b, e); err != nil {
+			return err
+		}
+	}
+	if s < c.files.Next() {
+		if err := c.files.Truncate(s - 1); err != nil {
+			return err
+		}
+	}
+	return c.files.Append(b)
+}
+
+func (c *Core) applyCommitted(re pb.Entry) error {
+	switch re.Type {
+	case pb.EntryConfChange:
+		var cc pb.ConfChange
+		if err := cc.Unmarshal(re.Data); err != nil {
+			return err
+		}
+		c.rn.ApplyConfChange(cc)
+	case pb.EntryConfChangeV2:
+		var cc pb.ConfChangeV2
+		if err := cc.Unmarshal(re.Data); err != nil {
+			return err
+		}
+		c.rn.ApplyConfChange(cc)
+	}
+	return nil
+}
+
+// commitTo records raft's commit index: chunks that end at or before it
+// become .committed, the store's undo records go, and the service's
+// commit point moves to the last signature at or before it.
+func (c *Core) commitTo(index uint64) error {
+	if index <= c.raftCommit {
+		return nil
+	}
+	c.raftCommit = index
+	if err := c.files.Commit(index); err != nil {
+		return err
+	}
+	c.kv.Commit(index)
+	if i, _ := slices.BinarySearch(c.sigs, index+1); i > 0 {
+		c.commitSig = c.sigs[i-1]
+	}
+	return nil
+}
+
+// Status is a transaction's status as this node knows it.
+func (c *Core) Status(id entry.TxID) Status {
+	if id.Seqno == 0 || id.View == 0 {
+		return Invalid
+	}
+	if id.Seqno > c.tree.Size() {
+		if id.Seqno <= c.commitSig || id.View < c.View() {
+			// Seqnos up to the commit point are final, and a view that
+			// has ended will assign no more.
+			return Invalid
+		}
+		return Unknown
+	}
+	term, err := c.ms.Term(id.Seqno)
+	if err != nil {
+		return Unknown
+	}
+	switch {
+	case term == id.View && id.Seqno <= c.commitSig:
+		return Committed
+	case term == id.View:
+		return Pending
+	case id.View < term || id.Seqno <= c.commitSig:
+		return Invalid
+	}
+	return Unknown
+}
+
+// Entry reads a recorded transaction, decrypted.
+func (c *Core) Entry(seqno uint64) (*entry.Entry, []byte, error) {
+	b, err := c.files.Read(seqno)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := c.cfg.Secret.Decode(b)
+	return e, b, err
+}
+
+// Receipt proves a committed transaction with the first signature after
+// it. A signature transaction's receipt comes with the next signature.
+func (c *Core) Receipt(seqno uint64) (*receipt.Receipt, error) {
+	if seqno == 0 || seqno > c.commitSig {
+		return nil, ErrNotYet
+	}
+	i, _ := slices.BinarySearch(c.sigs, seqno+1)
+	if i == len(c.sigs) || c.sigs[i] > c.commitSig {
+		return nil, ErrNotYet
+	}
+	s := c.sigs[i]
+	e, b, err := c.Entry(seqno)
+	if err != nil {
+		return nil, err
+	}
+	se, _, err := c.Entry(s)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := receipt.ParseSignature(se.Writes[MapSignatures][0].Value)
+	if err != nil {
+		return nil, err
+	}
+	proof, err := c.tree.InclusionProof(seqno-1, s-1)
+	if err != nil {
+		return nil, err
+	}
+	var claims merkle.Hash
+	if w := e.Writes[MapClaims]; len(w) == 1 && len(w[0].Value) == len(claims) {
+		copy(claims[:], w[0].Value)
+	}
+	digest := entry.Digest(b)
+	r := &receipt.Receipt{
+		TxID: e.TxID.String(),
+		LeafComponents: receipt.LeafComponents{
+			WriteSetDigest: hexs(digest[:]),
+			CommitEvidence: c.cfg.Secret.CommitEvidence(e.TxID),
+			ClaimsDigest:   hexs(claims[:]),
+		},
+		Signature: *sig,
+	}
+	for _, p := range proof {
+		r.Proof = append(r.Proof, hexs(p[:]))
+	}
+	return r, nil
+}
+
+// CommittedChunks lists the committed ledger files.
+func (c *Core) CommittedChunks() []string { return c.files.CommittedChunks() }
+
