@@ -748,4 +748,3 @@ func (c *Core) Receipt(seqno uint64) (*receipt.Receipt, error) {
 
 // CommittedChunks lists the committed ledger files.
 func (c *Core) CommittedChunks() []string { return c.files.CommittedChunks() }
-
