@@ -439,7 +439,7 @@ func (c *Core) CommitSeqno() uint64 { return c.commitSig }
 // Execute runs a transaction on the primary: fn reads and writes the
 // store through tx and may return a claims digest for the leaf. The
 // transaction is recorded (PENDING) and its ID returned.
-func (c *Core) Execute(fn func(tx *kv.Tx) (*merkle.Hash, error)) (entry.TxID, error) {
+func (c *Core) Execute(fn func(tx *kv.Tx, id entry.TxID) (*merkle.Hash, error)) (entry.TxID, error) {
 	// Raft appends entries of its own (a new term's empty entry); they
 	// must be in the tree before a seqno is assigned.
 	if err := c.Process(); err != nil {
@@ -449,8 +449,9 @@ func (c *Core) Execute(fn func(tx *kv.Tx) (*merkle.Hash, error)) (entry.TxID, er
 	if st.RaftState != raft.StateLeader {
 		return entry.TxID{}, ErrNotPrimary
 	}
+	id := entry.TxID{View: st.Term, Seqno: c.tree.Size() + 1}
 	tx := c.kv.Begin()
-	claims, err := fn(tx)
+	claims, err := fn(tx, id)
 	if err != nil {
 		return entry.TxID{}, err
 	}
@@ -466,7 +467,7 @@ func (c *Core) Execute(fn func(tx *kv.Tx) (*merkle.Hash, error)) (entry.TxID, er
 	if claims != nil {
 		ws[MapClaims] = []entry.Write{{Key: []byte("digest"), Value: claims[:]}}
 	}
-	return c.propose(&entry.Entry{TxID: entry.TxID{View: st.Term, Seqno: c.tree.Size() + 1}, Writes: ws})
+	return c.propose(&entry.Entry{TxID: id, Writes: ws})
 }
 
 // propose hands an entry to raft and applies it here at once, so that

@@ -134,7 +134,7 @@ func (c *cluster) elect(id uint64) {
 
 func (c *cluster) put(id uint64, k, v string) entry.TxID {
 	c.t.Helper()
-	tx, err := c.cores[id].Execute(func(tx *kv.Tx) (*merkle.Hash, error) {
+	tx, err := c.cores[id].Execute(func(tx *kv.Tx, _ entry.TxID) (*merkle.Hash, error) {
 		tx.Put("records", []byte(k), []byte(v))
 		tx.Put("public:index", []byte(k), []byte("set"))
 		return nil, nil
@@ -360,16 +360,16 @@ func TestRestart(t *testing.T) {
 func TestRefusals(t *testing.T) {
 	c := newCluster(t, 3)
 	c.elect(1)
-	if _, err := c.cores[2].Execute(func(tx *kv.Tx) (*merkle.Hash, error) {
+	if _, err := c.cores[2].Execute(func(tx *kv.Tx, _ entry.TxID) (*merkle.Hash, error) {
 		tx.Put("m", []byte("k"), []byte("v"))
 		return nil, nil
 	}); !errors.Is(err, ErrNotPrimary) {
 		t.Fatalf("backup executed: %v", err)
 	}
-	if _, err := c.cores[1].Execute(func(tx *kv.Tx) (*merkle.Hash, error) { return nil, nil }); !errors.Is(err, ErrNoWrites) {
+	if _, err := c.cores[1].Execute(func(tx *kv.Tx, _ entry.TxID) (*merkle.Hash, error) { return nil, nil }); !errors.Is(err, ErrNoWrites) {
 		t.Fatalf("empty transaction: %v", err)
 	}
-	if _, err := c.cores[1].Execute(func(tx *kv.Tx) (*merkle.Hash, error) {
+	if _, err := c.cores[1].Execute(func(tx *kv.Tx, _ entry.TxID) (*merkle.Hash, error) {
 		tx.Put(MapSignatures, []byte("k"), []byte("v"))
 		return nil, nil
 	}); !errors.Is(err, ErrReserved) {
@@ -377,7 +377,7 @@ func TestRefusals(t *testing.T) {
 	}
 	// Claims digests enter the leaf and the receipt.
 	claims := merkle.Hash{1, 2, 3}
-	tx, err := c.cores[1].Execute(func(tx *kv.Tx) (*merkle.Hash, error) {
+	tx, err := c.cores[1].Execute(func(tx *kv.Tx, _ entry.TxID) (*merkle.Hash, error) {
 		tx.Put("m", []byte("k"), []byte("v"))
 		return &claims, nil
 	})

@@ -1,0 +1,218 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/confide/confide/ledger/entry"
+	"github.com/confide/confide/ledger/kv"
+	"github.com/confide/confide/ledger/merkle"
+)
+
+// TickInterval is raft's tick: elections time out after ElectionTicks
+// of them.
+const TickInterval = 50 * time.Millisecond
+
+// maxBatch bounds the transactions one turn of the loop executes, so
+// that messages and ticks are not starved.
+const maxBatch = 2048
+
+// Sender delivers raft messages to peers; it must not block (it may drop:
+// raft retransmits).
+type Sender interface {
+	Send(msgs []pb.Message)
+}
+
+// Node runs a Core: it ticks it, steps the messages peers send, executes
+// transactions in batches (one raft round and one fsync for many), and
+// tells waiting clients when their transactions commit.
+type Node struct {
+	mu      sync.Mutex
+	core    *Core
+	changed chan struct{} // closed and replaced when the commit point or the tail changes
+	lastSig uint64
+	last    uint64
+
+	props  chan *proposal
+	inbox  chan pb.Message
+	sender Sender
+	stop   chan struct{}
+	done   chan struct{}
+	err    error
+}
+
+type proposal struct {
+	fn  func(tx *kv.Tx, id entry.TxID) (*merkle.Hash, error)
+	id  entry.TxID
+	err error
+	ok  chan struct{}
+}
+
+// Start runs a node over an opened core until Stop.
+func Start(core *Core, sender Sender) *Node {
+	n := &Node{core: core, sender: sender, changed: make(chan struct{}),
+		props: make(chan *proposal, 4096), inbox: make(chan pb.Message, 4096),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	go n.run()
+	return n
+}
+
+// Stop stops the loop and closes the core's files.
+func (n *Node) Stop() error {
+	select {
+	case <-n.stop:
+	default:
+		close(n.stop)
+	}
+	<-n.done
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.core.Close()
+	return n.err
+}
+
+// Receive hands the node a message from a peer (dropped if the node is
+// too far behind: raft retransmits).
+func (n *Node) Receive(m pb.Message) {
+	select {
+	case n.inbox <- m:
+	default:
+	}
+}
+
+// Execute runs fn as a transaction on this node, which must be the
+// primary, and returns its ID once it is recorded (Pending).
+func (n *Node) Execute(ctx context.Context, fn func(tx *kv.Tx, id entry.TxID) (*merkle.Hash, error)) (entry.TxID, error) {
+	p := &proposal{fn: fn, ok: make(chan struct{})}
+	select {
+	case n.props <- p:
+	case <-ctx.Done():
+		return entry.TxID{}, ctx.Err()
+	case <-n.done:
+		return entry.TxID{}, errStopped
+	}
+	select {
+	case <-p.ok:
+		return p.id, p.err
+	case <-n.done:
+		return entry.TxID{}, errStopped
+	}
+}
+
+var errStopped = errors.New("node: stopped")
+
+// Wait blocks until a transaction is Committed or Invalid (or ctx ends)
+// and returns its status.
+func (n *Node) Wait(ctx context.Context, id entry.TxID) (Status, error) {
+	for {
+		n.mu.Lock()
+		s := n.core.Status(id)
+		ch := n.changed
+		n.mu.Unlock()
+		if s == Committed || s == Invalid {
+			return s, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return s, ctx.Err()
+		case <-n.done:
+			return s, errStopped
+		}
+	}
+}
+
+// With runs fn with the core locked, for reads (status, receipts,
+// entries).
+func (n *Node) With(fn func(c *Core)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	fn(n.core)
+}
+
+// Store is the node's state; reads need no lock.
+func (n *Node) Store() *kv.Store { return n.core.kv }
+
+// Err is the error that stopped the loop, if any.
+func (n *Node) Err() error {
+	select {
+	case <-n.done:
+		return n.err
+	default:
+		return nil
+	}
+}
+
+func (n *Node) run() {
+	defer close(n.done)
+	tick := time.NewTicker(TickInterval)
+	defer tick.Stop()
+	for {
+		var err error
+		select {
+		case <-n.stop:
+			return
+		case <-tick.C:
+			n.mu.Lock()
+			n.core.Tick()
+			err = n.core.MaybeSign(time.Now())
+		case m := <-n.inbox:
+			n.mu.Lock()
+			n.core.Step(m)
+			for more := true; more; {
+				select {
+				case m := <-n.inbox:
+					n.core.Step(m)
+				default:
+					more = false
+				}
+			}
+		case p := <-n.props:
+			n.mu.Lock()
+			n.execute(p)
+			for i := 1; i < maxBatch; i++ {
+				select {
+				case p := <-n.props:
+					n.execute(p)
+					continue
+				default:
+				}
+				break
+			}
+			// Nothing more to execute: sign now rather than at the
+			// interval, so the batch commits in one round.
+			err = n.core.Sign(time.Now())
+		}
+		if err == nil {
+			err = n.core.Process()
+		}
+		msgs := n.core.Messages()
+		n.notify()
+		n.mu.Unlock()
+		if err != nil {
+			n.err = err
+			return
+		}
+		if len(msgs) > 0 {
+			n.sender.Send(msgs)
+		}
+	}
+}
+
+func (n *Node) execute(p *proposal) {
+	p.id, p.err = n.core.Execute(p.fn)
+	close(p.ok)
+}
+
+// notify wakes waiters when the commit point moved or the tail changed.
+func (n *Node) notify() {
+	if n.core.commitSig != n.lastSig || n.core.Last() < n.last {
+		close(n.changed)
+		n.changed = make(chan struct{})
+	}
+	n.lastSig, n.last = n.core.commitSig, n.core.Last()
+}
