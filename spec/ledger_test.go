@@ -105,6 +105,7 @@ type ledgerEntryFile struct {
 		Private        map[string][][2]*string `json:"private"`
 		Encoded        string                  `json:"encoded"`
 		Digest         string                  `json:"digest"`
+		Claims         string                  `json:"claims"`
 		CommitEvidence string                  `json:"commit_evidence"`
 		Leaf           string                  `json:"leaf"`
 	} `json:"vectors"`
@@ -124,7 +125,7 @@ func runLedgerEntry(t *testing.T, b []byte) int {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e := &entry.Entry{TxID: id, Flags: v.Flags, Writes: entry.WriteSet{}}
+		e := &entry.Entry{TxID: id, Flags: v.Flags, Writes: entry.WriteSet{}, Claims: hexHash(t, v.Claims)}
 		for _, part := range []map[string][][2]*string{v.Public, v.Private} {
 			for name, ws := range part {
 				for _, w := range ws {
@@ -150,8 +151,12 @@ func runLedgerEntry(t *testing.T, b []byte) int {
 		if ce := s.CommitEvidence(id); ce != v.CommitEvidence {
 			t.Errorf("%s: commit evidence %s", v.TxID, ce)
 		}
-		if l := s.Leaf(want, id, merkle.Hash{}); hex.EncodeToString(l[:]) != v.Leaf {
+		// The leaf by its definition, and from the entry's bytes alone.
+		if l := merkle.Leaf(entry.Digest(want), []byte(v.CommitEvidence), e.Claims); hex.EncodeToString(l[:]) != v.Leaf {
 			t.Errorf("%s: leaf %x", v.TxID, l)
+		}
+		if h, err := entry.ParseHeader(want); err != nil || h.Leaf(want) != hexHash(t, v.Leaf) {
+			t.Errorf("%s: leaf from the header: %v", v.TxID, err)
 		}
 	}
 	return len(f.Vectors)

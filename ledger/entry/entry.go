@@ -22,9 +22,9 @@ import (
 const (
 	magic   = "CFLE"
 	Version = 1
-	// headerSize: magic, version, flags, view, seqno, public and
-	// private lengths.
-	headerSize = 4 + 1 + 1 + 8 + 8 + 4 + 4
+	// headerSize: magic, version, flags, view, seqno, commit evidence
+	// digest, claims digest, public and private lengths.
+	headerSize = 4 + 1 + 1 + 8 + 8 + 32 + 32 + 4 + 4
 	// MaxEntry bounds an entry's size (and each part's).
 	MaxEntry = 64 << 20
 	// maxField bounds a map name, key or value.
@@ -84,6 +84,8 @@ type Entry struct {
 	// Writes holds every map's writes; Encode puts maps named public:…
 	// in clear and the others in the encrypted part.
 	Writes WriteSet
+	// Claims is the digest an app attaches to the leaf (zero: none).
+	Claims merkle.Hash
 }
 
 // Secret is a ledger secret: the key of private write sets and the root
@@ -238,6 +240,12 @@ func (s *Secret) Encode(e *Entry) ([]byte, error) {
 	out = append(out, Version, e.Flags)
 	out = binary.BigEndian.AppendUint64(out, e.TxID.View)
 	out = binary.BigEndian.AppendUint64(out, e.TxID.Seqno)
+	// The commit evidence's digest is public so that anyone holding the
+	// files recomputes the leaves; the evidence itself stays secret until
+	// the transaction commits.
+	ce := sha256.Sum256([]byte(s.CommitEvidence(e.TxID)))
+	out = append(out, ce[:]...)
+	out = append(out, e.Claims[:]...)
 	out = binary.BigEndian.AppendUint32(out, uint32(len(pub)))
 	out = binary.BigEndian.AppendUint32(out, uint32(sealedLen))
 	out = append(out, pub...)
@@ -252,6 +260,9 @@ type Header struct {
 	Flags uint8
 	// Public holds the public maps' writes.
 	Public WriteSet
+	// CommitEvidenceDigest is SHA-256 of the commit evidence; Claims the
+	// app's claims digest.
+	CommitEvidenceDigest, Claims merkle.Hash
 	// Private is the encrypted part.
 	Private []byte
 	aad     []byte
@@ -274,7 +285,9 @@ func ParseHeader(b []byte) (*Header, error) {
 	if h.TxID.View == 0 || h.TxID.Seqno == 0 || h.TxID.View > 1<<32-1 {
 		return nil, fmt.Errorf("%w: transaction ID %s", ErrFormat, h.TxID)
 	}
-	pubLen, privLen := uint64(binary.BigEndian.Uint32(b[22:])), uint64(binary.BigEndian.Uint32(b[26:]))
+	copy(h.CommitEvidenceDigest[:], b[22:54])
+	copy(h.Claims[:], b[54:86])
+	pubLen, privLen := uint64(binary.BigEndian.Uint32(b[86:])), uint64(binary.BigEndian.Uint32(b[90:]))
 	if uint64(len(b)) != headerSize+pubLen+privLen || len(b) > MaxEntry {
 		return nil, fmt.Errorf("%w: lengths %d + %d for %d bytes", ErrFormat, pubLen, privLen, len(b))
 	}
@@ -297,7 +310,10 @@ func (s *Secret) Decode(b []byte) (*Entry, error) {
 	if err != nil {
 		return nil, ErrAuth
 	}
-	e := &Entry{TxID: h.TxID, Flags: h.Flags, Writes: h.Public}
+	if ce := sha256.Sum256([]byte(s.CommitEvidence(h.TxID))); ce != h.CommitEvidenceDigest {
+		return nil, ErrAuth
+	}
+	e := &Entry{TxID: h.TxID, Flags: h.Flags, Writes: h.Public, Claims: h.Claims}
 	if err := decodeWrites(priv, false, e.Writes); err != nil {
 		return nil, err
 	}
@@ -316,9 +332,10 @@ func (s *Secret) CommitEvidence(id TxID) string {
 	return "ce:" + id.String() + ":" + hex.EncodeToString(m.Sum(nil))
 }
 
-// Leaf is the transaction's Merkle leaf (package merkle).
-func (s *Secret) Leaf(encoded []byte, id TxID, claims merkle.Hash) merkle.Hash {
-	return merkle.Leaf(Digest(encoded), []byte(s.CommitEvidence(id)), claims)
+// Leaf is an encoded transaction's Merkle leaf (package merkle),
+// computed from its bytes alone: no secret is needed.
+func (h *Header) Leaf(encoded []byte) merkle.Hash {
+	return merkle.LeafOfDigests(Digest(encoded), h.CommitEvidenceDigest, h.Claims)
 }
 
 // reader reads big-endian fields, remembering the first error.

@@ -110,9 +110,27 @@ func TestCommitEvidenceAndLeaf(t *testing.T) {
 	if a == b || a != s.CommitEvidence(entry.TxID{2, 41}) || a == secret(t, 2).CommitEvidence(entry.TxID{2, 41}) {
 		t.Error("commit evidence is not a function of the secret and the ID")
 	}
-	enc, _ := s.Encode(sample())
-	if s.Leaf(enc, entry.TxID{2, 41}, merkle.Hash{}) == s.Leaf(enc, entry.TxID{2, 42}, merkle.Hash{}) {
-		t.Error("the leaf does not depend on the commit evidence")
+	e := sample()
+	enc, _ := s.Encode(e)
+	h, err := entry.ParseHeader(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := merkle.Leaf(entry.Digest(enc), []byte(s.CommitEvidence(e.TxID)), merkle.Hash{})
+	if h.Leaf(enc) != want {
+		t.Error("the leaf from the header differs from the leaf of the commit evidence")
+	}
+	// Claims enter the header and the leaf.
+	e.Claims = merkle.Hash{9}
+	enc2, _ := s.Encode(e)
+	h2, _ := entry.ParseHeader(enc2)
+	if h2.Claims != e.Claims || h2.Leaf(enc2) != merkle.Leaf(entry.Digest(enc2), []byte(s.CommitEvidence(e.TxID)), e.Claims) {
+		t.Error("claims digest")
+	}
+	// A header whose commit evidence digest was changed fails to decode.
+	enc2[30] ^= 1
+	if _, err := s.Decode(enc2); err == nil {
+		t.Error("decoded an entry with a changed commit evidence digest")
 	}
 }
 

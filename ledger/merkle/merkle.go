@@ -239,7 +239,11 @@ func VerifyConsistency(m, n uint64, proof []Hash, first, second Hash) bool {
 // evidence) ‖ claims), each part a 32-byte digest (claims all zero when
 // the app attaches none).
 func Leaf(writeSet Hash, commitEvidence []byte, claims Hash) Hash {
-	ce := sha256.Sum256(commitEvidence)
+	return LeafOfDigests(writeSet, sha256.Sum256(commitEvidence), claims)
+}
+
+// LeafOfDigests is Leaf given the commit evidence's digest.
+func LeafOfDigests(writeSet, ce, claims Hash) Hash {
 	buf := make([]byte, 0, 3*sha256.Size)
 	buf = append(append(append(buf, writeSet[:]...), ce[:]...), claims[:]...)
 	return LeafHash(buf)

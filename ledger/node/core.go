@@ -29,7 +29,6 @@ const (
 	ReservedPrefix = "public:confide."
 	MapSignatures  = "public:confide.signatures"
 	MapRaft        = "public:confide.raft"
-	MapClaims      = "public:confide.claims"
 )
 
 // Errors.
@@ -347,17 +346,13 @@ func (c *Core) apply(b []byte, e *entry.Entry) error {
 	if s != c.tree.Size()+1 {
 		return fmt.Errorf("node: entry %d after %d", s, c.tree.Size())
 	}
-	var claims merkle.Hash
-	if w := e.Writes[MapClaims]; len(w) == 1 && len(w[0].Value) == len(claims) {
-		copy(claims[:], w[0].Value)
-	}
 	if e.Flags&entry.FlagSignature != 0 {
 		if err := c.checkSignature(e); err != nil {
 			return err
 		}
 		c.sigs = append(c.sigs, s)
 	}
-	c.tree.Append(c.cfg.Secret.Leaf(b, e.TxID, claims))
+	c.tree.Append(merkle.Leaf(entry.Digest(b), []byte(c.cfg.Secret.CommitEvidence(e.TxID)), e.Claims))
 	if err := c.kv.Apply(s, entry.Digest(b), e.Writes); err != nil {
 		return err
 	}
@@ -464,10 +459,11 @@ func (c *Core) Execute(fn func(tx *kv.Tx, id entry.TxID) (*merkle.Hash, error)) 
 			return entry.TxID{}, fmt.Errorf("%w (%s)", ErrReserved, m)
 		}
 	}
+	e := &entry.Entry{TxID: id, Writes: ws}
 	if claims != nil {
-		ws[MapClaims] = []entry.Write{{Key: []byte("digest"), Value: claims[:]}}
+		e.Claims = *claims
 	}
-	return c.propose(&entry.Entry{TxID: id, Writes: ws})
+	return c.propose(e)
 }
 
 // propose hands an entry to raft and applies it here at once, so that
@@ -727,10 +723,7 @@ func (c *Core) Receipt(seqno uint64) (*receipt.Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
-	var claims merkle.Hash
-	if w := e.Writes[MapClaims]; len(w) == 1 && len(w[0].Value) == len(claims) {
-		copy(claims[:], w[0].Value)
-	}
+	claims := e.Claims
 	digest := entry.Digest(b)
 	r := &receipt.Receipt{
 		TxID: e.TxID.String(),

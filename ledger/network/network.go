@@ -1,0 +1,273 @@
+// Package network runs one ledger node as a service: its secrets sealed
+// to its own enclave identity, the raft transport, the node loop, and
+// the apps' HTTPS endpoints. `confide ledger node` runs it, and
+// `confide ledger sandbox` starts several.
+//
+// A node gets its ledger secret and identities once, from a provisioning
+// file its operator (the sandbox) wrote, seals them at once and deletes
+// the file; after a restart (even kill -9) it unseals them and replays
+// its ledger files. A node that cannot unseal them (another platform or
+// identity) must join as a new node. Attested joining, in which a
+// running node hands the secrets only to an attested, approved node and
+// no operator ever holds them, is governance's part (issue 18).
+package network
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/ledger/acl"
+	"github.com/confide/confide/ledger/app"
+	"github.com/confide/confide/ledger/entry"
+	"github.com/confide/confide/ledger/identity"
+	"github.com/confide/confide/ledger/kv"
+	"github.com/confide/confide/ledger/merkle"
+	"github.com/confide/confide/ledger/node"
+)
+
+// Peer is another node's addresses.
+type Peer struct {
+	Raft string `json:"raft"`
+	RPC  string `json:"rpc"`
+}
+
+// Config is a node's configuration (JSON, `confide ledger node --config`).
+type Config struct {
+	ID        uint64          `json:"id"`
+	Dir       string          `json:"dir"`
+	RaftAddr  string          `json:"raft_address"`
+	RPCAddr   string          `json:"rpc_address"`
+	Peers     map[uint64]Peer `json:"peers"`
+	Bootstrap []uint64        `json:"bootstrap,omitempty"`
+	// GenesisUsers are written by the first primary of a new network.
+	GenesisUsers []GenesisUser `json:"genesis_users,omitempty"`
+	SignEvery    int           `json:"sign_every,omitempty"`
+	// SignIntervalMS is the longest time between signatures.
+	SignIntervalMS int `json:"sign_interval_ms,omitempty"`
+}
+
+// GenesisUser is a user of a new network.
+type GenesisUser struct {
+	Cert string `json:"cert"`
+	Role string `json:"role"`
+}
+
+// Provision is what a node receives once, before its first start.
+type Provision struct {
+	Secret      []byte `json:"ledger_secret"`
+	ServiceCert string `json:"service_cert"`
+	NodeCert    string `json:"node_cert"`
+	NodeKey     string `json:"node_key"`
+}
+
+// File names in a node's directory.
+const (
+	ProvisionFile = "provision.json"
+	SealedFile    = "sealed_secrets"
+)
+
+// Sealer seals to the node's enclave identity (seal.Sealer).
+type Sealer interface {
+	Seal(ctx context.Context, policy enclave.SealPolicy, plaintext, aad []byte) ([]byte, error)
+	Unseal(ctx context.Context, blob, aad []byte) ([]byte, error)
+}
+
+var sealAAD = []byte("confide ledger node secrets v1")
+
+// ErrCannotUnseal: the node's sealed secrets are not for this enclave.
+var ErrCannotUnseal = errors.New("network: this node cannot unseal its secrets (another platform or enclave identity); it must join as a new node")
+
+// secrets unseals the node's secrets, or seals them from the
+// provisioning file on first start.
+func secrets(ctx context.Context, dir string, s Sealer) (*Provision, error) {
+	var p Provision
+	sealedPath := filepath.Join(dir, SealedFile)
+	blob, err := os.ReadFile(sealedPath)
+	switch {
+	case err == nil:
+		plain, err := s.Unseal(ctx, blob, sealAAD)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCannotUnseal, err)
+		}
+		return &p, json.Unmarshal(plain, &p)
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, err
+	}
+	provPath := filepath.Join(dir, ProvisionFile)
+	plain, err := os.ReadFile(provPath)
+	if err != nil {
+		return nil, fmt.Errorf("network: %s holds neither sealed secrets nor a provisioning file: %w", dir, err)
+	}
+	if err := json.Unmarshal(plain, &p); err != nil {
+		return nil, fmt.Errorf("network: %s: %w", ProvisionFile, err)
+	}
+	if blob, err = s.Seal(ctx, enclave.SealUnique, plain, sealAAD); err != nil {
+		return nil, err
+	}
+	tmp := sealedPath + ".tmp"
+	if err := os.WriteFile(tmp, blob, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, sealedPath); err != nil {
+		return nil, err
+	}
+	return &p, os.Remove(provPath)
+}
+
+// Running is a started node.
+type Running struct {
+	Node      *node.Node
+	RPCAddr   string
+	RaftAddr  string
+	transport *node.Transport
+	http      *http.Server
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+// Start starts a node; it runs until Stop or until ctx ends.
+func Start(ctx context.Context, cfg Config, s Sealer, log *slog.Logger) (*Running, error) {
+	p, err := secrets(ctx, cfg.Dir, s)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := entry.NewSecret(p.Secret)
+	if err != nil {
+		return nil, err
+	}
+	service, err := identity.ParseCert([]byte(p.ServiceCert))
+	if err != nil {
+		return nil, err
+	}
+	nodeCert, err := identity.ParseCert([]byte(p.NodeCert))
+	if err != nil {
+		return nil, err
+	}
+	nodeKey, err := identity.ParseKey([]byte(p.NodeKey))
+	if err != nil {
+		return nil, err
+	}
+	self := &identity.Identity{Key: nodeKey, Cert: nodeCert}
+	core, err := node.Open(node.Config{
+		ID: cfg.ID, Dir: cfg.Dir, Secret: secret, Node: self, Service: service, Bootstrap: cfg.Bootstrap,
+		SignEvery: cfg.SignEvery, SignInterval: time.Duration(cfg.SignIntervalMS) * time.Millisecond,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r := &Running{done: make(chan struct{})}
+	var n *node.Node
+	ready := make(chan struct{})
+	tr, err := node.Listen(cfg.RaftAddr, node.TLSConfig(self, service), func(m pb.Message) {
+		<-ready
+		n.Receive(m)
+	})
+	if err != nil {
+		core.Close()
+		return nil, err
+	}
+	for id, peer := range cfg.Peers {
+		if id != cfg.ID {
+			tr.SetPeer(id, peer.Raft)
+		}
+	}
+	n = node.Start(core, tr)
+	close(ready)
+	r.Node, r.transport, r.RaftAddr = n, tr, tr.Addr()
+
+	rpcAddr := func(id uint64) string { return cfg.Peers[id].RPC }
+	srv := app.NewServer(n, self, service, rpcAddr, log, acl.App{})
+	ln, err := net.Listen("tcp", cfg.RPCAddr)
+	if err != nil {
+		tr.Close()
+		n.Stop()
+		return nil, err
+	}
+	r.RPCAddr = ln.Addr().String()
+	r.http = &http.Server{Handler: srv, TLSConfig: srv.TLSConfig(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go r.http.ServeTLS(ln, "", "")
+
+	ctx, r.cancel = context.WithCancel(ctx)
+	go func() {
+		defer close(r.done)
+		genesis(ctx, n, cfg.GenesisUsers, log)
+		<-ctx.Done()
+	}()
+	return r, nil
+}
+
+// genesis writes the first users once this node is primary of a network
+// that has none. Two primaries in turn may both write them before the
+// first commits; the records are the same.
+func genesis(ctx context.Context, n *node.Node, users []GenesisUser, log *slog.Logger) {
+	if len(users) == 0 {
+		return
+	}
+	recs := make(map[string][]byte)
+	for _, u := range users {
+		c, err := identity.ParseCert([]byte(u.Cert))
+		if err != nil {
+			log.Error("genesis user", "err", err)
+			return
+		}
+		b, _ := json.Marshal(app.User{ID: app.UserID(c), Role: u.Role, Cert: u.Cert})
+		recs[app.UserID(c)] = b
+	}
+	for ctx.Err() == nil {
+		if n.Store().Len(app.MapUsers) > 0 {
+			return
+		}
+		var primary bool
+		n.With(func(c *node.Core) { primary = c.IsPrimary() })
+		if primary {
+			_, err := n.Execute(ctx, func(tx *kv.Tx, _ entry.TxID) (*merkle.Hash, error) {
+				for id, b := range recs {
+					tx.Put(app.MapUsers, []byte(id), b)
+				}
+				return nil, nil
+			})
+			if err == nil {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Wait blocks until the node stops and returns why.
+func (r *Running) Wait() error {
+	<-r.done
+	return r.Node.Err()
+}
+
+// Stop stops the node: HTTP, transport, loop, files.
+func (r *Running) Stop() error {
+	r.cancel()
+	<-r.done
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	r.http.Shutdown(sctx)
+	r.transport.Close()
+	return r.Node.Stop()
+}
+
+// ServiceCert reads the service certificate from a provisioning.
+func (p *Provision) ServiceCertificate() (*x509.Certificate, error) {
+	return identity.ParseCert([]byte(p.ServiceCert))
+}
