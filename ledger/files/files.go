@@ -18,11 +18,12 @@ import (
 // File format (spec/ledger-files.md): "CFLF" ‖ version 0x01 ‖ first seqno
 // (8), then per entry its length (4) and its bytes (package entry).
 const (
-	magic      = "CFLF"
-	version    = 1
-	fileHeader = 4 + 1 + 8
-	prefix     = "ledger_"
-	committed  = ".committed"
+	magic   = "CFLF"
+	version = 1
+	// HeaderSize is the size of a file's header.
+	HeaderSize      = 4 + 1 + 8
+	prefix          = "ledger_"
+	committedSuffix = ".committed"
 )
 
 // Errors.
@@ -100,27 +101,34 @@ func Open(dir string) (*Ledger, error) {
 }
 
 func parseName(name string) (*chunk, bool) {
-	rest, ok := strings.CutPrefix(name, prefix)
+	start, end, committed, ok := ParseName(name)
 	if !ok {
 		return nil, false
 	}
-	c := &chunk{}
-	if r, ok := strings.CutSuffix(rest, committed); ok {
+	return &chunk{start: start, end: end, committed: committed}, true
+}
+
+// ParseName reads a chunk file's name: ledger_<start> (end = start − 1,
+// not known from the name) or ledger_<start>-<end>.committed.
+func ParseName(name string) (start, end uint64, committed, ok bool) {
+	rest, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return 0, 0, false, false
+	}
+	if r, ok := strings.CutSuffix(rest, committedSuffix); ok {
 		s, e, ok := strings.Cut(r, "-")
 		start, err1 := strconv.ParseUint(s, 10, 64)
 		end, err2 := strconv.ParseUint(e, 10, 64)
-		if !ok || err1 != nil || err2 != nil {
-			return nil, false
+		if !ok || err1 != nil || err2 != nil || start == 0 || end < start {
+			return 0, 0, false, false
 		}
-		c.start, c.end, c.committed = start, end, true
-		return c, true
+		return start, end, true, true
 	}
 	start, err := strconv.ParseUint(rest, 10, 64)
-	if err != nil {
-		return nil, false
+	if err != nil || start == 0 {
+		return 0, 0, false, false
 	}
-	c.start, c.end = start, start-1
-	return c, true
+	return start, start - 1, false, true
 }
 
 // scan reads a chunk's frames; repair allows cutting a torn last frame.
@@ -132,10 +140,10 @@ func (c *chunk) scan(repair bool) error {
 	bad := func(why string) error {
 		return fmt.Errorf("%w: %s: %s", ErrCorrupt, filepath.Base(c.path), why)
 	}
-	if len(b) < fileHeader || string(b[:4]) != magic || b[4] != version || binary.BigEndian.Uint64(b[5:]) != c.start {
+	if len(b) < HeaderSize || string(b[:4]) != magic || b[4] != version || binary.BigEndian.Uint64(b[5:]) != c.start {
 		return bad("header")
 	}
-	off := int64(fileHeader)
+	off := int64(HeaderSize)
 	seq := c.start
 	c.offsets = nil
 	for off < int64(len(b)) {
@@ -273,7 +281,7 @@ func (l *Ledger) Commit(seqno uint64) error {
 		if c.committed || c.end > seqno || !l.closed(c) {
 			continue
 		}
-		name := filepath.Join(l.dir, fmt.Sprintf("%s%d-%d%s", prefix, c.start, c.end, committed))
+		name := filepath.Join(l.dir, fmt.Sprintf("%s%d-%d%s", prefix, c.start, c.end, committedSuffix))
 		if err := os.Rename(c.path, name); err != nil {
 			return err
 		}

@@ -1,0 +1,177 @@
+// Package audit checks a directory of ledger files without the ledger
+// secret: the framing, every entry's header, the Merkle tree recomputed
+// from the entries' bytes, and every signature transaction against the
+// service certificate. It reports the first corrupt byte range. It
+// never writes: a torn tail that a node would cut is reported, not cut.
+package audit
+
+import (
+	"cmp"
+	"crypto/x509"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/confide/confide/ledger/entry"
+	"github.com/confide/confide/ledger/files"
+	"github.com/confide/confide/ledger/merkle"
+	"github.com/confide/confide/ledger/receipt"
+)
+
+// Report is what an audit found.
+type Report struct {
+	Transactions uint64
+	Signatures   int
+	// LastSigned is the seqno of the last verified signature: every
+	// transaction up to it is proven.
+	LastSigned uint64
+	// Unsigned counts transactions after the last signature (not
+	// covered yet; normal in an uncommitted tail).
+	Unsigned uint64
+	// Corrupt, if set, is the first damage found.
+	Corrupt *Damage
+}
+
+// Damage locates corruption: a byte range of one file (or of several
+// when a signature fails: the damage lies somewhere in the entries the
+// signature covers since the previous one).
+type Damage struct {
+	File       string
+	Start, End int64 // [Start, End)
+	EndFile    string
+	Seqno      uint64
+	Reason     string
+}
+
+func (d *Damage) String() string {
+	if d.EndFile != "" && d.EndFile != d.File {
+		return fmt.Sprintf("%s byte %d to %s byte %d (seqno %d): %s", d.File, d.Start, d.EndFile, d.End, d.Seqno, d.Reason)
+	}
+	return fmt.Sprintf("%s bytes [%d, %d) (seqno %d): %s", d.File, d.Start, d.End, d.Seqno, d.Reason)
+}
+
+type chunk struct {
+	name       string
+	start, end uint64
+	committed  bool
+}
+
+// pos is where an entry is.
+type pos struct {
+	file     string
+	off, end int64
+}
+
+// Dir audits the ledger files in dir against the service certificate.
+func Dir(dir string, service *x509.Certificate) (*Report, error) {
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var chunks []chunk
+	for _, n := range names {
+		if c, ok := parseName(n.Name()); ok {
+			chunks = append(chunks, c)
+		}
+	}
+	if len(chunks) == 0 {
+		return nil, fmt.Errorf("audit: no ledger files in %s", dir)
+	}
+	slices.SortFunc(chunks, func(a, b chunk) int { return cmp.Compare(a.start, b.start) })
+	r := &Report{}
+	var tree merkle.Tree
+	var where []pos // where[s-1]: the entry at seqno s
+	lastSig := uint64(0)
+	next := uint64(1)
+	fail := func(d Damage) (*Report, error) {
+		r.Corrupt = &d
+		return r, nil
+	}
+	for _, c := range chunks {
+		b, err := os.ReadFile(filepath.Join(dir, c.name))
+		if err != nil {
+			return nil, err
+		}
+		if c.start != next {
+			return fail(Damage{File: c.name, Start: 0, End: 0, Seqno: next, Reason: fmt.Sprintf("starts at seqno %d; seqno %d is missing", c.start, next)})
+		}
+		if len(b) < files.HeaderSize || string(b[:4]) != "CFLF" || b[4] != 1 || binary.BigEndian.Uint64(b[5:]) != c.start {
+			return fail(Damage{File: c.name, Start: 0, End: min(files.HeaderSize, int64(len(b))), Seqno: next, Reason: "bad file header"})
+		}
+		off := int64(files.HeaderSize)
+		for off < int64(len(b)) {
+			if int64(len(b))-off < 4 {
+				return fail(Damage{File: c.name, Start: off, End: int64(len(b)), Seqno: next, Reason: "torn frame length"})
+			}
+			n := int64(binary.BigEndian.Uint32(b[off:]))
+			end := off + 4 + n
+			if end > int64(len(b)) {
+				return fail(Damage{File: c.name, Start: off, End: int64(len(b)), Seqno: next, Reason: "frame runs past the end of the file"})
+			}
+			enc := b[off+4 : end]
+			h, err := entry.ParseHeader(enc)
+			if err != nil {
+				return fail(Damage{File: c.name, Start: off, End: end, Seqno: next, Reason: err.Error()})
+			}
+			if h.TxID.Seqno != next {
+				return fail(Damage{File: c.name, Start: off, End: end, Seqno: next, Reason: fmt.Sprintf("holds seqno %d", h.TxID.Seqno)})
+			}
+			where = append(where, pos{c.name, off, end})
+			if h.Flags&entry.FlagSignature != 0 {
+				if reason := checkSignature(h, tree.Root(), service); reason != "" {
+					// Something between the last good signature and this
+					// one (inclusive) was changed.
+					from := pos{file: c.name, off: off}
+					if lastSig < next-1 {
+						from = where[lastSig]
+					}
+					return fail(Damage{File: from.file, Start: from.off, EndFile: c.name, End: end, Seqno: next, Reason: reason})
+				}
+				r.Signatures++
+				lastSig = next
+			}
+			tree.Append(h.Leaf(enc))
+			off = end
+			next++
+		}
+		if c.committed && next-1 != c.end {
+			return fail(Damage{File: c.name, Start: off, End: off, Seqno: next, Reason: fmt.Sprintf("holds seqnos to %d; its name says %d", next-1, c.end)})
+		}
+	}
+	r.Transactions = next - 1
+	r.LastSigned = lastSig
+	r.Unsigned = r.Transactions - lastSig
+	return r, nil
+}
+
+func checkSignature(h *entry.Header, root merkle.Hash, service *x509.Certificate) string {
+	w := h.Public["public:confide.signatures"]
+	if len(w) != 1 {
+		return "signature transaction without a signature"
+	}
+	sig, err := receipt.ParseSignature(w[0].Value)
+	if err != nil {
+		return err.Error()
+	}
+	got, err := sig.RootHash()
+	if err != nil {
+		return err.Error()
+	}
+	if sig.Seqno != h.TxID.Seqno || sig.View != h.TxID.View {
+		return "the signature names another transaction"
+	}
+	if got != root {
+		return "the signed root is not the root of the entries before it"
+	}
+	if err := sig.Verify(service); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func parseName(name string) (chunk, bool) {
+	start, end, committed, ok := files.ParseName(name)
+	return chunk{name: name, start: start, end: end, committed: committed}, ok
+}
