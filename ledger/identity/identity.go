@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"time"
 )
 
@@ -46,18 +47,26 @@ func NewService(name string) (*Identity, error) {
 	return &Identity{Key: key, Cert: cert}, err
 }
 
-// NewNode makes a node key and endorses it with the service identity.
-func NewNode(service *Identity) (*Identity, error) {
+// NewNode makes a node key and endorses it with the service identity,
+// for the host names or IP addresses clients reach the node at.
+func NewNode(service *Identity, hosts ...string) (*Identity, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	return Endorse(service, &key.PublicKey, key)
+	return Endorse(service, &key.PublicKey, key, hosts...)
 }
 
 // Endorse issues a node certificate for pub, signed by the service.
-func Endorse(service *Identity, pub *ecdsa.PublicKey, key *ecdsa.PrivateKey) (*Identity, error) {
+func Endorse(service *Identity, pub *ecdsa.PublicKey, key *ecdsa.PrivateKey, hosts ...string) (*Identity, error) {
 	tmpl := template("confide ledger node " + NodeIDOfKey(pub)[:16])
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, service.Cert, pub, service.Key)
@@ -149,4 +158,22 @@ func ParseKey(b []byte) (*ecdsa.PrivateKey, error) {
 		return nil, errors.New("identity: not an ECDSA key")
 	}
 	return x509.ParseECPrivateKey(blk.Bytes)
+}
+
+// NewClient makes a self-signed client identity (a member or a user):
+// the ledger knows it by its certificate's digest, not by an issuer.
+func NewClient(name string) (*Identity, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := template(name)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	return &Identity{Key: key, Cert: cert}, err
 }
