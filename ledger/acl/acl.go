@@ -61,6 +61,7 @@ func (App) Endpoints() []app.Endpoint {
 		{Pattern: "PATCH /app/users/{user_id}", Mode: app.ReadWrite, Role: app.Administrator, Handler: setUser},
 		{Pattern: "DELETE /app/users/{user_id}", Mode: app.ReadWrite, Role: app.Administrator, Handler: deleteUser},
 		{Pattern: "GET /app/chunks", Mode: app.Historical, Role: app.Reader, Handler: chunks},
+		{Pattern: "GET /node/state", Mode: app.ReadOnly, Role: app.Reader, Handler: state},
 		{Pattern: "GET /app/chunks/{name}", Mode: app.Historical, Role: app.Reader, Handler: chunk},
 	}
 }
@@ -408,4 +409,18 @@ func chunk(r *app.Request) (any, error) {
 		return nil, err
 	}
 	return app.Raw{ContentType: "application/octet-stream", Body: b}, nil
+}
+
+// state says what this node knows of the network (CCF's /node/state and
+// /node/network in one).
+func state(r *app.Request) (any, error) {
+	out := map[string]any{}
+	r.Node.With(func(c *node.Core) {
+		out["primary"] = c.IsPrimary()
+		out["primary_id"] = c.Primary()
+		out["view"] = c.View()
+		out["last_seqno"] = c.Last()
+		out["commit_seqno"] = c.CommitSeqno()
+	})
+	return out, nil
 }
