@@ -8,6 +8,7 @@
 package acl
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -90,25 +91,35 @@ func post(r *app.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var body struct {
-		Contents *string `json:"contents"`
-	}
-	d := json.NewDecoder(strings.NewReader(string(r.Body)))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&body); err != nil || body.Contents == nil {
-		return nil, badRequest(`the body is {"contents": "…"}`)
+	contents, err := ParsePost(r.Body)
+	if err != nil {
+		return nil, err
 	}
 	var tags []string
 	if t := r.HTTP.URL.Query().Get("tags"); t != "" {
 		tags = strings.Split(t, ",")
 	}
-	e := Entry{Contents: *body.Contents, CollectionID: coll, TxID: r.ID.String(), Tags: tags}
+	e := Entry{Contents: contents, CollectionID: coll, TxID: r.ID.String(), Tags: tags}
 	b, _ := json.Marshal(e)
 	r.Tx.Put(MapEntries, []byte(coll), b)
 	if _, ok := r.Tx.Get(MapCollections, []byte(coll)); !ok {
 		r.Tx.Put(MapCollections, []byte(coll), nil)
 	}
 	return map[string]string{"collection_id": coll, "transaction_id": e.TxID}, nil
+}
+
+// ParsePost reads the body of POST /app/transactions: exactly
+// {"contents": string}.
+func ParsePost(b []byte) (string, error) {
+	var body struct {
+		Contents *string `json:"contents"`
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&body); err != nil || body.Contents == nil || d.More() {
+		return "", badRequest(`the body is {"contents": "…"}`)
+	}
+	return *body.Contents, nil
 }
 
 func current(r *app.Request) (any, error) {

@@ -8,7 +8,9 @@ package receipt
 import (
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -34,13 +36,25 @@ type Signature struct {
 	View      uint64 `json:"view"`
 	Seqno     uint64 `json:"seqno"`
 	Root      string `json:"root"`
-	Signature []byte `json:"signature"` // ECDSA P-256, ASN.1, over the 32-byte root as the digest
+	Signature []byte `json:"signature"` // ECDSA P-256, ASN.1, over signedDigest
 	Cert      string `json:"cert"`      // the node's certificate (PEM), endorsed by the service
+}
+
+// signedDigest is what a node signs: SHA-256("confide-ledger-v1
+// signature" ‖ view (8) ‖ seqno (8) ‖ root). Binding view and seqno
+// fixes the tree's size, which an inclusion proof alone does not.
+func signedDigest(view, seqno uint64, root merkle.Hash) []byte {
+	h := sha256.New()
+	h.Write([]byte("confide-ledger-v1 signature"))
+	h.Write(binary.BigEndian.AppendUint64(nil, view))
+	h.Write(binary.BigEndian.AppendUint64(nil, seqno))
+	h.Write(root[:])
+	return h.Sum(nil)
 }
 
 // Sign makes a signature transaction's content.
 func Sign(node *identity.Identity, id entry.TxID, root merkle.Hash) (*Signature, error) {
-	sig, err := ecdsa.SignASN1(rand.Reader, node.Key, root[:])
+	sig, err := ecdsa.SignASN1(rand.Reader, node.Key, signedDigest(id.View, id.Seqno, root))
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +98,7 @@ func (s *Signature) Verify(service *x509.Certificate) error {
 	if err != nil {
 		return err
 	}
-	if !ecdsa.VerifyASN1(pub, root[:], s.Signature) {
+	if !ecdsa.VerifyASN1(pub, signedDigest(s.View, s.Seqno, root), s.Signature) {
 		return fmt.Errorf("%w: the node's signature over the root", ErrInvalid)
 	}
 	return nil
