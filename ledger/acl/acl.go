@@ -8,7 +8,6 @@
 package acl
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/confide/confide/internal/httpx"
 	"github.com/confide/confide/ledger/app"
 	"github.com/confide/confide/ledger/entry"
 	"github.com/confide/confide/ledger/node"
@@ -114,9 +114,7 @@ func ParsePost(b []byte) (string, error) {
 	var body struct {
 		Contents *string `json:"contents"`
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&body); err != nil || body.Contents == nil || d.More() {
+	if err := httpx.Unmarshal(b, &body); err != nil || body.Contents == nil {
 		return "", badRequest(`the body is {"contents": "…"}`)
 	}
 	return *body.Contents, nil
@@ -363,7 +361,7 @@ func setUser(r *app.Request) (any, error) {
 	var body struct {
 		Role string `json:"assigned_role"`
 	}
-	if err := json.Unmarshal(r.Body, &body); err != nil {
+	if err := httpx.Unmarshal(r.Body, &body); err != nil {
 		return nil, badRequest(`the body is {"assigned_role": "Reader" | "Contributor" | "Administrator"}`)
 	}
 	if _, err := app.ParseRole(body.Role); err != nil {
