@@ -25,7 +25,7 @@ import (
 )
 
 func newDevCmd(self *launched) *cobra.Command {
-	var attestAddr, kmsAddr, sqlAddr string
+	var attestAddr, kmsAddr, sqlAddr, ledgerAddr string
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run every confide service locally on the SIMULATED TEE, printing where each listens",
@@ -77,6 +77,13 @@ everything.`,
 			}
 			defer func() { cancel(); stopSQL() }()
 			fmt.Fprintf(out, "sql        postgres://confide@%s/confide?sslmode=disable  (Always Encrypted SQL; keys stay with clients; SQL enclave on the simulated TEE)\n", sqlAt)
+			ledgerDir := filepath.Join(filepath.Dir(dir), "dev", "ledger")
+			led, err := startDevLedger(ctx, self, ledgerDir, ledgerAddr)
+			if err != nil {
+				return err
+			}
+			defer led.Stop()
+			fmt.Fprintf(out, "ledger     https://%s  (confidential ledger, 1 node on the simulated TEE; service_cert.pem, member0 and user0 identities in %s)\n", led.RPCAddr, ledgerDir)
 			// dev/ready tells scripts that every service answers.
 			readyFile := filepath.Join(filepath.Dir(dir), "dev", "ready")
 			if err := os.WriteFile(readyFile, nil, 0o600); err != nil {
@@ -97,6 +104,7 @@ everything.`,
 	cmd.Flags().StringVar(&attestAddr, "attest-addr", "127.0.0.1:8441", "attestation service address")
 	cmd.Flags().StringVar(&kmsAddr, "kms-addr", "127.0.0.1:8442", "key broker address")
 	cmd.Flags().StringVar(&sqlAddr, "sql-addr", "127.0.0.1:5433", "Always Encrypted SQL server address")
+	cmd.Flags().StringVar(&ledgerAddr, "ledger-addr", "127.0.0.1:8443", "confidential ledger address")
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -188,4 +189,28 @@ func readCert(path string) (*x509.Certificate, error) {
 		return nil, errors.New(path + ": " + err.Error())
 	}
 	return c, nil
+}
+
+// startDevLedger runs a one-node ledger inside dev, its secrets sealed to
+// dev's identity, its state under dir (kept across runs).
+func startDevLedger(ctx context.Context, self *launched, dir, addr string) (*network.Running, error) {
+	if err := sandbox.Prepare(sandbox.Options{Nodes: 1, Dir: dir}); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "nodes", "1", "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	var cfg network.Config
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, err
+	}
+	cfg.RPCAddr, cfg.RaftAddr = addr, "127.0.0.1:0"
+	sealer, closeSealer, err := self.sealer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	go func() { <-ctx.Done(); closeSealer() }()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("service", "ledger")
+	return network.Start(ctx, cfg, sealer, log)
 }
