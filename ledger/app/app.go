@@ -208,10 +208,9 @@ func (s *Server) serve(ep Endpoint, w http.ResponseWriter, r *http.Request) {
 	var out any
 	switch ep.Mode {
 	case ReadWrite:
-		var primary, self uint64
+		var primary uint64
 		var isPrimary bool
 		s.node.With(func(c *node.Core) { primary, isPrimary = c.Primary(), c.IsPrimary() })
-		_ = self
 		if !isPrimary {
 			s.forward(w, r, req, primary)
 			return
@@ -227,6 +226,9 @@ func (s *Server) serve(ep Endpoint, w http.ResponseWriter, r *http.Request) {
 			err = nil // the handler decided nothing was to be written
 		} else if err == nil {
 			w.Header().Set("X-Ms-Ccf-Transaction-Id", id.String())
+			if r.URL.Query().Get("wait") == "committed" {
+				err = s.waitCommitted(r.Context(), id)
+			}
 		}
 	default:
 		out, err = ep.Handler(req)
@@ -245,6 +247,24 @@ func (s *Server) serve(ep Endpoint, w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(v)
 	}
+}
+
+// waitCommitted holds a write's answer until a committed signature
+// covers it (?wait=committed), so that a client needs one round trip to
+// know its write is final.
+func (s *Server) waitCommitted(ctx context.Context, id entry.TxID) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := s.node.Wait(ctx, id)
+	switch {
+	case st == node.Committed:
+		return nil
+	case st == node.Invalid:
+		return Errorf(http.StatusConflict, "TransactionInvalid", "transaction %s was rolled back by a change of primary; write it again", id)
+	case err != nil:
+		return &Error{Status: http.StatusAccepted, Code: "TransactionPending", Message: fmt.Sprintf("transaction %s is recorded but not committed yet", id), RetryAfter: 1}
+	}
+	return nil
 }
 
 func (s *Server) authenticate(r *http.Request) (User, error) {
