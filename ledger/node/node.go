@@ -57,6 +57,7 @@ func Start(core *Core, sender Sender) *Node {
 	n := &Node{core: core, sender: sender, changed: make(chan struct{}),
 		props: make(chan *proposal, 4096), inbox: make(chan pb.Message, 4096),
 		stop: make(chan struct{}), done: make(chan struct{})}
+	core.early = sender.Send
 	go n.run()
 	return n
 }

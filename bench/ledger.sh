@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Committed-write benchmark of the confidential ledger (issue 17): a
+# 3-node confide ledger sandbox and a 3-node etcd cluster (Debian's
+# etcd-server), both on loopback with their data on disk, syncing as they
+# ship; closed-loop clients write 256 bytes and wait for the commit
+# (confide: covered by a committed signature, receipts verified after).
+#   bench/ledger.sh [seconds per point] [client counts...]
+# e.g. bench/ledger.sh 10 1 16 64 256
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+shift || true
+counts=("$@")
+[ ${#counts[@]} -gt 0 ] || counts=(1 16 64 256)
+
+if ! command -v etcd >/dev/null; then
+  echo "installing etcd-server (Debian)" >&2
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq etcd-server >/dev/null; else sudo apt-get install -y -qq etcd-server >/dev/null; fi
+fi
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+go build -o "$tmp/confide" ./cmd/confide
+(cd bench/ledgerload && go build -o "$tmp/ledgerload" .)
+export CONFIDE_HOME=$tmp/home
+"$tmp/confide" platform init >/dev/null
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# etcd: three members, data under $tmp (disk), default fsync behaviour.
+declare -a cp pp
+cluster=""
+for i in 1 2 3; do
+  cp[$i]=$(port); pp[$i]=$(port)
+  cluster+="n$i=http://127.0.0.1:${pp[$i]},"
+done
+cluster=${cluster%,}
+endpoints=""
+for i in 1 2 3; do
+  etcd --name "n$i" --data-dir "$tmp/etcd$i" \
+    --listen-client-urls "http://127.0.0.1:${cp[$i]}" --advertise-client-urls "http://127.0.0.1:${cp[$i]}" \
+    --listen-peer-urls "http://127.0.0.1:${pp[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${pp[$i]}" \
+    --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token bench \
+    >"$tmp/etcd$i.log" 2>&1 &
+  pids+=($!)
+  endpoints+="127.0.0.1:${cp[$i]},"
+done
+endpoints=${endpoints%,}
+
+"$tmp/confide" ledger sandbox --nodes 3 --dir "$tmp/sb" >"$tmp/sandbox.log" 2>&1 &
+pids+=($!)
+for i in $(seq 100); do
+  if [ -f "$tmp/sb/nodes.json" ] && curl -sf --cacert "$tmp/sb/service_cert.pem" --cert "$tmp/sb/user0_cert.pem" --key "$tmp/sb/user0_privk.pem" \
+      "https://$(python3 -c "import json;print(json.load(open('$tmp/sb/nodes.json'))[0]['rpc_address'])")/app/collections" >/dev/null; then
+    break
+  fi
+  [ "$i" = 100 ] && { echo "the ledger did not start" >&2; cat "$tmp/sandbox.log" >&2; exit 1; }
+  sleep 0.2
+done
+sleep 1
+
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load:$(uptime | sed 's/.*load average://'), $(go version | cut -d' ' -f3), $(etcd --version | head -1)"
+results=$tmp/results.jsonl
+for c in "${counts[@]}"; do
+  "$tmp/ledgerload" -target etcd -endpoints "$endpoints" -c "$c" -d "${secs}s" | tee -a "$results"
+  "$tmp/ledgerload" -target confide -sandbox "$tmp/sb" -c "$c" -d "${secs}s" | tee -a "$results"
+done
+python3 - "$results" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+by = {}
+for r in rows:
+    by.setdefault(r["clients"], {})[r["target"]] = r
+print()
+print("| clients | etcd writes/s | confide writes/s | ratio | etcd p50 / p99 ms | confide p50 / p99 ms | receipts verified |")
+print("|---:|---:|---:|---:|---:|---:|---:|")
+for c in sorted(by):
+    e, f = by[c].get("etcd"), by[c].get("confide")
+    if not e or not f:
+        continue
+    print(f"| {c} | {e['per_second']:,.0f} | {f['per_second']:,.0f} | {f['per_second']/e['per_second']:.2f}x | "
+          f"{e['p50_ms']:.1f} / {e['p99_ms']:.1f} | {f['p50_ms']:.1f} / {f['p99_ms']:.1f} | {f.get('receipts_verified', 0)} |")
+PY
