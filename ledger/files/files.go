@@ -36,6 +36,7 @@ var (
 type chunk struct {
 	start, end uint64 // seqnos [start, end]; end < start: empty
 	committed  bool
+	ended      bool // its last entry ends the chunk (FlagChunkEnd)
 	path       string
 	offsets    []int64 // file offset of each entry's frame
 }
@@ -89,7 +90,8 @@ func Open(dir string) (*Ledger, error) {
 		if c.committed && c.end < c.start {
 			return nil, fmt.Errorf("%w: empty committed chunk %s", ErrCorrupt, filepath.Base(c.path))
 		}
-		if !c.committed && !last && !l.closed(c) {
+		c.ended = c.committed || l.closed(c)
+		if !c.committed && !last && !c.ended {
 			return nil, fmt.Errorf("%w: %s is followed by another chunk but does not end one", ErrCorrupt, filepath.Base(c.path))
 		}
 		l.next = c.end + 1
@@ -211,6 +213,7 @@ func (l *Ledger) Append(encoded []byte) error {
 	c.end = l.next
 	l.next++
 	if h.Flags&entry.FlagChunkEnd != 0 {
+		c.ended = true
 		if err := l.tail.Sync(); err != nil {
 			return err
 		}
@@ -223,7 +226,7 @@ func (l *Ledger) Append(encoded []byte) error {
 // openTail starts a new uncommitted chunk at the next seqno, or reopens
 // the one the directory holds.
 func (l *Ledger) openTail() error {
-	if n := len(l.chunks); n > 0 && !l.chunks[n-1].committed && !l.closed(l.chunks[n-1]) {
+	if n := len(l.chunks); n > 0 && !l.chunks[n-1].committed && !l.chunks[n-1].ended {
 		f, err := os.OpenFile(l.chunks[n-1].path, os.O_RDWR, 0)
 		if err != nil {
 			return err
@@ -277,15 +280,20 @@ func (l *Ledger) Commit(seqno uint64) error {
 		return nil
 	}
 	l.commit = seqno
+	renamed := false
 	for _, c := range l.chunks {
-		if c.committed || c.end > seqno || !l.closed(c) {
+		if c.committed || c.end > seqno || !c.ended {
 			continue
 		}
+		renamed = true
 		name := filepath.Join(l.dir, fmt.Sprintf("%s%d-%d%s", prefix, c.start, c.end, committedSuffix))
 		if err := os.Rename(c.path, name); err != nil {
 			return err
 		}
 		c.path, c.committed = name, true
+	}
+	if !renamed {
+		return nil
 	}
 	return syncDir(l.dir)
 }
@@ -318,6 +326,7 @@ func (l *Ledger) Truncate(seqno uint64) error {
 				return err
 			}
 			c.offsets = c.offsets[:keep]
+			c.ended = false
 		}
 		c.end = seqno
 		break

@@ -26,25 +26,29 @@ import (
 )
 
 type testNet struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	running map[uint64]*network.Running
 	sealer  *seal.Sealer
 	svc     *x509.Certificate
 }
 
-func client(t *testing.T, dir, name string, svc []byte) *http.Client {
+func client(t *testing.T, dir, name string, svc []byte) *http.Client { return clientB(t, dir, name, svc) }
+
+func clientB(t testing.TB, dir, name string, svc []byte) *http.Client {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(svc)
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, name+"_cert.pem"), filepath.Join(dir, name+"_privk.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}}}
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}}}
 }
 
-// start runs the nodes of a sandbox directory in this process.
-func start(t *testing.T, n int) *testNet {
+func start(t *testing.T, n int) *testNet { return startB(t, n) }
+
+// startB runs the nodes of a sandbox directory in this process.
+func startB(t testing.TB, n int) *testNet {
 	p := simtest.Start(t)
 	s, err := seal.New(p.Client, nil)
 	if err != nil {

@@ -152,11 +152,18 @@ func (n *Node) run() {
 	defer close(n.done)
 	tick := time.NewTicker(TickInterval)
 	defer tick.Stop()
+	signTimer := time.NewTimer(time.Hour)
+	signTimer.Stop()
+	signPending := false
 	for {
 		var err error
 		select {
 		case <-n.stop:
 			return
+		case <-signTimer.C:
+			signPending = false
+			n.mu.Lock()
+			err = n.core.Sign(time.Now())
 		case <-tick.C:
 			n.mu.Lock()
 			n.core.Tick()
@@ -185,8 +192,16 @@ func (n *Node) run() {
 				break
 			}
 			// Nothing more to execute: sign now rather than at the
-			// interval, so the batch commits in one round.
-			err = n.core.Sign(time.Now())
+			// interval, so the batch commits in one round — or, if a
+			// signature went out less than SignMinGap ago, at the end
+			// of the gap, so that batches under load share one.
+			now := time.Now()
+			if at := n.core.SignAt(now); !at.After(now) {
+				err = n.core.Sign(now)
+			} else if !signPending {
+				signPending = true
+				signTimer.Reset(at.Sub(now))
+			}
 		}
 		if err == nil {
 			err = n.core.Process()

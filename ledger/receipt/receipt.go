@@ -93,22 +93,10 @@ func (s *Signature) Verify(service *x509.Certificate) error {
 	return s.verifyBy(cert)
 }
 
-// VerifyKnown is Verify for a certificate the caller has already seen
-// pass Verify (a node checking its peers' signatures): it skips the
-// endorsement check but still checks that the certificate's key signed.
-func (s *Signature) VerifyKnown(_ *x509.Certificate) error {
-	cert, err := identity.ParseCert([]byte(s.Cert))
-	if err != nil {
-		return fmt.Errorf("%w: signing node's certificate: %v", ErrFormat, err)
-	}
-	return s.verifyBy(cert)
-}
-
-func (s *Signature) verifyBy(cert *x509.Certificate) error {
-	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
-	if !ok || identity.NodeID(cert) != s.Node {
-		return fmt.Errorf("%w: the certificate is not node %s's", ErrInvalid, s.Node)
-	}
+// VerifyKey checks the signature with the key of a certificate the
+// caller has already seen pass Verify (a node checking its peers'
+// signatures), without parsing and checking the certificate again.
+func (s *Signature) VerifyKey(pub *ecdsa.PublicKey) error {
 	root, err := s.RootHash()
 	if err != nil {
 		return err
@@ -117,6 +105,14 @@ func (s *Signature) verifyBy(cert *x509.Certificate) error {
 		return fmt.Errorf("%w: the node's signature over the root", ErrInvalid)
 	}
 	return nil
+}
+
+func (s *Signature) verifyBy(cert *x509.Certificate) error {
+	pub, ok := cert.PublicKey.(*ecdsa.PublicKey)
+	if !ok || identity.NodeID(cert) != s.Node {
+		return fmt.Errorf("%w: the certificate is not node %s's", ErrInvalid, s.Node)
+	}
+	return s.VerifyKey(pub)
 }
 
 // Receipt proves that a committed transaction is in the ledger.
