@@ -33,7 +33,9 @@ type testNet struct {
 	svc     *x509.Certificate
 }
 
-func client(t *testing.T, dir, name string, svc []byte) *http.Client { return clientB(t, dir, name, svc) }
+func client(t *testing.T, dir, name string, svc []byte) *http.Client {
+	return clientB(t, dir, name, svc)
+}
 
 func clientB(t testing.TB, dir, name string, svc []byte) *http.Client {
 	pool := x509.NewCertPool()
