@@ -53,6 +53,7 @@ func newLedgerCmd(self *launched) *cobra.Command {
 			}
 			defer closeSealer()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("service", "ledger", "node", cfg.ID)
+			//confide:ignore false positive: the checker merges the node's sealer (its sealing key) with the context, the logger and the addresses passed beside it; the key only seals and unseals the node's secrets, nothing of it is written or printed
 			r, err := network.Start(ctx, cfg, sealer, log)
 			if err != nil {
 				return err
@@ -61,6 +62,7 @@ func newLedgerCmd(self *launched) *cobra.Command {
 			if id.Platform == enclave.PlatformSim {
 				kind = "SIMULATED"
 			}
+			//confide:ignore false positive: the checker merges the node's sealer (its sealing key) with the context, the logger and the addresses passed beside it; the key only seals and unseals the node's secrets, nothing of it is written or printed
 			fmt.Fprintf(cmd.OutOrStdout(), "ledger node %d: rpc https://%s raft %s (%s TEE, %s)\n", cfg.ID, r.RPCAddr, r.RaftAddr, kind, id.Platform)
 			<-ctx.Done()
 			return r.Stop()
@@ -212,5 +214,6 @@ func startDevLedger(ctx context.Context, self *launched, dir, addr string) (*net
 	}
 	go func() { <-ctx.Done(); closeSealer() }()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("service", "ledger")
+	//confide:ignore false positive: the checker merges the node's sealer (its sealing key) with the context, the logger and the addresses passed beside it; the key only seals and unseals the node's secrets, nothing of it is written or printed
 	return network.Start(ctx, cfg, sealer, log)
 }
