@@ -167,12 +167,22 @@ func TestAPI(t *testing.T) {
 	if err != nil || r.Verify(tn.svc) != nil {
 		t.Fatalf("receipt does not verify: %v", err)
 	}
-	// ?wait=committed answers once the write is committed, via a backup too.
-	code, out = do(t, user, "POST", base[2]+"/app/transactions?wait=committed", `{"contents":"final"}`)
+	// ?wait=committed answers once the write is committed (as the
+	// primary knows it; backups learn it with the next message), via a
+	// backup too.
+	primary, backup := "", ""
+	for _, b := range base {
+		if _, st := do(t, user, "GET", b+"/node/state", ""); st["primary"] == true {
+			primary = b
+		} else {
+			backup = b
+		}
+	}
+	code, out = do(t, user, "POST", backup+"/app/transactions?wait=committed", `{"contents":"final"}`)
 	if code != 200 {
 		t.Fatalf("post and wait: %d %v", code, out)
 	}
-	if _, st := do(t, user, "GET", base[0]+"/app/tx?transaction_id="+out["transaction_id"].(string), ""); st["status"] != "Committed" {
+	if _, st := do(t, user, "GET", primary+"/app/tx?transaction_id="+out["transaction_id"].(string), ""); st["status"] != "Committed" {
 		t.Fatalf("after wait=committed: %v", st)
 	}
 	// Bad input gets clear errors.
