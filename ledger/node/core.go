@@ -531,6 +531,9 @@ func (c *Core) propose(e *entry.Entry) (entry.TxID, error) {
 // SignAt is when the loop, out of work, should sign next: now, or at
 // the end of the minimum gap after the last signature.
 func (c *Core) SignAt(now time.Time) time.Time {
+	if len(c.sigs) == 0 || c.sigs[len(c.sigs)-1] <= c.commitSig {
+		return now // no signature in flight
+	}
 	if at := c.lastSign.Add(c.cfg.SignMinGap); at.After(now) {
 		return at
 	}

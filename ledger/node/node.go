@@ -157,13 +157,13 @@ func (n *Node) run() {
 	signPending := false
 	for {
 		var err error
+		executed := false
 		select {
 		case <-n.stop:
 			return
 		case <-signTimer.C:
 			signPending = false
 			n.mu.Lock()
-			err = n.core.Sign(time.Now())
 		case <-tick.C:
 			n.mu.Lock()
 			n.core.Tick()
@@ -181,6 +181,7 @@ func (n *Node) run() {
 			}
 		case p := <-n.props:
 			n.mu.Lock()
+			executed = true
 			n.execute(p)
 			for i := 1; i < maxBatch; i++ {
 				select {
@@ -191,10 +192,19 @@ func (n *Node) run() {
 				}
 				break
 			}
-			// Nothing more to execute: sign now rather than at the
-			// interval, so the batch commits in one round — or, if a
-			// signature went out less than SignMinGap ago, at the end
-			// of the gap, so that batches under load share one.
+		}
+		// Raft's news first (a commit may end a signature's flight),
+		// but a batch just executed goes out in one Ready with its
+		// signature.
+		if err == nil && !executed {
+			err = n.core.Process()
+		}
+		// Out of work with transactions unsigned: sign now rather than
+		// at the interval, so that they commit in one round — unless a
+		// signature is still in flight and went out less than
+		// SignMinGap ago: then when it commits or the gap ends, so that
+		// batches under load share one signature.
+		if err == nil && len(n.props) == 0 && n.core.Unsigned() > 0 && n.core.IsPrimary() {
 			now := time.Now()
 			if at := n.core.SignAt(now); !at.After(now) {
 				err = n.core.Sign(now)
