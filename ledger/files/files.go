@@ -5,12 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/confide/confide/ledger/entry"
 )
@@ -39,6 +40,7 @@ type chunk struct {
 	ended      bool // its last entry ends the chunk (FlagChunkEnd)
 	path       string
 	offsets    []int64 // file offset of each entry's frame
+	dataEnd    int64   // where the frames end (space may be reserved after)
 }
 
 // Ledger is a directory of ledger files: committed chunks, immutable and
@@ -50,9 +52,9 @@ type chunk struct {
 type Ledger struct {
 	dir    string
 	chunks []*chunk
-	tail   *os.File // the open uncommitted chunk, or nil
-	next   uint64   // the next seqno
-	commit uint64   // the highest committed seqno
+	tail   *tailFile // the open uncommitted chunk, or nil
+	next   uint64    // the next seqno
+	commit uint64    // the highest committed seqno
 }
 
 // Open reads a ledger directory (creating it if needed). A torn last
@@ -168,6 +170,7 @@ func (c *chunk) scan(repair bool) error {
 		return bad(fmt.Sprintf("holds seqnos to %d, its name says %d", seq-1, c.end))
 	}
 	c.end = seq - 1
+	c.dataEnd = off
 	return nil
 }
 
@@ -176,6 +179,7 @@ func (c *chunk) torn(repair bool, off int64, err error) error {
 		return err
 	}
 	c.end = c.start + uint64(len(c.offsets)) - 1
+	c.dataEnd = off
 	return os.Truncate(c.path, off)
 }
 
@@ -201,51 +205,104 @@ func (l *Ledger) Append(encoded []byte) error {
 		}
 	}
 	c := l.chunks[len(l.chunks)-1]
-	off, err := l.tail.Seek(0, io.SeekEnd)
-	if err != nil {
-		return err
-	}
-	frame := binary.BigEndian.AppendUint32(nil, uint32(len(encoded)))
-	if _, err := l.tail.Write(append(frame, encoded...)); err != nil {
-		return err
-	}
-	c.offsets = append(c.offsets, off)
+	c.offsets = append(c.offsets, l.tail.end())
+	l.tail.buf = binary.BigEndian.AppendUint32(l.tail.buf, uint32(len(encoded)))
+	l.tail.buf = append(l.tail.buf, encoded...)
 	c.end = l.next
+	c.dataEnd = l.tail.end()
 	l.next++
 	if h.Flags&entry.FlagChunkEnd != 0 {
 		c.ended = true
-		if err := l.tail.Sync(); err != nil {
+		if err := l.tail.finish(); err != nil {
 			return err
 		}
-		l.tail.Close()
 		l.tail = nil
 	}
 	return nil
+}
+
+// tailFile is the open chunk: frames are buffered until Sync, written
+// in one call and made durable with fdatasync. (Space is not reserved
+// ahead, as etcd's WAL does: telling a torn frame in reserved space from
+// damage needs a checksum per frame, which the format lacks so far.)
+type tailFile struct {
+	f    *os.File
+	buf  []byte // frames not written yet
+	woff int64  // where buf goes
+}
+
+func openTailFile(path string, flag int, woff int64) (*tailFile, error) {
+	f, err := os.OpenFile(path, flag, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &tailFile{f: f, woff: woff}, nil
+}
+
+func (t *tailFile) end() int64 { return t.woff + int64(len(t.buf)) }
+
+// flush writes the buffered frames.
+func (t *tailFile) flush() error {
+	if len(t.buf) == 0 {
+		return nil
+	}
+	if _, err := t.f.WriteAt(t.buf, t.woff); err != nil {
+		return err
+	}
+	t.woff += int64(len(t.buf))
+	t.buf = t.buf[:0]
+	return nil
+}
+
+func (t *tailFile) sync() error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	return unix.Fdatasync(int(t.f.Fd()))
+}
+
+// finish ends the chunk: it is synced and closed.
+func (t *tailFile) finish() error {
+	if err := t.flush(); err != nil {
+		t.f.Close()
+		return err
+	}
+	if err := t.f.Sync(); err != nil {
+		t.f.Close()
+		return err
+	}
+	return t.f.Close()
+}
+
+func (t *tailFile) close() error {
+	err := t.flush()
+	if cerr := t.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // openTail starts a new uncommitted chunk at the next seqno, or reopens
 // the one the directory holds.
 func (l *Ledger) openTail() error {
 	if n := len(l.chunks); n > 0 && !l.chunks[n-1].committed && !l.chunks[n-1].ended {
-		f, err := os.OpenFile(l.chunks[n-1].path, os.O_RDWR, 0)
+		c := l.chunks[n-1]
+		t, err := openTailFile(c.path, os.O_RDWR, c.dataEnd)
 		if err != nil {
 			return err
 		}
-		l.tail = f
+		l.tail = t
 		return nil
 	}
-	c := &chunk{start: l.next, end: l.next - 1, path: filepath.Join(l.dir, prefix+strconv.FormatUint(l.next, 10))}
-	f, err := os.OpenFile(c.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	c := &chunk{start: l.next, end: l.next - 1, path: filepath.Join(l.dir, prefix+strconv.FormatUint(l.next, 10)), dataEnd: HeaderSize}
+	t, err := openTailFile(c.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0)
 	if err != nil {
 		return err
 	}
 	hdr := append([]byte(magic), version)
-	if _, err := f.Write(binary.BigEndian.AppendUint64(hdr, c.start)); err != nil {
-		f.Close()
-		return err
-	}
+	t.buf = binary.BigEndian.AppendUint64(hdr, c.start)
 	l.chunks = append(l.chunks, c)
-	l.tail = f
+	l.tail = t
 	return nil
 }
 
@@ -267,7 +324,7 @@ func (l *Ledger) Sync() error {
 	if l.tail == nil {
 		return nil
 	}
-	return l.tail.Sync()
+	return l.tail.sync()
 }
 
 // Commit records that every entry up to seqno is committed: chunks that
@@ -308,7 +365,9 @@ func (l *Ledger) Truncate(seqno uint64) error {
 		return nil
 	}
 	if l.tail != nil {
-		l.tail.Close()
+		if err := l.tail.close(); err != nil {
+			return err
+		}
 		l.tail = nil
 	}
 	for len(l.chunks) > 0 {
@@ -322,10 +381,12 @@ func (l *Ledger) Truncate(seqno uint64) error {
 		}
 		keep := seqno - c.start + 1
 		if keep < uint64(len(c.offsets)) {
-			if err := os.Truncate(c.path, c.offsets[keep]); err != nil {
+			cut := c.offsets[keep]
+			if err := os.Truncate(c.path, cut); err != nil {
 				return err
 			}
 			c.offsets = c.offsets[:keep]
+			c.dataEnd = cut
 			c.ended = false
 		}
 		c.end = seqno
@@ -346,6 +407,11 @@ func (l *Ledger) Read(seqno uint64) ([]byte, error) {
 }
 
 func (l *Ledger) readAt(c *chunk, seqno uint64) ([]byte, error) {
+	if l.tail != nil && c == l.chunks[len(l.chunks)-1] {
+		if err := l.tail.flush(); err != nil {
+			return nil, err
+		}
+	}
 	f, err := os.Open(c.path)
 	if err != nil {
 		return nil, err
@@ -368,7 +434,7 @@ func (l *Ledger) Close() error {
 	if l.tail == nil {
 		return nil
 	}
-	err := l.tail.Close()
+	err := l.tail.close()
 	l.tail = nil
 	return err
 }
