@@ -95,7 +95,7 @@ func (c *Config) defaults() {
 		c.SignInterval = 50 * time.Millisecond
 	}
 	if c.SignMinGap == 0 {
-		c.SignMinGap = time.Millisecond
+		c.SignMinGap = 300 * time.Microsecond
 	}
 	if c.ChunkBytes == 0 {
 		c.ChunkBytes = 4 << 20

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,7 +34,7 @@ type Sender interface {
 type Node struct {
 	mu      sync.Mutex
 	core    *Core
-	changed chan struct{} // closed and replaced when the commit point or the tail changes
+	waiters []*waiter
 	lastSig uint64
 	last    uint64
 
@@ -54,7 +55,7 @@ type proposal struct {
 
 // Start runs a node over an opened core until Stop.
 func Start(core *Core, sender Sender) *Node {
-	n := &Node{core: core, sender: sender, changed: make(chan struct{}),
+	n := &Node{core: core, sender: sender,
 		props: make(chan *proposal, 4096), inbox: make(chan pb.Message, 4096),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	core.early = sender.Send
@@ -107,24 +108,35 @@ func (n *Node) Execute(ctx context.Context, fn func(tx *kv.Tx, id entry.TxID) (*
 var errStopped = errors.New("node: stopped")
 
 // Wait blocks until a transaction is Committed or Invalid (or ctx ends)
-// and returns its status.
+// and returns its status. The loop resolves waiters as the commit point
+// moves, so that a waiter needs no lock the loop holds through an fsync.
 func (n *Node) Wait(ctx context.Context, id entry.TxID) (Status, error) {
-	for {
-		n.mu.Lock()
-		s := n.core.Status(id)
-		ch := n.changed
-		n.mu.Unlock()
-		if s == Committed || s == Invalid {
-			return s, nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return s, ctx.Err()
-		case <-n.done:
-			return s, errStopped
-		}
+	w := &waiter{id: id, ch: make(chan Status, 1)}
+	n.mu.Lock()
+	s := n.core.Status(id)
+	if s != Committed && s != Invalid {
+		n.waiters = append(n.waiters, w)
 	}
+	n.mu.Unlock()
+	if s == Committed || s == Invalid {
+		return s, nil
+	}
+	select {
+	case s := <-w.ch:
+		return s, nil
+	case <-ctx.Done():
+		n.mu.Lock()
+		n.waiters = slices.DeleteFunc(n.waiters, func(x *waiter) bool { return x == w })
+		n.mu.Unlock()
+		return Pending, ctx.Err()
+	case <-n.done:
+		return Unknown, errStopped
+	}
+}
+
+type waiter struct {
+	id entry.TxID
+	ch chan Status
 }
 
 // With runs fn with the core locked, for reads (status, receipts,
@@ -234,11 +246,17 @@ func (n *Node) execute(p *proposal) {
 	close(p.ok)
 }
 
-// notify wakes waiters when the commit point moved or the tail changed.
+// notify resolves waiters when the commit point moved or the tail
+// shrank (a rollback).
 func (n *Node) notify() {
 	if n.core.commitSig != n.lastSig || n.core.Last() < n.last {
-		close(n.changed)
-		n.changed = make(chan struct{})
+		n.waiters = slices.DeleteFunc(n.waiters, func(w *waiter) bool {
+			if s := n.core.Status(w.id); s == Committed || s == Invalid {
+				w.ch <- s
+				return true
+			}
+			return false
+		})
 	}
 	n.lastSig, n.last = n.core.commitSig, n.core.Last()
 }
