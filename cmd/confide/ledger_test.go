@@ -137,9 +137,6 @@ func (l *ledgerNet) primary() string {
 // Every transaction reported Committed must stay committed, with its
 // contents, on every node; the restarted nodes catch up.
 func TestLedgerKills(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts networks of processes")
-	}
 	for _, n := range []int{1, 3, 5} {
 		t.Run(fmt.Sprint(n, "nodes"), func(t *testing.T) {
 			l := startLedger(t, n)
