@@ -134,6 +134,7 @@ type Core struct {
 	ms    *storage
 	files *files.Ledger
 	tree  merkle.Tree
+	views []uint64 // views[s-1]: the view of the entry at seqno s
 	kv    *kv.Store
 	hs    pb.HardState // as last written to disk
 
@@ -375,6 +376,7 @@ func (c *Core) applyChecked(b []byte, e *entry.Entry, check bool) error {
 		c.sigs = append(c.sigs, s)
 	}
 	c.tree.Append(merkle.Leaf(entry.Digest(b), []byte(c.cfg.Secret.CommitEvidence(e.TxID)), e.Claims))
+	c.views = append(c.views, e.TxID.View)
 	if err := c.kv.Apply(s, entry.Digest(b), e.Writes); err != nil {
 		return err
 	}
@@ -419,6 +421,7 @@ func (c *Core) rollback(seqno uint64) error {
 	if err := c.tree.Truncate(seqno); err != nil {
 		return err
 	}
+	c.views = c.views[:seqno]
 	i, _ := slices.BinarySearch(c.sigs, seqno+1)
 	c.sigs = c.sigs[:i]
 	return nil
@@ -740,10 +743,7 @@ func (c *Core) Status(id entry.TxID) Status {
 		}
 		return Unknown
 	}
-	term, err := c.ms.Term(id.Seqno)
-	if err != nil {
-		return Unknown
-	}
+	term := c.views[id.Seqno-1]
 	switch {
 	case term == id.View && id.Seqno <= c.commitSig:
 		return Committed

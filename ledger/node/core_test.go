@@ -123,6 +123,15 @@ func (c *cluster) elect(id uint64) {
 	if c.cores[id].IsPrimary() {
 		return
 	}
+	// Let every reachable node's leader lease run out without ticking
+	// (which would start elections at random), so that they vote.
+	for _, n := range c.order() {
+		if !c.cut[n] {
+			for range c.cores[n].cfg.ElectionTicks {
+				c.cores[n].rn.TickQuiesced()
+			}
+		}
+	}
 	if err := c.cores[id].Campaign(); err != nil {
 		c.t.Fatal(err)
 	}

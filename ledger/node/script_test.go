@@ -1,0 +1,191 @@
+package node
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/datadriven"
+
+	"github.com/confide/confide/ledger/entry"
+	"github.com/confide/confide/ledger/kv"
+	"github.com/confide/confide/ledger/merkle"
+)
+
+// TestScripts drives cores through the scripts in testdata/*.txt: the
+// raft-driving loop step by step, message delivery under the script's
+// control, and what each node then holds. Regenerate the expected
+// output with -rewrite and read the diff.
+//
+//	cluster nodes=3          a new network
+//	elect id                 id campaigns; messages are delivered
+//	put id key value         id executes a write (prints its ID and status)
+//	sign id                  id writes a signature transaction
+//	settle                   deliver messages until the network is quiet
+//	cut id / heal id         drop / restore id's messages
+//	tick id... n=N           tick nodes N times, settling after each
+//	chunk-bytes id n         the primary id ends chunks at the first signature after n bytes
+//	kill id / restart id     stop a node as kill -9 would; start it from its files
+//	state                    each node: role, view, last seqno, commit point, keys, files
+//	status txid              each node's status of a transaction
+//	receipt id txid          fetch a receipt from id and verify it
+//	corrupt id               flip a byte of the node's first ledger file
+func TestScripts(t *testing.T) {
+	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+		var c *cluster
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			arg := func(i int) string {
+				if i >= len(d.CmdArgs) {
+					t.Fatalf("%s: missing argument %d", d.Cmd, i+1)
+				}
+				return d.CmdArgs[i].Key
+			}
+			id := func(i int) uint64 {
+				n, err := strconv.ParseUint(arg(i), 10, 64)
+				if err != nil || c.ids[n] == nil {
+					t.Fatalf("%s: no node %q", d.Cmd, arg(i))
+				}
+				return n
+			}
+			switch d.Cmd {
+			case "cluster":
+				var n int
+				d.ScanArgs(t, "nodes", &n)
+				c = newCluster(t, n)
+				return fmt.Sprintf("%d nodes", n)
+			case "elect":
+				c.elect(id(0))
+				return c.describe()
+			case "put":
+				n := id(0)
+				tx, err := c.cores[n].Execute(func(tx *kv.Tx, _ entry.TxID) (*merkle.Hash, error) {
+					tx.Put("records", []byte(arg(1)), []byte(arg(2)))
+					return nil, nil
+				})
+				if err != nil {
+					return err.Error()
+				}
+				return fmt.Sprintf("%s %s", tx, c.cores[n].Status(tx))
+			case "sign":
+				c.sign(id(0))
+				n := id(0)
+				return fmt.Sprintf("signature at %d", c.cores[n].Last())
+			case "settle":
+				c.settle()
+				return c.describe()
+			case "cut":
+				c.cut[id(0)] = true
+				return "ok"
+			case "heal":
+				delete(c.cut, id(0))
+				return "ok"
+			case "tick":
+				var ids []uint64
+				times := 1
+				for i, a := range d.CmdArgs {
+					if a.Key == "n" {
+						times, _ = strconv.Atoi(a.Vals[0])
+						continue
+					}
+					ids = append(ids, id(i))
+				}
+				for range times {
+					for _, n := range ids {
+						c.cores[n].Tick()
+					}
+					c.settle()
+				}
+				return c.describe()
+			case "chunk-bytes":
+				n := id(0)
+				v, err := strconv.ParseInt(arg(1), 10, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.cores[n].cfg.ChunkBytes = v
+				return "ok"
+			case "kill":
+				c.kill(id(0))
+				return "ok"
+			case "restart":
+				n := id(0)
+				core, err := Open(c.config(n, nil))
+				if err != nil {
+					return "restart failed: " + strings.ReplaceAll(err.Error(), c.dir, "DIR")
+				}
+				c.cores[n] = core
+				return c.describe()
+			case "state":
+				return c.describe()
+			case "status":
+				tx, err := entry.ParseTxID(arg(0))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out []string
+				for _, n := range c.order() {
+					out = append(out, fmt.Sprintf("node %d: %s", n, c.cores[n].Status(tx)))
+				}
+				return strings.Join(out, "\n")
+			case "receipt":
+				n := id(0)
+				tx, err := entry.ParseTxID(arg(1))
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := c.cores[n].Receipt(tx.Seqno)
+				if err != nil {
+					return err.Error()
+				}
+				if err := r.Verify(c.service.Cert); err != nil {
+					return "does not verify: " + err.Error()
+				}
+				return fmt.Sprintf("verified: %s under the signature at %d.%d", r.TxID, r.Signature.View, r.Signature.Seqno)
+			case "corrupt":
+				n := id(0)
+				dir := filepath.Join(c.dir, fmt.Sprint(n), "ledger")
+				es, _ := os.ReadDir(dir)
+				p := filepath.Join(dir, es[0].Name())
+				b, _ := os.ReadFile(p)
+				b[len(b)-5] ^= 1
+				os.WriteFile(p, b, 0o600)
+				return "flipped a byte of " + es[0].Name()
+			}
+			t.Fatalf("unknown command %q", d.Cmd)
+			return ""
+		})
+	})
+}
+
+// describe is each live node's state, one line each plus its keys.
+func (c *cluster) describe() string {
+	var out []string
+	for _, n := range c.order() {
+		core := c.cores[n]
+		role := "backup"
+		if core.IsPrimary() {
+			role = "primary"
+		}
+		if c.cut[n] {
+			role += " (cut off)"
+		}
+		var kvs []string
+		core.Store().Range("records", func(k, v []byte) bool {
+			kvs = append(kvs, string(k)+"="+string(v))
+			return true
+		})
+		es, _ := os.ReadDir(filepath.Join(c.dir, fmt.Sprint(n), "ledger"))
+		var names []string
+		for _, e := range es {
+			names = append(names, e.Name())
+		}
+		slices.Sort(names)
+		out = append(out, fmt.Sprintf("node %d: %s view %d last %d commit %d records {%s} files %s",
+			n, role, core.View(), core.Last(), core.CommitSeqno(), strings.Join(kvs, " "), strings.Join(names, " ")))
+	}
+	return strings.Join(out, "\n")
+}
