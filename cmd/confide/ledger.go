@@ -53,8 +53,12 @@ func newLedgerCmd(self *launched) *cobra.Command {
 			}
 			defer closeSealer()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("service", "ledger", "node", cfg.ID)
+			v, err := newVerifier("", "")
+			if err != nil {
+				return err
+			}
 			//confide:ignore false positive: the checker merges the node's sealer (its sealing key) with the context, the logger and the addresses passed beside it; the key only seals and unseals the node's secrets, nothing of it is written or printed
-			r, err := network.Start(ctx, cfg, sealer, log)
+			r, err := network.Start(ctx, cfg, network.Enclave{Sealer: sealer, Platform: p, Verifier: v}, log)
 			if err != nil {
 				return err
 			}
@@ -62,8 +66,12 @@ func newLedgerCmd(self *launched) *cobra.Command {
 			if id.Platform == enclave.PlatformSim {
 				kind = "SIMULATED"
 			}
+			links := "node-to-node TLS attested (peers must run this code)"
+			if !r.Attested {
+				links = "node-to-node TLS NOT attested"
+			}
 			//confide:ignore false positive: the checker merges the node's sealer (its sealing key) with the context, the logger and the addresses passed beside it; the key only seals and unseals the node's secrets, nothing of it is written or printed
-			fmt.Fprintf(cmd.OutOrStdout(), "ledger node %d: rpc https://%s raft %s (%s TEE, %s)\n", cfg.ID, r.RPCAddr, r.RaftAddr, kind, id.Platform)
+			fmt.Fprintf(cmd.OutOrStdout(), "ledger node %d: rpc https://%s raft %s (%s TEE, %s; %s)\n", cfg.ID, r.RPCAddr, r.RaftAddr, kind, id.Platform, links)
 			<-ctx.Done()
 			//confide:ignore false positive: the checker merges the node's sealer (its sealing key) with the node it started; stopping the node flushes ledger frames, which never hold the sealing key
 			return r.Stop()
@@ -215,6 +223,7 @@ func startDevLedger(ctx context.Context, self *launched, dir, addr string) (*net
 	}
 	go func() { <-ctx.Done(); closeSealer() }()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("service", "ledger")
+	// One node: no peers to attest.
 	//confide:ignore false positive: the checker merges the node's sealer (its sealing key) with the context, the logger and the addresses passed beside it; the key only seals and unseals the node's secrets, nothing of it is written or printed
-	return network.Start(ctx, cfg, sealer, log)
+	return network.Start(ctx, cfg, network.Enclave{Sealer: sealer}, log)
 }

@@ -27,6 +27,8 @@ import (
 
 	pb "go.etcd.io/raft/v3/raftpb"
 
+	"github.com/confide/confide/attest"
+	"github.com/confide/confide/attest/atls"
 	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/ledger/acl"
 	"github.com/confide/confide/ledger/app"
@@ -78,6 +80,18 @@ const (
 	SealedFile    = "sealed_secrets"
 )
 
+// Enclave is what a node uses of its TEE.
+type Enclave struct {
+	// Sealer seals the node's secrets to its identity.
+	Sealer Sealer
+	// Platform and Verifier, when both set, make node-to-node TLS
+	// attested: peers must run the code this node runs
+	// (node.SameCodePolicy). Without them, peers are authenticated by
+	// their service-endorsed node certificates only.
+	Platform enclave.Platform
+	Verifier *attest.Verifier
+}
+
 // Sealer seals to the node's enclave identity (seal.Sealer).
 type Sealer interface {
 	Seal(ctx context.Context, policy enclave.SealPolicy, plaintext, aad []byte) ([]byte, error)
@@ -128,9 +142,11 @@ func secrets(ctx context.Context, dir string, s Sealer) (*Provision, error) {
 
 // Running is a started node.
 type Running struct {
-	Node      *node.Node
-	RPCAddr   string
-	RaftAddr  string
+	Node     *node.Node
+	RPCAddr  string
+	RaftAddr string
+	// Attested says whether node-to-node TLS is attested.
+	Attested  bool
 	transport *node.Transport
 	http      *http.Server
 	cancel    context.CancelFunc
@@ -138,8 +154,20 @@ type Running struct {
 }
 
 // Start starts a node; it runs until Stop or until ctx ends.
-func Start(ctx context.Context, cfg Config, s Sealer, log *slog.Logger) (*Running, error) {
-	p, err := secrets(ctx, cfg.Dir, s)
+func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Running, error) {
+	link := &node.Link{}
+	if env.Platform != nil && env.Verifier != nil {
+		id, err := env.Platform.Identity(ctx)
+		if err != nil {
+			return nil, err
+		}
+		pol, err := node.SameCodePolicy(id)
+		if err != nil {
+			return nil, err
+		}
+		link.ATLS = &atls.Config{Attester: env.Platform, Verifier: env.Verifier, Policy: pol}
+	}
+	p, err := secrets(ctx, cfg.Dir, env.Sealer)
 	if err != nil {
 		return nil, err
 	}
@@ -160,6 +188,7 @@ func Start(ctx context.Context, cfg Config, s Sealer, log *slog.Logger) (*Runnin
 		return nil, err
 	}
 	self := &identity.Identity{Key: nodeKey, Cert: nodeCert}
+	link.Self, link.Service = self, service
 	core, err := node.Open(node.Config{
 		ID: cfg.ID, Dir: cfg.Dir, Secret: secret, Node: self, Service: service, Bootstrap: cfg.Bootstrap,
 		SignEvery: cfg.SignEvery, SignInterval: time.Duration(cfg.SignIntervalMS) * time.Millisecond,
@@ -170,7 +199,7 @@ func Start(ctx context.Context, cfg Config, s Sealer, log *slog.Logger) (*Runnin
 	r := &Running{done: make(chan struct{})}
 	var n *node.Node
 	ready := make(chan struct{})
-	tr, err := node.Listen(cfg.RaftAddr, node.TLSConfig(self, service), func(m pb.Message) {
+	tr, err := node.Listen(cfg.RaftAddr, link, func(m pb.Message) {
 		<-ready
 		n.Receive(m)
 	})
@@ -185,7 +214,7 @@ func Start(ctx context.Context, cfg Config, s Sealer, log *slog.Logger) (*Runnin
 	}
 	n = node.Start(core, tr)
 	close(ready)
-	r.Node, r.transport, r.RaftAddr = n, tr, tr.Addr()
+	r.Node, r.transport, r.RaftAddr, r.Attested = n, tr, tr.Addr(), link.Attested()
 
 	rpcAddr := func(id uint64) string { return cfg.Peers[id].RPC }
 	srv := app.NewServer(n, self, service, rpcAddr, log, acl.App{})

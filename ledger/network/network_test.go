@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/confide/confide/attest"
+	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/enclave/sim/simtest"
 	"github.com/confide/confide/ledger/app"
 	"github.com/confide/confide/ledger/identity"
@@ -30,6 +32,7 @@ type testNet struct {
 	dir     string
 	running map[uint64]*network.Running
 	sealer  *seal.Sealer
+	env     network.Enclave
 	svc     *x509.Certificate
 }
 
@@ -56,7 +59,8 @@ func startB(t testing.TB, n int) *testNet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn := &testNet{t: t, dir: t.TempDir(), running: map[uint64]*network.Running{}, sealer: s}
+	tn := &testNet{t: t, dir: t.TempDir(), running: map[uint64]*network.Running{}, sealer: s,
+		env: network.Enclave{Sealer: s, Platform: p.Client, Verifier: &attest.Verifier{Backends: map[string]enclave.Verifier{"sim": p.Verifier()}}}}
 	if err := sandbox.Prepare(sandbox.Options{Nodes: n, Dir: tn.dir, SignIntervalMS: 10}); err != nil {
 		t.Fatal(err)
 	}
@@ -84,9 +88,12 @@ func (tn *testNet) config(id uint64) network.Config {
 }
 
 func (tn *testNet) startNode(id uint64) {
-	r, err := network.Start(context.Background(), tn.config(id), tn.sealer, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r, err := network.Start(context.Background(), tn.config(id), tn.env, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		tn.t.Fatal(err)
+	}
+	if !r.Attested {
+		tn.t.Fatal("node-to-node TLS is not attested")
 	}
 	tn.running[id] = r
 }
@@ -247,7 +254,7 @@ func TestAPI(t *testing.T) {
 	os.WriteFile(filepath.Join(tn.dir, "nodes", "2", network.SealedFile), b, 0o600)
 	tn.running[2].Stop()
 	delete(tn.running, 2)
-	if _, err := network.Start(context.Background(), tn.config(2), tn.sealer, slog.New(slog.NewTextHandler(io.Discard, nil))); !errors.Is(err, network.ErrCannotUnseal) {
+	if _, err := network.Start(context.Background(), tn.config(2), tn.env, slog.New(slog.NewTextHandler(io.Discard, nil))); !errors.Is(err, network.ErrCannotUnseal) {
 		t.Fatalf("start with foreign sealed secrets: %v", err)
 	}
 }

@@ -12,6 +12,10 @@ import (
 
 	pb "go.etcd.io/raft/v3/raftpb"
 
+	"github.com/confide/confide/attest"
+	"github.com/confide/confide/attest/atls"
+	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/enclave/sim/simtest"
 	"github.com/confide/confide/ledger/entry"
 	"github.com/confide/confide/ledger/identity"
 	"github.com/confide/confide/ledger/kv"
@@ -21,14 +25,18 @@ import (
 // netCluster runs nodes with their loops and TLS transports on loopback.
 type netCluster struct {
 	*cluster
+	atls  func(id uint64) *atls.Config
 	nodes map[uint64]*Node
 	trs   map[uint64]*Transport
 	addrs map[uint64]string
 }
 
-func newNetCluster(t *testing.T, n int) *netCluster {
+func newNetCluster(t *testing.T, n int, link ...func(uint64) *atls.Config) *netCluster {
 	c := newCluster(t, 0)
 	nc := &netCluster{cluster: c, nodes: map[uint64]*Node{}, trs: map[uint64]*Transport{}, addrs: map[uint64]string{}}
+	if len(link) > 0 {
+		nc.atls = link[0]
+	}
 	var peers []uint64
 	for i := 1; i <= n; i++ {
 		peers = append(peers, uint64(i))
@@ -67,7 +75,11 @@ func (nc *netCluster) startNode(id uint64, peers []uint64) {
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	tr, err := Listen(addr, TLSConfig(nc.ids[id], nc.service.Cert), func(m pb.Message) {
+	link := &Link{Self: nc.ids[id], Service: nc.service.Cert}
+	if nc.atls != nil {
+		link.ATLS = nc.atls(id)
+	}
+	tr, err := Listen(addr, link, func(m pb.Message) {
 		<-ready
 		node.Receive(m)
 	})
@@ -113,8 +125,27 @@ func (nc *netCluster) primary() uint64 {
 	return 0
 }
 
-func TestNetwork(t *testing.T) {
-	nc := newNetCluster(t, 3)
+func TestNetwork(t *testing.T) { testNetwork(t, newNetCluster(t, 3)) }
+
+// TestAttestedNetwork: the same over attested TLS, every node an enclave
+// of the in-test simulated platform checked against a same-code policy.
+func TestAttestedNetwork(t *testing.T) {
+	p := simtest.Start(t)
+	v := &attest.Verifier{Backends: map[string]enclave.Verifier{"sim": p.Verifier()}}
+	id, err := p.Client.Identity(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := SameCodePolicy(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testNetwork(t, newNetCluster(t, 3, func(uint64) *atls.Config {
+		return &atls.Config{Attester: p.Client, Verifier: v, Policy: pol}
+	}))
+}
+
+func testNetwork(t *testing.T, nc *netCluster) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	write := func(p uint64, k string) (entry.TxID, error) {

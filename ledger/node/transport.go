@@ -51,9 +51,11 @@ func TLSConfig(node *identity.Identity, service *x509.Certificate) *tls.Config {
 // connection per peer with a bounded queue (full: dropped, raft resends),
 // frames of length (4) ‖ raftpb.Message.
 type Transport struct {
-	conf *tls.Config
-	ln   net.Listener
-	recv func(pb.Message)
+	link   *Link
+	server *tls.Config
+	client *tls.Config
+	ln     net.Listener
+	recv   func(pb.Message)
 
 	mu    sync.Mutex
 	peers map[uint64]*peer
@@ -68,12 +70,16 @@ type peer struct {
 
 // Listen starts a transport on addr; recv gets every message a peer
 // sends.
-func Listen(addr string, conf *tls.Config, recv func(pb.Message)) (*Transport, error) {
-	ln, err := tls.Listen("tcp", addr, conf)
+func Listen(addr string, link *Link, recv func(pb.Message)) (*Transport, error) {
+	server, client, err := link.configs()
 	if err != nil {
 		return nil, err
 	}
-	t := &Transport{conf: conf, ln: ln, recv: recv, peers: map[uint64]*peer{}, done: make(chan struct{})}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	t := &Transport{link: link, server: server, client: client, ln: ln, recv: recv, peers: map[uint64]*peer{}, done: make(chan struct{})}
 	t.wg.Add(1)
 	go t.accept()
 	return t, nil
@@ -140,8 +146,12 @@ func (t *Transport) accept() {
 	}
 }
 
-func (t *Transport) serve(c net.Conn) {
+func (t *Transport) serve(raw net.Conn) {
 	defer t.wg.Done()
+	c, err := t.link.serverConn(raw, t.server)
+	if err != nil {
+		return // not a node of this service, or not attested
+	}
 	defer c.Close()
 	go func() {
 		<-t.done
@@ -178,10 +188,9 @@ func (t *Transport) dial(p *peer) {
 			conn.Close()
 		}
 	}()
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Second}, Config: t.conf}
 	for m := range p.ch {
 		if conn == nil {
-			c, err := d.Dial("tcp", p.addr)
+			c, err := t.link.dial(p.addr, t.client)
 			if err != nil {
 				// Down: drop what is queued; raft will resend.
 				for len(p.ch) > 0 {
