@@ -92,7 +92,8 @@ type Entry struct {
 // of commit evidence.
 type Secret struct {
 	aead   cipher.AEAD
-	commit []byte // HMAC key of commit evidence
+	snap   cipher.AEAD // seals snapshots' private state
+	commit []byte      // HMAC key of commit evidence
 }
 
 // NewSecret derives the ledger's keys from a 32-byte ledger secret.
@@ -108,15 +109,52 @@ func NewSecret(s []byte) (*Secret, error) {
 	if err != nil {
 		return nil, err
 	}
-	blk, err := aes.NewCipher(enc)
+	snapKey, err := hkdf.Key(sha256.New, s, nil, "confide-ledger-v1 snapshots", 32)
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(blk)
+	aead, err := newGCM(enc)
 	if err != nil {
 		return nil, err
 	}
-	return &Secret{aead: aead, commit: commit}, nil
+	snap, err := newGCM(snapKey)
+	if err != nil {
+		return nil, err
+	}
+	return &Secret{aead: aead, snap: snap, commit: commit}, nil
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	blk, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(blk)
+}
+
+// SealState encodes a snapshot's state: the public maps in clear, the
+// others sealed under the snapshot key (its own, so that no nonce is
+// shared with transactions) with the nonce seqno (8) ‖ view (4); aad
+// binds what precedes the sealed part in the snapshot.
+func (s *Secret) SealState(seqno, view uint64, ws WriteSet, aad func(public []byte) []byte) (public, sealed []byte) {
+	public = encodeWrites(ws, true)
+	return public, s.snap.Seal(nil, iv(TxID{View: view, Seqno: seqno}), encodeWrites(ws, false), aad(public))
+}
+
+// OpenState decodes a snapshot's state.
+func (s *Secret) OpenState(seqno, view uint64, public, sealed, aad []byte) (WriteSet, error) {
+	priv, err := s.snap.Open(nil, iv(TxID{View: view, Seqno: seqno}), sealed, aad)
+	if err != nil {
+		return nil, ErrAuth
+	}
+	ws := WriteSet{}
+	if err := decodeWrites(public, true, ws); err != nil {
+		return nil, err
+	}
+	if err := decodeWrites(priv, false, ws); err != nil {
+		return nil, err
+	}
+	return ws, nil
 }
 
 // iv is the GCM nonce of a transaction: its seqno and view, so that a

@@ -214,3 +214,38 @@ func (t *Tx) WriteSet() entry.WriteSet {
 	}
 	return ws
 }
+
+// Dump is the whole latest state as a write set (every key a write), for
+// a snapshot.
+func (s *Store) Dump() entry.WriteSet {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ws := entry.WriteSet{}
+	for name, mp := range s.maps {
+		if len(mp) == 0 {
+			continue
+		}
+		writes := make([]entry.Write, 0, len(mp))
+		for k, v := range mp {
+			writes = append(writes, entry.Write{Key: []byte(k), Value: v})
+		}
+		ws[name] = writes
+	}
+	return ws
+}
+
+// Load replaces the state with a snapshot's: the state after seqno,
+// committed.
+func (s *Store) Load(seqno uint64, ws entry.WriteSet) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maps = map[string]map[string][]byte{}
+	for name, writes := range ws {
+		mp := make(map[string][]byte, len(writes))
+		for _, w := range writes {
+			mp[string(w.Key)] = w.Value
+		}
+		s.maps[name] = mp
+	}
+	s.last, s.committed, s.undo = seqno, seqno, nil
+}

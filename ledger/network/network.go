@@ -58,6 +58,9 @@ type Config struct {
 	SignEvery    int           `json:"sign_every,omitempty"`
 	// SignIntervalMS is the longest time between signatures.
 	SignIntervalMS int `json:"sign_interval_ms,omitempty"`
+	// SnapshotEvery: the primary snapshots after this many transactions
+	// (0: never).
+	SnapshotEvery uint64 `json:"snapshot_every,omitempty"`
 }
 
 // GenesisUser is a user of a new network.
@@ -191,7 +194,7 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 	link.Self, link.Service = self, service
 	core, err := node.Open(node.Config{
 		ID: cfg.ID, Dir: cfg.Dir, Secret: secret, Node: self, Service: service, Bootstrap: cfg.Bootstrap,
-		SignEvery: cfg.SignEvery, SignInterval: time.Duration(cfg.SignIntervalMS) * time.Millisecond,
+		SignEvery: cfg.SignEvery, SignInterval: time.Duration(cfg.SignIntervalMS) * time.Millisecond, SnapshotEvery: cfg.SnapshotEvery,
 	})
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package node
 import (
 	"crypto/ecdsa"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/confide/confide/ledger/kv"
 	"github.com/confide/confide/ledger/merkle"
 	"github.com/confide/confide/ledger/receipt"
+	"github.com/confide/confide/ledger/snapshot"
 )
 
 // Maps the node itself writes (spec/ledger-node.md). Apps may not write
@@ -81,6 +83,10 @@ type Config struct {
 	// ChunkBytes: the primary ends a chunk at the first signature after
 	// the chunk reaches this size (default 4 MiB).
 	ChunkBytes int64
+	// SnapshotEvery: the primary snapshots the state after this many
+	// transactions (0: never). A snapshot ends a chunk and its evidence
+	// starts the next.
+	SnapshotEvery uint64
 	// ElectionTicks and HeartbeatTicks are raft's (defaults 10 and 1).
 	ElectionTicks, HeartbeatTicks int
 	// Logger logs raft's messages (default: discard).
@@ -152,6 +158,14 @@ type Core struct {
 	certs map[string]*ecdsa.PublicKey
 	// leaderTerm is the term in which Process last ran as leader.
 	leaderTerm uint64
+
+	// Snapshots (snap.go).
+	confLog        []confAt // the voters after each configuration change in the log
+	lastSnap       uint64   // seqno of the newest snapshot
+	pending        []pendingSnap
+	snapCache      []byte // the primary's snapshot, encoded when it wrote the evidence
+	snapCacheSeqno uint64
+	restoredFrom   uint64 // the snapshot the node restarted from, if any
 }
 
 // Open starts a node on its directory: a new network (cfg.Bootstrap), a
@@ -267,31 +281,35 @@ func (c *Core) replay() error {
 	var voters []uint64
 	last := c.files.Next() - 1
 	commit := max(min(c.hs.Commit, last), c.files.Committed())
+	from, err := c.loadSnapshot(last)
+	if err != nil {
+		return err
+	}
 	for s := uint64(1); s <= last; s++ {
 		b, err := c.files.Read(s)
 		if err != nil {
 			return err
 		}
-		e, err := c.cfg.Secret.Decode(b)
-		if err != nil {
-			return fmt.Errorf("%w: entry %d: %v", ErrTampered, s, err)
-		}
-		if err := c.apply(b, e); err != nil {
-			return err
-		}
-		re := raftEntry(b, e)
-		if re.Type == pb.EntryConfChange && s <= commit {
-			var cc pb.ConfChange
-			if err := cc.Unmarshal(re.Data); err != nil {
-				return fmt.Errorf("%w: entry %d: configuration change: %v", ErrTampered, s, err)
+		var re pb.Entry
+		if s <= from {
+			// Covered by the snapshot: raft's log needs the entry, the
+			// state does not.
+			if re, err = headerEntry(b); err != nil {
+				return fmt.Errorf("%w: entry %d: %v", ErrTampered, s, err)
 			}
-			switch cc.Type {
-			case pb.ConfChangeAddNode:
-				if !slices.Contains(voters, cc.NodeID) {
-					voters = append(voters, cc.NodeID)
-				}
-			case pb.ConfChangeRemoveNode:
-				voters = slices.DeleteFunc(voters, func(v uint64) bool { return v == cc.NodeID })
+		} else {
+			e, err := c.cfg.Secret.Decode(b)
+			if err != nil {
+				return fmt.Errorf("%w: entry %d: %v", ErrTampered, s, err)
+			}
+			if err := c.apply(b, e); err != nil {
+				return err
+			}
+			re = raftEntry(b, e)
+		}
+		if re.Type == pb.EntryConfChange && s <= commit {
+			if voters, err = voterChange(voters, re.Data); err != nil {
+				return fmt.Errorf("%w: entry %d: configuration change: %v", ErrTampered, s, err)
 			}
 		}
 		ents = append(ents, re)
@@ -307,9 +325,12 @@ func (c *Core) replay() error {
 			return err
 		}
 	}
-	c.commitTo(commit)
-	return nil
+	return c.commitTo(commit)
 }
+
+// RestoredFrom is the seqno of the snapshot the node restarted from (0:
+// it replayed every transaction).
+func (c *Core) RestoredFrom() uint64 { return c.restoredFrom }
 
 // raftEntry is the raft entry a ledger entry records (the inverse of
 // ledgerBytes).
@@ -375,6 +396,18 @@ func (c *Core) applyChecked(b []byte, e *entry.Entry, check bool) error {
 		}
 		c.sigs = append(c.sigs, s)
 	}
+	if e.Flags&entry.FlagSnapshot != 0 {
+		if err := c.applyEvidence(e); err != nil {
+			return err
+		}
+	}
+	if w := e.Writes[MapRaft]; len(w) == 1 && string(w[0].Key) == "conf_change" {
+		v, err := voterChange(c.logVoters(s), w[0].Value)
+		if err != nil {
+			return fmt.Errorf("%w: entry %d: configuration change: %v", ErrTampered, s, err)
+		}
+		c.confLog = append(c.confLog, confAt{s, v})
+	}
 	c.tree.Append(merkle.Leaf(entry.Digest(b), []byte(c.cfg.Secret.CommitEvidence(e.TxID)), e.Claims))
 	c.views = append(c.views, e.TxID.View)
 	if err := c.kv.Apply(s, entry.Digest(b), e.Writes); err != nil {
@@ -424,6 +457,9 @@ func (c *Core) rollback(seqno uint64) error {
 	c.views = c.views[:seqno]
 	i, _ := slices.BinarySearch(c.sigs, seqno+1)
 	c.sigs = c.sigs[:i]
+	c.confLog = slices.DeleteFunc(c.confLog, func(ch confAt) bool { return ch.seqno > seqno })
+	c.dropSnapshots(seqno)
+	c.snapCache = nil
 	return nil
 }
 
@@ -585,11 +621,25 @@ func (c *Core) Sign(now time.Time) error {
 	e := &entry.Entry{TxID: id, Flags: entry.FlagSignature, Writes: entry.WriteSet{
 		MapSignatures: {{Key: []byte("signature"), Value: js}},
 	}}
-	if c.chunk >= c.cfg.ChunkBytes {
+	snap := c.cfg.SnapshotEvery > 0 && id.Seqno-c.lastSnap >= c.cfg.SnapshotEvery
+	if c.chunk >= c.cfg.ChunkBytes || snap {
 		e.Flags |= entry.FlagChunkEnd
 	}
 	c.lastSign = now
-	_, err = c.propose(e)
+	if _, err = c.propose(e); err != nil || !snap {
+		return err
+	}
+	// The state after this signature, which ends the chunk; its
+	// evidence starts the next, and the next signature covers it.
+	b, err := c.encodeSnapshot()
+	if err != nil {
+		return err
+	}
+	d := snapshot.Digest(b)
+	c.snapCache, c.snapCacheSeqno = b, id.Seqno
+	_, err = c.propose(&entry.Entry{TxID: entry.TxID{View: st.Term, Seqno: id.Seqno + 1}, Flags: entry.FlagSnapshot, Writes: entry.WriteSet{
+		MapSnapshots: {{Key: []byte("evidence"), Value: snapshot.MarshalEvidence(snapshot.Evidence{Seqno: id.Seqno, Digest: hex.EncodeToString(d[:])})}},
+	}})
 	return err
 }
 
@@ -727,7 +777,7 @@ func (c *Core) commitTo(index uint64) error {
 	if i, _ := slices.BinarySearch(c.sigs, index+1); i > 0 {
 		c.commitSig = c.sigs[i-1]
 	}
-	return nil
+	return c.commitSnapshots()
 }
 
 // Status is a transaction's status as this node knows it.

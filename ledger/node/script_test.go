@@ -29,6 +29,8 @@ import (
 //	cut id / heal id         drop / restore id's messages
 //	tick id... n=N           tick nodes N times, settling after each
 //	chunk-bytes id n         the primary id ends chunks at the first signature after n bytes
+//	snapshot-every id n      the primary id snapshots after every n transactions
+//	corrupt-snapshot id      flip a byte of the node's newest snapshot
 //	kill id / restart id     stop a node as kill -9 would; start it from its files
 //	state                    each node: role, view, last seqno, commit point, keys, files
 //	status txid              each node's status of a transaction
@@ -108,6 +110,23 @@ func TestScripts(t *testing.T) {
 				}
 				c.cores[n].cfg.ChunkBytes = v
 				return "ok"
+			case "snapshot-every":
+				n := id(0)
+				v, err := strconv.ParseUint(arg(1), 10, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.cores[n].cfg.SnapshotEvery = v
+				return "ok"
+			case "corrupt-snapshot":
+				n := id(0)
+				dir := filepath.Join(c.dir, fmt.Sprint(n), "snapshots")
+				es, _ := os.ReadDir(dir)
+				p := filepath.Join(dir, es[len(es)-1].Name())
+				b, _ := os.ReadFile(p)
+				b[len(b)-5] ^= 1
+				os.WriteFile(p, b, 0o600)
+				return "flipped a byte of " + es[len(es)-1].Name()
 			case "kill":
 				c.kill(id(0))
 				return "ok"
@@ -118,7 +137,11 @@ func TestScripts(t *testing.T) {
 					return "restart failed: " + strings.ReplaceAll(err.Error(), c.dir, "DIR")
 				}
 				c.cores[n] = core
-				return c.describe()
+				from := "replayed every transaction"
+				if s := core.RestoredFrom(); s > 0 {
+					from = fmt.Sprintf("restored from the snapshot at %d", s)
+				}
+				return from + "\n" + c.describe()
 			case "state":
 				return c.describe()
 			case "status":
@@ -179,8 +202,9 @@ func (c *cluster) describe() string {
 			return true
 		})
 		es, _ := os.ReadDir(filepath.Join(c.dir, fmt.Sprint(n), "ledger"))
+		ss, _ := os.ReadDir(filepath.Join(c.dir, fmt.Sprint(n), "snapshots"))
 		var names []string
-		for _, e := range es {
+		for _, e := range append(es, ss...) {
 			names = append(names, e.Name())
 		}
 		slices.Sort(names)

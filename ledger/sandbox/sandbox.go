@@ -8,6 +8,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -48,10 +49,15 @@ type Options struct {
 	Command func(config string) []string
 	// SignIntervalMS and SignEvery pass to the nodes (0: defaults).
 	SignIntervalMS, SignEvery int
+	// SnapshotEvery passes to the nodes (0: DefaultSnapshotEvery).
+	SnapshotEvery uint64
 	// Restart restarts nodes that exit (default on in Run).
 	NoRestart bool
 	Log       io.Writer
 }
+
+// DefaultSnapshotEvery is how often a sandbox's primary snapshots.
+const DefaultSnapshotEvery = 10000
 
 // Sandbox is a running network.
 type Sandbox struct {
@@ -137,7 +143,8 @@ func Prepare(opts Options) error {
 			return err
 		}
 		cfg := network.Config{ID: id, Dir: dir, RaftAddr: peers[id].Raft, RPCAddr: peers[id].RPC, Peers: peers,
-			Bootstrap: ids, GenesisUsers: genesis, SignIntervalMS: opts.SignIntervalMS, SignEvery: opts.SignEvery}
+			Bootstrap: ids, GenesisUsers: genesis, SignIntervalMS: opts.SignIntervalMS, SignEvery: opts.SignEvery,
+			SnapshotEvery: cmp.Or(opts.SnapshotEvery, DefaultSnapshotEvery)}
 		b, _ := json.MarshalIndent(cfg, "", "  ")
 		if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600); err != nil {
 			return err
