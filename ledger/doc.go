@@ -19,6 +19,8 @@
 //     apply and verify; plus the loop and the node-to-node transport.
 //   - receipt, identity: signatures, receipts and the certificates they
 //     rest on; verification needs only the service certificate.
+//   - snapshot: the state at a seqno, so that a node restarts without
+//     replaying everything; trusted once its evidence is signed.
 //   - audit: replays files without the secret.
 //   - app, acl: the application framework and the Azure Confidential
 //     Ledger API, the first app.
@@ -26,5 +28,5 @@
 //
 // What is where on disk and on the wire: spec/ledger-entry.md,
 // spec/ledger-files.md, spec/ledger-merkle.md, spec/ledger-node.md,
-// spec/ledger-receipt.md.
+// spec/ledger-receipt.md, spec/ledger-snapshot.md.
 package ledger
