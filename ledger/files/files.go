@@ -51,6 +51,7 @@ type chunk struct {
 // concurrent use.
 type Ledger struct {
 	dir    string
+	base   uint64 // the files start after this seqno (a node that installed a snapshot)
 	chunks []*chunk
 	tail   *tailFile // the open uncommitted chunk, or nil
 	next   uint64    // the next seqno
@@ -69,6 +70,12 @@ func Open(dir string) (*Ledger, error) {
 		return nil, err
 	}
 	l := &Ledger{dir: dir, next: 1}
+	if b, err := os.ReadFile(filepath.Join(dir, baseFile)); err == nil {
+		if l.base, err = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, baseFile, err)
+		}
+		l.next, l.commit = l.base+1, l.base
+	}
 	for _, n := range names {
 		c, ok := parseName(n.Name())
 		if !ok {
@@ -181,6 +188,46 @@ func (c *chunk) torn(repair bool, off int64, err error) error {
 	c.end = c.start + uint64(len(c.offsets)) - 1
 	c.dataEnd = off
 	return os.Truncate(c.path, off)
+}
+
+// baseFile names the seqno the files start after, when they do not
+// start at 1.
+const baseFile = "base"
+
+// ErrBefore reports a seqno before the files' base.
+var ErrBefore = errors.New("files: the seqno precedes this node's ledger files (it started from a snapshot)")
+
+// Base is the seqno the files start after (0: they hold every entry).
+func (l *Ledger) Base() uint64 { return l.base }
+
+// Reset starts the files over after seqno base, as when a node installs
+// a snapshot: the chunks held so far are moved, not deleted, to a
+// directory beside this one, ledger.before-<base>.
+func (l *Ledger) Reset(base uint64) error {
+	if l.tail != nil {
+		l.tail.close()
+		l.tail = nil
+	}
+	if len(l.chunks) > 0 {
+		aside := filepath.Join(filepath.Dir(l.dir), filepath.Base(l.dir)+".before-"+strconv.FormatUint(base, 10))
+		if err := os.MkdirAll(aside, 0o700); err != nil {
+			return err
+		}
+		for _, c := range l.chunks {
+			if err := os.Rename(c.path, filepath.Join(aside, filepath.Base(c.path))); err != nil {
+				return err
+			}
+		}
+	}
+	tmp := filepath.Join(l.dir, baseFile+".tmp")
+	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(base, 10)+"\n"), 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(l.dir, baseFile)); err != nil {
+		return err
+	}
+	l.chunks, l.base, l.next, l.commit = nil, base, base+1, base
+	return syncDir(l.dir)
 }
 
 // Next is the seqno the next Append takes.
@@ -358,7 +405,7 @@ func (l *Ledger) Commit(seqno uint64) error {
 // Truncate drops every entry after seqno, which raft may ask of a
 // follower's uncommitted tail; committed entries cannot be dropped.
 func (l *Ledger) Truncate(seqno uint64) error {
-	if seqno < l.commit {
+	if seqno < l.commit || seqno < l.base {
 		return fmt.Errorf("files: truncation to %d below the committed %d", seqno, l.commit)
 	}
 	if seqno+1 >= l.next {
@@ -398,6 +445,9 @@ func (l *Ledger) Truncate(seqno uint64) error {
 
 // Read returns the encoded entry at seqno.
 func (l *Ledger) Read(seqno uint64) ([]byte, error) {
+	if seqno <= l.base {
+		return nil, ErrBefore
+	}
 	for _, c := range l.chunks {
 		if seqno >= c.start && seqno <= c.end {
 			return l.readAt(c, seqno)

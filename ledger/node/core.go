@@ -87,6 +87,10 @@ type Config struct {
 	// transactions (0: never). A snapshot ends a chunk and its evidence
 	// starts the next.
 	SnapshotEvery uint64
+	// CompactKeep is how many entries before the newest committed
+	// snapshot raft keeps in memory for backups that lag (default
+	// 1,000); one further behind receives the snapshot.
+	CompactKeep uint64
 	// ElectionTicks and HeartbeatTicks are raft's (defaults 10 and 1).
 	ElectionTicks, HeartbeatTicks int
 	// Logger logs raft's messages (default: discard).
@@ -99,6 +103,9 @@ func (c *Config) defaults() {
 	}
 	if c.SignInterval == 0 {
 		c.SignInterval = 50 * time.Millisecond
+	}
+	if c.CompactKeep == 0 {
+		c.CompactKeep = 1000
 	}
 	if c.SignMinGap == 0 {
 		c.SignMinGap = 300 * time.Microsecond
@@ -122,6 +129,21 @@ func (c *Config) defaults() {
 type storage struct {
 	*raft.MemoryStorage
 	cs pb.ConfState
+	// current is raft's configuration as the node last applied it.
+	current *pb.ConfState
+}
+
+// Snapshot is the newest committed snapshot with the configuration as
+// it is now, not as it was at the snapshot's seqno: a node added after
+// the snapshot must find itself in it, or raft refuses it (etcd sends
+// merged snapshots for the same reason). The configuration changes after
+// the snapshot then apply again, which changes nothing.
+func (s *storage) Snapshot() (pb.Snapshot, error) {
+	snap, err := s.MemoryStorage.Snapshot()
+	if err == nil && s.current != nil && !raft.IsEmptySnap(snap) {
+		snap.Metadata.ConfState = *s.current
+	}
+	return snap, err
 }
 
 func (s *storage) InitialState() (pb.HardState, pb.ConfState, error) {
@@ -166,6 +188,9 @@ type Core struct {
 	snapCache      []byte // the primary's snapshot, encoded when it wrote the evidence
 	snapCacheSeqno uint64
 	restoredFrom   uint64 // the snapshot the node restarted from, if any
+	basePayload    []byte // the installed snapshot the files start after
+	committedSnap  uint64 // the newest committed snapshot
+	compacted      uint64 // the snapshot raft's log was last compacted to
 }
 
 // Open starts a node on its directory: a new network (cfg.Bootstrap), a
@@ -285,7 +310,16 @@ func (c *Core) replay() error {
 	if err != nil {
 		return err
 	}
-	for s := uint64(1); s <= last; s++ {
+	if base := c.files.Base(); base > 0 {
+		// Raft's log starts after the installed snapshot.
+		voters = c.logVoters(base)
+		if err := c.ms.ApplySnapshot(pb.Snapshot{Data: c.basePayload, Metadata: pb.SnapshotMetadata{
+			Index: base, Term: c.views[base-1], ConfState: pb.ConfState{Voters: voters}}}); err != nil {
+			return err
+		}
+		commit = max(commit, base)
+	}
+	for s := c.files.Base() + 1; s <= last; s++ {
 		b, err := c.files.Read(s)
 		if err != nil {
 			return err
@@ -318,6 +352,8 @@ func (c *Core) replay() error {
 		return err
 	}
 	c.ms.cs = pb.ConfState{Voters: voters}
+	cs := c.ms.cs
+	c.ms.current = &cs
 	hs := c.hs
 	hs.Commit = commit
 	if !raft.IsEmptyHardState(hs) {
@@ -579,6 +615,34 @@ func (c *Core) SignAt(now time.Time) time.Time {
 	return now
 }
 
+// ChangeVoters proposes adding (or removing) a voter, on the primary.
+// A node added this way starts with an empty directory and no
+// Bootstrap; the primary sends it what it needs (the newest committed
+// snapshot when raft's log no longer holds the start). Which nodes may
+// join is governance's decision (issue 18); a node whose disk was lost
+// must join under a new ID, never its old one, since raft counts on its
+// log having survived.
+func (c *Core) ChangeVoters(id uint64, add bool) error {
+	st, err := c.leading()
+	if err != nil {
+		return err
+	}
+	if st.RaftState != raft.StateLeader {
+		return ErrNotPrimary
+	}
+	cc := pb.ConfChange{Type: pb.ConfChangeAddNode, NodeID: id}
+	if !add {
+		cc.Type = pb.ConfChangeRemoveNode
+	}
+	if err := c.rn.ProposeConfChange(cc); err != nil {
+		return err
+	}
+	// Raft appended the change itself: into the tree before any seqno
+	// is assigned again.
+	c.leaderTerm = 0
+	return c.Process()
+}
+
 // Unsigned is the number of transactions after the last signature.
 func (c *Core) Unsigned() uint64 {
 	if len(c.sigs) == 0 {
@@ -651,7 +715,12 @@ func (c *Core) Process() error {
 	for c.rn.HasReady() {
 		rd := c.rn.Ready()
 		if !raft.IsEmptySnap(rd.Snapshot) {
-			return errors.New("node: raft sent a snapshot, which this version does not take")
+			if err := c.installSnapshot(rd.Snapshot); err != nil {
+				return err
+			}
+			if err := c.ms.ApplySnapshot(rd.Snapshot); err != nil {
+				return err
+			}
 		}
 		// A leader may replicate entries before they are durable on its
 		// own disk (Raft thesis §10.2.1; etcd does the same): its fsync
@@ -751,13 +820,13 @@ func (c *Core) applyCommitted(re pb.Entry) error {
 		if err := cc.Unmarshal(re.Data); err != nil {
 			return err
 		}
-		c.rn.ApplyConfChange(cc)
+		c.ms.current = c.rn.ApplyConfChange(cc)
 	case pb.EntryConfChangeV2:
 		var cc pb.ConfChangeV2
 		if err := cc.Unmarshal(re.Data); err != nil {
 			return err
 		}
-		c.rn.ApplyConfChange(cc)
+		c.ms.current = c.rn.ApplyConfChange(cc)
 	}
 	return nil
 }
@@ -777,7 +846,16 @@ func (c *Core) commitTo(index uint64) error {
 	if i, _ := slices.BinarySearch(c.sigs, index+1); i > 0 {
 		c.commitSig = c.sigs[i-1]
 	}
-	return c.commitSnapshots()
+	if err := c.commitSnapshots(); err != nil {
+		return err
+	}
+	if c.committedSnap > c.compacted {
+		if err := c.compact(c.committedSnap); err != nil {
+			return err
+		}
+		c.compacted = c.committedSnap
+	}
+	return nil
 }
 
 // Status is a transaction's status as this node knows it.

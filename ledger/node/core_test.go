@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/confide/confide/ledger/entry"
@@ -98,9 +99,16 @@ func (c *cluster) settle() {
 		for _, m := range q {
 			to := c.cores[m.To]
 			if to == nil || c.cut[m.To] || c.cut[m.From] {
+				if m.Type == pb.MsgSnap && c.cores[m.From] != nil {
+					c.cores[m.From].rn.ReportSnapshot(m.To, raft.SnapshotFailure)
+				}
 				continue
 			}
 			to.Step(m)
+			if m.Type == pb.MsgSnap && c.cores[m.From] != nil {
+				// The transport reports a snapshot sent, as the real one does.
+				c.cores[m.From].rn.ReportSnapshot(m.To, raft.SnapshotFinish)
+			}
 		}
 	}
 	c.t.Fatal("the network does not settle")
@@ -109,7 +117,7 @@ func (c *cluster) settle() {
 func (c *cluster) order() []uint64 {
 	var ids []uint64
 	for id := uint64(1); id <= uint64(len(c.ids)); id++ {
-		if c.cores[id] != nil {
+		if c.cores[id] != nil && c.ids[id] != nil {
 			ids = append(ids, id)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/datadriven"
 
 	"github.com/confide/confide/ledger/entry"
+	"github.com/confide/confide/ledger/identity"
 	"github.com/confide/confide/ledger/kv"
 	"github.com/confide/confide/ledger/merkle"
 )
@@ -31,6 +32,10 @@ import (
 //	chunk-bytes id n         the primary id ends chunks at the first signature after n bytes
 //	snapshot-every id n      the primary id snapshots after every n transactions
 //	corrupt-snapshot id      flip a byte of the node's newest snapshot
+//	compact-keep id n        entries raft keeps before the newest committed snapshot
+//	wipe id                  delete a (killed) node's directory
+//	new-node id              a node with a new ID and an empty directory
+//	add p id / remove p id   the primary p proposes the voter change
 //	kill id / restart id     stop a node as kill -9 would; start it from its files
 //	state                    each node: role, view, last seqno, commit point, keys, files
 //	status txid              each node's status of a transaction
@@ -74,8 +79,12 @@ func TestScripts(t *testing.T) {
 				return fmt.Sprintf("%s %s", tx, c.cores[n].Status(tx))
 			case "sign":
 				c.sign(id(0))
-				n := id(0)
-				return fmt.Sprintf("signature at %d", c.cores[n].Last())
+				core := c.cores[id(0)]
+				out := fmt.Sprintf("signature at %d", core.sigs[len(core.sigs)-1])
+				if core.Last() != core.sigs[len(core.sigs)-1] {
+					out += fmt.Sprintf(", snapshot evidence at %d", core.Last())
+				}
+				return out
 			case "settle":
 				c.settle()
 				return c.describe()
@@ -127,6 +136,40 @@ func TestScripts(t *testing.T) {
 				b[len(b)-5] ^= 1
 				os.WriteFile(p, b, 0o600)
 				return "flipped a byte of " + es[len(es)-1].Name()
+			case "compact-keep":
+				n := id(0)
+				v, err := strconv.ParseUint(arg(1), 10, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.cores[n].cfg.CompactKeep = v
+				return "ok"
+			case "wipe":
+				// The node's disk is lost: it comes back empty.
+				n := id(0)
+				os.RemoveAll(filepath.Join(c.dir, fmt.Sprint(n)))
+				return "ok"
+			case "new-node":
+				// A node with a new ID and an empty directory, not yet a
+				// voter: it waits for the primary.
+				n, err := strconv.ParseUint(arg(0), 10, 64)
+				if err != nil || c.ids[n] != nil {
+					t.Fatalf("new-node %s", arg(0))
+				}
+				if c.ids[n], err = identity.NewNode(c.service); err != nil {
+					t.Fatal(err)
+				}
+				c.start(n, nil)
+				return "ok"
+			case "add", "remove":
+				n, err := strconv.ParseUint(arg(1), 10, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := c.cores[id(0)].ChangeVoters(n, d.Cmd == "add"); err != nil {
+					return err.Error()
+				}
+				return "proposed"
 			case "kill":
 				c.kill(id(0))
 				return "ok"

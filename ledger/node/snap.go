@@ -1,7 +1,10 @@
 package node
 
 import (
+	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,10 +12,12 @@ import (
 	"strconv"
 	"strings"
 
+	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/confide/confide/ledger/entry"
 	"github.com/confide/confide/ledger/merkle"
+	"github.com/confide/confide/ledger/receipt"
 	"github.com/confide/confide/ledger/snapshot"
 )
 
@@ -133,6 +138,7 @@ func (c *Core) commitSnapshots() error {
 		if err := os.Rename(filepath.Join(c.snapDir(), snapName(p.seqno, false)), filepath.Join(c.snapDir(), snapName(p.seqno, true))); err != nil {
 			return err
 		}
+		c.committedSnap = p.seqno
 		done++
 	}
 	if done == 0 {
@@ -189,6 +195,21 @@ func committedSnapshots(dir string) []uint64 {
 // verified as the rest is replayed). It returns the snapshot's seqno, or
 // 0 without a usable snapshot.
 func (c *Core) loadSnapshot(last uint64) (uint64, error) {
+	if base := c.files.Base(); base > 0 {
+		// Installed from the primary: the files start after it, and the
+		// receipt that came with it vouches for it.
+		payload, err := os.ReadFile(filepath.Join(c.snapDir(), snapName(base, false)+".payload"))
+		if err != nil {
+			return 0, err
+		}
+		snap, _, err := c.verifyPayload(payload, base)
+		if err != nil {
+			return 0, err
+		}
+		c.restore(snap)
+		c.restoredFrom, c.basePayload, c.committedSnap, c.compacted = base, payload, base, base
+		return base, nil
+	}
 	cs := committedSnapshots(c.snapDir())
 	for i := len(cs) - 1; i >= 0; i-- {
 		s := cs[i]
@@ -216,14 +237,8 @@ func (c *Core) loadSnapshot(last uint64) (uint64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("%w: snapshot %d: %v", ErrTampered, s, err)
 		}
-		c.kv.Load(s, snap.State)
-		for _, l := range snap.Leaves {
-			c.tree.Append(l)
-		}
-		c.views, c.sigs = snap.Views, snap.Sigs
-		c.confLog = []confAt{{seqno: s, voters: snap.Voters}}
-		c.lastSnap = s
-		c.restoredFrom = s
+		c.restore(snap)
+		c.restoredFrom, c.committedSnap = s, s
 		return s, nil
 	}
 	return 0, nil
@@ -261,4 +276,148 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// The payload raft carries for a snapshot: the snapshot file, its
+// evidence transaction and a receipt for the evidence, so that a node
+// that holds nothing of the ledger can check it against the service
+// certificate alone. Each part is length (4) ‖ bytes.
+func snapPayload(snap, evidence, rcpt []byte) []byte {
+	var out []byte
+	for _, p := range [][]byte{snap, evidence, rcpt} {
+		out = binary.BigEndian.AppendUint32(out, uint32(len(p)))
+		out = append(out, p...)
+	}
+	return out
+}
+
+func splitPayload(b []byte) (snap, evidence, rcpt []byte, err error) {
+	var parts [3][]byte
+	for i := range parts {
+		if len(b) < 4 || uint64(len(b)-4) < uint64(binary.BigEndian.Uint32(b)) {
+			return nil, nil, nil, fmt.Errorf("%w: snapshot payload", ErrTampered)
+		}
+		n := binary.BigEndian.Uint32(b)
+		parts[i], b = b[4:4+n], b[4+n:]
+	}
+	if len(b) != 0 {
+		return nil, nil, nil, fmt.Errorf("%w: snapshot payload", ErrTampered)
+	}
+	return parts[0], parts[1], parts[2], nil
+}
+
+// verifyPayload checks a snapshot payload: the receipt verifies against
+// the service certificate, proves the evidence transaction's bytes, and
+// the evidence records this snapshot's digest at seqno.
+func (c *Core) verifyPayload(payload []byte, seqno uint64) (*snapshot.Snapshot, []byte, error) {
+	sb, eb, rb, err := splitPayload(payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := receipt.Parse(rb)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: snapshot receipt: %v", ErrTampered, err)
+	}
+	if err := r.Verify(c.cfg.Service); err != nil {
+		return nil, nil, fmt.Errorf("%w: snapshot receipt: %v", ErrTampered, err)
+	}
+	d := entry.Digest(eb)
+	if r.LeafComponents.WriteSetDigest != hex.EncodeToString(d[:]) {
+		return nil, nil, fmt.Errorf("%w: the receipt is not the evidence's", ErrTampered)
+	}
+	e, err := c.cfg.Secret.Decode(eb)
+	if err != nil || e.TxID.String() != r.TxID || e.Flags&entry.FlagSnapshot == 0 || len(e.Writes[MapSnapshots]) != 1 {
+		return nil, nil, fmt.Errorf("%w: snapshot evidence", ErrTampered)
+	}
+	ev, err := snapshot.ParseEvidence(e.Writes[MapSnapshots][0].Value)
+	sd := snapshot.Digest(sb)
+	if err != nil || ev.Seqno != seqno || e.TxID.Seqno != seqno+1 || ev.Digest != hex.EncodeToString(sd[:]) {
+		return nil, nil, fmt.Errorf("%w: the evidence is not this snapshot's", ErrTampered)
+	}
+	snap, err := snapshot.Decode(sb, c.cfg.Secret)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: snapshot: %v", ErrTampered, err)
+	}
+	return snap, sb, nil
+}
+
+// compact gives raft the newest committed snapshot S, so that it can
+// send it to a node that needs entries it no longer keeps, and drops
+// raft's in-memory log up to S − CompactKeep.
+func (c *Core) compact(s uint64) error {
+	if s <= c.files.Base() {
+		return nil // the installed snapshot: raft has it already
+	}
+	if snap, err := c.ms.Snapshot(); err == nil && snap.Metadata.Index >= s {
+		return nil
+	}
+	sb, err := os.ReadFile(filepath.Join(c.snapDir(), snapName(s, true)))
+	if err != nil {
+		return err
+	}
+	eb, err := c.files.Read(s + 1)
+	if err != nil {
+		return err
+	}
+	r, err := c.Receipt(s + 1)
+	if err != nil {
+		return nil // not provable yet; the next commit tries again
+	}
+	rb, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	cs := pb.ConfState{Voters: c.logVoters(s)}
+	if _, err := c.ms.CreateSnapshot(s, &cs, snapPayload(sb, eb, rb)); err != nil {
+		return nil // raft's log moved past it
+	}
+	if s > c.cfg.CompactKeep {
+		if err := c.ms.Compact(s - c.cfg.CompactKeep); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			return err
+		}
+	}
+	return nil
+}
+
+// installSnapshot takes the snapshot raft received from the primary:
+// checked against the service certificate, it replaces the node's state,
+// and the ledger files start over after it (those held so far are moved
+// aside).
+func (c *Core) installSnapshot(rs pb.Snapshot) error {
+	s := rs.Metadata.Index
+	snap, sb, err := c.verifyPayload(rs.Data, s)
+	if err != nil {
+		return err
+	}
+	if err := c.files.Reset(s); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.snapDir(), 0o700); err != nil {
+		return err
+	}
+	for name, b := range map[string][]byte{snapName(s, true): sb, snapName(s, false) + ".payload": rs.Data} {
+		if err := os.WriteFile(filepath.Join(c.snapDir(), name), b, 0o600); err != nil {
+			return err
+		}
+	}
+	if err := syncDir(c.snapDir()); err != nil {
+		return err
+	}
+	c.restore(snap)
+	c.raftCommit, c.commitSig, c.pending = s, s, nil
+	c.committedSnap, c.compacted, c.basePayload = s, s, rs.Data
+	return nil
+}
+
+// restore replaces the state, tree, views and signatures with a
+// snapshot's.
+func (c *Core) restore(snap *snapshot.Snapshot) {
+	c.kv.Load(snap.Seqno, snap.State)
+	c.tree = merkle.Tree{}
+	for _, l := range snap.Leaves {
+		c.tree.Append(l)
+	}
+	c.views, c.sigs = snap.Views, snap.Sigs
+	c.confLog = []confAt{{seqno: snap.Seqno, voters: snap.Voters}}
+	c.lastSnap, c.chunk = snap.Seqno, 0
 }
