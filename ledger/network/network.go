@@ -210,6 +210,10 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 		core.Close()
 		return nil, err
 	}
+	tr.SnapshotSent = func(to uint64, ok bool) {
+		<-ready
+		n.SnapshotSent(to, ok)
+	}
 	for id, peer := range cfg.Peers {
 		if id != cfg.ID {
 			tr.SetPeer(id, peer.Raft)

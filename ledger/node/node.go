@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/confide/confide/ledger/entry"
@@ -40,6 +41,7 @@ type Node struct {
 
 	props  chan *proposal
 	inbox  chan pb.Message
+	snaps  chan snapReport
 	sender Sender
 	stop   chan struct{}
 	done   chan struct{}
@@ -56,7 +58,7 @@ type proposal struct {
 // Start runs a node over an opened core until Stop.
 func Start(core *Core, sender Sender) *Node {
 	n := &Node{core: core, sender: sender,
-		props: make(chan *proposal, 4096), inbox: make(chan pb.Message, 4096),
+		props: make(chan *proposal, 4096), inbox: make(chan pb.Message, 4096), snaps: make(chan snapReport, 64),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	core.early = sender.Send
 	go n.run()
@@ -75,6 +77,20 @@ func (n *Node) Stop() error {
 	defer n.mu.Unlock()
 	n.core.Close()
 	return n.err
+}
+
+type snapReport struct {
+	to uint64
+	ok bool
+}
+
+// SnapshotSent tells raft whether a snapshot message reached its peer
+// (the transport's SnapshotSent).
+func (n *Node) SnapshotSent(to uint64, ok bool) {
+	select {
+	case n.snaps <- snapReport{to, ok}:
+	case <-n.done:
+	}
 }
 
 // Receive hands the node a message from a peer (dropped if the node is
@@ -176,6 +192,13 @@ func (n *Node) run() {
 		case <-signTimer.C:
 			signPending = false
 			n.mu.Lock()
+		case r := <-n.snaps:
+			n.mu.Lock()
+			status := raft.SnapshotFinish
+			if !r.ok {
+				status = raft.SnapshotFailure
+			}
+			n.core.rn.ReportSnapshot(r.to, status)
 		case <-tick.C:
 			n.mu.Lock()
 			n.core.Tick()

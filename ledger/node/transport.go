@@ -57,6 +57,10 @@ type Transport struct {
 	ln     net.Listener
 	recv   func(pb.Message)
 
+	// SnapshotSent, if set, learns whether a snapshot message reached its
+	// peer (raft waits for that before it replicates to the peer again).
+	SnapshotSent func(to uint64, ok bool)
+
 	mu    sync.Mutex
 	peers map[uint64]*peer
 	done  chan struct{}
@@ -193,8 +197,13 @@ func (t *Transport) dial(p *peer) {
 			c, err := t.link.dial(p.addr, t.client)
 			if err != nil {
 				// Down: drop what is queued; raft will resend.
+				if m.Type == pb.MsgSnap && t.SnapshotSent != nil {
+					t.SnapshotSent(m.To, false)
+				}
 				for len(p.ch) > 0 {
-					<-p.ch
+					if q := <-p.ch; q.Type == pb.MsgSnap && t.SnapshotSent != nil {
+						t.SnapshotSent(q.To, false)
+					}
 				}
 				select {
 				case <-t.done:
@@ -206,9 +215,13 @@ func (t *Transport) dial(p *peer) {
 			conn, w = c, bufio.NewWriterSize(c, 64<<10)
 		}
 		err := writeFrame(w, m)
-		// Flush when the queue is empty: many messages, one write.
-		if err == nil && len(p.ch) == 0 {
+		// Flush when the queue is empty (many messages, one write) and
+		// after a snapshot, whose delivery raft waits to hear of.
+		if err == nil && (len(p.ch) == 0 || m.Type == pb.MsgSnap) {
 			err = w.Flush()
+		}
+		if m.Type == pb.MsgSnap && t.SnapshotSent != nil {
+			t.SnapshotSent(m.To, err == nil)
 		}
 		if err != nil {
 			conn.Close()
