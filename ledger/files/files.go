@@ -508,3 +508,38 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// ParseChunk reads a committed chunk file from elsewhere (a peer, a
+// backup): its name, header and frames must agree, and every frame must
+// hold an entry header with the next seqno. Whether the entries are the
+// ledger's is for the caller to check (against the Merkle tree).
+func ParseChunk(name string, b []byte) (start uint64, entries [][]byte, err error) {
+	start, end, committed, ok := ParseName(name)
+	if !ok || !committed {
+		return 0, nil, fmt.Errorf("%w: %q is not a committed chunk's name", ErrCorrupt, name)
+	}
+	if len(b) < HeaderSize || string(b[:4]) != magic || b[4] != version || binary.BigEndian.Uint64(b[5:]) != start {
+		return 0, nil, fmt.Errorf("%w: %s: header", ErrCorrupt, name)
+	}
+	off := HeaderSize
+	for seq := start; off < len(b); seq++ {
+		if len(b)-off < 4 {
+			return 0, nil, fmt.Errorf("%w: %s: torn frame", ErrCorrupt, name)
+		}
+		n := int(binary.BigEndian.Uint32(b[off:]))
+		if n > len(b)-off-4 {
+			return 0, nil, fmt.Errorf("%w: %s: frame past the end", ErrCorrupt, name)
+		}
+		e := b[off+4 : off+4+n]
+		h, err := entry.ParseHeader(e)
+		if err != nil || h.TxID.Seqno != seq {
+			return 0, nil, fmt.Errorf("%w: %s: entry at offset %d", ErrCorrupt, name, off)
+		}
+		entries = append(entries, e)
+		off += 4 + n
+	}
+	if uint64(len(entries)) != end-start+1 {
+		return 0, nil, fmt.Errorf("%w: %s holds %d entries", ErrCorrupt, name, len(entries))
+	}
+	return start, entries, nil
+}

@@ -885,7 +885,13 @@ func (c *Core) Status(id entry.TxID) Status {
 
 // Entry reads a recorded transaction, decrypted.
 func (c *Core) Entry(seqno uint64) (*entry.Entry, []byte, error) {
-	b, err := c.files.Read(seqno)
+	var b []byte
+	var err error
+	if seqno <= c.files.Base() {
+		b, err = c.readHistorical(seqno)
+	} else {
+		b, err = c.files.Read(seqno)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

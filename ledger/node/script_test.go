@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/datadriven"
 
 	"github.com/confide/confide/ledger/entry"
+	"github.com/confide/confide/ledger/files"
 	"github.com/confide/confide/ledger/identity"
 	"github.com/confide/confide/ledger/kv"
 	"github.com/confide/confide/ledger/merkle"
@@ -36,6 +37,8 @@ import (
 //	wipe id                  delete a (killed) node's directory
 //	new-node id              a node with a new ID and an empty directory
 //	add p id / remove p id   the primary p proposes the voter change
+//	fetch a b                a takes b's committed chunks before a's base (verified)
+//	fetch-tampered a b       the same with a byte of each chunk flipped
 //	kill id / restart id     stop a node as kill -9 would; start it from its files
 //	state                    each node: role, view, last seqno, commit point, keys, files
 //	status txid              each node's status of a transaction
@@ -170,6 +173,28 @@ func TestScripts(t *testing.T) {
 					return err.Error()
 				}
 				return "proposed"
+			case "fetch", "fetch-tampered":
+				// Node a takes the committed chunks before its base from
+				// node b's files, as it would from b over the network.
+				a, b := id(0), id(1)
+				base := c.cores[a].HistoricalBase()
+				var out []string
+				for _, p := range c.cores[b].CommittedChunks() {
+					start, _, _, _ := files.ParseName(filepath.Base(p))
+					if start > base {
+						continue
+					}
+					data, _ := os.ReadFile(p)
+					if d.Cmd == "fetch-tampered" {
+						data[len(data)-3] ^= 1
+					}
+					if err := c.cores[a].AddHistorical(filepath.Base(p), data); err != nil {
+						out = append(out, filepath.Base(p)+": "+err.Error())
+					} else {
+						out = append(out, filepath.Base(p)+": kept")
+					}
+				}
+				return strings.Join(out, "\n")
 			case "kill":
 				c.kill(id(0))
 				return "ok"

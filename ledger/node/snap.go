@@ -16,6 +16,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/confide/confide/ledger/entry"
+	"github.com/confide/confide/ledger/files"
 	"github.com/confide/confide/ledger/merkle"
 	"github.com/confide/confide/ledger/receipt"
 	"github.com/confide/confide/ledger/snapshot"
@@ -420,4 +421,67 @@ func (c *Core) restore(snap *snapshot.Snapshot) {
 	c.views, c.sigs = snap.Views, snap.Sigs
 	c.confLog = []confAt{{seqno: snap.Seqno, voters: snap.Voters}}
 	c.lastSnap, c.chunk = snap.Seqno, 0
+}
+
+// ErrHistorical: the transaction precedes the node's ledger files (it
+// joined from a snapshot) and the chunk holding it has not been fetched
+// from a peer yet.
+var ErrHistorical = errors.New("node: the transaction precedes this node's ledger files; its chunk is not here yet")
+
+func (c *Core) histDir() string { return filepath.Join(c.cfg.Dir, "historical") }
+
+// readHistorical reads an entry before the files' base from the chunks
+// fetched from peers.
+func (c *Core) readHistorical(seqno uint64) ([]byte, error) {
+	es, _ := os.ReadDir(c.histDir())
+	for _, e := range es {
+		start, end, committed, ok := files.ParseName(e.Name())
+		if !ok || !committed || seqno < start || seqno > end {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(c.histDir(), e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		_, entries, err := files.ParseChunk(e.Name(), b)
+		if err != nil {
+			return nil, err
+		}
+		return entries[seqno-start], nil
+	}
+	return nil, ErrHistorical
+}
+
+// HistoricalBase is the seqno the node's own files start after (0: it
+// holds every entry).
+func (c *Core) HistoricalBase() uint64 { return c.files.Base() }
+
+// AddHistorical keeps a committed chunk fetched from a peer, after
+// checking every entry's leaf against the node's Merkle tree (restored
+// from the snapshot, itself proven by a receipt): a peer cannot pass
+// off other bytes.
+func (c *Core) AddHistorical(name string, b []byte) error {
+	start, entries, err := files.ParseChunk(name, b)
+	if err != nil {
+		return err
+	}
+	for i, eb := range entries {
+		s := start + uint64(i)
+		h, err := entry.ParseHeader(eb)
+		if err != nil {
+			return err
+		}
+		leaf, err := c.tree.Leaf(s - 1)
+		if err != nil || h.Leaf(eb) != leaf {
+			return fmt.Errorf("%w: %s: entry %d is not the ledger's", ErrTampered, name, s)
+		}
+	}
+	if err := os.MkdirAll(c.histDir(), 0o700); err != nil {
+		return err
+	}
+	tmp := filepath.Join(c.histDir(), name+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(c.histDir(), name))
 }
