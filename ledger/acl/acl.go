@@ -63,6 +63,8 @@ func (App) Endpoints() []app.Endpoint {
 		{Pattern: "DELETE /app/users/{user_id}", Mode: app.ReadWrite, Role: app.Administrator, Handler: deleteUser},
 		{Pattern: "GET /app/chunks", Mode: app.Historical, Role: app.Reader, Handler: chunks},
 		{Pattern: "GET /node/state", Mode: app.ReadOnly, Role: app.Reader, Handler: state},
+		{Pattern: "GET /node/chunks", Mode: app.Historical, NodeOnly: true, Handler: chunks},
+		{Pattern: "GET /node/chunks/{name}", Mode: app.Historical, NodeOnly: true, Handler: chunk},
 		{Pattern: "GET /app/chunks/{name}", Mode: app.Historical, Role: app.Reader, Handler: chunk},
 	}
 }
@@ -159,6 +161,11 @@ func committed(r *app.Request, id entry.TxID) (*entry.Entry, error) {
 	case node.Pending:
 		return nil, app.Accepted("transaction %s is not committed yet", id)
 	case node.Committed:
+		if errors.Is(err, node.ErrHistorical) {
+			// This node joined from a snapshot: the chunk comes from a peer.
+			r.Node.WantHistorical(id.Seqno)
+			return nil, app.Accepted("transaction %s precedes this node's snapshot; its chunk is being fetched from a peer", id)
+		}
 		return e, err
 	}
 	return nil, app.Errorf(http.StatusNotFound, "TransactionNotFound", "transaction %s is %s", id, st)
@@ -209,6 +216,10 @@ func getReceipt(r *app.Request) (any, error) {
 	})
 	if errors.Is(err, node.ErrNotYet) {
 		return nil, app.Accepted("no committed signature covers %s yet", id)
+	}
+	if errors.Is(err, node.ErrHistorical) {
+		r.Node.WantHistorical(id.Seqno)
+		return nil, app.Accepted("the receipt of %s needs a chunk that is being fetched from a peer", id)
 	}
 	if err != nil {
 		return nil, err

@@ -89,7 +89,10 @@ type Endpoint struct {
 	Pattern string
 	Mode    Mode
 	Role    Role
-	Handler func(*Request) (any, error)
+	// NodeOnly endpoints serve the service's nodes (authenticated by
+	// their service-endorsed certificates), not users.
+	NodeOnly bool
+	Handler  func(*Request) (any, error)
 }
 
 // Request is what a handler gets.
@@ -190,6 +193,23 @@ const maxBody = 1 << 20
 
 func (s *Server) serve(ep Endpoint, w http.ResponseWriter, r *http.Request) {
 	req := &Request{HTTP: r, Node: s.node, header: w.Header()}
+	if ep.NodeOnly {
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+			s.fail(w, Errorf(http.StatusUnauthorized, "Unauthorized", "a node certificate is required"))
+			return
+		}
+		if _, err := identity.CheckNode(r.TLS.PeerCertificates[0], s.service); err != nil {
+			s.fail(w, Errorf(http.StatusForbidden, "Forbidden", "for the service's nodes only"))
+			return
+		}
+		out, err := ep.Handler(req)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		s.reply(w, out)
+		return
+	}
 	user, err := s.authenticate(r)
 	if err != nil {
 		s.fail(w, err)
@@ -237,6 +257,10 @@ func (s *Server) serve(ep Endpoint, w http.ResponseWriter, r *http.Request) {
 		s.fail(w, err)
 		return
 	}
+	s.reply(w, out)
+}
+
+func (s *Server) reply(w http.ResponseWriter, out any) {
 	switch v := out.(type) {
 	case nil:
 		w.WriteHeader(http.StatusNoContent)

@@ -61,6 +61,9 @@ type Config struct {
 	// SnapshotEvery: the primary snapshots after this many transactions
 	// (0: never).
 	SnapshotEvery uint64 `json:"snapshot_every,omitempty"`
+	// CompactKeep: entries raft keeps before the newest committed
+	// snapshot (0: the node's default).
+	CompactKeep uint64 `json:"compact_keep,omitempty"`
 }
 
 // GenesisUser is a user of a new network.
@@ -194,7 +197,7 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 	link.Self, link.Service = self, service
 	core, err := node.Open(node.Config{
 		ID: cfg.ID, Dir: cfg.Dir, Secret: secret, Node: self, Service: service, Bootstrap: cfg.Bootstrap,
-		SignEvery: cfg.SignEvery, SignInterval: time.Duration(cfg.SignIntervalMS) * time.Millisecond, SnapshotEvery: cfg.SnapshotEvery,
+		SignEvery: cfg.SignEvery, SignInterval: time.Duration(cfg.SignIntervalMS) * time.Millisecond, SnapshotEvery: cfg.SnapshotEvery, CompactKeep: cfg.CompactKeep,
 	})
 	if err != nil {
 		return nil, err
@@ -224,6 +227,18 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 	r.Node, r.transport, r.RaftAddr, r.Attested = n, tr, tr.Addr(), link.Attested()
 
 	rpcAddr := func(id uint64) string { return cfg.Peers[id].RPC }
+	hist := &historian{n: n, log: log, fetching: map[uint64]bool{},
+		client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: node.TLSConfig(self, service)}},
+		peers: func() []string {
+			var out []string
+			for id, p := range cfg.Peers {
+				if id != cfg.ID {
+					out = append(out, p.RPC)
+				}
+			}
+			return out
+		}}
+	n.SetHistorian(hist.want)
 	srv := app.NewServer(n, self, service, rpcAddr, log, acl.App{})
 	ln, err := net.Listen("tcp", cfg.RPCAddr)
 	if err != nil {

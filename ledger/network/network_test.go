@@ -54,6 +54,11 @@ func start(t *testing.T, n int) *testNet { return startB(t, n) }
 
 // startB runs the nodes of a sandbox directory in this process.
 func startB(t testing.TB, n int) *testNet {
+	return startOpts(t, sandbox.Options{Nodes: n, SignIntervalMS: 10})
+}
+
+func startOpts(t testing.TB, opts sandbox.Options) *testNet {
+	n := opts.Nodes
 	p := simtest.Start(t)
 	s, err := seal.New(p.Client, nil)
 	if err != nil {
@@ -61,7 +66,8 @@ func startB(t testing.TB, n int) *testNet {
 	}
 	tn := &testNet{t: t, dir: t.TempDir(), running: map[uint64]*network.Running{}, sealer: s,
 		env: network.Enclave{Sealer: s, Platform: p.Client, Verifier: &attest.Verifier{Backends: map[string]enclave.Verifier{"sim": p.Verifier()}}}}
-	if err := sandbox.Prepare(sandbox.Options{Nodes: n, Dir: tn.dir, SignIntervalMS: 10}); err != nil {
+	opts.Dir = tn.dir
+	if err := sandbox.Prepare(opts); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(filepath.Join(tn.dir, sandbox.ServiceCert))

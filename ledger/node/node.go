@@ -39,6 +39,8 @@ type Node struct {
 	lastSig uint64
 	last    uint64
 
+	historian func(seqno uint64)
+
 	props  chan *proposal
 	inbox  chan pb.Message
 	snaps  chan snapReport
@@ -90,6 +92,24 @@ func (n *Node) SnapshotSent(to uint64, ok bool) {
 	select {
 	case n.snaps <- snapReport{to, ok}:
 	case <-n.done:
+	}
+}
+
+// SetHistorian sets what fetches the committed chunk holding a seqno
+// before the node's files (a node that joined from a snapshot).
+func (n *Node) SetHistorian(fetch func(seqno uint64)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.historian = fetch
+}
+
+// WantHistorical asks for the chunk holding seqno to be fetched.
+func (n *Node) WantHistorical(seqno uint64) {
+	n.mu.Lock()
+	h := n.historian
+	n.mu.Unlock()
+	if h != nil {
+		h(seqno)
 	}
 }
 

@@ -51,6 +51,12 @@ type Options struct {
 	SignIntervalMS, SignEvery int
 	// SnapshotEvery passes to the nodes (0: DefaultSnapshotEvery).
 	SnapshotEvery uint64
+	// CompactKeep passes to the nodes (0: the node's default).
+	CompactKeep uint64
+	// Spares are nodes provisioned beyond Nodes, not in the initial
+	// configuration: they wait to be added (their configurations are
+	// written; Start does not run them).
+	Spares int
 	// Restart restarts nodes that exit (default on in Run).
 	NoRestart bool
 	Log       io.Writer
@@ -112,7 +118,7 @@ func Prepare(opts Options) error {
 	}
 	peers := map[uint64]network.Peer{}
 	var ids []uint64
-	for i := 1; i <= opts.Nodes; i++ {
+	for i := 1; i <= opts.Nodes+opts.Spares; i++ {
 		raftAddr, err := freePort()
 		if err != nil {
 			return err
@@ -125,6 +131,10 @@ func Prepare(opts Options) error {
 		ids = append(ids, uint64(i))
 	}
 	for _, id := range ids {
+		bootstrap := ids[:opts.Nodes]
+		if id > uint64(opts.Nodes) {
+			bootstrap = nil
+		}
 		dir := filepath.Join(opts.Dir, "nodes", strconv.FormatUint(id, 10))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
@@ -143,8 +153,8 @@ func Prepare(opts Options) error {
 			return err
 		}
 		cfg := network.Config{ID: id, Dir: dir, RaftAddr: peers[id].Raft, RPCAddr: peers[id].RPC, Peers: peers,
-			Bootstrap: ids, GenesisUsers: genesis, SignIntervalMS: opts.SignIntervalMS, SignEvery: opts.SignEvery,
-			SnapshotEvery: cmp.Or(opts.SnapshotEvery, DefaultSnapshotEvery)}
+			Bootstrap: bootstrap, GenesisUsers: genesis, SignIntervalMS: opts.SignIntervalMS, SignEvery: opts.SignEvery,
+			SnapshotEvery: cmp.Or(opts.SnapshotEvery, DefaultSnapshotEvery), CompactKeep: opts.CompactKeep}
 		b, _ := json.MarshalIndent(cfg, "", "  ")
 		if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600); err != nil {
 			return err
@@ -199,6 +209,9 @@ func Start(opts Options) (*Sandbox, error) {
 		var cfg network.Config
 		if err := json.Unmarshal(b, &cfg); err != nil {
 			return nil, err
+		}
+		if len(cfg.Bootstrap) == 0 {
+			continue // a spare
 		}
 		nid, _ := os.ReadFile(filepath.Join(dir, "node_id"))
 		s.nodes = append(s.nodes, &proc{id: cfg.ID, nodeID: string(nid), config: filepath.Join(dir, "config.json"), rpc: cfg.RPCAddr})
