@@ -46,6 +46,9 @@ type Entry struct {
 	Tags         []string `json:"tags,omitempty"`
 }
 
+// Maps lists the maps the API writes.
+func (App) Maps() []string { return []string{MapEntries, MapCollections, app.MapUsers} }
+
 // Endpoints lists the API.
 func (App) Endpoints() []app.Endpoint {
 	return []app.Endpoint{

@@ -143,8 +143,15 @@ type Raw struct {
 
 // App is a ledger application.
 type App interface {
+	// Maps lists the maps the app writes (public:… ones in clear in the
+	// ledger, the others encrypted). A read-write endpoint that writes
+	// any other map fails: one app cannot write another's state.
+	Maps() []string
 	Endpoints() []Endpoint
 }
+
+// ErrUndeclaredMap reports a write to a map the app did not declare.
+var ErrUndeclaredMap = errors.New("app: write to a map the app did not declare")
 
 // Server serves apps' endpoints over HTTPS on one node.
 type Server struct {
@@ -168,8 +175,12 @@ func NewServer(n *node.Node, self *identity.Identity, service *x509.Certificate,
 	s := &Server{node: n, service: service, self: self, addr: addr, mux: http.NewServeMux(), log: log,
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: 64}}}
 	for _, a := range apps {
+		maps := map[string]bool{}
+		for _, m := range a.Maps() {
+			maps[m] = true
+		}
 		for _, ep := range a.Endpoints() {
-			s.mux.HandleFunc(ep.Pattern, func(w http.ResponseWriter, r *http.Request) { s.serve(ep, w, r) })
+			s.mux.HandleFunc(ep.Pattern, func(w http.ResponseWriter, r *http.Request) { s.serve(ep, maps, w, r) })
 		}
 	}
 	return s
@@ -191,7 +202,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 // maxBody bounds a request body.
 const maxBody = 1 << 20
 
-func (s *Server) serve(ep Endpoint, w http.ResponseWriter, r *http.Request) {
+func (s *Server) serve(ep Endpoint, maps map[string]bool, w http.ResponseWriter, r *http.Request) {
 	req := &Request{HTTP: r, Node: s.node, header: w.Header()}
 	if ep.NodeOnly {
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
@@ -239,8 +250,15 @@ func (s *Server) serve(ep Endpoint, w http.ResponseWriter, r *http.Request) {
 		id, err = s.node.Execute(r.Context(), func(tx *kv.Tx, tid entry.TxID) (*merkle.Hash, error) {
 			req.Tx, req.ID = tx, tid
 			var herr error
-			out, herr = ep.Handler(req)
-			return req.Claims, herr
+			if out, herr = ep.Handler(req); herr != nil {
+				return nil, herr
+			}
+			for m := range tx.WriteSet() {
+				if !maps[m] {
+					return nil, fmt.Errorf("%w: %s", ErrUndeclaredMap, m)
+				}
+			}
+			return req.Claims, nil
 		})
 		if errors.Is(err, node.ErrNoWrites) {
 			err = nil // the handler decided nothing was to be written
