@@ -40,7 +40,7 @@ export CONFIDE_HOME=$tmp/home
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # etcd: three members, data under $tmp (disk), default fsync behaviour.
-declare -a cp pp
+declare -a cp pp etcd_pids
 cluster=""
 for i in 1 2 3; do
   cp[$i]=$(port); pp[$i]=$(port)
@@ -55,6 +55,7 @@ for i in 1 2 3; do
     --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token bench \
     >"$tmp/etcd$i.log" 2>&1 &
   pids+=($!)
+  etcd_pids+=($!)
   endpoints+="127.0.0.1:${cp[$i]},"
 done
 endpoints=${endpoints%,}
@@ -73,10 +74,34 @@ sleep 1
 
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load:$(uptime | sed 's/.*load average://'), $(go version | cut -d' ' -f3), $(etcd --version | head -1)"
 results=$tmp/results.jsonl
+# cpu PIDS: the CPU seconds (user + system) the processes have used.
+cpu() { python3 -c "
+import os, sys
+t = 0
+for p in sys.argv[1:]:
+    f = open('/proc/%s/stat' % p).read().rsplit(')', 1)[1].split()
+    t += int(f[11]) + int(f[12])
+print(t / os.sysconf('SC_CLK_TCK'))" $1; }
+# run TARGET PIDS FLAGS...: one load run; adds the servers' CPU time per
+# committed write (µs) to its JSON line.
+run() {
+  local target=$1 servers=$2
+  shift 2
+  local before after
+  before=$(cpu "$servers")
+  "$tmp/ledgerload" -target "$target" -c "$c" -d "${secs}s" "$@" >"$tmp/run.json"
+  after=$(cpu "$servers")
+  python3 -c "
+import json, sys
+r = json.load(open('$tmp/run.json'))
+# The run lasts its warm-up second too; count the writes of both.
+r['server_cpu_us_per_write'] = round(($after - $before) * 1e6 / max(1, r['ops'] * (r['seconds'] + 1) / r['seconds']), 1)
+print(json.dumps(r))" | tee -a "$results"
+}
 for c in "${counts[@]}"; do
   for _ in $(seq "${ROUNDS:-1}"); do
-    "$tmp/ledgerload" -target etcd -endpoints "$endpoints" -c "$c" -d "${secs}s" | tee -a "$results"
-    "$tmp/ledgerload" -target confide -sandbox "$tmp/sb" -c "$c" -d "${secs}s" | tee -a "$results"
+    run etcd "${etcd_pids[*]}" -endpoints "$endpoints"
+    run confide "$(python3 -c "import json;print(' '.join(str(n['pid']) for n in json.load(open('$tmp/sb/nodes.json'))))")" -sandbox "$tmp/sb"
   done
 done
 python3 - "$results" <<'PY'
@@ -89,8 +114,8 @@ def median(runs):
     runs = sorted(runs, key=lambda r: r["per_second"])
     return runs[len(runs) // 2]
 print()
-print("| clients | etcd writes/s | confide writes/s | ratio | etcd p50 / p99 ms | confide p50 / p99 ms | receipts verified |")
-print("|---:|---:|---:|---:|---:|---:|---:|")
+print("| clients | etcd writes/s | confide writes/s | ratio | etcd p50 / p99 ms | confide p50 / p99 ms | server CPU µs/write etcd / confide | receipts verified |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|")
 for c in sorted(by):
     if "etcd" not in by[c] or "confide" not in by[c]:
         continue
@@ -98,5 +123,6 @@ for c in sorted(by):
     if any(r.get("receipts_verified", 0) == 0 for r in by[c]["confide"]):
         f = dict(f, receipts_verified=0)
     print(f"| {c} | {e['per_second']:,.0f} | {f['per_second']:,.0f} | {f['per_second']/e['per_second']:.2f}x | "
-          f"{e['p50_ms']:.1f} / {e['p99_ms']:.1f} | {f['p50_ms']:.1f} / {f['p99_ms']:.1f} | {f.get('receipts_verified', 0)} |")
+          f"{e['p50_ms']:.1f} / {e['p99_ms']:.1f} | {f['p50_ms']:.1f} / {f['p99_ms']:.1f} | "
+          f"{e['server_cpu_us_per_write']:.0f} / {f['server_cpu_us_per_write']:.0f} | {f.get('receipts_verified', 0)} |")
 PY
