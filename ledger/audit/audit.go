@@ -85,6 +85,7 @@ func Dir(dir string, service *x509.Certificate) (*Report, error) {
 	var where []pos // where[s-1]: the entry at seqno s
 	lastSig := uint64(0)
 	next := uint64(1)
+	certs := map[string]string{} // node ID → certificate, from the nodes map
 	fail := func(d Damage) (*Report, error) {
 		r.Corrupt = &d
 		return r, nil
@@ -119,8 +120,13 @@ func Dir(dir string, service *x509.Certificate) (*Report, error) {
 				return fail(Damage{File: c.name, Start: off, End: end, Seqno: next, Reason: fmt.Sprintf("holds seqno %d", h.TxID.Seqno)})
 			}
 			where = append(where, pos{c.name, off, end})
+			for _, w := range h.Public["public:confide.nodes"] {
+				if !w.Deleted {
+					certs[string(w.Key)] = string(w.Value)
+				}
+			}
 			if h.Flags&entry.FlagSignature != 0 {
-				if reason := checkSignature(h, tree.Root(), service); reason != "" {
+				if reason := checkSignature(h, tree.Root(), service, certs); reason != "" {
 					// Something between the last good signature and this
 					// one (inclusive) was changed.
 					from := pos{file: c.name, off: off}
@@ -146,7 +152,7 @@ func Dir(dir string, service *x509.Certificate) (*Report, error) {
 	return r, nil
 }
 
-func checkSignature(h *entry.Header, root merkle.Hash, service *x509.Certificate) string {
+func checkSignature(h *entry.Header, root merkle.Hash, service *x509.Certificate, certs map[string]string) string {
 	w := h.Public["public:confide.signatures"]
 	if len(w) != 1 {
 		return "signature transaction without a signature"
@@ -154,6 +160,11 @@ func checkSignature(h *entry.Header, root merkle.Hash, service *x509.Certificate
 	sig, err := receipt.ParseSignature(w[0].Value)
 	if err != nil {
 		return err.Error()
+	}
+	if sig.Cert == "" {
+		if sig.Cert = certs[sig.Node]; sig.Cert == "" {
+			return "signed by node " + sig.Node + ", whose certificate the ledger does not hold"
+		}
 	}
 	got, err := sig.RootHash()
 	if err != nil {

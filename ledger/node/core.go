@@ -31,6 +31,9 @@ import (
 const (
 	ReservedPrefix = "public:confide."
 	MapSignatures  = "public:confide.signatures"
+	// MapNodes holds the nodes' certificates (PEM) by node ID, written by
+	// a node's first signature transaction.
+	MapNodes = "public:confide.nodes"
 	MapRaft        = "public:confide.raft"
 )
 
@@ -469,17 +472,34 @@ func (c *Core) checkSignature(e *entry.Entry) error {
 	if err != nil || sig.View != e.TxID.View || sig.Seqno != e.TxID.Seqno || root != c.tree.Root() {
 		return fmt.Errorf("%w: signature transaction %s does not sign the ledger before it", ErrTampered, e.TxID)
 	}
+	certPEM := c.nodeCert(sig.Node, e.Writes)
+	if certPEM == nil {
+		return fmt.Errorf("%w: signature transaction %s by node %s, whose certificate the ledger lacks", ErrTampered, e.TxID, sig.Node)
+	}
+	sig.Cert = string(certPEM)
 	key := sig.Node + "\n" + sig.Cert
 	if pub := c.certs[key]; pub != nil {
 		err = sig.VerifyKey(pub)
 	} else if err = sig.Verify(c.cfg.Service); err == nil && len(c.certs) < 1024 {
-		cert, _ := identity.ParseCert([]byte(sig.Cert))
+		cert, _ := identity.ParseCert(certPEM)
 		c.certs[key] = cert.PublicKey.(*ecdsa.PublicKey)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: signature transaction %s: %v", ErrTampered, e.TxID, err)
 	}
 	return nil
+}
+
+// nodeCert is a node's certificate from the nodes map, or from writes
+// not applied yet.
+func (c *Core) nodeCert(id string, pending entry.WriteSet) []byte {
+	for _, w := range pending[MapNodes] {
+		if string(w.Key) == id && !w.Deleted {
+			return w.Value
+		}
+	}
+	v, _ := c.kv.Get(MapNodes, []byte(id))
+	return v
 }
 
 // rollback drops the tree and the store back to seqno.
@@ -678,13 +698,19 @@ func (c *Core) Sign(now time.Time) error {
 	if err != nil {
 		return err
 	}
+	cert := sig.Cert
+	sig.Cert = ""
 	js, err := jsonMarshal(sig)
+	sig.Cert = cert
 	if err != nil {
 		return err
 	}
 	e := &entry.Entry{TxID: id, Flags: entry.FlagSignature, Writes: entry.WriteSet{
 		MapSignatures: {{Key: []byte("signature"), Value: js}},
 	}}
+	if c.nodeCert(sig.Node, nil) == nil {
+		e.Writes[MapNodes] = []entry.Write{{Key: []byte(sig.Node), Value: c.cfg.Node.CertPEM()}}
+	}
 	snap := c.cfg.SnapshotEvery > 0 && id.Seqno-c.lastSnap >= c.cfg.SnapshotEvery
 	if c.chunk >= c.cfg.ChunkBytes || snap {
 		e.Flags |= entry.FlagChunkEnd
@@ -921,6 +947,9 @@ func (c *Core) Receipt(seqno uint64) (*receipt.Receipt, error) {
 	sig, err := receipt.ParseSignature(se.Writes[MapSignatures][0].Value)
 	if err != nil {
 		return nil, err
+	}
+	if sig.Cert == "" {
+		sig.Cert = string(c.nodeCert(sig.Node, se.Writes))
 	}
 	proof, err := c.tree.InclusionProof(seqno-1, s-1)
 	if err != nil {

@@ -37,7 +37,11 @@ type Signature struct {
 	Seqno     uint64 `json:"seqno"`
 	Root      string `json:"root"`
 	Signature []byte `json:"signature"` // ECDSA P-256, ASN.1, over signedDigest
-	Cert      string `json:"cert"`      // the node's certificate (PEM), endorsed by the service
+	// Cert is the node's certificate (PEM), endorsed by the service. A
+	// receipt carries it; the ledger's signature transactions do not
+	// (the certificate is in the nodes map once, written with the node's
+	// first signature).
+	Cert string `json:"cert,omitempty"`
 }
 
 // signedDigest is what a node signs: SHA-256("confide-ledger-v1
