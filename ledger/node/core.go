@@ -34,7 +34,7 @@ const (
 	// MapNodes holds the nodes' certificates (PEM) by node ID, written by
 	// a node's first signature transaction.
 	MapNodes = "public:confide.nodes"
-	MapRaft        = "public:confide.raft"
+	MapRaft  = "public:confide.raft"
 )
 
 // Errors.
