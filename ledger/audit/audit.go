@@ -103,15 +103,16 @@ func Dir(dir string, service *x509.Certificate) (*Report, error) {
 		}
 		off := int64(files.HeaderSize)
 		for off < int64(len(b)) {
-			if int64(len(b))-off < 4 {
-				return fail(Damage{File: c.name, Start: off, End: int64(len(b)), Seqno: next, Reason: "torn frame length"})
+			if !c.committed && (int64(len(b))-off < files.FrameHeader || binary.BigEndian.Uint32(b[off:]) == 0) {
+				break // the space reserved ahead of the chunk being written
 			}
-			n := int64(binary.BigEndian.Uint32(b[off:]))
-			end := off + 4 + n
-			if end > int64(len(b)) {
-				return fail(Damage{File: c.name, Start: off, End: int64(len(b)), Seqno: next, Reason: "frame runs past the end of the file"})
+			n, ok := files.FrameAt(b, off)
+			if !ok {
+				end := min(int64(len(b)), off+files.FrameHeader+int64(binary.BigEndian.Uint32(b[off:])))
+				return fail(Damage{File: c.name, Start: off, End: end, Seqno: next, Reason: "frame fails its checksum or runs past the end of the file"})
 			}
-			enc := b[off+4 : end]
+			end := off + files.FrameHeader + n
+			enc := b[off+files.FrameHeader : end]
 			h, err := entry.ParseHeader(enc)
 			if err != nil {
 				return fail(Damage{File: c.name, Start: off, End: end, Seqno: next, Reason: err.Error()})

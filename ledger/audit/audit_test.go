@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,19 +78,29 @@ func TestAudit(t *testing.T) {
 	}
 }
 
+// fixCRC recomputes the checksum of the frame at off.
+func fixCRC(b []byte, off int) []byte {
+	n := int(binary.BigEndian.Uint32(b[off:]))
+	binary.BigEndian.PutUint32(b[off+4:], crc32.Checksum(b[off+8:off+8+n], crc32.MakeTable(crc32.Castagnoli)))
+	return b
+}
+
 func TestAuditFindsDamage(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		damage func(path string, b []byte) []byte
 		reason string
 	}{
-		{"byte in a sealed write set", func(_ string, b []byte) []byte {
+		{"flipped byte", func(_ string, b []byte) []byte { b[13+8+40] ^= 1; return b }, "checksum"},
+		// A tamperer who fixes the frame's checksum is caught by the
+		// Merkle tree and the signatures.
+		{"byte in a sealed write set, checksum fixed", func(_ string, b []byte) []byte {
 			// The last bytes of the first entry: its GCM tag.
-			end := 13 + 4 + int(binary.BigEndian.Uint32(b[13:]))
+			end := 13 + 8 + int(binary.BigEndian.Uint32(b[13:]))
 			b[end-3] ^= 1
-			return b
+			return fixCRC(b, 13)
 		}, "signed root"},
-		{"byte in a header", func(_ string, b []byte) []byte { b[13+4+5] ^= 0x80; return b }, "flags"},
+		{"byte in a header, checksum fixed", func(_ string, b []byte) []byte { b[13+8+5] ^= 0x80; return fixCRC(b, 13) }, "flags"},
 		{"cut short", func(_ string, b []byte) []byte { return b[:len(b)-7] }, "past the end"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,12 +18,15 @@ import (
 )
 
 // File format (spec/ledger-files.md): "CFLF" ‖ version 0x01 ‖ first seqno
-// (8), then per entry its length (4) and its bytes (package entry).
+// (8), then per entry a frame: length (4) ‖ CRC-32C of the entry (4) ‖
+// the entry (package entry).
 const (
 	magic   = "CFLF"
 	version = 1
 	// HeaderSize is the size of a file's header.
-	HeaderSize      = 4 + 1 + 8
+	HeaderSize = 4 + 1 + 8
+	// FrameHeader is the size of a frame's header: length and CRC-32C.
+	FrameHeader     = 4 + 4
 	prefix          = "ledger_"
 	committedSuffix = ".committed"
 )
@@ -158,19 +162,22 @@ func (c *chunk) scan(repair bool) error {
 	seq := c.start
 	c.offsets = nil
 	for off < int64(len(b)) {
-		if int64(len(b))-off < 4 {
-			return c.torn(repair, off, bad("torn frame length"))
+		n, ok := frameAt(b, off)
+		if !ok {
+			// Space reserved ahead, or a frame whose write a crash tore:
+			// the data ends here (only in the chunk being written, and
+			// only if the frame shows the marks of a torn write).
+			if !c.committed && torn(b, off) {
+				return c.torn(repair, off, bad(fmt.Sprintf("torn frame at offset %d", off)))
+			}
+			return bad(fmt.Sprintf("frame at offset %d (seqno %d)", off, seq))
 		}
-		n := int64(binary.BigEndian.Uint32(b[off:]))
-		if n > entry.MaxEntry || off+4+n > int64(len(b)) {
-			return c.torn(repair, off, bad("torn frame"))
-		}
-		h, err := entry.ParseHeader(b[off+4 : off+4+n])
+		h, err := entry.ParseHeader(b[off+FrameHeader : off+FrameHeader+n])
 		if err != nil || h.TxID.Seqno != seq {
 			return bad(fmt.Sprintf("entry at offset %d (seqno %d)", off, seq))
 		}
 		c.offsets = append(c.offsets, off)
-		off += 4 + n
+		off += FrameHeader + n
 		seq++
 	}
 	if c.committed && seq-1 != c.end {
@@ -179,6 +186,57 @@ func (c *chunk) scan(repair bool) error {
 	c.end = seq - 1
 	c.dataEnd = off
 	return nil
+}
+
+// FrameAt reads the frame at off in a chunk file's bytes: its entry's
+// length, if the frame is whole and its checksum holds.
+func FrameAt(b []byte, off int64) (int64, bool) { return frameAt(b, off) }
+
+func frameAt(b []byte, off int64) (int64, bool) {
+	if int64(len(b))-off < FrameHeader {
+		return 0, false
+	}
+	n := int64(binary.BigEndian.Uint32(b[off:]))
+	if n == 0 || n > entry.MaxEntry || off+FrameHeader+n > int64(len(b)) {
+		return 0, false
+	}
+	sum := binary.BigEndian.Uint32(b[off+4:])
+	return n, crc32.Checksum(b[off+FrameHeader:off+FrameHeader+n], crcTable) == sum
+}
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// torn reports whether the bad frame at off looks like a write a crash
+// cut short rather than damage: it runs past the end of the file, or its
+// length is zero (space reserved ahead), or one of its pieces between
+// 512-byte sector boundaries is all zeros (a sector never written), as
+// etcd recognises torn WAL records.
+func torn(b []byte, off int64) bool {
+	if int64(len(b))-off < FrameHeader {
+		return true
+	}
+	n := int64(binary.BigEndian.Uint32(b[off:]))
+	end := off + FrameHeader + n
+	if n == 0 || end > int64(len(b)) {
+		return true
+	}
+	for lo := off; lo < end; {
+		hi := min((lo/512+1)*512, end)
+		if allZero(b[lo:hi]) {
+			return true
+		}
+		lo = hi
+	}
+	return false
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *chunk) torn(repair bool, off int64, err error) error {
@@ -254,6 +312,7 @@ func (l *Ledger) Append(encoded []byte) error {
 	c := l.chunks[len(l.chunks)-1]
 	c.offsets = append(c.offsets, l.tail.end())
 	l.tail.buf = binary.BigEndian.AppendUint32(l.tail.buf, uint32(len(encoded)))
+	l.tail.buf = binary.BigEndian.AppendUint32(l.tail.buf, crc32.Checksum(encoded, crcTable))
 	l.tail.buf = append(l.tail.buf, encoded...)
 	c.end = l.next
 	c.dataEnd = l.tail.end()
@@ -268,14 +327,18 @@ func (l *Ledger) Append(encoded []byte) error {
 	return nil
 }
 
-// tailFile is the open chunk: frames are buffered until Sync, written
-// in one call and made durable with fdatasync. (Space is not reserved
-// ahead, as etcd's WAL does: telling a torn frame in reserved space from
-// damage needs a checksum per frame, which the format lacks so far.)
+// Prealloc is the space reserved ahead of an open chunk's frames (as
+// etcd's WAL does), so that appending does not change the file's size
+// and fdatasync need not write its metadata. Reading stops at the zeros.
+const Prealloc = 16 << 20
+
+// tailFile is the open chunk: frames are buffered until Sync, written in
+// one call into space reserved ahead, and made durable with fdatasync.
 type tailFile struct {
-	f    *os.File
-	buf  []byte // frames not written yet
-	woff int64  // where buf goes
+	f     *os.File
+	buf   []byte // frames not written yet
+	woff  int64  // where buf goes
+	alloc int64  // the file's size
 }
 
 func openTailFile(path string, flag int, woff int64) (*tailFile, error) {
@@ -283,15 +346,27 @@ func openTailFile(path string, flag int, woff int64) (*tailFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tailFile{f: f, woff: woff}, nil
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &tailFile{f: f, woff: woff, alloc: fi.Size()}, nil
 }
 
 func (t *tailFile) end() int64 { return t.woff + int64(len(t.buf)) }
 
-// flush writes the buffered frames.
+// flush writes the buffered frames, reserving space when needed.
 func (t *tailFile) flush() error {
 	if len(t.buf) == 0 {
 		return nil
+	}
+	if need := t.end(); need > t.alloc {
+		grow := max(int64(Prealloc), need-t.alloc)
+		// Where fallocate is not supported the file simply grows.
+		if unix.Fallocate(int(t.f.Fd()), 0, t.alloc, grow) == nil {
+			t.alloc += grow
+		}
 	}
 	if _, err := t.f.WriteAt(t.buf, t.woff); err != nil {
 		return err
@@ -308,9 +383,15 @@ func (t *tailFile) sync() error {
 	return unix.Fdatasync(int(t.f.Fd()))
 }
 
-// finish ends the chunk: it is synced and closed.
+// finish ends the chunk: the reserved space is cut off, so that the
+// file holds exactly its frames (committed chunks are byte-identical on
+// every node), and it is synced and closed.
 func (t *tailFile) finish() error {
 	if err := t.flush(); err != nil {
+		t.f.Close()
+		return err
+	}
+	if err := t.f.Truncate(t.woff); err != nil {
 		t.f.Close()
 		return err
 	}
@@ -473,7 +554,7 @@ func (l *Ledger) readAt(c *chunk, seqno uint64) ([]byte, error) {
 		return nil, err
 	}
 	b := make([]byte, binary.BigEndian.Uint32(n[:]))
-	if _, err := f.ReadAt(b, off+4); err != nil {
+	if _, err := f.ReadAt(b, off+FrameHeader); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -521,25 +602,39 @@ func ParseChunk(name string, b []byte) (start uint64, entries [][]byte, err erro
 	if len(b) < HeaderSize || string(b[:4]) != magic || b[4] != version || binary.BigEndian.Uint64(b[5:]) != start {
 		return 0, nil, fmt.Errorf("%w: %s: header", ErrCorrupt, name)
 	}
-	off := HeaderSize
-	for seq := start; off < len(b); seq++ {
-		if len(b)-off < 4 {
-			return 0, nil, fmt.Errorf("%w: %s: torn frame", ErrCorrupt, name)
+	off := int64(HeaderSize)
+	for seq := start; off < int64(len(b)); seq++ {
+		n, ok := frameAt(b, off)
+		if !ok {
+			return 0, nil, fmt.Errorf("%w: %s: frame at offset %d", ErrCorrupt, name, off)
 		}
-		n := int(binary.BigEndian.Uint32(b[off:]))
-		if n > len(b)-off-4 {
-			return 0, nil, fmt.Errorf("%w: %s: frame past the end", ErrCorrupt, name)
-		}
-		e := b[off+4 : off+4+n]
+		e := b[off+FrameHeader : off+FrameHeader+n]
 		h, err := entry.ParseHeader(e)
 		if err != nil || h.TxID.Seqno != seq {
 			return 0, nil, fmt.Errorf("%w: %s: entry at offset %d", ErrCorrupt, name, off)
 		}
 		entries = append(entries, e)
-		off += 4 + n
+		off += FrameHeader + n
 	}
 	if uint64(len(entries)) != end-start+1 {
 		return 0, nil, fmt.Errorf("%w: %s holds %d entries", ErrCorrupt, name, len(entries))
 	}
 	return start, entries, nil
+}
+
+// FrameOffsets lists where a chunk file's frames start, as far as their
+// lengths lead, and where they end (space may be reserved after); the
+// frames' checksums are not checked. For tools and tests that take files
+// apart.
+func FrameOffsets(b []byte) (offsets []int64, end int64) {
+	off := int64(HeaderSize)
+	for off+FrameHeader <= int64(len(b)) {
+		n := int64(binary.BigEndian.Uint32(b[off:]))
+		if n == 0 || off+FrameHeader+n > int64(len(b)) {
+			break
+		}
+		offsets = append(offsets, off)
+		off += FrameHeader + n
+	}
+	return offsets, off
 }

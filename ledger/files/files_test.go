@@ -2,7 +2,9 @@ package files_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -150,10 +152,19 @@ func TestTornTail(t *testing.T) {
 	write(t, l, 1, 1, 7, 3)
 	l.Close()
 	tail := filepath.Join(dir, "ledger_4")
-	fi, _ := os.Stat(tail)
-	// A crash mid-write leaves part of the last frame: reopening cuts it.
-	for _, cut := range []int64{1, 3, 5, 40} {
-		if err := os.Truncate(tail, fi.Size()-cut); err != nil {
+	// A crash mid-write leaves part of the last frame: its end never
+	// reached the disk, either cut off (no space reserved) or, in the
+	// reserved space, zeros from a sector boundary on. Reopening cuts the
+	// frame.
+	for i, cut := range []int{1, 3, 5, 40} {
+		b, _ := os.ReadFile(tail)
+		end := dataEnd(b)
+		if i%2 == 0 {
+			b = b[:end-cut]
+		} else {
+			clear(b[max(lastFrame(b), (end-1)/512*512):end])
+		}
+		if err := os.WriteFile(tail, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		l, err := files.Open(dir)
@@ -165,7 +176,48 @@ func TestTornTail(t *testing.T) {
 		}
 		write(t, l, 1, 7, 7)
 		l.Close()
-		fi, _ = os.Stat(tail)
+	}
+}
+
+// TestTornWrite: a frame whose page was never written (zeros where the
+// entry should be) at the end of the tail is a torn write, cut off; the
+// same frame with its bytes changed otherwise is damage.
+func TestTornWrite(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fill byte
+		torn bool
+	}{{"zeros", 0, true}, {"garbage", 0x5a, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			l, _ := files.Open(dir)
+			write(t, l, 1, 1, 3)
+			big, _ := secret.Encode(&entry.Entry{TxID: entry.TxID{View: 1, Seqno: 4},
+				Writes: entry.WriteSet{"public:x": {{Key: []byte("k"), Value: bytes.Repeat([]byte{1}, 3000)}}}})
+			if err := l.Append(big); err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+			p := filepath.Join(dir, "ledger_1")
+			b, _ := os.ReadFile(p)
+			end := dataEnd(b)
+			// The last frame's middle: a sector that never reached the disk.
+			for i := end - 2048; i < end-1024; i++ {
+				b[i] = tc.fill
+			}
+			os.WriteFile(p, b, 0o600)
+			l, err := files.Open(dir)
+			if !tc.torn {
+				if !errors.Is(err, files.ErrCorrupt) {
+					t.Fatalf("damage taken for a torn write: %v", err)
+				}
+				return
+			}
+			if err != nil || l.Next() != 4 {
+				t.Fatalf("torn write not cut: %v", err)
+			}
+			l.Close()
+		})
 	}
 }
 
@@ -185,7 +237,7 @@ func TestCorruption(t *testing.T) {
 			flip(t, filepath.Join(dir, "ledger_1-3.committed"), 12)
 		},
 		"flipped seqno of an entry": func(dir string) {
-			flip(t, filepath.Join(dir, "ledger_1-3.committed"), 13+4+21)
+			flip(t, filepath.Join(dir, "ledger_1-3.committed"), 13+8+21)
 		},
 		"committed chunk cut short": func(dir string) {
 			p := filepath.Join(dir, "ledger_1-3.committed")
@@ -203,10 +255,15 @@ func TestCorruption(t *testing.T) {
 			f.Write([]byte{0, 0, 0, 1, 9})
 			f.Close()
 		},
-		"a frame in the tail that is not an entry": func(dir string) {
-			f, _ := os.OpenFile(filepath.Join(dir, "ledger_4"), os.O_APPEND|os.O_WRONLY, 0)
-			f.Write([]byte{0, 0, 0, 1, 9})
-			f.Close()
+		"a whole frame in the tail that is not an entry": func(dir string) {
+			p := filepath.Join(dir, "ledger_4")
+			b, _ := os.ReadFile(p)
+			frame := binary.BigEndian.AppendUint32([]byte{0, 0, 0, 1}, crc32.Checksum([]byte{9}, crc32.MakeTable(crc32.Castagnoli)))
+			copy(b[dataEnd(b):], append(frame, 9))
+			os.WriteFile(p, b, 0o600)
+		},
+		"a flipped byte in the tail's first entry": func(dir string) {
+			flip(t, filepath.Join(dir, "ledger_4"), 13+8+40)
 		},
 	}
 	for name, damage := range cases {
@@ -219,6 +276,10 @@ func TestCorruption(t *testing.T) {
 		})
 	}
 }
+
+func dataEnd(b []byte) int { _, end := files.FrameOffsets(b); return int(end) }
+
+func lastFrame(b []byte) int { offs, _ := files.FrameOffsets(b); return int(offs[len(offs)-1]) }
 
 func flip(t *testing.T, path string, off int) {
 	b, err := os.ReadFile(path)

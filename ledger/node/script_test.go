@@ -1,7 +1,9 @@
 package node
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,6 +41,7 @@ import (
 //	add p id / remove p id   the primary p proposes the voter change
 //	fetch a b                a takes b's committed chunks before a's base (verified)
 //	fetch-tampered a b       the same with a byte of each chunk flipped
+//	fetch-forged a b         the same, the flipped frame's checksum fixed
 //	kill id / restart id     stop a node as kill -9 would; start it from its files
 //	state                    each node: role, view, last seqno, commit point, keys, files
 //	status txid              each node's status of a transaction
@@ -173,7 +176,7 @@ func TestScripts(t *testing.T) {
 					return err.Error()
 				}
 				return "proposed"
-			case "fetch", "fetch-tampered":
+			case "fetch", "fetch-tampered", "fetch-forged":
 				// Node a takes the committed chunks before its base from
 				// node b's files, as it would from b over the network.
 				a, b := id(0), id(1)
@@ -185,8 +188,15 @@ func TestScripts(t *testing.T) {
 						continue
 					}
 					data, _ := os.ReadFile(p)
-					if d.Cmd == "fetch-tampered" {
+					switch d.Cmd {
+					case "fetch-tampered":
 						data[len(data)-3] ^= 1
+					case "fetch-forged":
+						// Another entry's bytes with a checksum that holds.
+						last := frameStart(data)
+						data[len(data)-3] ^= 1
+						n := int(binary.BigEndian.Uint32(data[last:]))
+						binary.BigEndian.PutUint32(data[last+4:], crc32.Checksum(data[last+8:last+8+n], crc32.MakeTable(crc32.Castagnoli)))
 					}
 					if err := c.cores[a].AddHistorical(filepath.Base(p), data); err != nil {
 						out = append(out, filepath.Base(p)+": "+err.Error())
@@ -242,7 +252,7 @@ func TestScripts(t *testing.T) {
 				es, _ := os.ReadDir(dir)
 				p := filepath.Join(dir, es[0].Name())
 				b, _ := os.ReadFile(p)
-				b[len(b)-5] ^= 1
+				b[frameDataEnd(b)-5] ^= 1
 				os.WriteFile(p, b, 0o600)
 				return "flipped a byte of " + es[0].Name()
 			}
@@ -251,6 +261,8 @@ func TestScripts(t *testing.T) {
 		})
 	})
 }
+
+func frameStart(b []byte) int { offs, _ := files.FrameOffsets(b); return int(offs[len(offs)-1]) }
 
 // describe is each live node's state, one line each plus its keys.
 func (c *cluster) describe() string {
