@@ -176,9 +176,12 @@ func (sc *scope) resultColumns(sel *pg.SelectStmt) ([]Result, error) {
 			r.Count = true // bigint
 		}
 		// min and max of an enclave-enabled column return one of its
-		// cells, which the client decrypts.
+		// cells, and of an expression the enclave computed one of its
+		// values, which the client decrypts.
 		if fc != nil && len(fc.Args) == 1 && (strings.EqualFold(fname, "min") || strings.EqualFold(fname, "max")) {
-			if cr := fc.Args[0].GetColumnRef(); cr != nil {
+			if c := sc.typed[fc.Args[0]]; c != nil {
+				r.Col = c
+			} else if cr := fc.Args[0].GetColumnRef(); cr != nil {
 				if c, _, err := sc.resolve(cr); err == nil && c.Encrypted() {
 					r.Col = c
 				}

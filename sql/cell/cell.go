@@ -90,6 +90,11 @@ func NewKey(cek []byte) (*Key, error) {
 	return k, nil
 }
 
+// Equal reports, in constant time, whether two keys come from one CEK.
+func (k *Key) Equal(o *Key) bool {
+	return subtle.ConstantTimeCompare(k.mac[:], o.mac[:]) == 1
+}
+
 // derive is HMAC-SHA-256(cek, UTF-16LE(label)).
 func derive(cek []byte, kind string) [32]byte {
 	label := "Microsoft SQL Server cell " + kind + " key with encryption algorithm:" + keyLabelAlgorithm + " and key length:256"

@@ -26,8 +26,10 @@ type dmlStmt struct {
 	bound  map[int]*column // parameter → the column it meets
 	stmt   *bind.Statement // the binding, for describe
 	// obl is the statement's oblivious plan, or oblErr why it has none.
-	obl     *obliviousStmt
-	oblErr  error
+	obl    *obliviousStmt
+	oblErr error
+	scan   *scanStmt // the enclave scan's plan, nil when it does not apply
+
 	cols    []wire.Column
 	colDefs []*column // result column → catalog column, nil for expressions
 }
@@ -67,9 +69,15 @@ func (s *session) dml(ctx context.Context, tree *pg.ParseResult, oids []uint32, 
 		// prepared statements), so the oblivious plan is made now, on the
 		// tree as written, and chosen at Execute.
 		d.obl, d.oblErr = s.obliviousPlan(d, sel)
+		d.scan = s.scanPlan(d, sel)
 	}
 	rewriteLikes(st.Likes)
 	rewriteExprs(st.Rewrites)
+	if d.scan != nil {
+		if err := d.scan.finish(tree.Version); err != nil {
+			d.scan = nil // the per-row plan still runs it
+		}
+	}
 	trees := []*pg.ParseResult{tree}
 	if sel := tree.Stmts[0].Stmt.GetSelectStmt(); sel != nil {
 		if trees, err = rollup(tree, sel); err != nil {
@@ -197,6 +205,9 @@ func (d *dmlStmt) Execute(ctx context.Context, params []wire.Param, formats []in
 	if err := d.s.e.needKeys(d.stmt.EnclaveCEKs); err != nil {
 		return nil, d.s.failed(err)
 	}
+	if d.scan != nil && !d.s.noScan {
+		return d.scan.execute(ctx, d, args, formats)
+	}
 	if d.kind != "SELECT" {
 		r, err := d.s.conn.ExecContext(ctx, d.sql, args...)
 		if err != nil {
@@ -260,24 +271,33 @@ func (r *rowsResult) Next(ctx context.Context) ([][]byte, error) {
 	if err := r.rows.Scan(ptrs...); err != nil {
 		return nil, err
 	}
-	for i, v := range r.vals {
-		if c := r.d.colDefs[i]; c != nil && c.Enclave {
+	if err := r.d.encodeRow(r.vals, r.formats, r.out); err != nil {
+		return nil, r.d.s.failed(err)
+	}
+	r.n++
+	return r.out, nil
+}
+
+// encodeRow encodes a result row for the wire: enclave-enabled values
+// leave as their cells.
+func (d *dmlStmt) encodeRow(vals []any, formats []int16, out [][]byte) error {
+	for i, v := range vals {
+		if c := d.colDefs[i]; c != nil && c.Enclave {
 			if env, ok := v.(string); ok {
 				_, _, cellBytes, err := sqlenclave.ParseEnvelope(env)
 				if err != nil {
-					return nil, r.d.s.failed(&wire.Error{Code: "XX001", Message: fmt.Sprintf("column %s.%s holds a value that is not an enclave-enabled cell", c.Table, c.Name)})
+					return &wire.Error{Code: "XX001", Message: fmt.Sprintf("column %s.%s holds a value that is not an enclave-enabled cell", c.Table, c.Name)}
 				}
 				v = cellBytes
 			}
 		}
-		b, err := encodeValue(v, r.d.cols[i].TypeOID, r.formats[i])
+		b, err := encodeValue(v, d.cols[i].TypeOID, formats[i])
 		if err != nil {
-			return nil, r.d.s.failed(err)
+			return err
 		}
-		r.out[i] = b
+		out[i] = b
 	}
-	r.n++
-	return r.out, nil
+	return nil
 }
 
 func (r *rowsResult) Tag() string  { return fmt.Sprintf("SELECT %d", r.n) }

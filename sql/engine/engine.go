@@ -46,6 +46,7 @@ type Engine struct {
 	Enclave *sqlenclave.Enclave
 
 	collateFailures atomic.Int64
+	scans           atomic.Int64
 
 	mu  sync.Mutex
 	dbs map[string]*sql.DB
@@ -136,6 +137,8 @@ type session struct {
 	// oblivious is SET confide.oblivious: aggregate queries run by the
 	// enclave's oblivious plan.
 	oblivious bool
+	// noScan is SET confide.enclave_scan = off.
+	noScan bool
 }
 
 func (s *session) Close() error {

@@ -31,12 +31,15 @@ const obliviousSetting = "confide.oblivious"
 var errObliviousShape = &wire.Error{Code: "0A000", Message: "the oblivious mode runs SELECT [g,] aggregates of v FROM one table [WHERE v or g op $n AND …] [GROUP BY g]",
 	Hint: "v: a numeric column under an enclave-enabled key; g: an integer, BIT or DATE column; SET confide.oblivious = off for other queries"}
 
-// setting handles SET confide.… for the session.
+// setting handles SET confide.oblivious and confide.enclave_scan for the
+// session.
 func (s *session) setting(v *pg.VariableSetStmt) (wire.Statement, error) {
-	if !strings.EqualFold(v.Name, obliviousSetting) {
+	name := strings.ToLower(v.Name)
+	if name != obliviousSetting && name != scanSetting {
 		return nil, &wire.Error{Code: "0A000", Message: fmt.Sprintf("SET %s is not supported by confide SQL", v.Name)}
 	}
-	on := false
+	// Defaults: the oblivious mode off, the enclave scan on.
+	on := name == scanSetting
 	switch {
 	case v.Kind == pg.VariableSetKind_VAR_SET_DEFAULT || v.Kind == pg.VariableSetKind_VAR_RESET:
 	case len(v.Args) == 1:
@@ -55,14 +58,19 @@ func (s *session) setting(v *pg.VariableSetStmt) (wire.Statement, error) {
 		case "on", "true", "1":
 			on = true
 		case "off", "false", "0":
+			on = false
 		default:
-			return nil, &wire.Error{Code: "22023", Message: obliviousSetting + " is on or off"}
+			return nil, &wire.Error{Code: "22023", Message: name + " is on or off"}
 		}
 	default:
-		return nil, &wire.Error{Code: "22023", Message: obliviousSetting + " is on or off"}
+		return nil, &wire.Error{Code: "22023", Message: name + " is on or off"}
 	}
 	return &execStmt{s: s, run: func(context.Context) (string, error) {
-		s.oblivious = on
+		if name == scanSetting {
+			s.noScan = !on
+		} else {
+			s.oblivious = on
+		}
 		return "SET", nil
 	}}, nil
 }

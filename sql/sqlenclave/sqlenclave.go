@@ -110,6 +110,11 @@ type Enclave struct {
 	sessions map[[SessionIDSize]byte]*session
 	keys     map[string]*cachedKey // by lower-cased name
 	opened   map[string]openedCell // by envelope
+
+	// numMu guards numbers, the enclave scan's decrypted numbers by key
+	// name and cell MAC. It is taken alone, or inside mu.
+	numMu   sync.RWMutex
+	numbers map[string]map[[32]byte]cachedNumber
 }
 
 type session struct {
@@ -192,6 +197,9 @@ func (e *Enclave) expire() {
 	for n, k := range e.keys {
 		if now.Sub(k.last) > IdleTTL {
 			delete(e.keys, n)
+			e.numMu.Lock()
+			delete(e.numbers, n)
+			e.numMu.Unlock()
 		}
 	}
 }
@@ -258,6 +266,14 @@ func (e *Enclave) AcceptKeys(pkg []byte, statement string) ([]string, error) {
 	decrypts := decryptsColumn(statement)
 	names := make([]string, 0, len(cellKeys))
 	for name, ck := range cellKeys {
+		if old := e.keys[name]; old != nil && !old.key.Equal(ck) {
+			// Another key under the name: what the old one decrypted
+			// must not answer for it.
+			e.numMu.Lock()
+			delete(e.numbers, name)
+			e.numMu.Unlock()
+			clear(e.opened)
+		}
 		e.keys[name] = &cachedKey{key: ck, last: s.last, decrypt: decrypts}
 		names = append(names, name)
 	}
@@ -511,6 +527,9 @@ func (e *Enclave) Forget() {
 	clear(e.sessions)
 	clear(e.keys)
 	clear(e.opened)
+	e.numMu.Lock()
+	clear(e.numbers)
+	e.numMu.Unlock()
 }
 
 // In-place encryption (ALTER TABLE … ALTER COLUMN): the engine streams a

@@ -1,0 +1,401 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/confide/confide/sql/bind"
+	"github.com/confide/confide/sql/decimal"
+	"github.com/confide/confide/sql/sqlenclave"
+	"github.com/confide/confide/sql/wire"
+)
+
+// The enclave scan (sqlenclave.Scan): in the normal mode, an aggregate
+// query over one table whose aggregates compute on encrypted columns,
+//
+//	SELECT [g, …,] agg(expr), … FROM t [WHERE …] [GROUP BY g, …] [ORDER BY result columns] [LIMIT n]
+//
+// runs as SQLite's filtered read of the columns it needs — WHERE stays the
+// host's, with the enclave's collation and functions, so the host learns
+// which rows match as with any other normal-mode query — streamed in
+// batches through the enclave, which evaluates, groups, aggregates and
+// orders. The per-row enclave functions it replaces do the same work, but
+// cross into the enclave once per operator and row and encrypt every
+// intermediate value. Other shapes (HAVING, ROLLUP, DISTINCT, windows,
+// CASE, aggregates of plaintext columns) run as before.
+//
+// SET confide.enclave_scan = off turns it off for a session, which the
+// differential tests and the benchmark use to compare both plans.
+
+const scanSetting = "confide.enclave_scan"
+
+// scanBatch is how many rows cross into the enclave at a time.
+const scanBatch = 512
+
+// scanStmt is a dmlStmt's enclave-scan plan.
+type scanStmt struct {
+	plan sqlenclave.ScanPlan
+	// params maps a "param" expression to its parameter number.
+	params map[int]int
+	// read is the host's read, SELECT inputs FROM t WHERE …, and
+	// readParams the parameter numbers its ?1 … ?n stand for.
+	read       string
+	readParams []int
+	limit      int64 // -1: none
+	sel        *pg.SelectStmt
+	table      *pg.RangeVar
+	inputs     []string // column names, in input order
+}
+
+// scanPlan plans a bound SELECT for the enclave scan, or returns nil.
+// It runs before the tree is rewritten for SQLite; finishScan, after.
+func (s *session) scanPlan(d *dmlStmt, sel *pg.SelectStmt) *scanStmt {
+	if len(sel.FromClause) != 1 || sel.FromClause[0].GetRangeVar() == nil || sel.HavingClause != nil ||
+		sel.LimitOffset != nil || len(sel.DistinctClause) > 0 || sel.WithClause != nil || len(sel.WindowClause) > 0 ||
+		sel.Op != pg.SetOperation_SETOP_NONE {
+		return nil
+	}
+	rv := sel.FromClause[0].GetRangeVar()
+	p := &scanStmt{params: map[int]int{}, limit: -1, sel: sel, table: rv}
+	inputs := map[string]int{}
+	col := func(n *pg.Node) *bind.Column {
+		cr := n.GetColumnRef()
+		if cr == nil || len(cr.Fields) == 0 || cr.Fields[len(cr.Fields)-1].GetString_() == nil {
+			return nil
+		}
+		c, err := bind.Resolve(context.Background(), s.catalog(), "", rv.Relname, cr.Fields[len(cr.Fields)-1].GetString_().GetSval())
+		if err != nil {
+			return nil
+		}
+		return c
+	}
+	input := func(c *bind.Column) int {
+		key := strings.ToLower(c.Name)
+		if i, ok := inputs[key]; ok {
+			return i
+		}
+		in := sqlenclave.ScanInput{Type: c.Type}
+		if c.Encrypted() && c.Enclave {
+			in.CEK = c.CEK
+		}
+		inputs[key] = len(p.plan.Inputs)
+		p.plan.Inputs = append(p.plan.Inputs, in)
+		p.inputs = append(p.inputs, c.Name)
+		return inputs[key]
+	}
+	rewrites := map[*pg.Node]bind.Rewrite{}
+	for _, r := range d.stmt.Rewrites {
+		rewrites[r.Node] = r
+	}
+	// expr compiles an aggregate's operand; ok is false for what the
+	// scan does not evaluate.
+	var expr func(n *pg.Node) (int, bool)
+	expr = func(n *pg.Node) (int, bool) {
+		add := func(x sqlenclave.ScanExpr) (int, bool) {
+			p.plan.Exprs = append(p.plan.Exprs, x)
+			return len(p.plan.Exprs) - 1, true
+		}
+		if c := col(n); c != nil {
+			if !c.Encrypted() || !c.Enclave || !decimal.Numeric(c.Type) {
+				return 0, false
+			}
+			return add(sqlenclave.ScanExpr{Op: "input", Input: input(c), Type: c.Type})
+		}
+		if pr := n.GetParamRef(); pr != nil {
+			c := d.bound[int(pr.Number)]
+			if c == nil || !c.Encrypted() || !c.Enclave {
+				return 0, false
+			}
+			i, ok := add(sqlenclave.ScanExpr{Op: "param", Type: c.Type})
+			p.params[i] = int(pr.Number)
+			return i, ok
+		}
+		r, ok := rewrites[n]
+		if !ok || r.Table != "" {
+			return 0, false
+		}
+		switch r.Op {
+		case "+", "-", "*", "/":
+			l, ok1 := expr(r.Args[0])
+			rr, ok2 := expr(r.Args[1])
+			if !ok1 || !ok2 {
+				return 0, false
+			}
+			return add(sqlenclave.ScanExpr{Op: r.Op, L: l, R: rr, Type: r.Type})
+		case "round", "cast":
+			l, ok := expr(r.Args[0])
+			if !ok {
+				return 0, false
+			}
+			return add(sqlenclave.ScanExpr{Op: r.Op, L: l, N: r.N, Truncate: r.Truncate, Type: r.Type})
+		}
+		return 0, false
+	}
+	// GROUP BY columns.
+	groupOf := map[string]int{}
+	for _, g := range sel.GroupClause {
+		c := col(g)
+		if c == nil {
+			return nil
+		}
+		groupOf[strings.ToLower(c.Name)] = len(p.plan.Groups)
+		p.plan.Groups = append(p.plan.Groups, input(c))
+	}
+	// The select list: group columns and aggregates.
+	encrypted := false
+	names := make([]string, len(sel.TargetList))
+	for i, t := range sel.TargetList {
+		rt := t.GetResTarget()
+		if rt == nil || i >= len(d.stmt.Results) {
+			return nil
+		}
+		names[i] = strings.ToLower(rt.Name)
+		if c := col(rt.Val); c != nil {
+			g, ok := groupOf[strings.ToLower(c.Name)]
+			if !ok {
+				return nil
+			}
+			if names[i] == "" {
+				names[i] = strings.ToLower(c.Name)
+			}
+			p.plan.Outputs = append(p.plan.Outputs, sqlenclave.ScanOutput{Group: g, Agg: -1})
+			continue
+		}
+		fc := rt.Val.GetFuncCall()
+		if fc == nil || fc.AggDistinct || fc.Over != nil || fc.AggFilter != nil || len(fc.AggOrder) > 0 || len(fc.Funcname) == 0 {
+			return nil
+		}
+		name := strings.ToLower(fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval())
+		agg := sqlenclave.ScanAgg{Fn: name}
+		switch {
+		case name == "count" && fc.AggStar:
+			agg.Fn = "count*"
+		case len(fc.Args) != 1:
+			return nil
+		case name == "sum" || name == "avg" || name == "min" || name == "max" || name == "count":
+			x, ok := expr(fc.Args[0])
+			if !ok {
+				return nil
+			}
+			agg.Expr, encrypted = x, true
+			if name != "count" {
+				res := d.stmt.Results[i].Col
+				if res == nil || !res.Encrypted() {
+					return nil
+				}
+				agg.Type = res.Type
+			}
+		default:
+			return nil
+		}
+		p.plan.Outputs = append(p.plan.Outputs, sqlenclave.ScanOutput{Group: -1, Agg: len(p.plan.Aggs)})
+		p.plan.Aggs = append(p.plan.Aggs, agg)
+	}
+	if !encrypted {
+		return nil
+	}
+	// ORDER BY result columns, by name or position.
+	for _, o := range sel.SortClause {
+		sb := o.GetSortBy()
+		if sb == nil || sb.SortbyNulls != pg.SortByNulls_SORTBY_NULLS_DEFAULT || sb.SortbyDir == pg.SortByDir_SORTBY_USING {
+			return nil
+		}
+		k := -1
+		if pos, ok := intLiteral(sb.Node); ok && pos >= 1 && int(pos) <= len(names) {
+			k = int(pos) - 1
+		} else if cr := sb.Node.GetColumnRef(); cr != nil && len(cr.Fields) > 0 && cr.Fields[len(cr.Fields)-1].GetString_() != nil {
+			want := strings.ToLower(cr.Fields[len(cr.Fields)-1].GetString_().GetSval())
+			for i, n := range names {
+				if n == want {
+					k = i
+					break
+				}
+			}
+		}
+		if k < 0 {
+			return nil
+		}
+		p.plan.Order = append(p.plan.Order, sqlenclave.ScanOrder{Output: k, Desc: sb.SortbyDir == pg.SortByDir_SORTBY_DESC})
+	}
+	if sel.LimitCount != nil {
+		n, ok := intLiteral(sel.LimitCount)
+		if !ok || n < 0 {
+			return nil
+		}
+		p.limit = n
+	}
+	return p
+}
+
+// intLiteral reads an integer constant.
+func intLiteral(n *pg.Node) (int64, bool) {
+	if c := n.GetAConst(); c != nil {
+		if iv, ok := c.Val.(*pg.A_Const_Ival); ok {
+			return int64(iv.Ival.Ival), true
+		}
+	}
+	return 0, false
+}
+
+// finish writes the host's read, once the WHERE clause has been
+// rewritten for SQLite.
+func (p *scanStmt) finish(version int32) error {
+	read := &pg.SelectStmt{FromClause: []*pg.Node{{Node: &pg.Node_RangeVar{RangeVar: p.table}}}, WhereClause: p.sel.WhereClause}
+	for _, name := range p.inputs {
+		read.TargetList = append(read.TargetList, &pg.Node{Node: &pg.Node_ResTarget{ResTarget: &pg.ResTarget{
+			Val: &pg.Node{Node: &pg.Node_ColumnRef{ColumnRef: &pg.ColumnRef{Fields: []*pg.Node{pg.MakeStrNode(name)}}}}}}})
+	}
+	if len(read.TargetList) == 0 {
+		// COUNT(*) and aggregates of parameters only: one column per row.
+		read.TargetList = []*pg.Node{{Node: &pg.Node_ResTarget{ResTarget: &pg.ResTarget{Val: pg.MakeAConstIntNode(1, -1)}}}}
+	}
+	text, err := pg.Deparse(&pg.ParseResult{Version: version, Stmts: []*pg.RawStmt{{Stmt: &pg.Node{Node: &pg.Node_SelectStmt{SelectStmt: read}}}}})
+	if err != nil {
+		return err
+	}
+	// Number the parameters the read uses 1 … n, since SQLite wants
+	// exactly as many arguments as the highest number.
+	sc, err := pg.Scan(text)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	last, seen := 0, map[int]int{}
+	for _, t := range sc.Tokens {
+		if t.Token != pg.Token_PARAM {
+			continue
+		}
+		var n int
+		fmt.Sscanf(text[t.Start+1:t.End], "%d", &n)
+		k, ok := seen[n]
+		if !ok {
+			p.readParams = append(p.readParams, n)
+			k = len(p.readParams)
+			seen[n] = k
+		}
+		b.WriteString(text[last:t.Start])
+		fmt.Fprintf(&b, "?%d", k)
+		last = int(t.End)
+	}
+	b.WriteString(text[last:])
+	p.read = b.String()
+	p.sel, p.table = nil, nil
+	return nil
+}
+
+// execute runs the scan with a statement's decoded arguments.
+func (p *scanStmt) execute(ctx context.Context, d *dmlStmt, args []any, formats []int16) (wire.Result, error) {
+	s := d.s
+	plan := p.plan
+	plan.Exprs = append([]sqlenclave.ScanExpr(nil), p.plan.Exprs...)
+	for i, n := range p.params {
+		env, ok := args[n-1].(string)
+		if args[n-1] != nil && !ok {
+			return nil, s.failed(&wire.Error{Code: "22000", Message: fmt.Sprintf("parameter $%d must be a cell", n)})
+		}
+		plan.Exprs[i].Param = env
+	}
+	s.e.scans.Add(1)
+	scan, err := s.e.Enclave.NewScan(plan)
+	if err != nil {
+		return nil, s.failed(&wire.Error{Code: "22000", Message: err.Error()})
+	}
+	readArgs := make([]any, len(p.readParams))
+	for i, n := range p.readParams {
+		readArgs[i] = args[n-1]
+	}
+	rows, err := s.conn.QueryContext(ctx, p.read, readArgs...)
+	if err != nil {
+		return nil, s.failed(sqliteError(err))
+	}
+	// The host reads the next batch while the enclave evaluates the last.
+	batches := make(chan [][]any, 2)
+	done := make(chan error, 1)
+	var failed atomic.Bool
+	go func() {
+		var err error
+		for b := range batches {
+			if err == nil {
+				if err = scan.Add(b); err != nil {
+					failed.Store(true)
+				}
+			}
+		}
+		done <- err
+	}()
+	width := len(plan.Inputs)
+	readErr := func() error {
+		defer rows.Close()
+		batch := make([][]any, 0, scanBatch)
+		ptrs := make([]any, max(width, 1))
+		for rows.Next() {
+			vals := make([]any, max(width, 1))
+			for i := range ptrs {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				return err
+			}
+			batch = append(batch, vals[:width])
+			if len(batch) == scanBatch {
+				if failed.Load() {
+					return nil
+				}
+				batches <- batch
+				batch = make([][]any, 0, scanBatch)
+			}
+		}
+		if len(batch) > 0 {
+			batches <- batch
+		}
+		return rows.Err()
+	}()
+	close(batches)
+	addErr := <-done
+	if readErr != nil {
+		return nil, s.failed(sqliteError(readErr))
+	}
+	if addErr != nil {
+		return nil, s.failed(sqliteError(addErr))
+	}
+	out, err := scan.Result()
+	if err != nil {
+		return nil, s.failed(sqliteError(err))
+	}
+	if p.limit >= 0 && int64(len(out)) > p.limit {
+		out = out[:p.limit]
+	}
+	return &enclaveRows{d: d, rows: out, formats: append([]int16(nil), formats...)}, nil
+}
+
+// EnclaveScans counts the queries the enclave scan has run.
+func (e *Engine) EnclaveScans() int64 { return e.scans.Load() }
+
+// enclaveRows serves result rows the enclave computed.
+type enclaveRows struct {
+	d       *dmlStmt
+	rows    [][]any
+	formats []int16
+	i       int
+}
+
+func (r *enclaveRows) Next(context.Context) ([][]byte, error) {
+	if r.i >= len(r.rows) {
+		return nil, io.EOF
+	}
+	row := r.rows[r.i]
+	r.i++
+	out := make([][]byte, len(row))
+	if err := r.d.encodeRow(row, r.formats, out); err != nil {
+		return nil, r.d.s.failed(err)
+	}
+	return out, nil
+}
+
+func (r *enclaveRows) Tag() string  { return fmt.Sprintf("SELECT %d", len(r.rows)) }
+func (r *enclaveRows) Close() error { return nil }
