@@ -178,6 +178,15 @@ func (a *alterStmt) valueTransform() (func(any) (any, error), error) {
 // storedToValue reads a plaintext column's SQLite value as package types
 // expects it.
 func storedToValue(t types.Type, v any) (any, error) {
+	if t.Kind == types.Decimal {
+		// NUMERIC storage (storageType): an integer or a double.
+		switch x := v.(type) {
+		case int64:
+			return t.ParseLiteral(strconv.FormatInt(x, 10))
+		case float64:
+			return t.ParseLiteral(strconv.FormatFloat(x, 'f', t.Scale, 64))
+		}
+	}
 	switch x := v.(type) {
 	case int64:
 		if t.Kind == types.Bit {

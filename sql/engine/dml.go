@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -12,6 +13,7 @@ import (
 	"github.com/confide/confide/sql/bind"
 	"github.com/confide/confide/sql/cell"
 	"github.com/confide/confide/sql/sqlenclave"
+	"github.com/confide/confide/sql/types"
 	"github.com/confide/confide/sql/wire"
 	pg "github.com/pganalyze/pg_query_go/v6"
 )
@@ -289,6 +291,15 @@ func (d *dmlStmt) encodeRow(vals []any, formats []int16, out [][]byte) error {
 					return &wire.Error{Code: "XX001", Message: fmt.Sprintf("column %s.%s holds a value that is not an enclave-enabled cell", c.Table, c.Name)}
 				}
 				v = cellBytes
+			}
+		}
+		if c := d.colDefs[i]; c != nil && !c.Encrypted() && c.Type.Kind == types.Decimal {
+			// NUMERIC storage drops trailing zeros: show the column's scale.
+			switch x := v.(type) {
+			case float64:
+				v = strconv.FormatFloat(x, 'f', c.Type.Scale, 64)
+			case int64:
+				v = strconv.FormatFloat(float64(x), 'f', c.Type.Scale, 64)
 			}
 		}
 		b, err := encodeValue(v, d.cols[i].TypeOID, formats[i])

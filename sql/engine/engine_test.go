@@ -286,16 +286,24 @@ func TestIndexesAndPlainDecimals(t *testing.T) {
 		t.Errorf("index on a randomized column: %v", err)
 	}
 	f.exec(t, `CREATE TABLE accounts (id INT, balance DECIMAL(12,2))`)
-	for _, v := range []string{"0", "12.50", "-0.05", "123456789.99", "10000", "0.0001"} {
+	// Stored with NUMERIC affinity, read back at the column's scale.
+	for v, want := range map[string]string{"0": "0", "12.50": "12.50", "-0.05": "-0.05", "123456789.99": "123456789.99", "10000": "10000.00", "0.0001": "0"} {
 		f.exec(t, `DELETE FROM accounts`)
 		f.exec(t, `INSERT INTO accounts VALUES (1, $1)`, v)
 		var got pgtypeNumeric
 		if err := f.conn.QueryRow(ctx, `SELECT balance FROM accounts`).Scan(&got.s); err != nil {
 			t.Fatalf("%s: %v", v, err)
 		}
-		if got.s != v {
-			t.Errorf("decimal %s read back as %s (binary numeric)", v, got.s)
+		if got.s != want {
+			t.Errorf("decimal %s read back as %s (binary numeric), want %s", v, got.s, want)
 		}
+	}
+	// Comparisons are numeric, not textual.
+	f.exec(t, `DELETE FROM accounts`)
+	f.exec(t, `INSERT INTO accounts VALUES (1, 9.00), (2, 24.00), (3, 100.5)`)
+	var n int
+	if err := f.conn.QueryRow(ctx, `SELECT count(*) FROM accounts WHERE balance < 24`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("balance < 24: %d rows, %v; want 1", n, err)
 	}
 }
 

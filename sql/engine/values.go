@@ -74,6 +74,12 @@ func storageType(c column) string {
 		return "INTEGER"
 	case types.VarBinary:
 		return "BLOB"
+	case types.Decimal:
+		// SQLite's NUMERIC affinity: stored as an integer or a double,
+		// so that comparisons and sums are numeric (as TEXT, 9.00 sorted
+		// after 24.00). Past 15 significant digits it is not exact; an
+		// encrypted DECIMAL, which the enclave computes on, is.
+		return "NUMERIC"
 	}
 	return "TEXT"
 }

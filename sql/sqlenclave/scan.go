@@ -127,7 +127,7 @@ type scanGroup struct {
 type scanAcc struct {
 	sum      decimal.Dec //confide:secret
 	st       decimal.Type
-	min, max decimal.Dec //confide:secret
+	min, max decimal.Dec  //confide:secret
 	vt       decimal.Type // the values' type: one per expression
 	count    int64
 }
@@ -697,6 +697,20 @@ func comparePlain(a, b any) int {
 		return strings.Compare(string(x), string(b.([]byte)))
 	}
 	return 0
+}
+
+// DropNumbers forgets every decrypted number and cell the enclave keeps
+// between statements, so that the next scan decrypts again (a cold
+// start, for benchmarks).
+func (e *Enclave) DropNumbers() {
+	e.mu.Lock()
+	clear(e.opened)
+	e.mu.Unlock()
+	e.numMu.Lock()
+	for _, m := range e.numbers {
+		clear(m)
+	}
+	e.numMu.Unlock()
 }
 
 // cacheNumbers keeps what a finished scan decrypted.
