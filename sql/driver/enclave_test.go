@@ -993,9 +993,23 @@ func TestObliviousHostView(t *testing.T) {
 		defer mu.Unlock()
 		return slices.Clone(seen)
 	}
+	// The per-row plan of the normal mode hands the enclave the cells of
+	// the rows SQLite's WHERE selected.
+	if _, err := db.Exec(`SET confide.enclave_scan = off`); err != nil {
+		t.Fatal(err)
+	}
 	normalLow, normalHigh := observe("low"), observe("high")
 	if slices.Equal(normalLow, normalHigh) {
 		t.Error("the normal mode's host view does not depend on the values: the test cannot tell")
+	}
+	// The enclave scan loads every row into the table's image, and
+	// filters inside.
+	if _, err := db.Exec(`SET confide.enclave_scan = on`); err != nil {
+		t.Fatal(err)
+	}
+	scanLow, scanHigh := observe("low"), observe("high")
+	if !slices.Equal(scanLow, scanHigh) || len(scanLow) == 0 {
+		t.Errorf("enclave scan: the host saw\n %v\nand\n %v", scanLow, scanHigh)
 	}
 	if _, err := db.Exec(`SET confide.oblivious = on`); err != nil {
 		t.Fatal(err)

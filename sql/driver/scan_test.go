@@ -64,6 +64,14 @@ func TestEnclaveScan(t *testing.T) {
 		{`SELECT SUM(n / (n - n)) FROM lines`, nil, true},                                                   // division by zero
 		{`SELECT SUM(price * price * price * price * price * price * price * price) FROM lines`, nil, true}, // overflow
 		{`SELECT SUM(qty * $1) FROM lines`, []any{nil}, true},
+		// Filters the enclave evaluates on the table's image: encrypted
+		// and plaintext columns, constants and parameters, NULL.
+		{`SELECT flag, SUM(qty), COUNT(*) FROM lines WHERE flag = 'A' AND qty > $1 AND n <> $2 GROUP BY flag`, []any{"20", int64(0)}, true},
+		{`SELECT SUM(price) FROM lines WHERE qty = $1`, []any{nil}, true},
+		{`SELECT status, MAX(qty) FROM lines WHERE shipdate BETWEEN '1998-03-01' AND '1998-06-30' AND id >= 7 GROUP BY status ORDER BY status`, nil, true},
+		// WHEREs the host evaluates, streaming the rows it selects.
+		{`SELECT flag, SUM(price * disc) FROM lines WHERE id < $1 OR id > $2 GROUP BY flag ORDER BY flag`, []any{20, 180}, true},
+		{`SELECT SUM(qty) FROM lines WHERE length(status) = 1 AND id > 100`, nil, true},
 	}
 	scanOn, err := db.Conn(ctx)
 	if err != nil {
@@ -148,5 +156,64 @@ func TestEnclaveScan(t *testing.T) {
 		if err1 == nil && len(got) == 0 && !strings.Contains(q.sql, "id < ") {
 			t.Errorf("%s: no rows", q.sql)
 		}
+	}
+	// The image is of the table as of its last write: a write, or a
+	// transaction, must not see an older image.
+	q := query{`SELECT flag, SUM(qty), MIN(price), COUNT(qty) FROM lines WHERE id <= $1 GROUP BY flag ORDER BY flag`, []any{100}, true}
+	before, err := run(scanOn, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{`UPDATE lines SET qty = $1 WHERE id = 3`, `DELETE FROM lines WHERE id = 4`, `INSERT INTO lines (id, flag, qty, price) VALUES (1000, 'A', $1, $2)`} {
+		args := []any{"12345.00"}
+		switch {
+		case strings.Contains(w, "$2"):
+			args = append(args, "1.00")
+		case !strings.Contains(w, "$1"):
+			args = nil
+		}
+		if _, err := scanOff.ExecContext(ctx, w, args...); err != nil {
+			t.Fatalf("%s: %v", w, err)
+		}
+		q.args = []any{2000}
+		got, err1 := run(scanOn, q)
+		want, err2 := run(scanOff, q)
+		if err1 != nil || err2 != nil || !slices.Equal(got, want) {
+			t.Errorf("after %s:\nscan    %q %v\nper-row %q %v", w, got, err1, want, err2)
+		}
+		if slices.Equal(got, before) {
+			t.Errorf("after %s: the result did not change", w)
+		}
+		before = got
+	}
+	tx, err := scanOn.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`UPDATE lines SET qty = $1 WHERE id = 5`, "777.00"); err != nil {
+		t.Fatal(err)
+	}
+	text, more, _ := driver.Parameterize(q.sql)
+	rs, err := tx.Query(text, append([]any{2000}, more...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inTx []string
+	for rs.Next() {
+		var f, s, m, c sql.NullString
+		if err := rs.Scan(&f, &s, &m, &c); err != nil {
+			t.Fatal(err)
+		}
+		inTx = append(inTx, f.String+"|"+s.String+"|"+m.String+"|"+c.String+"|")
+	}
+	rs.Close()
+	if slices.Equal(inTx, before) {
+		t.Error("inside a transaction, the query did not see the transaction's write")
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := run(scanOn, q); err != nil || !slices.Equal(got, before) {
+		t.Errorf("after ROLLBACK: %q %v, want %q", got, err, before)
 	}
 }

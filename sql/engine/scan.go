@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/confide/confide/sql/bind"
 	"github.com/confide/confide/sql/decimal"
 	"github.com/confide/confide/sql/sqlenclave"
+	"github.com/confide/confide/sql/types"
 	"github.com/confide/confide/sql/wire"
 )
 
@@ -47,9 +50,14 @@ type scanStmt struct {
 	read       string
 	readParams []int
 	limit      int64 // -1: none
-	sel        *pg.SelectStmt
-	table      *pg.RangeVar
-	inputs     []string // column names, in input order
+	// where is the WHERE clause as enclave filters, when whereOK: the
+	// query can run on a table image.
+	where    []whereConj
+	whereOK  bool
+	tableKey string // the table's name, lower-cased
+	sel      *pg.SelectStmt
+	table    *pg.RangeVar
+	inputs   []string // column names, in input order
 }
 
 // scanPlan plans a bound SELECT for the enclave scan, or returns nil.
@@ -79,7 +87,7 @@ func (s *session) scanPlan(d *dmlStmt, sel *pg.SelectStmt) *scanStmt {
 		if i, ok := inputs[key]; ok {
 			return i
 		}
-		in := sqlenclave.ScanInput{Type: c.Type}
+		in := sqlenclave.ScanInput{Name: c.Name, Type: c.Type}
 		if c.Encrypted() && c.Enclave {
 			in.CEK = c.CEK
 		}
@@ -229,7 +237,105 @@ func (s *session) scanPlan(d *dmlStmt, sel *pg.SelectStmt) *scanStmt {
 		}
 		p.limit = n
 	}
+	p.tableKey = strings.ToLower(rv.Relname)
+	p.whereOK = p.compileWhere(sel.WhereClause, col, input, d)
 	return p
+}
+
+// whereConj is one WHERE conjunct the enclave evaluates: input op an
+// argument, a parameter (param > 0) or a constant.
+type whereConj struct {
+	input int
+	op    string
+	param int
+	value any
+}
+
+// compileWhere turns a WHERE clause into enclave filters: a conjunction
+// of comparisons and BETWEENs of a column with a parameter or a
+// constant, on encrypted numeric columns or on plaintext text, date and
+// integer columns. It reports false for anything else.
+func (p *scanStmt) compileWhere(w *pg.Node, col func(*pg.Node) *bind.Column, input func(*bind.Column) int, d *dmlStmt) bool {
+	if w == nil {
+		return true
+	}
+	if b := w.GetBoolExpr(); b != nil {
+		if b.Boolop != pg.BoolExprType_AND_EXPR {
+			return false
+		}
+		for _, a := range b.Args {
+			if !p.compileWhere(a, col, input, d) {
+				return false
+			}
+		}
+		return true
+	}
+	x := w.GetAExpr()
+	if x == nil {
+		return false
+	}
+	c := col(x.Lexpr)
+	if c == nil {
+		return false
+	}
+	switch {
+	case c.Encrypted() && c.Enclave && decimal.Numeric(c.Type):
+	case c.Encrypted():
+		return false
+	case c.Type.Kind == types.VarChar || c.Type.Kind == types.NVarChar || c.Type.Kind == types.Date:
+	case c.Type.Kind == types.TinyInt || c.Type.Kind == types.SmallInt || c.Type.Kind == types.Int || c.Type.Kind == types.BigInt:
+	default:
+		return false
+	}
+	arg := func(n *pg.Node) (whereConj, bool) {
+		if pr := n.GetParamRef(); pr != nil {
+			return whereConj{param: int(pr.Number)}, true
+		}
+		if c.Encrypted() {
+			return whereConj{}, false
+		}
+		if k := n.GetAConst(); k != nil && !k.Isnull {
+			switch v := k.Val.(type) {
+			case *pg.A_Const_Sval:
+				return whereConj{value: v.Sval.Sval}, true
+			case *pg.A_Const_Ival:
+				return whereConj{value: int64(v.Ival.Ival)}, true
+			}
+		}
+		return whereConj{}, false
+	}
+	in := input(c)
+	switch x.Kind {
+	case pg.A_Expr_Kind_AEXPR_OP:
+		op := x.Name[len(x.Name)-1].GetString_().GetSval()
+		if op == "!=" {
+			op = "<>"
+		}
+		if !strings.Contains("< <= > >= = <>", op) {
+			return false
+		}
+		a, ok := arg(x.Rexpr)
+		if !ok {
+			return false
+		}
+		a.input, a.op = in, op
+		p.where = append(p.where, a)
+		return true
+	case pg.A_Expr_Kind_AEXPR_BETWEEN:
+		items := x.Rexpr.GetList().GetItems()
+		if len(items) != 2 {
+			return false
+		}
+		lo, ok1 := arg(items[0])
+		hi, ok2 := arg(items[1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		lo.input, lo.op, hi.input, hi.op = in, ">=", in, "<="
+		p.where = append(p.where, lo, hi)
+		return true
+	}
+	return false
 }
 
 // intLiteral reads an integer constant.
@@ -301,6 +407,14 @@ func (p *scanStmt) execute(ctx context.Context, d *dmlStmt, args []any, formats 
 		plan.Exprs[i].Param = env
 	}
 	s.e.scans.Add(1)
+	if p.whereOK && s.tx == idle {
+		if out, ok, err := p.runImage(ctx, s, plan, args); ok || err != nil {
+			if err != nil {
+				return nil, s.failed(err)
+			}
+			return p.rows(d, out, formats), nil
+		}
+	}
 	scan, err := s.e.Enclave.NewScan(plan)
 	if err != nil {
 		return nil, s.failed(&wire.Error{Code: "22000", Message: err.Error()})
@@ -313,7 +427,100 @@ func (p *scanStmt) execute(ctx context.Context, d *dmlStmt, args []any, formats 
 	if err != nil {
 		return nil, s.failed(sqliteError(err))
 	}
-	// The host reads the next batch while the enclave evaluates the last.
+	if err := streamRows(rows, len(plan.Inputs), scan.Add); err != nil {
+		return nil, s.failed(sqliteError(err))
+	}
+	out, err := scan.Result()
+	if err != nil {
+		return nil, s.failed(sqliteError(err))
+	}
+	return p.rows(d, out, formats), nil
+}
+
+// rows serves the enclave's result rows, LIMIT applied.
+func (p *scanStmt) rows(d *dmlStmt, out [][]any, formats []int16) wire.Result {
+	if p.limit >= 0 && int64(len(out)) > p.limit {
+		out = out[:p.limit]
+	}
+	return &enclaveRows{d: d, rows: out, formats: append([]int16(nil), formats...)}
+}
+
+// runImage runs the query on the enclave's image of the table, loading
+// the columns the image lacks first. ok is false when it cannot (an
+// argument the enclave's filters do not compare, the table changing
+// during the load): the streamed scan runs it instead.
+func (p *scanStmt) runImage(ctx context.Context, s *session, plan sqlenclave.ScanPlan, args []any) ([][]any, bool, error) {
+	for _, w := range p.where {
+		f := sqlenclave.ScanFilter{Input: w.input, Op: w.op, Arg: w.value}
+		if w.param > 0 {
+			f.Arg = args[w.param-1]
+		}
+		in := plan.Inputs[w.input]
+		switch f.Arg.(type) {
+		case string:
+		case int64:
+			if in.CEK != "" || in.Type.Kind == types.VarChar || in.Type.Kind == types.NVarChar || in.Type.Kind == types.Date {
+				return nil, false, nil
+			}
+		case nil:
+			// NULL matches nothing: no row passes.
+		default:
+			return nil, false, nil
+		}
+		if _, ok := f.Arg.(string); ok && in.CEK == "" && in.Type.Kind != types.VarChar && in.Type.Kind != types.NVarChar && in.Type.Kind != types.Date {
+			return nil, false, nil
+		}
+		plan.Filters = append(plan.Filters, f)
+	}
+	enc := s.e.Enclave
+	version := s.e.version.Load()
+	img := enc.Image(p.tableKey, version)
+	if missing := img.Missing(p.inputs); len(missing) > 0 || img == nil {
+		var cols []sqlenclave.ScanInput
+		for _, m := range missing {
+			for _, in := range plan.Inputs {
+				if in.Name == m {
+					cols = append(cols, in)
+				}
+			}
+		}
+		load, err := enc.LoadImage(p.tableKey, version, img, cols)
+		if err != nil {
+			return nil, true, &wire.Error{Code: "22000", Message: err.Error()}
+		}
+		read := "SELECT rowid"
+		for _, m := range missing {
+			read += ", " + quoteIdent(m)
+		}
+		read += " FROM " + quoteIdent(p.tableKey) + " ORDER BY rowid"
+		rows, err := s.conn.QueryContext(ctx, read)
+		if err != nil {
+			return nil, true, sqliteError(err)
+		}
+		if err := streamRows(rows, len(missing)+1, load.Add); err != nil {
+			if errors.Is(err, sqlenclave.ErrImageMoved) {
+				return nil, false, nil
+			}
+			return nil, true, sqliteError(err)
+		}
+		// Kept only if no write came in between.
+		if img, err = load.Finish(enc, s.e.version.Load() == version); err != nil {
+			if errors.Is(err, sqlenclave.ErrImageMoved) {
+				return nil, false, nil
+			}
+			return nil, true, sqliteError(err)
+		}
+	}
+	out, err := enc.RunImage(img, plan)
+	if err != nil {
+		return nil, true, sqliteError(err)
+	}
+	return out, true, nil
+}
+
+// streamRows reads rows of width values in batches into add, the next
+// batch read while add works on the last; it stops at add's first error.
+func streamRows(rows *sql.Rows, width int, add func([][]any) error) error {
 	batches := make(chan [][]any, 2)
 	done := make(chan error, 1)
 	var failed atomic.Bool
@@ -321,14 +528,13 @@ func (p *scanStmt) execute(ctx context.Context, d *dmlStmt, args []any, formats 
 		var err error
 		for b := range batches {
 			if err == nil {
-				if err = scan.Add(b); err != nil {
+				if err = add(b); err != nil {
 					failed.Store(true)
 				}
 			}
 		}
 		done <- err
 	}()
-	width := len(plan.Inputs)
 	readErr := func() error {
 		defer rows.Close()
 		batch := make([][]any, 0, scanBatch)
@@ -356,21 +562,10 @@ func (p *scanStmt) execute(ctx context.Context, d *dmlStmt, args []any, formats 
 		return rows.Err()
 	}()
 	close(batches)
-	addErr := <-done
-	if readErr != nil {
-		return nil, s.failed(sqliteError(readErr))
+	if addErr := <-done; addErr != nil {
+		return addErr
 	}
-	if addErr != nil {
-		return nil, s.failed(sqliteError(addErr))
-	}
-	out, err := scan.Result()
-	if err != nil {
-		return nil, s.failed(sqliteError(err))
-	}
-	if p.limit >= 0 && int64(len(out)) > p.limit {
-		out = out[:p.limit]
-	}
-	return &enclaveRows{d: d, rows: out, formats: append([]int16(nil), formats...)}, nil
+	return readErr
 }
 
 // EnclaveScans counts the queries the enclave scan has run.

@@ -2,10 +2,14 @@ package sqlenclave
 
 import (
 	"cmp"
-	"encoding/base64"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"math"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/confide/confide/sql/cell"
 	"github.com/confide/confide/sql/decimal"
@@ -13,26 +17,38 @@ import (
 )
 
 // The enclave scan (issue 25): an aggregate query over one table whose
-// aggregates are computed from encrypted columns runs as one pass of the
-// host's matching rows through the enclave, in batches, instead of one
-// enclave call per row and per operator. The host filters (WHERE) as in
-// the rest of the normal mode; the enclave decrypts the operands,
-// evaluates the expressions, groups, aggregates and orders, keeping
-// intermediate values in plaintext inside the enclave (the per-call
-// functions have to encrypt every intermediate result, since it crosses
-// back to the host). What leaves is the result rows, computed values
-// encrypted (randomized) under their operands' key.
+// aggregates compute on encrypted columns runs in the enclave over whole
+// columns, instead of one enclave call per row and per operator (which
+// must encrypt every intermediate value, since it crosses back to the
+// host). It runs in one of two ways.
 //
-// The enclave keeps decrypted numbers between queries (cells are read
-// again for the next query; the cache only saves their decryption),
-// keyed by key name and cell MAC: a host that presents a known MAC learns
-// nothing it could not learn by presenting the cell itself, and the MAC
-// cannot be forged for another plaintext without the key.
+// Over a table image: the host streams the columns the query needs, for
+// every row of the table in storage order, once; the enclave keeps them
+// (cells, and plaintext columns as the host stored them) as the image of
+// that table at a version the host names, decrypts cells lazily — only
+// those a row that passed the query's cheaper filters needs — and keeps
+// what it decrypted. A later query of the same table at the same version
+// needs nothing from the host: this is the warm path. The host's version
+// is trusted the way the host's rows always are: a host that lies about
+// it makes the enclave answer on older authentic rows, which it could do
+// by replaying the older cells themselves. The enclave evaluates the
+// WHERE conjuncts too, so the host learns nothing about which rows match.
+//
+// Streamed: for a WHERE the enclave does not evaluate, the host filters
+// and streams the matching rows in batches, which the enclave evaluates
+// as they come.
+//
+// Either way the enclave groups, aggregates and orders, in plaintext
+// inside, and what leaves is the result rows, computed values encrypted
+// (randomized) under their operands' key.
 
-// ScanPlan is an aggregate query the enclave evaluates over the rows the
-// host streams. Each streamed row holds one value per input.
+// ScanPlan is an aggregate query the enclave evaluates.
 type ScanPlan struct {
+	// Inputs are the columns the query reads.
 	Inputs []ScanInput
+	// Filters are WHERE conjuncts the enclave evaluates (an image's
+	// rows; streamed rows come filtered).
+	Filters []ScanFilter
 	// Groups are the GROUP BY inputs (none: one group, always returned).
 	Groups []int
 	// Exprs are the aggregates' operands, each over inputs, parameters
@@ -43,17 +59,29 @@ type ScanPlan struct {
 	Order   []ScanOrder
 }
 
-// ScanInput is a streamed column: its type, and its key name for an
+// ScanInput is a column: its name, type, and key name for an
 // enclave-enabled column ("" for plaintext).
 type ScanInput struct {
+	Name string
 	Type types.Type
 	CEK  string
 }
 
+// ScanFilter is the conjunct Input Op Arg, Op one of < <= > >= = <>. For
+// an encrypted numeric input Arg is an envelope; for a plaintext input,
+// a value as SQLite stores it (string for text and dates, int64 for
+// integers), compared as SQLite does with the BINARY collation. NULL
+// passes no filter.
+type ScanFilter struct {
+	Input int
+	Op    string
+	Arg   any
+}
+
 // ScanExpr is an expression node. Op is "input" (Input), "param" (Param,
-// an envelope), "+", "-", "*", "/" (L, R: earlier expressions), "round"
-// (L, N, Truncate) or "cast" (L); Type is its result type, as the binder
-// gave it.
+// an envelope, "" for NULL), "+", "-", "*", "/" (L, R: earlier
+// expressions), "round" (L, N, Truncate) or "cast" (L); Type is its
+// result type, as the binder gave it.
 type ScanExpr struct {
 	Op       string
 	Input    int
@@ -84,22 +112,350 @@ type ScanOrder struct {
 	Desc   bool
 }
 
-// Scan is a running enclave scan.
+// TableImage is what the enclave keeps of a table: some of its columns,
+// for every row, at one version. The host holds it as a handle.
+type TableImage struct {
+	table   string
+	version uint64
+	rowids  []int64
+	cols    map[string]*imageCol // by lower-cased name
+	size    int64
+	// mu serializes the queries that run on the image: they decrypt
+	// into it.
+	mu sync.Mutex
+}
+
+// imageCol is one column of an image.
+type imageCol struct {
+	name string
+	typ  types.Type
+	cek  string // as the plan named it; "" for plaintext
+	// plain holds a plaintext column's values.
+	plain []any
+	// data holds an encrypted column's cells, row r's at
+	// data[off[r]:off[r+1]] (empty: NULL).
+	data []byte
+	off  []uint32
+	// Decrypted lazily: num (numbers) or pt (other types' plaintexts),
+	// state 0 not yet, 1 done, 2 NULL.
+	num   []decimal.Dec //confide:secret
+	pt    [][]byte      //confide:secret
+	state []uint8
+}
+
+// maxImageBytes bounds what the enclave keeps in table images; a new
+// image past it makes the enclave drop the others.
+const maxImageBytes = 4 << 30
+
+// Image returns the enclave's image of a table at a version, or nil.
+func (e *Enclave) Image(table string, version uint64) *TableImage {
+	e.imgMu.Lock()
+	defer e.imgMu.Unlock()
+	img := e.images[strings.ToLower(table)]
+	if img == nil || img.version != version {
+		return nil
+	}
+	return img
+}
+
+// Missing lists the named columns the image lacks.
+func (img *TableImage) Missing(cols []string) []string {
+	var out []string
+	for _, c := range cols {
+		if img == nil || img.cols[strings.ToLower(c)] == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// dropImages forgets every table image.
+func (e *Enclave) dropImages() {
+	e.imgMu.Lock()
+	clear(e.images)
+	e.imgMu.Unlock()
+}
+
+// DropCaches forgets every table image and decrypted cell the enclave
+// keeps between statements, so that the next query decrypts again (a
+// cold start, for benchmarks).
+func (e *Enclave) DropCaches() {
+	e.mu.Lock()
+	clear(e.opened)
+	e.mu.Unlock()
+	e.dropImages()
+}
+
+// ImageLoad is an image being streamed in.
+type ImageLoad struct {
+	e          *Enclave // nil for a streamed batch
+	img        *TableImage
+	base       int // rows of the base image to match, -1 for none
+	baseRowids []int64
+	cols       []*imageCol
+}
+
+// LoadImage starts an image of a table at a version: cols in every row,
+// in storage order. base, an image of the same table and version, lends
+// its columns (the new rows must be its rows).
+func (e *Enclave) LoadImage(table string, version uint64, base *TableImage, cols []ScanInput) (*ImageLoad, error) {
+	img := &TableImage{table: strings.ToLower(table), version: version, cols: map[string]*imageCol{}}
+	l := &ImageLoad{e: e, img: img, base: -1}
+	if base != nil && base.table == img.table && base.version == version {
+		// The rowids are read again, and must match the base's.
+		for k, c := range base.cols {
+			img.cols[k] = c
+		}
+		img.size = base.size
+		l.base, l.baseRowids = len(base.rowids), base.rowids
+	}
+	for _, in := range cols {
+		c := &imageCol{name: in.Name, typ: in.Type, cek: in.CEK}
+		if in.CEK != "" {
+			if _, ok := e.CellKey(in.CEK); !ok {
+				return nil, fmt.Errorf("sqlenclave: column encryption key %q is not in the enclave", in.CEK)
+			}
+			c.off = []uint32{0}
+		}
+		img.cols[strings.ToLower(in.Name)] = c
+		l.cols = append(l.cols, c)
+	}
+	return l, nil
+}
+
+// Add appends rows: each a rowid (int64), then one value per column,
+// envelopes for encrypted columns.
+func (l *ImageLoad) Add(rows [][]any) error {
+	if l.e != nil && l.e.observer.Load() != nil {
+		var envs []string
+		for _, r := range rows {
+			for _, v := range r {
+				if env, ok := v.(string); ok && strings.HasPrefix(env, envelopePrefix) {
+					envs = append(envs, env)
+				}
+			}
+		}
+		l.e.observe("image", envs...)
+	}
+	var buf []byte
+	for _, row := range rows {
+		if len(row) != len(l.cols)+1 {
+			return fmt.Errorf("sqlenclave: an image row of %d values for %d columns", len(row), len(l.cols))
+		}
+		id, ok := row[0].(int64)
+		if !ok {
+			return fmt.Errorf("sqlenclave: an image row without a rowid")
+		}
+		r := len(l.img.rowids)
+		if l.base >= 0 && (r >= l.base || l.baseRowids[r] != id) {
+			return ErrImageMoved
+		}
+		l.img.rowids = append(l.img.rowids, id)
+		for j, c := range l.cols {
+			v := row[j+1]
+			if c.cek == "" {
+				c.plain = append(c.plain, v)
+				l.img.size += 16
+				if s, ok := v.(string); ok {
+					l.img.size += int64(len(s))
+				}
+				continue
+			}
+			if v != nil {
+				env, ok := v.(string)
+				if !ok {
+					return fmt.Errorf("sqlenclave: column %s holds a %T, not an envelope", c.name, v)
+				}
+				var err error
+				if buf, err = cellOf(buf[:0], env, c); err != nil {
+					return err
+				}
+				c.data = append(c.data, buf...)
+				if len(c.data) > math.MaxUint32 {
+					return fmt.Errorf("sqlenclave: column %s is too large for a table image", c.name)
+				}
+			}
+			c.off = append(c.off, uint32(len(c.data)))
+			l.img.size += int64(len(buf)) + 4 + 25
+		}
+	}
+	return nil
+}
+
+// ErrImageMoved reports rows that changed while an image loaded.
+var ErrImageMoved = errors.New("sqlenclave: the table's rows changed while its image loaded")
+
+// cellOf decodes an envelope of column c into buf.
+func cellOf(buf []byte, env string, c *imageCol) ([]byte, error) {
+	name, t, cb, err := ParseEnvelope(env)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(name, c.cek) || t != c.typ {
+		return nil, fmt.Errorf("sqlenclave: a %s cell under %q in column %s of %s under %q", t, name, c.name, c.typ, c.cek)
+	}
+	if len(cb) < cell.Overhead {
+		return nil, cell.ErrFormat
+	}
+	return append(buf, cb...), nil
+}
+
+// Finish completes the image; keep makes it the enclave's image of the
+// table (the host keeps it only while the table's version holds).
+func (l *ImageLoad) Finish(e *Enclave, keep bool) (*TableImage, error) {
+	if l.base >= 0 && len(l.img.rowids) != l.base {
+		return nil, ErrImageMoved
+	}
+	for _, c := range l.cols {
+		n := len(l.img.rowids)
+		if c.cek != "" {
+			c.state = make([]uint8, n)
+			if decimal.Numeric(c.typ) {
+				c.num = make([]decimal.Dec, n)
+			} else {
+				c.pt = make([][]byte, n)
+			}
+		}
+	}
+	if keep {
+		e.imgMu.Lock()
+		if e.images == nil {
+			e.images = map[string]*TableImage{}
+		}
+		total := l.img.size
+		for _, other := range e.images {
+			total += other.size
+		}
+		if total > maxImageBytes {
+			clear(e.images)
+		}
+		e.images[l.img.table] = l.img
+		e.imgMu.Unlock()
+	}
+	return l.img, nil
+}
+
+// RunImage runs a plan over an image, in parallel over ranges of rows.
+func (e *Enclave) RunImage(img *TableImage, p ScanPlan) ([][]any, error) {
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	cols := make([]*imageCol, len(p.Inputs))
+	for i, in := range p.Inputs {
+		c := img.cols[strings.ToLower(in.Name)]
+		if c == nil || c.typ != in.Type || !strings.EqualFold(c.cek, in.CEK) {
+			return nil, fmt.Errorf("sqlenclave: the table image has no column %s of %s", in.Name, in.Type)
+		}
+		cols[i] = c
+	}
+	n := len(img.rowids)
+	workers := max(1, min(runtime.GOMAXPROCS(0), n/4096))
+	evs := make([]*evaluator, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range evs {
+		ev, err := e.newEvaluator(&p)
+		if err != nil {
+			return nil, err
+		}
+		ev.cols = cols
+		evs[w] = ev
+		lo, hi := n*w/workers, n*(w+1)/workers
+		wg.Go(func() { errs[w] = ev.rows(lo, hi) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, ev := range evs[1:] {
+		if err := evs[0].merge(ev); err != nil {
+			return nil, err
+		}
+	}
+	return evs[0].result()
+}
+
+// Scan is a streamed enclave scan: the host sends the rows its WHERE
+// selected, in batches.
 type Scan struct {
+	ev *evaluator
+}
+
+// NewScan checks a plan and starts a streamed scan.
+func (e *Enclave) NewScan(p ScanPlan) (*Scan, error) {
+	ev, err := e.newEvaluator(&p)
+	if err != nil {
+		return nil, err
+	}
+	return &Scan{ev: ev}, nil
+}
+
+// Add evaluates a batch of rows, one value per input.
+func (s *Scan) Add(rows [][]any) error {
+	e := s.ev.e
+	if e.observer.Load() != nil {
+		var envs []string
+		for _, r := range rows {
+			for _, v := range r {
+				if env, ok := v.(string); ok && strings.HasPrefix(env, envelopePrefix) {
+					envs = append(envs, env)
+				}
+			}
+		}
+		e.observe("scan", envs...)
+	}
+	// The batch becomes a small image.
+	p := s.ev.p
+	img := &TableImage{rowids: make([]int64, len(rows))}
+	l := &ImageLoad{img: img, base: -1}
+	for _, in := range p.Inputs {
+		c := &imageCol{name: in.Name, typ: in.Type, cek: in.CEK}
+		if in.CEK != "" {
+			c.off = []uint32{0}
+		}
+		l.cols = append(l.cols, c)
+	}
+	withIDs := make([][]any, len(rows))
+	for i, r := range rows {
+		withIDs[i] = append([]any{int64(i)}, r...)
+	}
+	img.rowids = img.rowids[:0]
+	if err := l.Add(withIDs); err != nil {
+		return err
+	}
+	if _, err := l.Finish(e, false); err != nil {
+		return err
+	}
+	s.ev.cols = l.cols
+	return s.ev.rows(0, len(rows))
+}
+
+// Result finishes the scan: its result rows (see evaluator.result).
+func (s *Scan) Result() ([][]any, error) { return s.ev.result() }
+
+// evaluator evaluates a plan over rows of an image.
+type evaluator struct {
 	e      *Enclave
-	p      ScanPlan
-	cek    []string // per expression, lower-cased ("" for none)
-	keys   []*cell.Key
-	prefix []string // per input: the envelope prefix of its column
-	cache  []map[[32]byte]cachedNumber
-	params []number // per expression of Op "param"
-	groups map[string]*scanGroup
-	order  []*scanGroup
+	p      *ScanPlan
+	cols   []*imageCol    // per input
+	keys   []*cell.Key    // per input (encrypted)
+	dts    []decimal.Type // per input (numeric)
+	cek    []string       // per expression, lower-cased ("" for none)
+	params []number       // per expression of Op "param"
+	flts   []preparedFilter
 	vals   []number
 	key    []byte
-	// fresh holds numbers decrypted by this scan, added to the cache at
-	// the end (a failed scan adds nothing).
-	fresh []freshNumber
+	groups map[string]*scanGroup
+	order  []*scanGroup
+}
+
+type preparedFilter struct {
+	in    int
+	op    string
+	plain any
+	num   number
+	null  bool // compared with NULL: never passes
 }
 
 type number struct {
@@ -108,19 +464,9 @@ type number struct {
 	null bool
 }
 
-type cachedNumber struct {
-	typ types.Type
-	d   decimal.Dec //confide:secret
-}
-
-type freshNumber struct {
-	input int
-	mac   [32]byte
-	n     cachedNumber
-}
-
 type scanGroup struct {
-	first []any // the group's input values, from its first row
+	key   string
+	first []any // the group columns' values: plaintext, or envelopes
 	aggs  []scanAcc
 }
 
@@ -132,17 +478,18 @@ type scanAcc struct {
 	count    int64
 }
 
-// maxCachedNumbers bounds the numbers the enclave keeps decrypted
-// between scans (about 100 bytes each); past it the cache starts again.
-const maxCachedNumbers = 1 << 23
-
-// NewScan checks a plan and starts it.
-func (e *Enclave) NewScan(p ScanPlan) (*Scan, error) {
-	s := &Scan{e: e, p: p, cek: make([]string, len(p.Exprs)), prefix: make([]string, len(p.Inputs)),
-		cache: make([]map[[32]byte]cachedNumber, len(p.Inputs)), keys: make([]*cell.Key, len(p.Inputs)),
-		params: make([]number, len(p.Exprs)), groups: map[string]*scanGroup{}, vals: make([]number, len(p.Exprs))}
-	b64 := base64.RawURLEncoding
+// newEvaluator checks a plan against the enclave's keys.
+func (e *Enclave) newEvaluator(p *ScanPlan) (*evaluator, error) {
+	v := &evaluator{e: e, p: p, keys: make([]*cell.Key, len(p.Inputs)), dts: make([]decimal.Type, len(p.Inputs)),
+		cek: make([]string, len(p.Exprs)), params: make([]number, len(p.Exprs)), vals: make([]number, len(p.Exprs)), groups: map[string]*scanGroup{}}
 	for i, in := range p.Inputs {
+		if decimal.Numeric(in.Type) {
+			dt, err := decimal.Of(in.Type)
+			if err != nil {
+				return nil, err
+			}
+			v.dts[i] = dt
+		}
 		if in.CEK == "" {
 			continue
 		}
@@ -150,13 +497,39 @@ func (e *Enclave) NewScan(p ScanPlan) (*Scan, error) {
 		if !ok {
 			return nil, fmt.Errorf("sqlenclave: column encryption key %q is not in the enclave", in.CEK)
 		}
-		s.keys[i] = k
-		s.prefix[i] = envelopePrefix + b64.EncodeToString([]byte(in.CEK)) + ":" + b64.EncodeToString([]byte(in.Type.String())) + ":"
-		s.cache[i] = e.numberCache(in.CEK)
+		v.keys[i] = k
 	}
 	for _, g := range p.Groups {
 		if g < 0 || g >= len(p.Inputs) {
 			return nil, fmt.Errorf("sqlenclave: group input %d of %d", g, len(p.Inputs))
+		}
+	}
+	// Plaintext filters first: they are cheaper than a decryption.
+	for pass := range 2 {
+		for _, f := range p.Filters {
+			if f.Input < 0 || f.Input >= len(p.Inputs) || !strings.Contains("< <= > >= = <>", f.Op) || f.Op == "" {
+				return nil, fmt.Errorf("sqlenclave: a filter %q on input %d", f.Op, f.Input)
+			}
+			in := p.Inputs[f.Input]
+			if (in.CEK == "") != (pass == 0) {
+				continue
+			}
+			pf := preparedFilter{in: f.Input, op: f.Op, plain: f.Arg, null: f.Arg == nil}
+			if in.CEK != "" && f.Arg != nil {
+				env, ok := f.Arg.(string)
+				if !ok || !decimal.Numeric(in.Type) {
+					return nil, fmt.Errorf("sqlenclave: a filter on %s takes an encrypted number", in.Name)
+				}
+				k, _, d, dt, err := e.openNumber(env)
+				if err != nil {
+					return nil, err
+				}
+				if !strings.EqualFold(k, in.CEK) {
+					return nil, fmt.Errorf("sqlenclave: a filter parameter under %q for a column under %q", k, in.CEK)
+				}
+				pf.num, pf.plain = number{d: d, t: dt}, nil
+			}
+			v.flts = append(v.flts, pf)
 		}
 	}
 	for i, x := range p.Exprs {
@@ -166,10 +539,10 @@ func (e *Enclave) NewScan(p ScanPlan) (*Scan, error) {
 			if x.Input < 0 || x.Input >= len(p.Inputs) || p.Inputs[x.Input].CEK == "" || !decimal.Numeric(p.Inputs[x.Input].Type) {
 				return nil, fmt.Errorf("sqlenclave: expression %d reads input %d, which is not an encrypted number", i, x.Input)
 			}
-			s.cek[i] = strings.ToLower(p.Inputs[x.Input].CEK)
+			v.cek[i] = strings.ToLower(p.Inputs[x.Input].CEK)
 		case "param":
 			if x.Param == "" {
-				s.params[i] = number{null: true} // NULL
+				v.params[i] = number{null: true} // NULL
 				continue
 			}
 			k, t, d, dt, err := e.openNumber(x.Param)
@@ -179,10 +552,10 @@ func (e *Enclave) NewScan(p ScanPlan) (*Scan, error) {
 			if t != x.Type {
 				return nil, fmt.Errorf("sqlenclave: a %s parameter where %s is expected", t, x.Type)
 			}
-			s.cek[i] = strings.ToLower(k)
-			s.params[i] = number{d: d, t: dt}
+			v.cek[i] = strings.ToLower(k)
+			v.params[i] = number{d: d, t: dt}
 		case "+", "-", "*", "/":
-			if err = s.operands(i, x.L, x.R); err != nil {
+			if err = v.operands(i, x.L, x.R); err != nil {
 				return nil, err
 			}
 			want, err := decimal.ResultType(x.Op[0], p.Exprs[x.L].Type, p.Exprs[x.R].Type)
@@ -190,7 +563,7 @@ func (e *Enclave) NewScan(p ScanPlan) (*Scan, error) {
 				return nil, fmt.Errorf("sqlenclave: %s %s %s is not %s", p.Exprs[x.L].Type, x.Op, p.Exprs[x.R].Type, x.Type)
 			}
 		case "round", "cast":
-			if err = s.operands(i, x.L, x.L); err != nil {
+			if err = v.operands(i, x.L, x.L); err != nil {
 				return nil, err
 			}
 			if x.Op == "round" && x.Type != p.Exprs[x.L].Type {
@@ -230,71 +603,100 @@ func (e *Enclave) NewScan(p ScanPlan) (*Scan, error) {
 			return nil, fmt.Errorf("sqlenclave: ORDER BY result column %d of %d", o.Output, len(p.Outputs))
 		}
 	}
-	return s, nil
+	return v, nil
 }
 
 // operands checks that expression i's operands come before it and share
 // a key.
-func (s *Scan) operands(i, l, r int) error {
+func (v *evaluator) operands(i, l, r int) error {
 	if l < 0 || r < 0 || l >= i || r >= i {
 		return fmt.Errorf("sqlenclave: expression %d has operands %d and %d", i, l, r)
 	}
 	// A NULL parameter (no key) takes its partner's.
-	if s.cek[l] != s.cek[r] && s.cek[l] != "" && s.cek[r] != "" {
-		return fmt.Errorf("sqlenclave: operands under keys %q and %q: an expression's encrypted operands must share a key", s.cek[l], s.cek[r])
+	if v.cek[l] != v.cek[r] && v.cek[l] != "" && v.cek[r] != "" {
+		return fmt.Errorf("sqlenclave: operands under keys %q and %q: an expression's encrypted operands must share a key", v.cek[l], v.cek[r])
 	}
-	s.cek[i] = max(s.cek[l], s.cek[r])
+	v.cek[i] = max(v.cek[l], v.cek[r])
 	return nil
 }
 
-// numberCache is the enclave's cache of decrypted numbers under a key.
-func (e *Enclave) numberCache(cek string) map[[32]byte]cachedNumber {
-	e.numMu.Lock()
-	defer e.numMu.Unlock()
-	if e.numbers == nil {
-		e.numbers = map[string]map[[32]byte]cachedNumber{}
+// number is row r of input j, decrypted on first use.
+func (v *evaluator) number(j, r int) (number, error) {
+	c := v.cols[j]
+	switch c.state[r] {
+	case 1:
+		return number{d: c.num[r], t: v.dts[j]}, nil
+	case 2:
+		return number{null: true}, nil
 	}
-	name := strings.ToLower(cek)
-	m := e.numbers[name]
-	if m == nil {
-		m = map[[32]byte]cachedNumber{}
-		e.numbers[name] = m
+	cb := c.data[c.off[r]:c.off[r+1]]
+	if len(cb) == 0 {
+		c.state[r] = 2
+		return number{null: true}, nil
 	}
-	return m
+	pt, err := v.keys[j].Decrypt(cb)
+	if err != nil {
+		return number{}, fmt.Errorf("sqlenclave: a cell of %s under %q: %w", c.name, c.cek, err)
+	}
+	d, _, err := fromNormalized(c.typ, pt)
+	if err != nil {
+		return number{}, err
+	}
+	c.num[r], c.state[r] = d, 1
+	return number{d: d, t: v.dts[j]}, nil
 }
 
-// Add evaluates a batch of rows.
-func (s *Scan) Add(rows [][]any) error {
-	e := s.e
-	if e.observer.Load() != nil {
-		var envs []string
-		for _, r := range rows {
-			for _, v := range r {
-				if env, ok := v.(string); ok && strings.HasPrefix(env, envelopePrefix) {
-					envs = append(envs, env)
-				}
-			}
-		}
-		e.observe("scan", envs...)
+// plaintext is row r of a non-numeric encrypted input, decrypted on
+// first use (nil for NULL).
+func (v *evaluator) plaintext(j, r int) ([]byte, error) {
+	c := v.cols[j]
+	switch c.state[r] {
+	case 1:
+		return c.pt[r], nil
+	case 2:
+		return nil, nil
 	}
-	for _, row := range rows {
-		if len(row) != len(s.p.Inputs) {
-			return fmt.Errorf("sqlenclave: a row of %d values for %d inputs", len(row), len(s.p.Inputs))
-		}
-		for i, x := range s.p.Exprs {
-			v, err := s.eval(row, i, x)
+	cb := c.data[c.off[r]:c.off[r+1]]
+	if len(cb) == 0 {
+		c.state[r] = 2
+		return nil, nil
+	}
+	pt, err := v.keys[j].Decrypt(cb)
+	if err != nil {
+		return nil, fmt.Errorf("sqlenclave: a cell of %s under %q: %w", c.name, c.cek, err)
+	}
+	c.pt[r], c.state[r] = pt, 1
+	return pt, nil
+}
+
+// rows evaluates rows lo … hi−1 of the evaluator's columns.
+func (v *evaluator) rows(lo, hi int) error {
+	p := v.p
+rows:
+	for r := lo; r < hi; r++ {
+		for _, f := range v.flts {
+			ok, err := v.pass(f, r)
 			if err != nil {
 				return err
 			}
-			s.vals[i] = v
+			if !ok {
+				continue rows
+			}
 		}
-		g, err := s.group(row)
+		for i, x := range p.Exprs {
+			val, err := v.eval(r, i, x)
+			if err != nil {
+				return err
+			}
+			v.vals[i] = val
+		}
+		g, err := v.group(r)
 		if err != nil {
 			return err
 		}
 		g = publicGroup(g)
-		for j, a := range s.p.Aggs {
-			if err := g.aggs[j].step(a, s.vals); err != nil {
+		for j, a := range p.Aggs {
+			if err := g.aggs[j].step(a, v.vals); err != nil {
 				return err
 			}
 		}
@@ -302,39 +704,83 @@ func (s *Scan) Add(rows [][]any) error {
 	return nil
 }
 
-// eval computes expression i of a row.
-func (s *Scan) eval(row []any, i int, x ScanExpr) (number, error) {
-	var l, r number
+// pass evaluates a filter on row r.
+func (v *evaluator) pass(f preparedFilter, r int) (bool, error) {
+	var c int
+	if v.cols[f.in].cek == "" {
+		x := v.cols[f.in].plain[r]
+		if x == nil || f.plain == nil {
+			return false, nil
+		}
+		c = comparePlain(x, f.plain)
+	} else {
+		if f.null {
+			return false, nil // a NULL parameter
+		}
+		n, err := v.number(f.in, r)
+		if err != nil || n.null {
+			return false, err
+		}
+		c = decimal.Compare(n.d, publicDecType(n.t), f.num.d, publicDecType(f.num.t))
+	}
+	return publicVerdict(f.op, c), nil
+}
+
+// publicVerdict declassifies a filter's verdict: the normal mode lets
+// the enclave's memory accesses show which rows pass (the host's WHERE
+// shows it outright in the per-row plan); the oblivious mode is the one
+// that hides it.
+//
+//confide:declassify
+func publicVerdict(op string, c int) bool {
+	switch op {
+	case "<":
+		return c < 0
+	case "<=":
+		return c <= 0
+	case ">":
+		return c > 0
+	case ">=":
+		return c >= 0
+	case "=":
+		return c == 0
+	}
+	return c != 0
+}
+
+// eval computes expression i of row r.
+func (v *evaluator) eval(r, i int, x ScanExpr) (number, error) {
+	var l, rv number
 	switch x.Op {
 	case "input":
-		return s.input(row, x.Input)
+		return v.number(x.Input, r)
 	case "param":
-		return s.params[i], nil
+		return v.params[i], nil
 	case "+", "-", "*", "/":
-		l, r = s.vals[x.L], s.vals[x.R]
-		if l.null || r.null {
+		l, rv = v.vals[x.L], v.vals[x.R]
+		if l.null || rv.null {
 			return number{null: true}, nil
 		}
 	default:
-		l = s.vals[x.L]
+		l = v.vals[x.L]
 		if l.null {
 			return number{null: true}, nil
 		}
 	}
 	// Types are the query's, public; the values are secret.
-	lt, rt := publicDecType(l.t), publicDecType(r.t)
+	lt, rt := publicDecType(l.t), publicDecType(rv.t)
 	var d decimal.Dec
 	var dt decimal.Type
 	var err error
 	switch x.Op {
 	case "+":
-		d, dt, err = decimal.Add(l.d, lt, r.d, rt)
+		d, dt, err = decimal.Add(l.d, lt, rv.d, rt)
 	case "-":
-		d, dt, err = decimal.Sub(l.d, lt, r.d, rt)
+		d, dt, err = decimal.Sub(l.d, lt, rv.d, rt)
 	case "*":
-		d, dt, err = decimal.Mul(l.d, lt, r.d, rt)
+		d, dt, err = decimal.Mul(l.d, lt, rv.d, rt)
 	case "/":
-		d, dt, err = decimal.Div(l.d, lt, r.d, rt)
+		d, dt, err = decimal.Div(l.d, lt, rv.d, rt)
 		if err == nil && x.Type.Kind != types.Decimal {
 			d, err = decimal.Round(d, dt, 0, true)
 		}
@@ -367,91 +813,51 @@ func fitNumber(d decimal.Dec, dt decimal.Type, t types.Type) (number, error) {
 	return number{d: c, t: publicDecType(ct)}, err
 }
 
-// input decrypts input j of a row, through the number cache.
-func (s *Scan) input(row []any, j int) (number, error) {
-	v := row[j]
-	if v == nil {
-		return number{null: true}, nil
-	}
-	env, ok := v.(string)
-	if !ok {
-		return number{}, fmt.Errorf("sqlenclave: input %d is not an envelope", j)
-	}
-	t := s.p.Inputs[j].Type
-	dt, err := decimal.Of(t)
-	if err != nil {
-		return number{}, err
-	}
-	rest, ok := strings.CutPrefix(env, s.prefix[j])
-	var buf [160]byte
-	var c []byte
-	if ok && base64.RawURLEncoding.DecodedLen(len(rest)) <= len(buf) {
-		n, err := base64.RawURLEncoding.Decode(buf[:], []byte(rest))
-		if err != nil {
-			return number{}, ErrEnvelope
-		}
-		c = buf[:n]
-	} else {
-		// Another spelling of the key's name, or a long cell.
-		name, et, cb, err := ParseEnvelope(env)
-		if err != nil {
-			return number{}, err
-		}
-		if !strings.EqualFold(name, s.p.Inputs[j].CEK) || et != t {
-			return number{}, fmt.Errorf("sqlenclave: a %s cell under %q in a %s column under %q", et, name, t, s.p.Inputs[j].CEK)
-		}
-		c = cb
-	}
-	if len(c) < cell.Overhead {
-		return number{}, cell.ErrFormat
-	}
-	var mac [32]byte
-	copy(mac[:], c[1:33])
-	s.e.numMu.RLock()
-	n, ok := s.cache[j][mac]
-	s.e.numMu.RUnlock()
-	if ok && n.typ == t {
-		return number{d: n.d, t: dt}, nil
-	}
-	pt, err := s.keys[j].Decrypt(c)
-	if err != nil {
-		return number{}, fmt.Errorf("sqlenclave: a cell under %q: %w", s.p.Inputs[j].CEK, err)
-	}
-	d, _, err := fromNormalized(t, pt)
-	if err != nil {
-		return number{}, err
-	}
-	s.fresh = append(s.fresh, freshNumber{input: j, mac: mac, n: cachedNumber{typ: t, d: d}})
-	return number{d: d, t: dt}, nil
-}
-
-// group finds or makes a row's group. Encrypted group columns group by
+// group finds or makes row r's group. Encrypted group columns group by
 // plaintext.
-func (s *Scan) group(row []any) (*scanGroup, error) {
-	s.key = s.key[:0]
-	for _, gi := range s.p.Groups {
-		v := row[gi]
-		if s.p.Inputs[gi].CEK != "" && v != nil {
-			env, ok := v.(string)
-			if !ok {
-				return nil, fmt.Errorf("sqlenclave: group input %d is not an envelope", gi)
-			}
-			name, t, pt, err := s.e.openCell(env)
+func (v *evaluator) group(r int) (*scanGroup, error) {
+	v.key = v.key[:0]
+	for _, gi := range v.p.Groups {
+		c := v.cols[gi]
+		if c.cek == "" {
+			v.key = appendKey(v.key, c.plain[r])
+			continue
+		}
+		if decimal.Numeric(c.typ) {
+			n, err := v.number(gi, r)
 			if err != nil {
 				return nil, err
 			}
-			if !strings.EqualFold(name, s.p.Inputs[gi].CEK) || t != s.p.Inputs[gi].Type {
-				return nil, fmt.Errorf("sqlenclave: a %s cell under %q in a group column of %s under %q", t, name, s.p.Inputs[gi].Type, s.p.Inputs[gi].CEK)
+			if n.null {
+				v.key = append(v.key, 0)
+				continue
 			}
-			v = pt
+			v.key = binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(append(v.key, 6, byte(n.d.Neg)), n.d.Mag[0]), n.d.Mag[1])
+			continue
 		}
-		s.key = appendKey(s.key, v)
+		pt, err := v.plaintext(gi, r)
+		if err != nil {
+			return nil, err
+		}
+		if pt == nil {
+			v.key = append(v.key, 0)
+			continue
+		}
+		v.key = append(binary.AppendUvarint(append(v.key, 7), uint64(len(pt))), pt...)
 	}
-	g := s.groups[string(s.key)]
+	g := v.groups[string(v.key)]
 	if g == nil {
-		g = &scanGroup{first: row, aggs: make([]scanAcc, len(s.p.Aggs))}
-		s.groups[string(s.key)] = g
-		s.order = append(s.order, g)
+		g = &scanGroup{key: string(v.key), first: make([]any, len(v.p.Groups)), aggs: make([]scanAcc, len(v.p.Aggs))}
+		for k, gi := range v.p.Groups {
+			c := v.cols[gi]
+			if c.cek == "" {
+				g.first[k] = c.plain[r]
+			} else if cb := c.data[c.off[r]:c.off[r+1]]; len(cb) > 0 {
+				g.first[k] = Envelope(v.p.Inputs[gi].CEK, c.typ.String(), cb)
+			}
+		}
+		v.groups[string(v.key)] = g
+		v.order = append(v.order, g)
 	}
 	return g, nil
 }
@@ -464,22 +870,20 @@ func (s *Scan) group(row []any) (*scanGroup, error) {
 //confide:declassify
 func publicGroup(g *scanGroup) *scanGroup { return g }
 
-// appendKey encodes a group value unambiguously: a tag, then the value
-// (length-prefixed when variable). SQLite's integer and real 1 are
-// different keys here only if SQLite stored them differently, which a
-// typed column does not.
+// appendKey encodes a plaintext group value unambiguously: a tag, then
+// the value (length-prefixed when variable).
 func appendKey(b []byte, v any) []byte {
 	switch x := v.(type) {
 	case nil:
 		return append(b, 0)
 	case int64:
-		return append(append(b, 1), byte(x), byte(x>>8), byte(x>>16), byte(x>>24), byte(x>>32), byte(x>>40), byte(x>>48), byte(x>>56))
+		return binary.LittleEndian.AppendUint64(append(b, 1), uint64(x))
 	case float64:
-		return fmt.Appendf(append(b, 2), "%v;", x)
+		return binary.LittleEndian.AppendUint64(append(b, 2), math.Float64bits(x))
 	case string:
-		return append(fmt.Appendf(append(b, 3), "%d:", len(x)), x...)
+		return append(binary.AppendUvarint(append(b, 3), uint64(len(x))), x...)
 	case []byte:
-		return append(fmt.Appendf(append(b, 4), "%d:", len(x)), x...)
+		return append(binary.AppendUvarint(append(b, 4), uint64(len(x))), x...)
 	}
 	return fmt.Appendf(append(b, 5), "%T:%v;", v, v)
 }
@@ -519,33 +923,81 @@ func (a *scanAcc) step(agg ScanAgg, vals []number) error {
 	return nil
 }
 
-// Result finishes the scan: the result rows, each value an envelope
-// (computed values, encrypted group columns), a plaintext group value as
-// the host gave it, an int64 count, or nil for NULL; in ORDER BY order.
-func (s *Scan) Result() ([][]any, error) {
-	e := s.e
-	if len(s.p.Groups) == 0 && len(s.order) == 0 {
-		s.order = append(s.order, &scanGroup{aggs: make([]scanAcc, len(s.p.Aggs))})
+// merge adds another evaluator's groups to this one's, in the order they
+// first appeared (the other's rows come after this one's).
+func (v *evaluator) merge(o *evaluator) error {
+	for _, og := range o.order {
+		g := v.groups[og.key]
+		if g == nil {
+			v.groups[og.key] = og
+			v.order = append(v.order, og)
+			continue
+		}
+		for j, a := range v.p.Aggs {
+			if err := g.aggs[j].add(a, &og.aggs[j]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// add combines a partial aggregate of the same query.
+func (a *scanAcc) add(agg ScanAgg, b *scanAcc) error {
+	if b.count == 0 {
+		return nil
+	}
+	if a.count == 0 {
+		*a = *b
+		return nil
+	}
+	switch agg.Fn {
+	case "sum", "avg":
+		sum, _, err := decimal.Add(a.sum, a.st, b.sum, b.st)
+		if err != nil {
+			return err
+		}
+		a.sum = sum
+	case "min":
+		if decimal.Compare(b.min, b.vt, a.min, a.vt) < 0 {
+			a.min = b.min
+		}
+	case "max":
+		if decimal.Compare(b.max, b.vt, a.max, a.vt) > 0 {
+			a.max = b.max
+		}
+	}
+	a.count += b.count
+	return nil
+}
+
+// result is the result rows, each value an envelope (computed values,
+// encrypted group columns), a plaintext group value as the host stored
+// it, an int64 count, or nil for NULL; in ORDER BY order.
+func (v *evaluator) result() ([][]any, error) {
+	e, p := v.e, v.p
+	if len(p.Groups) == 0 && len(v.order) == 0 {
+		v.order = append(v.order, &scanGroup{aggs: make([]scanAcc, len(p.Aggs))})
 	}
 	type sortRow struct {
 		out  []any
 		keys []sortKey
 	}
-	rows := make([]sortRow, 0, len(s.order))
-	for _, g := range s.order {
-		r := sortRow{out: make([]any, len(s.p.Outputs))}
-		vals := make([]sortKey, len(s.p.Outputs))
-		for k, o := range s.p.Outputs {
+	rows := make([]sortRow, 0, len(v.order))
+	for _, g := range v.order {
+		r := sortRow{out: make([]any, len(p.Outputs))}
+		vals := make([]sortKey, len(p.Outputs))
+		for k, o := range p.Outputs {
 			if o.Group >= 0 {
-				v := g.first[s.p.Groups[o.Group]]
-				r.out[k] = v
-				vals[k] = sortKey{plain: v}
-				if s.p.Inputs[s.p.Groups[o.Group]].CEK != "" && v != nil {
-					vals[k] = sortKey{env: v.(string)}
+				x := g.first[o.Group]
+				r.out[k] = x
+				vals[k] = sortKey{plain: x}
+				if p.Inputs[p.Groups[o.Group]].CEK != "" && x != nil {
+					vals[k] = sortKey{env: x.(string)}
 				}
 				continue
 			}
-			agg := s.p.Aggs[o.Agg]
+			agg := p.Aggs[o.Agg]
 			n, err := g.aggs[o.Agg].result(agg)
 			if err != nil {
 				return nil, err
@@ -560,19 +1012,19 @@ func (s *Scan) Result() ([][]any, error) {
 				vals[k] = sortKey{}
 				continue
 			}
-			if r.out[k], err = e.seal(s.cek[agg.Expr], n.d, n.t, agg.Type); err != nil {
+			if r.out[k], err = e.seal(v.cek[agg.Expr], n.d, n.t, agg.Type); err != nil {
 				return nil, err
 			}
 		}
-		for _, o := range s.p.Order {
+		for _, o := range p.Order {
 			r.keys = append(r.keys, vals[o.Output])
 		}
 		rows = append(rows, r)
 	}
 	var cmpErr error
-	if len(s.p.Order) > 0 {
+	if len(p.Order) > 0 {
 		slices.SortStableFunc(rows, func(a, b sortRow) int {
-			for i, o := range s.p.Order {
+			for i, o := range p.Order {
 				c, err := e.compareKeys(a.keys[i], b.keys[i])
 				if err != nil && cmpErr == nil {
 					cmpErr = err
@@ -590,7 +1042,6 @@ func (s *Scan) Result() ([][]any, error) {
 	if cmpErr != nil {
 		return nil, cmpErr
 	}
-	e.cacheNumbers(s)
 	out := make([][]any, len(rows))
 	for i, r := range rows {
 		out[i] = r.out
@@ -697,42 +1148,4 @@ func comparePlain(a, b any) int {
 		return strings.Compare(string(x), string(b.([]byte)))
 	}
 	return 0
-}
-
-// DropNumbers forgets every decrypted number and cell the enclave keeps
-// between statements, so that the next scan decrypts again (a cold
-// start, for benchmarks).
-func (e *Enclave) DropNumbers() {
-	e.mu.Lock()
-	clear(e.opened)
-	e.mu.Unlock()
-	e.numMu.Lock()
-	for _, m := range e.numbers {
-		clear(m)
-	}
-	e.numMu.Unlock()
-}
-
-// cacheNumbers keeps what a finished scan decrypted.
-func (e *Enclave) cacheNumbers(s *Scan) {
-	if len(s.fresh) == 0 {
-		return
-	}
-	e.numMu.Lock()
-	defer e.numMu.Unlock()
-	total := 0
-	for _, m := range e.numbers {
-		total += len(m)
-	}
-	if total+len(s.fresh) > maxCachedNumbers {
-		for _, m := range e.numbers {
-			clear(m)
-		}
-	}
-	for _, f := range s.fresh {
-		// The key may have gone since the scan began: its map then is no
-		// longer the enclave's and the number is dropped with it.
-		s.cache[f.input][f.mac] = f.n
-	}
-	s.fresh = nil
 }

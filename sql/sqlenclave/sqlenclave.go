@@ -111,10 +111,10 @@ type Enclave struct {
 	keys     map[string]*cachedKey // by lower-cased name
 	opened   map[string]openedCell // by envelope
 
-	// numMu guards numbers, the enclave scan's decrypted numbers by key
-	// name and cell MAC. It is taken alone, or inside mu.
-	numMu   sync.RWMutex
-	numbers map[string]map[[32]byte]cachedNumber
+	// imgMu guards images, the enclave scan's table images by table
+	// name. It is taken alone, or inside mu.
+	imgMu  sync.Mutex
+	images map[string]*TableImage
 }
 
 type session struct {
@@ -197,9 +197,7 @@ func (e *Enclave) expire() {
 	for n, k := range e.keys {
 		if now.Sub(k.last) > IdleTTL {
 			delete(e.keys, n)
-			e.numMu.Lock()
-			delete(e.numbers, n)
-			e.numMu.Unlock()
+			e.dropImages()
 		}
 	}
 }
@@ -269,9 +267,7 @@ func (e *Enclave) AcceptKeys(pkg []byte, statement string) ([]string, error) {
 		if old := e.keys[name]; old != nil && !old.key.Equal(ck) {
 			// Another key under the name: what the old one decrypted
 			// must not answer for it.
-			e.numMu.Lock()
-			delete(e.numbers, name)
-			e.numMu.Unlock()
+			e.dropImages()
 			clear(e.opened)
 		}
 		e.keys[name] = &cachedKey{key: ck, last: s.last, decrypt: decrypts}
@@ -527,9 +523,7 @@ func (e *Enclave) Forget() {
 	clear(e.sessions)
 	clear(e.keys)
 	clear(e.opened)
-	e.numMu.Lock()
-	clear(e.numbers)
-	e.numMu.Unlock()
+	e.dropImages()
 }
 
 // In-place encryption (ALTER TABLE … ALTER COLUMN): the engine streams a
