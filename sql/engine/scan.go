@@ -52,12 +52,13 @@ type scanStmt struct {
 	limit      int64 // -1: none
 	// where is the WHERE clause as enclave filters, when whereOK: the
 	// query can run on a table image.
-	where    []whereConj
-	whereOK  bool
-	tableKey string // the table's name, lower-cased
-	sel      *pg.SelectStmt
-	table    *pg.RangeVar
-	inputs   []string // column names, in input order
+	where     []whereConj
+	whereOK   bool
+	splitRead string // the host's read then: the plaintext conjuncts only
+	tableKey  string // the table's name, lower-cased
+	sel       *pg.SelectStmt
+	table     *pg.RangeVar
+	inputs    []string // column names, in input order
 }
 
 // scanPlan plans a bound SELECT for the enclave scan, or returns nil.
@@ -390,6 +391,33 @@ func (p *scanStmt) finish(version int32) error {
 	}
 	b.WriteString(text[last:])
 	p.read = b.String()
+	if p.whereOK {
+		split := "SELECT "
+		for i, name := range p.inputs {
+			if i > 0 {
+				split += ", "
+			}
+			split += quoteIdent(name)
+		}
+		if len(p.inputs) == 0 {
+			split += "1"
+		}
+		split += " FROM " + quoteIdent(p.table.Relname)
+		k := 0
+		for _, w := range p.where {
+			if p.plan.Inputs[w.input].CEK != "" {
+				continue
+			}
+			if k == 0 {
+				split += " WHERE "
+			} else {
+				split += " AND "
+			}
+			k++
+			split += fmt.Sprintf("%s %s ?%d", quoteIdent(p.plan.Inputs[w.input].Name), w.op, k)
+		}
+		p.splitRead = split
+	}
 	p.sel, p.table = nil, nil
 	return nil
 }
@@ -407,23 +435,44 @@ func (p *scanStmt) execute(ctx context.Context, d *dmlStmt, args []any, formats 
 		plan.Exprs[i].Param = env
 	}
 	s.e.scans.Add(1)
-	if p.whereOK && s.tx == idle {
-		if out, ok, err := p.runImage(ctx, s, plan, args); ok || err != nil {
+	read, readArgs := p.read, make([]any, len(p.readParams))
+	for i, n := range p.readParams {
+		readArgs[i] = args[n-1]
+	}
+	if full, ok := p.filters(plan, args); ok {
+		if s.tx == idle {
+			out, ok, err := p.runImage(ctx, s, full)
 			if err != nil {
 				return nil, s.failed(err)
 			}
-			return p.rows(d, out, formats), nil
+			if ok {
+				return p.rows(d, out, formats), nil
+			}
+		}
+		// The host filters on the plaintext conjuncts, the enclave on
+		// the encrypted ones.
+		read, readArgs = p.splitRead, nil
+		for _, w := range p.where {
+			if plan.Inputs[w.input].CEK != "" {
+				continue
+			}
+			if w.param > 0 {
+				readArgs = append(readArgs, args[w.param-1])
+			} else {
+				readArgs = append(readArgs, w.value)
+			}
+		}
+		for _, f := range full.Filters {
+			if plan.Inputs[f.Input].CEK != "" {
+				plan.Filters = append(plan.Filters, f)
+			}
 		}
 	}
 	scan, err := s.e.Enclave.NewScan(plan)
 	if err != nil {
 		return nil, s.failed(&wire.Error{Code: "22000", Message: err.Error()})
 	}
-	readArgs := make([]any, len(p.readParams))
-	for i, n := range p.readParams {
-		readArgs[i] = args[n-1]
-	}
-	rows, err := s.conn.QueryContext(ctx, p.read, readArgs...)
+	rows, err := s.conn.QueryContext(ctx, read, readArgs...)
 	if err != nil {
 		return nil, s.failed(sqliteError(err))
 	}
@@ -449,7 +498,16 @@ func (p *scanStmt) rows(d *dmlStmt, out [][]any, formats []int16) wire.Result {
 // the columns the image lacks first. ok is false when it cannot (an
 // argument the enclave's filters do not compare, the table changing
 // during the load): the streamed scan runs it instead.
-func (p *scanStmt) runImage(ctx context.Context, s *session, plan sqlenclave.ScanPlan, args []any) ([][]any, bool, error) {
+// filters adds the WHERE conjuncts to a plan as enclave filters; ok is
+// false when an argument is not one the enclave compares.
+func (p *scanStmt) filters(plan sqlenclave.ScanPlan, args []any) (sqlenclave.ScanPlan, bool) {
+	if !p.whereOK {
+		return plan, false
+	}
+	plan.Filters = nil
+	text := func(t types.Type) bool {
+		return t.Kind == types.VarChar || t.Kind == types.NVarChar || t.Kind == types.Date
+	}
 	for _, w := range p.where {
 		f := sqlenclave.ScanFilter{Input: w.input, Op: w.op, Arg: w.value}
 		if w.param > 0 {
@@ -457,25 +515,36 @@ func (p *scanStmt) runImage(ctx context.Context, s *session, plan sqlenclave.Sca
 		}
 		in := plan.Inputs[w.input]
 		switch f.Arg.(type) {
-		case string:
-		case int64:
-			if in.CEK != "" || in.Type.Kind == types.VarChar || in.Type.Kind == types.NVarChar || in.Type.Kind == types.Date {
-				return nil, false, nil
-			}
 		case nil:
-			// NULL matches nothing: no row passes.
+			// NULL: no row passes.
+		case string:
+			if in.CEK == "" && !text(in.Type) {
+				return plan, false
+			}
+		case int64:
+			if in.CEK != "" || text(in.Type) {
+				return plan, false
+			}
 		default:
-			return nil, false, nil
-		}
-		if _, ok := f.Arg.(string); ok && in.CEK == "" && in.Type.Kind != types.VarChar && in.Type.Kind != types.NVarChar && in.Type.Kind != types.Date {
-			return nil, false, nil
+			return plan, false
 		}
 		plan.Filters = append(plan.Filters, f)
 	}
+	return plan, true
+}
+
+// runImage runs the query on the enclave's image of the table. The
+// first query of a table at a version does not make one (ok false: it
+// streams the rows its plaintext conjuncts select, which is cheaper once);
+// the second loads the columns the image lacks; later ones find them.
+func (p *scanStmt) runImage(ctx context.Context, s *session, plan sqlenclave.ScanPlan) ([][]any, bool, error) {
 	enc := s.e.Enclave
 	version := s.e.version.Load()
 	img := enc.Image(p.tableKey, version)
 	if missing := img.Missing(p.inputs); len(missing) > 0 || img == nil {
+		if !enc.WantImage(p.tableKey, version) {
+			return nil, false, nil
+		}
 		var cols []sqlenclave.ScanInput
 		for _, m := range missing {
 			for _, in := range plan.Inputs {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"runtime"
 	"slices"
 	"strings"
@@ -169,10 +170,31 @@ func (img *TableImage) Missing(cols []string) []string {
 	return out
 }
 
+// WantImage reports whether a query of a table at a version should make
+// an image of it: from the second query of the table at that version on.
+// A table queried once gets no image, which costs a read of every row.
+func (e *Enclave) WantImage(table string, version uint64) bool {
+	e.imgMu.Lock()
+	defer e.imgMu.Unlock()
+	table = strings.ToLower(table)
+	if e.touched == nil {
+		e.touched = map[string]uint64{}
+	}
+	if v, ok := e.touched[table]; ok && v == version {
+		return true
+	}
+	if len(e.touched) > 4096 {
+		clear(e.touched)
+	}
+	e.touched[table] = version
+	return false
+}
+
 // dropImages forgets every table image.
 func (e *Enclave) dropImages() {
 	e.imgMu.Lock()
 	clear(e.images)
+	clear(e.touched)
 	e.imgMu.Unlock()
 }
 
@@ -442,6 +464,8 @@ type evaluator struct {
 	keys   []*cell.Key    // per input (encrypted)
 	dts    []decimal.Type // per input (numeric)
 	cek    []string       // per expression, lower-cased ("" for none)
+	fast   []bool         // per expression: the fast path applies
+	rts    []decimal.Type // per expression: its type
 	params []number       // per expression of Op "param"
 	flts   []preparedFilter
 	vals   []number
@@ -462,7 +486,49 @@ type number struct {
 	d    decimal.Dec //confide:secret
 	t    decimal.Type
 	null bool
+	// small, when set, is d as an int64 of magnitude below 2^62 (the
+	// value times 10^scale): the normal mode's arithmetic takes a fast
+	// path on it. It is not constant-time; the oblivious mode does not
+	// use it.
+	s     int64 //confide:secret
+	small bool
 }
+
+// smallLimit bounds the magnitudes of the fast path: a sum or
+// difference of two stays below 2^63.
+const smallLimit = 1 << 62
+
+// withSmall sets n's fast-path form when d is small enough.
+func withSmall(n number) number {
+	if n.d.Mag[1] == 0 && n.d.Mag[0] < smallLimit {
+		n.s, n.small = int64(n.d.Mag[0]), true
+		if n.d.Neg == 1 {
+			n.s = -n.s
+		}
+	}
+	return n
+}
+
+// fromSmall is the number of a fast-path value.
+func fromSmall(v int64, t decimal.Type) number {
+	n := number{t: t, s: v, small: true}
+	if v < 0 {
+		n.d = decimal.Dec{Neg: 1, Mag: [2]uint64{uint64(-v), 0}}
+	} else {
+		n.d = decimal.Dec{Mag: [2]uint64{uint64(v), 0}}
+	}
+	return n
+}
+
+// pow10s are the powers of ten an int64 holds.
+var pow10s = func() [19]int64 {
+	var p [19]int64
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
 
 type scanGroup struct {
 	key   string
@@ -472,6 +538,7 @@ type scanGroup struct {
 
 type scanAcc struct {
 	sum      decimal.Dec //confide:secret
+	small    int64       //confide:secret
 	st       decimal.Type
 	min, max decimal.Dec  //confide:secret
 	vt       decimal.Type // the values' type: one per expression
@@ -481,6 +548,7 @@ type scanAcc struct {
 // newEvaluator checks a plan against the enclave's keys.
 func (e *Enclave) newEvaluator(p *ScanPlan) (*evaluator, error) {
 	v := &evaluator{e: e, p: p, keys: make([]*cell.Key, len(p.Inputs)), dts: make([]decimal.Type, len(p.Inputs)),
+		fast: make([]bool, len(p.Exprs)), rts: make([]decimal.Type, len(p.Exprs)),
 		cek: make([]string, len(p.Exprs)), params: make([]number, len(p.Exprs)), vals: make([]number, len(p.Exprs)), groups: map[string]*scanGroup{}}
 	for i, in := range p.Inputs {
 		if decimal.Numeric(in.Type) {
@@ -553,7 +621,7 @@ func (e *Enclave) newEvaluator(p *ScanPlan) (*evaluator, error) {
 				return nil, fmt.Errorf("sqlenclave: a %s parameter where %s is expected", t, x.Type)
 			}
 			v.cek[i] = strings.ToLower(k)
-			v.params[i] = number{d: d, t: dt}
+			v.params[i] = withSmall(number{d: d, t: dt})
 		case "+", "-", "*", "/":
 			if err = v.operands(i, x.L, x.R); err != nil {
 				return nil, err
@@ -575,6 +643,9 @@ func (e *Enclave) newEvaluator(p *ScanPlan) (*evaluator, error) {
 		default:
 			return nil, fmt.Errorf("sqlenclave: unknown expression %q", x.Op)
 		}
+	}
+	if err := v.fastPaths(); err != nil {
+		return nil, err
 	}
 	for _, a := range p.Aggs {
 		switch a.Fn {
@@ -606,6 +677,84 @@ func (e *Enclave) newEvaluator(p *ScanPlan) (*evaluator, error) {
 	return v, nil
 }
 
+// fastPaths marks the + − × expressions whose result keeps its operands'
+// digits (SQL Server's type rules cut no scale) and is a DECIMAL: on
+// small operands they compute in int64.
+func (v *evaluator) fastPaths() error {
+	types_ := make([]decimal.Type, len(v.p.Exprs))
+	for i, x := range v.p.Exprs {
+		t, err := decimal.Of(x.Type)
+		if err != nil {
+			return err
+		}
+		types_[i] = t
+		v.rts[i] = t
+		if x.Type.Kind != types.Decimal {
+			continue
+		}
+		switch x.Op {
+		case "+", "-":
+			lt, rt := types_[x.L], types_[x.R]
+			v.fast[i] = t.Scale == max(lt.Scale, rt.Scale) && t.Scale-min(lt.Scale, rt.Scale) < len(pow10s)
+		case "*":
+			lt, rt := types_[x.L], types_[x.R]
+			v.fast[i] = t.Scale == lt.Scale+rt.Scale
+		}
+	}
+	return nil
+}
+
+// arith is the fast path of l op r into type t: ok is false when it
+// does not apply (a value too large, or a result past t's precision,
+// which the slow path then reports).
+func arith(op byte, l, r number, t decimal.Type) (number, bool) {
+	var z int64
+	switch op {
+	case '+', '-':
+		a, b := l.s, r.s
+		if k := t.Scale - l.t.Scale; k > 0 {
+			if a > smallLimit/pow10s[k] || a < -smallLimit/pow10s[k] {
+				return number{}, false
+			}
+			a *= pow10s[k]
+		}
+		if k := t.Scale - r.t.Scale; k > 0 {
+			if b > smallLimit/pow10s[k] || b < -smallLimit/pow10s[k] {
+				return number{}, false
+			}
+			b *= pow10s[k]
+		}
+		if op == '-' {
+			b = -b
+		}
+		z = a + b
+	case '*':
+		hi, lo := bits.Mul64(uint64(abs64(l.s)), uint64(abs64(r.s)))
+		if hi != 0 || lo >= smallLimit {
+			return number{}, false
+		}
+		z = int64(lo)
+		if (l.s < 0) != (r.s < 0) {
+			z = -z
+		}
+	}
+	if z >= smallLimit || z <= -smallLimit {
+		return number{}, false
+	}
+	// DECIMAL(p, s) holds |z| < 10^p.
+	if t.Precision < len(pow10s) && (z >= pow10s[t.Precision] || z <= -pow10s[t.Precision]) {
+		return number{}, false
+	}
+	return fromSmall(z, t), true
+}
+
+func abs64(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
 // operands checks that expression i's operands come before it and share
 // a key.
 func (v *evaluator) operands(i, l, r int) error {
@@ -625,7 +774,7 @@ func (v *evaluator) number(j, r int) (number, error) {
 	c := v.cols[j]
 	switch c.state[r] {
 	case 1:
-		return number{d: c.num[r], t: v.dts[j]}, nil
+		return withSmall(number{d: c.num[r], t: v.dts[j]}), nil
 	case 2:
 		return number{null: true}, nil
 	}
@@ -643,7 +792,7 @@ func (v *evaluator) number(j, r int) (number, error) {
 		return number{}, err
 	}
 	c.num[r], c.state[r] = d, 1
-	return number{d: d, t: v.dts[j]}, nil
+	return withSmall(number{d: d, t: v.dts[j]}), nil
 }
 
 // plaintext is row r of a non-numeric encrypted input, decrypted on
@@ -761,6 +910,11 @@ func (v *evaluator) eval(r, i int, x ScanExpr) (number, error) {
 		if l.null || rv.null {
 			return number{null: true}, nil
 		}
+		if v.fast[i] && l.small && rv.small {
+			if n, ok := arith(x.Op[0], l, rv, v.rts[i]); ok {
+				return n, nil
+			}
+		}
 	default:
 		l = v.vals[x.L]
 		if l.null {
@@ -802,7 +956,7 @@ func fitNumber(d decimal.Dec, dt decimal.Type, t types.Type) (number, error) {
 	if t.Kind == types.Decimal {
 		to := decimal.Type{Precision: t.Precision, Scale: t.Scale}
 		c, err := decimal.Cast(d, dt, to)
-		return number{d: c, t: to}, err
+		return withSmall(number{d: c, t: to}), err
 	}
 	// Integers: the range check of their plaintext encoding.
 	pt, err := toNormalized(d, dt, t)
@@ -810,7 +964,7 @@ func fitNumber(d decimal.Dec, dt decimal.Type, t types.Type) (number, error) {
 		return number{}, err
 	}
 	c, ct, err := fromNormalized(t, pt)
-	return number{d: c, t: publicDecType(ct)}, err
+	return withSmall(number{d: c, t: publicDecType(ct)}), err
 }
 
 // group finds or makes row r's group. Encrypted group columns group by
@@ -904,6 +1058,17 @@ func (a *scanAcc) step(agg ScanAgg, vals []number) error {
 		if a.count == 0 {
 			a.st = decimal.Type{Precision: decimal.MaxPrecision, Scale: vt.Scale}
 		}
+		// The running sum has the values' scale: small values add as
+		// integers, flushed into the exact sum before they could
+		// overflow.
+		if v.small {
+			a.small += v.s
+			if a.small < smallLimit && a.small > -smallLimit {
+				break
+			}
+			v = fromSmall(a.small, vt)
+			a.small = 0
+		}
 		sum, _, err := decimal.Add(a.sum, a.st, v.d, vt)
 		if err != nil {
 			return err
@@ -942,14 +1107,30 @@ func (v *evaluator) merge(o *evaluator) error {
 	return nil
 }
 
+// flush moves the small running sum into the exact one.
+func (a *scanAcc) flush() error {
+	if a.small == 0 {
+		return nil
+	}
+	sum, _, err := decimal.Add(a.sum, a.st, fromSmall(a.small, a.vt).d, a.vt)
+	a.sum, a.small = sum, 0
+	return err
+}
+
 // add combines a partial aggregate of the same query.
 func (a *scanAcc) add(agg ScanAgg, b *scanAcc) error {
 	if b.count == 0 {
 		return nil
 	}
+	if err := b.flush(); err != nil {
+		return err
+	}
 	if a.count == 0 {
 		*a = *b
 		return nil
+	}
+	if err := a.flush(); err != nil {
+		return err
 	}
 	switch agg.Fn {
 	case "sum", "avg":
@@ -1053,6 +1234,9 @@ func (v *evaluator) result() ([][]any, error) {
 func (a *scanAcc) result(agg ScanAgg) (number, error) {
 	if a.count == 0 {
 		return number{null: true}, nil
+	}
+	if err := a.flush(); err != nil {
+		return number{}, err
 	}
 	switch agg.Fn {
 	case "min":

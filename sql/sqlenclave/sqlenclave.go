@@ -113,8 +113,9 @@ type Enclave struct {
 
 	// imgMu guards images, the enclave scan's table images by table
 	// name. It is taken alone, or inside mu.
-	imgMu  sync.Mutex
-	images map[string]*TableImage
+	imgMu   sync.Mutex
+	images  map[string]*TableImage
+	touched map[string]uint64 // the version each table was last queried at
 }
 
 type session struct {
