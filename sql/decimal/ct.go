@@ -40,3 +40,42 @@ func SelectDec(m oblivious.Mask, a, b Dec) Dec {
 //confide:oblivious
 //confide:secret a
 func FitsCT(a Dec, p int) oblivious.Mask { return fits(a.wide(), p) }
+
+// AddTypedCT is a + b in SQL Server's result type (Add), with a mask
+// that is True when it overflows that type.
+//
+//confide:oblivious
+//confide:secret a b
+func AddTypedCT(a Dec, at Type, b Dec, bt Type) (Dec, Type, oblivious.Mask) {
+	return addSubCT(a, at, b, bt, 0)
+}
+
+// SubTypedCT is a − b, as AddTypedCT.
+//
+//confide:oblivious
+//confide:secret a b
+func SubTypedCT(a Dec, at Type, b Dec, bt Type) (Dec, Type, oblivious.Mask) {
+	return addSubCT(a, at, b, bt, 1)
+}
+
+// MulCT is a × b in SQL Server's result type (Mul), with an overflow
+// mask.
+//
+//confide:oblivious
+//confide:secret a b
+func MulCT(a Dec, at Type, b Dec, bt Type) (Dec, Type, oblivious.Mask) {
+	rt := MulType(at, bt)
+	prod, _ := a.wide().mul(b.wide()) // 2 × 127 bits: exact
+	mag := rescale(prod, at.Scale+bt.Scale, rt.Scale, true)
+	return makeDec(mag, a.Neg^b.Neg), rt, fits(mag, rt.Precision).Not()
+}
+
+// CastCT converts between DECIMAL types (Cast), with an overflow mask;
+// to must be valid.
+//
+//confide:oblivious
+//confide:secret a
+func CastCT(a Dec, from, to Type) (Dec, oblivious.Mask) {
+	mag := rescale(a.wide(), from.Scale, to.Scale, true)
+	return makeDec(mag, a.Neg), fits(mag, to.Precision).Not()
+}

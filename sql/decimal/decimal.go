@@ -129,14 +129,23 @@ func Add(a Dec, at Type, b Dec, bt Type) (Dec, Type, error) { return addSub(a, a
 func Sub(a Dec, at Type, b Dec, bt Type) (Dec, Type, error) { return addSub(a, at, b, bt, 1) }
 
 func addSub(a Dec, at Type, b Dec, bt Type, negB uint64) (Dec, Type, error) {
+	d, rt, over := addSubCT(a, at, b, bt, negB)
+	if over == oblivious.True {
+		return Dec{}, rt, ErrOverflow
+	}
+	return d, rt, nil
+}
+
+// addSubCT is a + b (negB 1: a − b) with a mask for overflow.
+//
+//confide:oblivious
+//confide:secret a b
+func addSubCT(a Dec, at Type, b Dec, bt Type, negB uint64) (Dec, Type, oblivious.Mask) {
 	rt := AddType(at, bt)
 	s := max(at.Scale, bt.Scale)
 	mag, neg := signedAdd(rescale(a.wide(), at.Scale, s, false), a.Neg, rescale(b.wide(), bt.Scale, s, false), b.Neg^negB)
 	mag = rescale(mag, s, rt.Scale, true)
-	if fits(mag, rt.Precision) == oblivious.False {
-		return Dec{}, rt, ErrOverflow
-	}
-	return makeDec(mag, neg), rt, nil
+	return makeDec(mag, neg), rt, fits(mag, rt.Precision).Not()
 }
 
 // signedAdd adds two sign-magnitude values.
@@ -157,13 +166,11 @@ func signedAdd(a wide, an uint64, b wide, bn uint64) (wide, uint64) {
 // Mul returns a × b, rounded half away from zero when the result's scale
 // is reduced.
 func Mul(a Dec, at Type, b Dec, bt Type) (Dec, Type, error) {
-	rt := MulType(at, bt)
-	prod, _ := a.wide().mul(b.wide()) // 2 × 127 bits: exact
-	mag := rescale(prod, at.Scale+bt.Scale, rt.Scale, true)
-	if fits(mag, rt.Precision) == oblivious.False {
+	d, rt, over := MulCT(a, at, b, bt)
+	if over == oblivious.True {
 		return Dec{}, rt, ErrOverflow
 	}
-	return makeDec(mag, a.Neg^b.Neg), rt, nil
+	return d, rt, nil
 }
 
 // Div returns a / b, truncated toward zero at the result's scale, as SQL
@@ -212,11 +219,11 @@ func Cast(a Dec, from, to Type) (Dec, error) {
 	if !to.Valid() {
 		return Dec{}, ErrType
 	}
-	mag := rescale(a.wide(), from.Scale, to.Scale, true)
-	if fits(mag, to.Precision) == oblivious.False {
+	d, over := CastCT(a, from, to)
+	if over == oblivious.True {
 		return Dec{}, ErrOverflow
 	}
-	return makeDec(mag, a.Neg), nil
+	return d, nil
 }
 
 // Sum adds values of one type; the result is DECIMAL(38, s). Empty input

@@ -228,6 +228,21 @@ func BenchmarkTPCH(b *testing.B) {
 			}
 			report(b)
 		})
+		b.Run(q+"/oblivious", func(b *testing.B) {
+			c, err := db.Conn(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.ExecContext(ctx, `SET confide.oblivious = on`); err != nil {
+				b.Fatal(err)
+			}
+			cpuStart = cpuTime()
+			for b.Loop() {
+				run(b, c, q, "lineitem_enc", exact(q))
+			}
+			report(b)
+		})
 		if os.Getenv("CONFIDE_BENCH_PERROW") != "" {
 			b.Run(q+"/enclave-per-row", func(b *testing.B) {
 				c, err := db.Conn(ctx)

@@ -961,6 +961,7 @@ func TestObliviousHostView(t *testing.T) {
 			rowOf[string(book)], rowOf[string(am)] = i, i
 		}
 	}
+	query := `SELECT book, SUM(amount) FROM %s WHERE amount > $1 GROUP BY book`
 	observe := func(table string) []string {
 		var mu sync.Mutex
 		var seen []string
@@ -979,7 +980,7 @@ func TestObliviousHostView(t *testing.T) {
 			seen = append(seen, op+"("+strings.Join(rows, ",")+")")
 		})
 		defer w.eng.Enclave.Observe(nil)
-		rs, err := db.Query(`SELECT book, SUM(amount) FROM `+table+` WHERE amount > $1 GROUP BY book`, "10.00")
+		rs, err := db.Query(fmt.Sprintf(query, table), "10.00")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1017,5 +1018,11 @@ func TestObliviousHostView(t *testing.T) {
 	oblLow, oblHigh := observe("low"), observe("high")
 	if !slices.Equal(oblLow, oblHigh) || len(oblLow) != 1 {
 		t.Errorf("oblivious mode: the host saw\n %v\nand\n %v", oblLow, oblHigh)
+	}
+	// The oblivious scan: expressions over several columns.
+	query = `SELECT SUM(amount * amount), MAX(book * amount), COUNT(*) FROM %s WHERE amount > $1 AND id >= 0`
+	oblLow, oblHigh = observe("low"), observe("high")
+	if !slices.Equal(oblLow, oblHigh) || len(oblLow) != 1 {
+		t.Errorf("oblivious scan: the host saw\n %v\nand\n %v", oblLow, oblHigh)
 	}
 }

@@ -86,6 +86,15 @@ func TestEnclaveScan(t *testing.T) {
 	if _, err := scanOff.ExecContext(ctx, `SET confide.enclave_scan = off`); err != nil {
 		t.Fatal(err)
 	}
+	obl, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obl.Close()
+	if _, err := obl.ExecContext(ctx, `SET confide.oblivious = on`); err != nil {
+		t.Fatal(err)
+	}
+	oblivious := 0
 	run := func(c *sql.Conn, q query) ([]string, error) {
 		// Literals in arithmetic become encrypted parameters, as the
 		// shell makes them.
@@ -162,6 +171,29 @@ func TestEnclaveScan(t *testing.T) {
 		if err1 == nil && len(got) == 0 && !strings.Contains(q.sql, "id < ") {
 			t.Errorf("%s: no rows", q.sql)
 		}
+		// The oblivious mode runs it to the same result, or refuses its
+		// shape.
+		ob, err4 := run(obl, q)
+		switch {
+		case err4 != nil && strings.Contains(err4.Error(), "0A000"):
+			if strings.Contains(q.sql, "l_") || strings.HasPrefix(q.sql, "SELECT flag, status, SUM(qty), SUM(price), SUM(price * (1 - disc))") ||
+				strings.HasPrefix(q.sql, "SELECT SUM(price * disc) FROM lines WHERE shipdate") {
+				t.Errorf("%s: the oblivious mode refused it: %v", q.sql, err4)
+			}
+		case errCode(err4) != errCode(err2):
+			t.Errorf("%s:\noblivious error %v\nper-row error   %v", q.sql, err4, err2)
+		default:
+			if !q.ordered {
+				slices.Sort(ob)
+			}
+			if !slices.Equal(ob, want) {
+				t.Errorf("%s:\noblivious %q\nper-row   %q", q.sql, ob, want)
+			}
+			oblivious++
+		}
+	}
+	if oblivious < 8 {
+		t.Errorf("the oblivious mode ran %d of the queries", oblivious)
 	}
 	// The image is of the table as of its last write: a write, or a
 	// transaction, must not see an older image.

@@ -181,10 +181,7 @@ func sqliteParams(q string) (string, error) {
 // Execute binds the parameters (an encrypted column's must be a cell)
 // and runs the statement.
 func (d *dmlStmt) Execute(ctx context.Context, params []wire.Param, formats []int16) (wire.Result, error) {
-	if d.s.oblivious && d.kind == "SELECT" {
-		if d.oblErr != nil {
-			return nil, d.s.failed(d.oblErr)
-		}
+	if d.s.oblivious && d.kind == "SELECT" && d.oblErr == nil {
 		return d.obl.Execute(ctx, params, formats)
 	}
 	args := make([]any, len(params))
@@ -206,6 +203,12 @@ func (d *dmlStmt) Execute(ctx context.Context, params []wire.Param, formats []in
 	}
 	if err := d.s.e.needKeys(d.stmt.EnclaveCEKs); err != nil {
 		return nil, d.s.failed(err)
+	}
+	if d.s.oblivious && d.kind == "SELECT" {
+		if d.scan == nil || !d.scan.whereOK || !sqlenclave.ObliviousScanOK(d.scan.plan) {
+			return nil, d.s.failed(d.oblErr)
+		}
+		return d.scan.executeOblivious(ctx, d, args, formats)
 	}
 	if d.scan != nil && !d.s.noScan {
 		return d.scan.execute(ctx, d, args, formats)

@@ -28,8 +28,8 @@ import (
 
 const obliviousSetting = "confide.oblivious"
 
-var errObliviousShape = &wire.Error{Code: "0A000", Message: "the oblivious mode runs SELECT [g,] aggregates of v FROM one table [WHERE v or g op $n AND …] [GROUP BY g]",
-	Hint: "v: a numeric column under an enclave-enabled key; g: an integer, BIT or DATE column; SET confide.oblivious = off for other queries"}
+var errObliviousShape = &wire.Error{Code: "0A000", Message: "the oblivious mode runs SELECT [g, …,] aggregates FROM one table [WHERE column op $n AND …] [GROUP BY g, …] [ORDER BY g, …]",
+	Hint: "aggregates of + − × over numeric columns under an enclave-enabled key; GROUP BY plaintext columns, or one encrypted integer, BIT or DATE column with one aggregated column; SET confide.oblivious = off for other queries"}
 
 // setting handles SET confide.oblivious and confide.enclave_scan for the
 // session.

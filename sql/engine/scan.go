@@ -55,6 +55,7 @@ type scanStmt struct {
 	where     []whereConj
 	whereOK   bool
 	splitRead string // the host's read then: the plaintext conjuncts only
+	allRead   string // the oblivious mode's: every row
 	tableKey  string // the table's name, lower-cased
 	sel       *pg.SelectStmt
 	table     *pg.RangeVar
@@ -417,6 +418,7 @@ func (p *scanStmt) finish(version int32) error {
 			split += fmt.Sprintf("%s %s ?%d", quoteIdent(p.plan.Inputs[w.input].Name), w.op, k)
 		}
 		p.splitRead = split
+		p.allRead = strings.SplitN(split, " WHERE ", 2)[0]
 	}
 	p.sel, p.table = nil, nil
 	return nil
@@ -480,6 +482,39 @@ func (p *scanStmt) execute(ctx context.Context, d *dmlStmt, args []any, formats 
 		return nil, s.failed(sqliteError(err))
 	}
 	out, err := scan.Result()
+	if err != nil {
+		return nil, s.failed(sqliteError(err))
+	}
+	return p.rows(d, out, formats), nil
+}
+
+// executeOblivious runs the plan in the oblivious mode: every row of
+// the table streamed in storage order, filters and all evaluated alike
+// for every row in the enclave (sqlenclave.RunObliviousScan).
+func (p *scanStmt) executeOblivious(ctx context.Context, d *dmlStmt, args []any, formats []int16) (wire.Result, error) {
+	s := d.s
+	plan := p.plan
+	plan.Exprs = append([]sqlenclave.ScanExpr(nil), p.plan.Exprs...)
+	for i, n := range p.params {
+		env, ok := args[n-1].(string)
+		if args[n-1] != nil && !ok {
+			return nil, s.failed(&wire.Error{Code: "22000", Message: fmt.Sprintf("parameter $%d must be a cell", n)})
+		}
+		plan.Exprs[i].Param = env
+	}
+	plan, ok := p.filters(plan, args)
+	if !ok {
+		return nil, s.failed(errObliviousShape)
+	}
+	rows, err := s.conn.QueryContext(ctx, p.allRead)
+	if err != nil {
+		return nil, s.failed(sqliteError(err))
+	}
+	var all [][]any
+	if err := streamRows(rows, len(plan.Inputs), func(b [][]any) error { all = append(all, b...); return nil }); err != nil {
+		return nil, s.failed(sqliteError(err))
+	}
+	out, err := s.e.Enclave.RunObliviousScan(plan, all)
 	if err != nil {
 		return nil, s.failed(sqliteError(err))
 	}

@@ -305,3 +305,326 @@ func (e *Enclave) openCell(env string) (string, types.Type, []byte, error) {
 	t, pt, err := e.open(env)
 	return name, publicType(t), pt, err
 }
+
+// The oblivious scan: the oblivious mode for the enclave scan's plans
+// whose GROUP BY columns are plaintext (or absent). The host streams
+// every row of the table in storage order; the enclave evaluates every
+// row alike — filters as masks, expressions and aggregates in
+// constant-time decimal arithmetic, every aggregate updated for every row
+// with the row's contribution selected by its mask — so its memory
+// accesses depend on the table's size and on its plaintext columns (the
+// group a row falls in), which the host holds anyway, and not on the
+// encrypted values. An overflow is one error for the whole query, after
+// all the work.
+
+// ObliviousScanOK reports whether the oblivious scan runs a plan: GROUP
+// BY on plaintext columns only, DECIMAL-typed expressions, ORDER BY on
+// plaintext group columns only (an order of encrypted results would show
+// how they compare).
+func ObliviousScanOK(p ScanPlan) bool {
+	for _, g := range p.Groups {
+		if p.Inputs[g].CEK != "" {
+			return false
+		}
+	}
+	for _, x := range p.Exprs {
+		if x.Op != "input" && x.Op != "param" && x.Type.Kind != types.Decimal {
+			return false
+		}
+		if x.Op == "/" || x.Op == "round" {
+			return false
+		}
+	}
+	for _, o := range p.Order {
+		if p.Outputs[o.Output].Group < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// oblAcc is one aggregate of one group, updated for every row.
+type oblAcc struct {
+	sum      decimal.Dec //confide:secret
+	min, max decimal.Dec //confide:secret
+	count    uint64      //confide:secret
+}
+
+// oblGroup is a plaintext group's accumulators.
+type oblGroup struct {
+	first []any
+	rows  uint64 //confide:secret
+	aggs  []oblAcc
+}
+
+// RunObliviousScan runs a plan obliviously over every row of a table
+// (one value per input, in storage order).
+func (e *Enclave) RunObliviousScan(p ScanPlan, rows [][]any) ([][]any, error) {
+	if !ObliviousScanOK(p) {
+		return nil, fmt.Errorf("sqlenclave: the oblivious mode does not run this plan")
+	}
+	if e.observer.Load() != nil {
+		var envs []string
+		for _, r := range rows {
+			for _, v := range r {
+				if s, ok := v.(string); ok && strings.HasPrefix(s, envelopePrefix) {
+					envs = append(envs, s)
+				}
+			}
+		}
+		e.observe("oblivious", envs...)
+	}
+	// The evaluator checks the plan and decrypts the parameters; its
+	// per-row machinery is the normal mode's and is not used.
+	checked := p // the evaluator keeps a pointer to its plan
+	ev, err := e.newEvaluator(&checked)
+	if err != nil {
+		return nil, err
+	}
+	// Expression and input types (the query's: public), the parameters'
+	// NULLs (public too), and filter arguments in their column's type.
+	xt := make([]decimal.Type, len(p.Exprs))
+	shapes := make([]oblOp, len(p.Exprs))
+	paramNull := make([]bool, len(p.Exprs))
+	for i, x := range p.Exprs {
+		t, err := decimal.Of(x.Type)
+		if err != nil {
+			return nil, err
+		}
+		xt[i] = publicDecType(t)
+		paramNull[i] = publicNull(ev.params[i])
+		shapes[i] = publicShape(x)
+	}
+	dts := make([]decimal.Type, len(p.Inputs))
+	for j, in := range p.Inputs {
+		if decimal.Numeric(in.Type) {
+			t, err := decimal.Of(in.Type)
+			if err != nil {
+				return nil, err
+			}
+			dts[j] = publicDecType(t)
+		}
+	}
+	type oblFilter struct {
+		in    int
+		op    string
+		plain any
+		arg   decimal.Dec
+		null  bool
+	}
+	var flts []oblFilter
+	for _, f := range p.Filters {
+		of := oblFilter{in: f.Input, op: f.Op, plain: f.Arg, null: f.Arg == nil}
+		if p.Inputs[f.Input].CEK != "" && !of.null {
+			env, _ := f.Arg.(string) // the evaluator checked it
+			_, _, d, dt, err := e.openNumber(env)
+			if err != nil {
+				return nil, err
+			}
+			if of.arg, err = decimal.Cast(d, dt, dts[publicIndex(f.Input)]); err != nil {
+				return nil, fmt.Errorf("sqlenclave: a filter parameter does not fit %s: %w", p.Inputs[f.Input].Type, err)
+			}
+			of.plain = nil
+		}
+		flts = append(flts, of)
+	}
+	groups := map[string]*oblGroup{}
+	var order []*oblGroup
+	var overflow oblivious.Mask
+	vals := make([]decimal.Dec, len(p.Exprs))
+	nulls := make([]bool, len(p.Exprs))
+	inputs := make([]decimal.Dec, len(p.Inputs))
+	var key []byte
+	for _, row := range rows {
+		if len(row) != len(p.Inputs) {
+			return nil, fmt.Errorf("sqlenclave: a row of %d values for %d inputs", len(row), len(p.Inputs))
+		}
+		// Decrypt every encrypted numeric input of every row: which
+		// ones a row needs must not depend on the others.
+		for j, in := range p.Inputs {
+			if in.CEK == "" || !decimal.Numeric(in.Type) || row[j] == nil {
+				continue
+			}
+			env, ok := row[j].(string)
+			if !ok {
+				return nil, fmt.Errorf("sqlenclave: input %s is not an envelope", in.Name)
+			}
+			k, t, d, _, err := e.openNumber(env)
+			if err != nil {
+				return nil, err
+			}
+			if !strings.EqualFold(k, in.CEK) || t != in.Type {
+				return nil, fmt.Errorf("sqlenclave: a %s cell under %q in column %s", t, k, in.Name)
+			}
+			inputs[j] = d
+		}
+		keep := oblivious.True
+		for _, f := range flts {
+			if f.null || row[f.in] == nil {
+				keep = oblivious.False // NULL passes no filter; NULLs are visible to the host
+				continue
+			}
+			if p.Inputs[f.in].CEK == "" {
+				// A plaintext column: the host holds the verdict already.
+				if !publicVerdict(f.op, comparePlain(row[f.in], f.plain)) {
+					keep = oblivious.False
+				}
+				continue
+			}
+			keep = keep.And(compareMask(publicOp(f.op), inputs[f.in], f.arg))
+		}
+		for i, x := range p.Exprs {
+			nulls[i] = exprNull(x, i, row, nulls, paramNull)
+			var over oblivious.Mask
+			vals[i], over = obliviousExpr(shapes[i], i, inputs, vals, ev.params, xt)
+			overflow = overflow.Or(keep.And(over))
+		}
+		key = key[:0]
+		for _, gi := range p.Groups {
+			key = appendKey(key, row[gi])
+		}
+		g := groups[string(key)]
+		if g == nil {
+			g = &oblGroup{first: make([]any, len(p.Groups)), aggs: make([]oblAcc, len(p.Aggs))}
+			for k, gi := range p.Groups {
+				g.first[k] = row[gi]
+			}
+			groups[string(key)] = g
+			order = append(order, g)
+		}
+		g.rows += keep.Bit()
+		for j, a := range p.Aggs {
+			if a.Fn == "count*" || nulls[a.Expr] {
+				continue // NULL is visible to the host: a public branch
+			}
+			overflow = overflow.Or(obliviousStep(&g.aggs[j], keep, vals[a.Expr]))
+		}
+	}
+	if overflow == oblivious.True {
+		return nil, decimal.ErrOverflow
+	}
+	if len(p.Groups) == 0 && len(order) == 0 {
+		order = append(order, &oblGroup{aggs: make([]oblAcc, len(p.Aggs))})
+	}
+	// The result: the groups that kept a row (without GROUP BY, the one
+	// group), as the normal mode's accumulators would hold them.
+	out := ev
+	out.order = nil
+	for _, g := range order {
+		if len(p.Groups) > 0 && g.rows == 0 {
+			continue
+		}
+		sg := &scanGroup{first: g.first, aggs: make([]scanAcc, len(p.Aggs))}
+		for j, a := range p.Aggs {
+			acc := &sg.aggs[j]
+			if a.Fn == "count*" {
+				acc.count = int64(g.rows)
+				continue
+			}
+			acc.count = int64(g.aggs[j].count)
+			acc.sum, acc.min, acc.max = g.aggs[j].sum, g.aggs[j].min, g.aggs[j].max
+			acc.vt = xt[a.Expr]
+			acc.st = decimal.Type{Precision: decimal.MaxPrecision, Scale: xt[a.Expr].Scale}
+		}
+		out.order = append(out.order, sg)
+	}
+	return out.result()
+}
+
+// oblOp is an expression's shape, which is the query's text.
+type oblOp struct {
+	op       byte // 'i' input, 'p' param, 'c' cast, or + - *
+	in, l, r int
+}
+
+// publicShape declassifies an expression's shape: it is the query's
+// text (the plan also holds ciphertexts, which the checker cannot tell
+// from what they encrypt).
+//
+//confide:declassify
+func publicShape(x ScanExpr) oblOp {
+	o := oblOp{in: x.Input, l: x.L, r: x.R}
+	switch x.Op {
+	case "input":
+		o.op = 'i'
+	case "param":
+		o.op = 'p'
+	case "cast":
+		o.op = 'c'
+	default:
+		o.op = x.Op[0]
+	}
+	return o
+}
+
+// publicIndex declassifies a position taken from the query's plan.
+//
+//confide:declassify
+func publicIndex(i int) int { return i }
+
+// publicNull declassifies whether a parameter is NULL: the host sent it.
+//
+//confide:declassify
+func publicNull(n number) bool { return n.null }
+
+// exprNull is whether expression i of a row is NULL: public, since
+// NULLs are visible to the host.
+func exprNull(x ScanExpr, i int, row []any, nulls, paramNull []bool) bool {
+	switch x.Op {
+	case "input":
+		return row[x.Input] == nil
+	case "param":
+		return paramNull[i]
+	case "cast", "round":
+		return nulls[x.L]
+	}
+	return nulls[x.L] || nulls[x.R]
+}
+
+// obliviousExpr evaluates expression i of a row in constant time: its
+// value (meaningless when exprNull says NULL), and a mask that is True
+// on overflow.
+//
+//confide:oblivious
+//confide:secret inputs vals params
+func obliviousExpr(x oblOp, i int, inputs, vals []decimal.Dec, params []number, xt []decimal.Type) (decimal.Dec, oblivious.Mask) {
+	switch x.op {
+	case 'i':
+		return inputs[x.in], oblivious.False
+	case 'p':
+		return params[i].d, oblivious.False
+	}
+	l := vals[x.l]
+	if x.op == 'c' {
+		return decimal.CastCT(l, xt[x.l], xt[i])
+	}
+	r := vals[x.r]
+	var d decimal.Dec
+	var dt decimal.Type
+	var over oblivious.Mask
+	switch x.op {
+	case '+':
+		d, dt, over = decimal.AddTypedCT(l, xt[x.l], r, xt[x.r])
+	case '-':
+		d, dt, over = decimal.SubTypedCT(l, xt[x.l], r, xt[x.r])
+	default:
+		d, dt, over = decimal.MulCT(l, xt[x.l], r, xt[x.r])
+	}
+	c, over2 := decimal.CastCT(d, dt, xt[i])
+	return c, over.Or(over2)
+}
+
+// obliviousStep adds a row's value to an aggregate when keep is True,
+// doing the same work either way; it returns the overflow mask.
+//
+//confide:oblivious
+//confide:secret a keep v
+func obliviousStep(a *oblAcc, keep oblivious.Mask, v decimal.Dec) oblivious.Mask {
+	first := oblivious.IsZero(a.count)
+	sum, over := decimal.AddCT(a.sum, decimal.SelectDec(keep, v, decimal.Dec{}))
+	a.sum = sum
+	a.min = decimal.SelectDec(keep.And(first.Or(decimal.LessCT(v, a.min))), v, a.min)
+	a.max = decimal.SelectDec(keep.And(first.Or(decimal.LessCT(a.max, v))), v, a.max)
+	a.count += keep.Bit()
+	return over
+}
