@@ -195,6 +195,46 @@ func TestEnclaveScan(t *testing.T) {
 	if oblivious < 8 {
 		t.Errorf("the oblivious mode ran %d of the queries", oblivious)
 	}
+	// A table large enough for several workers, in each mode.
+	if _, err := db.Exec(`CREATE TABLE big (id INT PRIMARY KEY, g VARCHAR(1), ` + rnd("a", "DECIMAL(12,2)") + `, ` + rnd("b", "DECIMAL(12,2)") + `)`); err != nil {
+		t.Fatal(err)
+	}
+	const bigRows = 9000
+	for base := 0; base < bigRows; base += 500 {
+		var sb strings.Builder
+		var bigArgs []any
+		for i := base; i < base+500; i++ {
+			if i > base {
+				sb.WriteString(", ")
+			}
+			k := len(bigArgs)
+			fmt.Fprintf(&sb, "($%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4)
+			var a any = fmt.Sprintf("%d.%02d", i%1000-500, i%100)
+			if i%97 == 0 {
+				a = nil
+			}
+			bigArgs = append(bigArgs, i, string("xyz"[i%3]), a, fmt.Sprintf("%d.5", i%13))
+		}
+		if _, err := db.Exec(`INSERT INTO big VALUES `+sb.String(), bigArgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []query{
+		{`SELECT g, SUM(a * b), MIN(a), MAX(a - b), AVG(b), COUNT(a), COUNT(*) FROM big WHERE b > $1 AND id < $2 GROUP BY g ORDER BY g`, []any{"3", 8500}, true},
+		{`SELECT SUM(a), MAX(a * b) FROM big WHERE a < $1`, []any{"100"}, true},
+	} {
+		want, err := run(scanOff, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range []*sql.Conn{scanOn, scanOn, scanOn, obl, obl} {
+			got, err := run(c, q)
+			if err != nil || !slices.Equal(got, want) {
+				t.Errorf("%s, run %d:\n got %q %v\nwant %q", q.sql, i, got, err, want)
+			}
+		}
+	}
+
 	// The image is of the table as of its last write: a write, or a
 	// transaction, must not see an older image.
 	q := query{`SELECT flag, SUM(qty), MIN(price), COUNT(qty) FROM lines WHERE id <= $1 GROUP BY flag ORDER BY flag`, []any{100}, true}

@@ -479,6 +479,7 @@ func (p *scanStmt) execute(ctx context.Context, d *dmlStmt, args []any, formats 
 		return nil, s.failed(sqliteError(err))
 	}
 	if err := streamRows(rows, len(plan.Inputs), scan.Add); err != nil {
+		scan.Close()
 		return nil, s.failed(sqliteError(err))
 	}
 	out, err := scan.Result()
@@ -505,6 +506,21 @@ func (p *scanStmt) executeOblivious(ctx context.Context, d *dmlStmt, args []any,
 	plan, ok := p.filters(plan, args)
 	if !ok {
 		return nil, s.failed(errObliviousShape)
+	}
+	// Every row: from the table's image, loaded whole if need be, or
+	// (inside a transaction, whose writes an image does not show) read.
+	if s.tx == idle {
+		img, ok, err := p.image(ctx, s, plan, true)
+		if err != nil {
+			return nil, s.failed(err)
+		}
+		if ok {
+			out, err := s.e.Enclave.RunObliviousImage(img, plan)
+			if err != nil {
+				return nil, s.failed(sqliteError(err))
+			}
+			return p.rows(d, out, formats), nil
+		}
 	}
 	rows, err := s.conn.QueryContext(ctx, p.allRead)
 	if err != nil {
@@ -573,53 +589,66 @@ func (p *scanStmt) filters(plan sqlenclave.ScanPlan, args []any) (sqlenclave.Sca
 // streams the rows its plaintext conjuncts select, which is cheaper once);
 // the second loads the columns the image lacks; later ones find them.
 func (p *scanStmt) runImage(ctx context.Context, s *session, plan sqlenclave.ScanPlan) ([][]any, bool, error) {
-	enc := s.e.Enclave
-	version := s.e.version.Load()
-	img := enc.Image(p.tableKey, version)
-	if missing := img.Missing(p.inputs); len(missing) > 0 || img == nil {
-		if !enc.WantImage(p.tableKey, version) {
-			return nil, false, nil
-		}
-		var cols []sqlenclave.ScanInput
-		for _, m := range missing {
-			for _, in := range plan.Inputs {
-				if in.Name == m {
-					cols = append(cols, in)
-				}
-			}
-		}
-		load, err := enc.LoadImage(p.tableKey, version, img, cols)
-		if err != nil {
-			return nil, true, &wire.Error{Code: "22000", Message: err.Error()}
-		}
-		read := "SELECT rowid"
-		for _, m := range missing {
-			read += ", " + quoteIdent(m)
-		}
-		read += " FROM " + quoteIdent(p.tableKey) + " ORDER BY rowid"
-		rows, err := s.conn.QueryContext(ctx, read)
-		if err != nil {
-			return nil, true, sqliteError(err)
-		}
-		if err := streamRows(rows, len(missing)+1, load.Add); err != nil {
-			if errors.Is(err, sqlenclave.ErrImageMoved) {
-				return nil, false, nil
-			}
-			return nil, true, sqliteError(err)
-		}
-		// Kept only if no write came in between.
-		if img, err = load.Finish(enc, s.e.version.Load() == version); err != nil {
-			if errors.Is(err, sqlenclave.ErrImageMoved) {
-				return nil, false, nil
-			}
-			return nil, true, sqliteError(err)
-		}
+	img, ok, err := p.image(ctx, s, plan, false)
+	if !ok || err != nil {
+		return nil, ok, err
 	}
-	out, err := enc.RunImage(img, plan)
+	out, err := s.e.Enclave.RunImage(img, plan)
 	if err != nil {
 		return nil, true, sqliteError(err)
 	}
 	return out, true, nil
+}
+
+// image finds the enclave's image of the table with the plan's columns,
+// loading those it lacks — when always, or when the enclave wants an
+// image of the table (WantImage). ok is false when there is none to use.
+func (p *scanStmt) image(ctx context.Context, s *session, plan sqlenclave.ScanPlan, always bool) (*sqlenclave.TableImage, bool, error) {
+	enc := s.e.Enclave
+	version := s.e.version.Load()
+	img := enc.Image(p.tableKey, version)
+	missing := img.Missing(p.inputs)
+	if img != nil && len(missing) == 0 {
+		return img, true, nil
+	}
+	if !enc.WantImage(p.tableKey, version) && !always {
+		return nil, false, nil
+	}
+	var cols []sqlenclave.ScanInput
+	for _, m := range missing {
+		for _, in := range plan.Inputs {
+			if in.Name == m {
+				cols = append(cols, in)
+			}
+		}
+	}
+	load, err := enc.LoadImage(p.tableKey, version, img, cols)
+	if err != nil {
+		return nil, true, &wire.Error{Code: "22000", Message: err.Error()}
+	}
+	read := "SELECT rowid"
+	for _, m := range missing {
+		read += ", " + quoteIdent(m)
+	}
+	read += " FROM " + quoteIdent(p.tableKey) + " ORDER BY rowid"
+	rows, err := s.conn.QueryContext(ctx, read)
+	if err != nil {
+		return nil, true, sqliteError(err)
+	}
+	if err := streamRows(rows, len(missing)+1, load.Add); err != nil {
+		if errors.Is(err, sqlenclave.ErrImageMoved) {
+			return nil, false, nil
+		}
+		return nil, true, sqliteError(err)
+	}
+	// Kept only if no write came in between.
+	if img, err = load.Finish(enc, s.e.version.Load() == version); err != nil {
+		if errors.Is(err, sqlenclave.ErrImageMoved) {
+			return nil, false, nil
+		}
+		return nil, true, sqliteError(err)
+	}
+	return img, true, nil
 }
 
 // streamRows reads rows of width values in batches into add, the next

@@ -3,7 +3,9 @@ package sqlenclave
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/confide/confide/oblivious"
 	"github.com/confide/confide/sql/decimal"
@@ -352,6 +354,7 @@ type oblAcc struct {
 
 // oblGroup is a plaintext group's accumulators.
 type oblGroup struct {
+	key   string
 	first []any
 	rows  uint64 //confide:secret
 	aggs  []oblAcc
@@ -360,9 +363,6 @@ type oblGroup struct {
 // RunObliviousScan runs a plan obliviously over every row of a table
 // (one value per input, in storage order).
 func (e *Enclave) RunObliviousScan(p ScanPlan, rows [][]any) ([][]any, error) {
-	if !ObliviousScanOK(p) {
-		return nil, fmt.Errorf("sqlenclave: the oblivious mode does not run this plan")
-	}
 	if e.observer.Load() != nil {
 		var envs []string
 		for _, r := range rows {
@@ -374,6 +374,25 @@ func (e *Enclave) RunObliviousScan(p ScanPlan, rows [][]any) ([][]any, error) {
 		}
 		e.observe("oblivious", envs...)
 	}
+	img, err := batchImage(p, rows)
+	if err != nil {
+		return nil, err
+	}
+	return e.RunObliviousImage(img, p)
+}
+
+// RunObliviousImage runs a plan obliviously over every row of a table
+// image (see LoadImage), decrypting every encrypted input of every row.
+func (e *Enclave) RunObliviousImage(img *TableImage, p ScanPlan) ([][]any, error) {
+	if !ObliviousScanOK(p) {
+		return nil, fmt.Errorf("sqlenclave: the oblivious mode does not run this plan")
+	}
+	img.mu.Lock()
+	defer img.mu.Unlock()
+	cols, err := img.columns(p)
+	if err != nil {
+		return nil, err
+	}
 	// The evaluator checks the plan and decrypts the parameters; its
 	// per-row machinery is the normal mode's and is not used.
 	checked := p // the evaluator keeps a pointer to its plan
@@ -381,6 +400,7 @@ func (e *Enclave) RunObliviousScan(p ScanPlan, rows [][]any) ([][]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	ev.cols = cols
 	// Expression and input types (the query's: public), the parameters'
 	// NULLs (public too), and filter arguments in their column's type.
 	xt := make([]decimal.Type, len(p.Exprs))
@@ -428,76 +448,123 @@ func (e *Enclave) RunObliviousScan(p ScanPlan, rows [][]any) ([][]any, error) {
 		}
 		flts = append(flts, of)
 	}
+	// Workers take ranges of rows, each with its own accumulators, merged
+	// in row order.
+	type part struct {
+		groups   map[string]*oblGroup
+		order    []*oblGroup
+		overflow oblivious.Mask
+		err      error
+	}
+	n := len(img.rowids)
+	workers := max(1, min(runtime.GOMAXPROCS(0), n/4096))
+	parts := make([]part, workers)
+	var wg sync.WaitGroup
+	for w := range parts {
+		lo, hi := n*w/workers, n*(w+1)/workers
+		wev := ev
+		if w > 0 {
+			// Each worker decrypts with its own evaluator (its buffers).
+			if wev, err = e.newEvaluator(&checked); err != nil {
+				return nil, err
+			}
+			wev.cols = cols
+		}
+		wg.Go(func() {
+			pt := &parts[w]
+			pt.groups = map[string]*oblGroup{}
+			vals := make([]decimal.Dec, len(p.Exprs))
+			nulls := make([]bool, len(p.Exprs))
+			inputs := make([]decimal.Dec, len(p.Inputs))
+			var key []byte
+			row := make([]any, len(p.Inputs))
+			for r := lo; r < hi; r++ {
+				// Decrypt every encrypted numeric input of every row:
+				// which ones a row needs must not depend on the others.
+				for j, in := range p.Inputs {
+					if in.CEK == "" {
+						row[j] = cols[j].plain[r]
+						continue
+					}
+					if !decimal.Numeric(in.Type) {
+						pt.err = fmt.Errorf("sqlenclave: the oblivious mode reads numbers, not %s", in.Type)
+						return
+					}
+					num, err := wev.number(j, r)
+					if err != nil {
+						pt.err = err
+						return
+					}
+					row[j] = true // not NULL (NULLs are visible to the host)
+					if num.null {
+						row[j] = nil
+					}
+					inputs[j] = num.d
+				}
+				keep := oblivious.True
+				for _, f := range flts {
+					if f.null || row[f.in] == nil {
+						keep = oblivious.False // NULL passes no filter; NULLs are visible to the host
+						continue
+					}
+					if p.Inputs[f.in].CEK == "" {
+						// A plaintext column: the host holds the verdict already.
+						if !publicVerdict(f.op, comparePlain(row[f.in], f.plain)) {
+							keep = oblivious.False
+						}
+						continue
+					}
+					keep = keep.And(compareMask(publicOp(f.op), inputs[f.in], f.arg))
+				}
+				for i, x := range p.Exprs {
+					nulls[i] = exprNull(x, i, row, nulls, paramNull)
+					var over oblivious.Mask
+					vals[i], over = obliviousExpr(shapes[i], i, inputs, vals, wev.params, xt)
+					pt.overflow = pt.overflow.Or(keep.And(over))
+				}
+				key = key[:0]
+				for _, gi := range p.Groups {
+					key = appendKey(key, row[gi])
+				}
+				g := pt.groups[string(key)]
+				if g == nil {
+					g = &oblGroup{key: string(key), first: make([]any, len(p.Groups)), aggs: make([]oblAcc, len(p.Aggs))}
+					for k, gi := range p.Groups {
+						g.first[k] = row[gi]
+					}
+					pt.groups[string(key)] = g
+					pt.order = append(pt.order, g)
+				}
+				g.rows += keep.Bit()
+				for j, a := range p.Aggs {
+					if a.Fn == "count*" || nulls[a.Expr] {
+						continue // NULL is visible to the host: a public branch
+					}
+					pt.overflow = pt.overflow.Or(obliviousStep(&g.aggs[j], keep, vals[a.Expr]))
+				}
+			}
+		})
+	}
+	wg.Wait()
 	groups := map[string]*oblGroup{}
 	var order []*oblGroup
 	var overflow oblivious.Mask
-	vals := make([]decimal.Dec, len(p.Exprs))
-	nulls := make([]bool, len(p.Exprs))
-	inputs := make([]decimal.Dec, len(p.Inputs))
-	var key []byte
-	for _, row := range rows {
-		if len(row) != len(p.Inputs) {
-			return nil, fmt.Errorf("sqlenclave: a row of %d values for %d inputs", len(row), len(p.Inputs))
+	for _, pt := range parts {
+		if pt.err != nil {
+			return nil, pt.err
 		}
-		// Decrypt every encrypted numeric input of every row: which
-		// ones a row needs must not depend on the others.
-		for j, in := range p.Inputs {
-			if in.CEK == "" || !decimal.Numeric(in.Type) || row[j] == nil {
+		overflow = overflow.Or(pt.overflow)
+		for _, og := range pt.order {
+			g := groups[og.key]
+			if g == nil {
+				groups[og.key] = og
+				order = append(order, og)
 				continue
 			}
-			env, ok := row[j].(string)
-			if !ok {
-				return nil, fmt.Errorf("sqlenclave: input %s is not an envelope", in.Name)
+			g.rows += og.rows
+			for j := range g.aggs {
+				overflow = overflow.Or(obliviousMerge(&g.aggs[j], &og.aggs[j]))
 			}
-			k, t, d, _, err := e.openNumber(env)
-			if err != nil {
-				return nil, err
-			}
-			if !strings.EqualFold(k, in.CEK) || t != in.Type {
-				return nil, fmt.Errorf("sqlenclave: a %s cell under %q in column %s", t, k, in.Name)
-			}
-			inputs[j] = d
-		}
-		keep := oblivious.True
-		for _, f := range flts {
-			if f.null || row[f.in] == nil {
-				keep = oblivious.False // NULL passes no filter; NULLs are visible to the host
-				continue
-			}
-			if p.Inputs[f.in].CEK == "" {
-				// A plaintext column: the host holds the verdict already.
-				if !publicVerdict(f.op, comparePlain(row[f.in], f.plain)) {
-					keep = oblivious.False
-				}
-				continue
-			}
-			keep = keep.And(compareMask(publicOp(f.op), inputs[f.in], f.arg))
-		}
-		for i, x := range p.Exprs {
-			nulls[i] = exprNull(x, i, row, nulls, paramNull)
-			var over oblivious.Mask
-			vals[i], over = obliviousExpr(shapes[i], i, inputs, vals, ev.params, xt)
-			overflow = overflow.Or(keep.And(over))
-		}
-		key = key[:0]
-		for _, gi := range p.Groups {
-			key = appendKey(key, row[gi])
-		}
-		g := groups[string(key)]
-		if g == nil {
-			g = &oblGroup{first: make([]any, len(p.Groups)), aggs: make([]oblAcc, len(p.Aggs))}
-			for k, gi := range p.Groups {
-				g.first[k] = row[gi]
-			}
-			groups[string(key)] = g
-			order = append(order, g)
-		}
-		g.rows += keep.Bit()
-		for j, a := range p.Aggs {
-			if a.Fn == "count*" || nulls[a.Expr] {
-				continue // NULL is visible to the host: a public branch
-			}
-			overflow = overflow.Or(obliviousStep(&g.aggs[j], keep, vals[a.Expr]))
 		}
 	}
 	if overflow == oblivious.True {
@@ -612,6 +679,21 @@ func obliviousExpr(x oblOp, i int, inputs, vals []decimal.Dec, params []number, 
 	}
 	c, over2 := decimal.CastCT(d, dt, xt[i])
 	return c, over.Or(over2)
+}
+
+// obliviousMerge adds a worker's accumulator b to a, in constant time;
+// it returns the overflow mask.
+//
+//confide:oblivious
+//confide:secret a b
+func obliviousMerge(a, b *oblAcc) oblivious.Mask {
+	sum, over := decimal.AddCT(a.sum, b.sum)
+	a.sum = sum
+	aHas, bHas := oblivious.IsZero(a.count).Not(), oblivious.IsZero(b.count).Not()
+	a.min = decimal.SelectDec(bHas.And(aHas.Not().Or(decimal.LessCT(b.min, a.min))), b.min, a.min)
+	a.max = decimal.SelectDec(bHas.And(aHas.Not().Or(decimal.LessCT(a.max, b.max))), b.max, a.max)
+	a.count += b.count
+	return over
 }
 
 // obliviousStep adds a row's value to an aggregate when keep is True,

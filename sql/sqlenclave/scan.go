@@ -361,13 +361,9 @@ func (l *ImageLoad) Finish(e *Enclave, keep bool) (*TableImage, error) {
 func (e *Enclave) RunImage(img *TableImage, p ScanPlan) ([][]any, error) {
 	img.mu.Lock()
 	defer img.mu.Unlock()
-	cols := make([]*imageCol, len(p.Inputs))
-	for i, in := range p.Inputs {
-		c := img.cols[strings.ToLower(in.Name)]
-		if c == nil || c.typ != in.Type || !strings.EqualFold(c.cek, in.CEK) {
-			return nil, fmt.Errorf("sqlenclave: the table image has no column %s of %s", in.Name, in.Type)
-		}
-		cols[i] = c
+	cols, err := img.columns(p)
+	if err != nil {
+		return nil, err
 	}
 	n := len(img.rowids)
 	workers := max(1, min(runtime.GOMAXPROCS(0), n/4096))
@@ -398,24 +394,80 @@ func (e *Enclave) RunImage(img *TableImage, p ScanPlan) ([][]any, error) {
 	return evs[0].result()
 }
 
+// columns finds a plan's inputs in an image.
+func (img *TableImage) columns(p ScanPlan) ([]*imageCol, error) {
+	cols := make([]*imageCol, len(p.Inputs))
+	for i, in := range p.Inputs {
+		c := img.cols[strings.ToLower(in.Name)]
+		if c == nil || c.typ != in.Type || !strings.EqualFold(c.cek, in.CEK) {
+			return nil, fmt.Errorf("sqlenclave: the table image has no column %s of %s", in.Name, in.Type)
+		}
+		cols[i] = c
+	}
+	return cols, nil
+}
+
+// batchImage makes a throw-away image of rows the host streamed, one
+// value per input.
+func batchImage(p ScanPlan, rows [][]any) (*TableImage, error) {
+	img := &TableImage{cols: map[string]*imageCol{}}
+	l := &ImageLoad{img: img, base: -1}
+	for _, in := range p.Inputs {
+		c := &imageCol{name: in.Name, typ: in.Type, cek: in.CEK}
+		if in.CEK != "" {
+			c.off = []uint32{0}
+		}
+		img.cols[strings.ToLower(in.Name)] = c
+		l.cols = append(l.cols, c)
+	}
+	withIDs := make([][]any, len(rows))
+	for i, r := range rows {
+		withIDs[i] = append([]any{int64(i)}, r...)
+	}
+	if err := l.Add(withIDs); err != nil {
+		return nil, err
+	}
+	return l.Finish(nil, false)
+}
+
 // Scan is a streamed enclave scan: the host sends the rows its WHERE
 // selected, in batches.
 type Scan struct {
-	ev *evaluator
+	evs  []*evaluator
+	work chan [][]any
+	errs []error
+	wg   sync.WaitGroup
+	done bool
 }
 
-// NewScan checks a plan and starts a streamed scan.
+// NewScan checks a plan and starts a streamed scan, with one worker per
+// processor evaluating the batches as they come.
 func (e *Enclave) NewScan(p ScanPlan) (*Scan, error) {
-	ev, err := e.newEvaluator(&p)
-	if err != nil {
-		return nil, err
+	s := &Scan{work: make(chan [][]any, 2)}
+	n := runtime.GOMAXPROCS(0)
+	s.errs = make([]error, n)
+	for w := range n {
+		ev, err := e.newEvaluator(&p)
+		if err != nil {
+			close(s.work)
+			s.wg.Wait()
+			return nil, err
+		}
+		s.evs = append(s.evs, ev)
+		s.wg.Go(func() {
+			for rows := range s.work {
+				if s.errs[w] == nil {
+					s.errs[w] = ev.batch(rows)
+				}
+			}
+		})
 	}
-	return &Scan{ev: ev}, nil
+	return s, nil
 }
 
-// Add evaluates a batch of rows, one value per input.
+// Add hands a batch of rows, one value per input, to a worker.
 func (s *Scan) Add(rows [][]any) error {
-	e := s.ev.e
+	e := s.evs[0].e
 	if e.observer.Load() != nil {
 		var envs []string
 		for _, r := range rows {
@@ -427,34 +479,46 @@ func (s *Scan) Add(rows [][]any) error {
 		}
 		e.observe("scan", envs...)
 	}
-	// The batch becomes a small image.
-	p := s.ev.p
-	img := &TableImage{rowids: make([]int64, len(rows))}
-	l := &ImageLoad{img: img, base: -1}
-	for _, in := range p.Inputs {
-		c := &imageCol{name: in.Name, typ: in.Type, cek: in.CEK}
-		if in.CEK != "" {
-			c.off = []uint32{0}
-		}
-		l.cols = append(l.cols, c)
-	}
-	withIDs := make([][]any, len(rows))
-	for i, r := range rows {
-		withIDs[i] = append([]any{int64(i)}, r...)
-	}
-	img.rowids = img.rowids[:0]
-	if err := l.Add(withIDs); err != nil {
+	s.work <- rows
+	return nil
+}
+
+// batch evaluates a batch of streamed rows.
+func (v *evaluator) batch(rows [][]any) error {
+	img, err := batchImage(*v.p, rows)
+	if err != nil {
 		return err
 	}
-	if _, err := l.Finish(e, false); err != nil {
+	if v.cols, err = img.columns(*v.p); err != nil {
 		return err
 	}
-	s.ev.cols = l.cols
-	return s.ev.rows(0, len(rows))
+	return v.rows(0, len(rows))
+}
+
+// Close stops the workers; Result does it too.
+func (s *Scan) Close() {
+	if !s.done {
+		s.done = true
+		close(s.work)
+		s.wg.Wait()
+	}
 }
 
 // Result finishes the scan: its result rows (see evaluator.result).
-func (s *Scan) Result() ([][]any, error) { return s.ev.result() }
+func (s *Scan) Result() ([][]any, error) {
+	s.Close()
+	for _, err := range s.errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, ev := range s.evs[1:] {
+		if err := s.evs[0].merge(ev); err != nil {
+			return nil, err
+		}
+	}
+	return s.evs[0].result()
+}
 
 // evaluator evaluates a plan over rows of an image.
 type evaluator struct {
