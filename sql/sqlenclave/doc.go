@@ -19,4 +19,12 @@
 // What the host can still do with cached keys — ask the enclave to
 // compare cells — is stated in the spec, as SQL Server's documentation
 // states it for its enclaves.
+//
+// With the keys, the enclave computes (issue 25): per-call arithmetic and
+// aggregates for SQLite (Arith, NewAggregate), the enclave scan, which
+// evaluates a whole aggregate query over a table image it keeps between
+// queries (LoadImage, RunImage) or over rows the host streams (NewScan),
+// and the oblivious mode's plans (RunOblivious with package oblivq for an
+// encrypted group key; RunObliviousImage for plaintext ones), whose
+// per-row work is constant-time.
 package sqlenclave
