@@ -16,6 +16,10 @@
 // the server still refuses a value for an encrypted column that is not
 // shaped like a cell.
 //
+// A result the server padded in the oblivious mode (its NOTICE "confide:
+// padded result", spec/ae-enclave.md §6) comes back without its padding:
+// the driver drops each row equal, decrypted, to an earlier one.
+//
 //	db := sql.OpenDB(driver.NewConnector(dsn, driver.Config{Keys: cache}))
 package driver
 
@@ -29,6 +33,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -150,14 +155,26 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f := c.cfg.OnNotice; f != nil {
-		pcfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { f(n.Message, n.Detail) }
+	cn := &conn{c: c}
+	f := c.cfg.OnNotice
+	pcfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		// The server pads an oblivious result with copies of its first
+		// row (spec/ae-enclave.md §6): the rows that follow are to be
+		// deduplicated. pgx calls this while reading, before the rows.
+		if n.Message == sqlenclave.PaddedNotice {
+			cn.padded.Store(true)
+			return
+		}
+		if f != nil {
+			f(n.Message, n.Detail)
+		}
 	}
 	pc, err := pgx.ConnectConfig(ctx, pcfg)
 	if err != nil {
 		return nil, err
 	}
-	return &conn{c: c, pg: pc, stock: !strings.Contains(pc.PgConn().ParameterStatus("server_version"), "(confide)")}, nil
+	cn.pg, cn.stock = pc, !strings.Contains(pc.PgConn().ParameterStatus("server_version"), "(confide)")
+	return cn, nil
 }
 
 // slot is one parameter's or result column's encryption.
@@ -189,6 +206,8 @@ type conn struct {
 	// stock is set for a stock PostgreSQL server, where the driver keeps
 	// the catalog itself (postgres.go).
 	stock bool
+	// padded is set by the server's PaddedNotice for the running query.
+	padded atomic.Bool
 }
 
 func (cn *conn) Prepare(query string) (driver.Stmt, error) {
@@ -479,6 +498,7 @@ func (cn *conn) QueryContext(ctx context.Context, query string, named []driver.N
 	if err != nil {
 		return nil, err
 	}
+	cn.padded.Store(false)
 	var rows pgx.Rows
 	primed := 0
 	err = cn.withEnclave(ctx, query, p, func() error {
@@ -502,7 +522,7 @@ func (cn *conn) QueryContext(ctx context.Context, query string, named []driver.N
 	if err != nil {
 		return nil, err
 	}
-	return &resultRows{rows: rows, p: p, primed: primed}, nil
+	return &resultRows{rows: rows, p: p, primed: primed, cn: cn}, nil
 }
 
 func (cn *conn) ExecContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Result, error) {
@@ -562,6 +582,10 @@ func named(args []driver.Value) []driver.NamedValue {
 type resultRows struct {
 	rows pgx.Rows
 	p    *plan
+	cn   *conn
+	// seen holds the rows of a padded result so far (their decrypted
+	// values), to drop the padding's repeats.
+	seen map[string]bool
 	// primed is 1 when the first row was read ahead (withEnclave), 2
 	// when the read ahead found none.
 	primed int
@@ -584,6 +608,25 @@ func (r *resultRows) Close() error {
 // Next decrypts encrypted columns; a cell that does not authenticate is
 // an error naming its column.
 func (r *resultRows) Next(dest []driver.Value) error {
+	for {
+		if err := r.next(dest); err != nil {
+			return err
+		}
+		if r.seen == nil && r.cn != nil && r.cn.padded.Swap(false) {
+			r.seen = map[string]bool{}
+		}
+		if r.seen == nil {
+			return nil
+		}
+		key := fmt.Sprintf("%#v", dest)
+		if !r.seen[key] {
+			r.seen[key] = true
+			return nil
+		}
+	}
+}
+
+func (r *resultRows) next(dest []driver.Value) error {
 	primed := r.primed
 	r.primed = 0
 	if primed == 2 || primed == 0 && !r.rows.Next() {

@@ -917,6 +917,76 @@ func TestObliviousMode(t *testing.T) {
 			t.Errorf("%s: %v", bad.sql, err)
 		}
 	}
+	// Padding to a public bound: the application sees the same rows, the
+	// host exactly the bound, each value a fresh ciphertext.
+	padded := q{`SELECT book, SUM(amount), MAX(amount), AVG(amount) FROM trades WHERE amount > $1 GROUP BY book`, []any{"-9000"}}
+	unpadded := run(padded)
+	if len(unpadded) != 5 {
+		t.Fatalf("%d groups, want 5", len(unpadded))
+	}
+	if _, err := db.Exec(`SET confide.oblivious_pad = 8`); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(padded); !slices.Equal(got, unpadded) {
+		t.Errorf("padded:\n got %v\nwant %v", got, unpadded)
+	}
+	ctx := context.Background()
+	dba, err := pgx.Connect(ctx, "postgres://dba@"+w.addr+"/bank?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dba.Close(ctx)
+	var param []byte // a cell of the table serves as the parameter
+	if err := dba.QueryRow(ctx, `SELECT amount FROM trades WHERE id = 1`).Scan(&param); err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range []string{`SET confide.oblivious = on`, `SET confide.oblivious_pad = 8`} {
+		if _, err := dba.Exec(ctx, set); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, err := dba.Query(ctx, `SELECT book, SUM(amount), MAX(amount) FROM trades WHERE amount > $1 GROUP BY book`, param)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen, n := map[string]bool{}, 0
+	for rows.Next() {
+		var book, sum, mx []byte
+		if err := rows.Scan(&book, &sum, &mx); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range [][]byte{book, sum, mx} {
+			if seen[string(c)] {
+				t.Error("a padded result repeats a ciphertext")
+			}
+			seen[string(c)] = true
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != 8 {
+		t.Errorf("the host saw %d rows, want the bound, 8", n)
+	}
+	for bound, want := range map[string]string{"3": "more groups", "8": "COUNT is plaintext"} {
+		if _, err := db.Exec(`SET confide.oblivious_pad = ` + bound); err != nil {
+			t.Fatal(err)
+		}
+		query := padded.sql
+		if bound == "8" {
+			query = `SELECT book, COUNT(*) FROM trades WHERE amount > $1 GROUP BY book`
+		}
+		if _, err := db.Query(query, padded.args...); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("pad %s, %s: %v", bound, query, err)
+		}
+	}
+	if _, err := db.Exec(`SET confide.oblivious_pad = -1`); err == nil {
+		t.Error("a negative pad bound was accepted")
+	}
+	if _, err := db.Exec(`RESET confide.oblivious_pad`); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := db.Exec(`SET confide.oblivious = off`); err != nil {
 		t.Fatal(err)
 	}

@@ -143,6 +143,8 @@ type session struct {
 	oblivious bool
 	// noScan is SET confide.enclave_scan = off.
 	noScan bool
+	// pad is SET confide.oblivious_pad.
+	pad int
 }
 
 func (s *session) Close() error {

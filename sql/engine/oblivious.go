@@ -35,6 +35,9 @@ var errObliviousShape = &wire.Error{Code: "0A000", Message: "the oblivious mode 
 // session.
 func (s *session) setting(v *pg.VariableSetStmt) (wire.Statement, error) {
 	name := strings.ToLower(v.Name)
+	if name == padSetting {
+		return s.padSetting(v)
+	}
 	if name != obliviousSetting && name != scanSetting {
 		return nil, &wire.Error{Code: "0A000", Message: fmt.Sprintf("SET %s is not supported by confide SQL", v.Name)}
 	}
@@ -71,6 +74,33 @@ func (s *session) setting(v *pg.VariableSetStmt) (wire.Statement, error) {
 		} else {
 			s.oblivious = on
 		}
+		return "SET", nil
+	}}, nil
+}
+
+// padSetting is SET confide.oblivious_pad = n: the oblivious mode pads
+// grouped results to n rows (0, the default: no padding).
+const padSetting = "confide.oblivious_pad"
+
+// maxPad bounds the padding a session may ask for.
+const maxPad = 1_000_000
+
+func (s *session) padSetting(v *pg.VariableSetStmt) (wire.Statement, error) {
+	n := int64(0)
+	switch {
+	case v.Kind == pg.VariableSetKind_VAR_SET_DEFAULT || v.Kind == pg.VariableSetKind_VAR_RESET:
+	case len(v.Args) == 1:
+		c := v.Args[0].GetAConst()
+		iv, ok := c.GetVal().(*pg.A_Const_Ival)
+		if c == nil || !ok || iv.Ival.Ival < 0 || iv.Ival.Ival > maxPad {
+			return nil, &wire.Error{Code: "22023", Message: fmt.Sprintf("%s is a number of rows from 0 to %d", padSetting, maxPad)}
+		}
+		n = int64(iv.Ival.Ival)
+	default:
+		return nil, &wire.Error{Code: "22023", Message: fmt.Sprintf("%s is a number of rows from 0 to %d", padSetting, maxPad)}
+	}
+	return &execStmt{s: s, run: func(context.Context) (string, error) {
+		s.pad = int(n)
 		return "SET", nil
 	}}, nil
 }
@@ -264,9 +294,17 @@ func (o *obliviousStmt) Execute(ctx context.Context, params []wire.Param, format
 	if err := rows.Err(); err != nil {
 		return nil, s.failed(sqliteError(err))
 	}
+	// Padding applies to grouped results; a single row needs none.
+	if plan.Grouped {
+		plan.Pad = s.pad
+	}
 	out, err := s.e.Enclave.RunOblivious(plan, in)
 	if err != nil {
 		return nil, s.failed(&wire.Error{Code: "22000", Message: err.Error()})
+	}
+	if plan.Pad > 0 && len(out) > 0 && s.notify != nil {
+		// Before the rows: the driver drops the repeated ones.
+		s.notify(sqlenclave.PaddedNotice, fmt.Sprintf("%d rows", len(out)))
 	}
 	return &obliviousResult{o: o, rows: out, formats: append([]int16(nil), formats...)}, nil
 }

@@ -507,6 +507,9 @@ func (p *scanStmt) executeOblivious(ctx context.Context, d *dmlStmt, args []any,
 	if !ok {
 		return nil, s.failed(errObliviousShape)
 	}
+	if s.pad > 0 && len(plan.Groups) > 0 {
+		return nil, s.failed(&wire.Error{Code: "0A000", Message: "confide.oblivious_pad pads results grouped by one encrypted column: plaintext group keys show the groups"})
+	}
 	// Every row: from the table's image, loaded whole if need be, or
 	// (inside a transaction, whose writes an image does not show) read.
 	if s.tx == idle {

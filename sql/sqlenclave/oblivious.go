@@ -2,6 +2,7 @@ package sqlenclave
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -40,7 +41,22 @@ type ObliviousPlan struct {
 	// Outputs are the result columns: "group", "sum", "avg", "min",
 	// "max", "count" (of v) or "count*", with their types.
 	Outputs []ObliviousOutput
+	// Pad, when positive, is a public bound the result is padded to:
+	// exactly Pad rows, the real groups and then copies of the first,
+	// each value encrypted afresh, so that the host cannot tell them
+	// apart; the client drops rows equal to an earlier one (a grouped
+	// result has none). It needs an encrypted group key and encrypted
+	// outputs only; more groups than Pad is an error, and an empty result
+	// stays empty.
+	Pad int
 }
+
+// PaddedNotice is the NOTICE the server sends before a padded result,
+// which tells the driver to drop its repeated rows.
+const PaddedNotice = "confide: padded result"
+
+// ErrPadTooSmall reports a result with more groups than its pad bound.
+var ErrPadTooSmall = errors.New("sqlenclave: the result has more groups than confide.oblivious_pad")
 
 // ObliviousFilter is one conjunct v Op Arg.
 type ObliviousFilter struct {
@@ -188,59 +204,91 @@ func (e *Enclave) RunOblivious(p ObliviousPlan, rows [][]any) ([][]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([][]any, 0, n)
-	for _, g := range groups[:n] {
-		var res []any
+	if p.Pad > 0 {
+		if p.GroupCEK == "" || !p.Grouped {
+			return nil, fmt.Errorf("sqlenclave: padding needs an encrypted group key")
+		}
 		for _, o := range p.Outputs {
-			var v any
-			switch o.Kind {
-			case "group":
-				if p.GroupCEK == "" {
-					v = int64(g.Key ^ 1<<63)
-					break
-				}
-				// The key is the value's exact encoding: encrypt it afresh.
-				if v, err = e.Encrypt(keyPlaintext(publicType(p.Group), g.Key), p.GroupCEK, publicType(p.Group), false); err != nil {
-					return nil, err
-				}
-			case "count*":
-				v = int64(g.Rows)
-			case "count":
-				v = int64(g.Count)
-			case "sum", "avg", "min", "max":
-				if g.Count == 0 {
-					break // NULL
-				}
-				d, dt := g.Sum, decimal.Type{Precision: decimal.MaxPrecision, Scale: vt.Scale}
-				switch o.Kind {
-				case "avg":
-					if o.Type.Kind == types.Decimal {
-						d, dt, err = decimal.AvgOf(d, dt, int64(g.Count))
-					} else {
-						var q decimal.Dec
-						if q, dt, err = decimal.Div(d, dt, decimal.Dec{Mag: [2]uint64{g.Count}}, decimal.Type{Precision: 19}); err == nil {
-							d, err = decimal.Round(q, dt, 0, true)
-						}
-					}
-				case "min":
-					d, dt = g.Min, vt
-				case "max":
-					d, dt = g.Max, vt
-				}
-				if err == nil {
-					v, err = e.seal(p.CEK, d, publicDecType(dt), publicType(o.Type))
-				}
-				if err != nil {
-					return nil, err
-				}
-			default:
-				return nil, fmt.Errorf("sqlenclave: unknown output %q", o.Kind)
+			if o.Kind == "count" || o.Kind == "count*" {
+				return nil, fmt.Errorf("sqlenclave: padding needs encrypted results, and COUNT is plaintext")
 			}
-			res = append(res, v)
+		}
+		if n > uint64(p.Pad) {
+			return nil, ErrPadTooSmall
+		}
+	}
+	rows_ := int(n)
+	if p.Pad > 0 && n > 0 {
+		rows_ = p.Pad
+	}
+	out := make([][]any, 0, rows_)
+	for i := range rows_ {
+		g := groups[0]
+		if uint64(i) < n {
+			g = groups[i]
+		}
+		res, err := e.obliviousRow(p, g, vt)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// obliviousRow is a group's result row, every encrypted value encrypted
+// afresh.
+func (e *Enclave) obliviousRow(p ObliviousPlan, g oblivq.Group, vt decimal.Type) ([]any, error) {
+	var res []any
+	var err error
+	for _, o := range p.Outputs {
+		var v any
+		switch o.Kind {
+		case "group":
+			if p.GroupCEK == "" {
+				v = int64(g.Key ^ 1<<63)
+				break
+			}
+			// The key is the value's exact encoding: encrypt it afresh.
+			if v, err = e.Encrypt(keyPlaintext(publicType(p.Group), g.Key), p.GroupCEK, publicType(p.Group), false); err != nil {
+				return nil, err
+			}
+		case "count*":
+			v = int64(g.Rows)
+		case "count":
+			v = int64(g.Count)
+		case "sum", "avg", "min", "max":
+			if g.Count == 0 {
+				break // NULL
+			}
+			d, dt := g.Sum, decimal.Type{Precision: decimal.MaxPrecision, Scale: vt.Scale}
+			switch o.Kind {
+			case "avg":
+				if o.Type.Kind == types.Decimal {
+					d, dt, err = decimal.AvgOf(d, dt, int64(g.Count))
+				} else {
+					var q decimal.Dec
+					if q, dt, err = decimal.Div(d, dt, decimal.Dec{Mag: [2]uint64{g.Count}}, decimal.Type{Precision: 19}); err == nil {
+						d, err = decimal.Round(q, dt, 0, true)
+					}
+				}
+			case "min":
+				d, dt = g.Min, vt
+			case "max":
+				d, dt = g.Max, vt
+			}
+			if err == nil {
+				v, err = e.seal(p.CEK, d, publicDecType(dt), publicType(o.Type))
+			}
+			if err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("sqlenclave: unknown output %q", o.Kind)
+		}
+		res = append(res, v)
+	}
+	return res, nil
 }
 
 // publicOp marks a filter's operator as public: it is the query's text.
