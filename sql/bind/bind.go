@@ -93,14 +93,29 @@ func Analyze(ctx context.Context, cat Catalog, node *pg.Node) (*Statement, error
 	if err := sc.typeExprs(node, b, st); err != nil {
 		return nil, err
 	}
-	for _, r := range st.Rewrites {
+	for i, r := range st.Rewrites {
 		if r.Table == "" {
 			continue
 		}
-		// The server computes these window functions over the whole
-		// table; a WHERE or GROUP BY would change the rows they see.
-		if sel := node.GetSelectStmt(); sel == nil || sel.WhereClause != nil || len(sel.GroupClause) > 0 || sel.HavingClause != nil {
-			return nil, &wire.Error{Code: "0A000", Message: "window functions on encrypted columns are computed over the whole table: no WHERE, GROUP BY or HAVING beside them"}
+		// The server computes these window functions over the rows the
+		// WHERE clause selects (it repeats the clause in its subqueries);
+		// a GROUP BY would change what they see.
+		sel := node.GetSelectStmt()
+		if sel == nil || len(sel.GroupClause) > 0 || sel.HavingClause != nil || len(sel.DistinctClause) > 0 {
+			return nil, &wire.Error{Code: "0A000", Message: "window functions on encrypted columns are computed over the rows of one table the WHERE clause selects: no GROUP BY, HAVING or DISTINCT beside them"}
+		}
+		if sel.WhereClause != nil {
+			sub := false
+			pgast.Walk(sel.WhereClause.ProtoReflect(), func(m protoreflect.Message) bool {
+				if _, ok := m.Interface().(*pg.SubLink); ok {
+					sub = true
+				}
+				return !sub
+			})
+			if sub {
+				return nil, &wire.Error{Code: "0A000", Message: "window functions on encrypted columns: the WHERE clause beside them may not hold subqueries"}
+			}
+			st.Rewrites[i].Where = sel.WhereClause
 		}
 	}
 	if err := sc.checkExprs(node, b, st); err != nil {

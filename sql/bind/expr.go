@@ -41,6 +41,9 @@ type Rewrite struct {
 	Order        string
 	Desc         bool
 	Percentile   string
+	// Where is the statement's WHERE clause, which the window's rows
+	// must pass too (nil: every row).
+	Where *pg.Node
 }
 
 var arithOps = map[string]bool{"+": true, "-": true, "*": true, "/": true}

@@ -799,8 +799,57 @@ func TestEnclaveAnalytics(t *testing.T) {
 		t.Fatalf("window rows: %d %v", seen, err)
 	}
 	rs.Close()
-	if _, err := db.Query(`SELECT SUM(qty) OVER (PARTITION BY client) FROM positions WHERE id < $1`, 5); err == nil {
-		t.Error("a window function with WHERE accepted")
+	// Beside a WHERE clause (on plaintext and encrypted columns), the
+	// windows see the rows it selects.
+	rs, err = db.Query(`SELECT id, client, SUM(qty) OVER (PARTITION BY client ORDER BY id), PERCENTILE_DISC(0.5) WITHIN GROUP (ORDER BY price) OVER (PARTITION BY client)
+		FROM positions WHERE id >= $1 AND qty > $2`, 10, int64(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	selected := func(j int) bool { return j >= 10 && rows[j].qty > 0 }
+	seen = 0
+	for rs.Next() {
+		var id int
+		var c, med string
+		var run int64
+		if err := rs.Scan(&id, &c, &run, &med); err != nil {
+			t.Fatal(err)
+		}
+		if !selected(id) {
+			t.Errorf("id %d does not pass the WHERE clause", id)
+		}
+		var wantRun int64
+		var ps []string
+		for j := range rows {
+			if selected(j) && rows[j].client == c {
+				if j <= id {
+					wantRun += rows[j].qty
+				}
+				ps = append(ps, rows[j].price)
+			}
+		}
+		slices.SortFunc(ps, func(a, b string) int {
+			da, ta := dec(a)
+			db, tb := dec(b)
+			return decimal.Compare(da, ta, db, tb)
+		})
+		if run != wantRun || med != ps[(len(ps)+1)/2-1] {
+			t.Errorf("id %d with WHERE: running qty %d, median %s; want %d, %s", id, run, med, wantRun, ps[(len(ps)+1)/2-1])
+		}
+		seen++
+	}
+	rs.Close()
+	wantRows := 0
+	for j := range rows {
+		if selected(j) {
+			wantRows++
+		}
+	}
+	if seen != wantRows || wantRows == 0 {
+		t.Errorf("window rows with WHERE: %d, want %d", seen, wantRows)
+	}
+	if _, err := db.Query(`SELECT client, SUM(qty) OVER (PARTITION BY client) FROM positions GROUP BY client, qty`); err == nil {
+		t.Error("a window function beside GROUP BY accepted")
 	}
 	// Operands under two keys: refused before anything runs.
 	v2, err := cek.Encrypt(context.Background(), mustKeyFile(t, w.keyPath), w.keyPath, bytes.Repeat([]byte{0x44}, 32), nil)

@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"github.com/confide/confide/sql/internal/pgast"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"strings"
 	"sync"
 
@@ -268,7 +271,20 @@ const (
 func rewriteExprs(rs []bind.Rewrite) {
 	str := func(s string) *pg.Node { return pg.MakeAConstStrNode(s, -1) }
 	num := func(n int64) *pg.Node { return pg.MakeAConstIntNode(n, -1) }
+	// Window functions last: their subqueries copy the WHERE clause,
+	// whose own expressions must be rewritten first.
+	ordered := make([]bind.Rewrite, 0, len(rs))
 	for _, r := range rs {
+		if r.Table == "" {
+			ordered = append(ordered, r)
+		}
+	}
+	for _, r := range rs {
+		if r.Table != "" {
+			ordered = append(ordered, r)
+		}
+	}
+	for _, r := range ordered {
 		if r.Table != "" {
 			sub := windowSubquery(r)
 			if sub == nil {
@@ -331,6 +347,9 @@ func windowSubquery(r bind.Rewrite) *pg.Node {
 		for _, p := range r.Partition {
 			conds = append(conds, alias+"."+quoteIdent(p)+" IS NOT DISTINCT FROM "+outer+"."+quoteIdent(p))
 		}
+		if r.Where != nil {
+			conds = append(conds, "("+whereAs(r.Where, alias)+")")
+		}
 		return strings.Join(conds, " AND ")
 	}
 	var q string
@@ -364,6 +383,30 @@ func windowSubquery(r bind.Rewrite) *pg.Node {
 		return nil
 	}
 	return tree.Stmts[0].Stmt
+}
+
+// whereAs writes a WHERE clause with its column references moved to
+// alias (the window's own scan of the table), or "1 = 0" if it cannot,
+// which makes the window empty rather than wrong.
+func whereAs(w *pg.Node, alias string) string {
+	c := proto.Clone(w).(*pg.Node)
+	pgast.Walk(c.ProtoReflect(), func(m protoreflect.Message) bool {
+		if cr, ok := m.Interface().(*pg.ColumnRef); ok && len(cr.Fields) > 0 {
+			cr.Fields = []*pg.Node{pg.MakeStrNode(alias), cr.Fields[len(cr.Fields)-1]}
+		}
+		return true
+	})
+	tree, err := pg.Parse("SELECT 1 WHERE true")
+	if err != nil {
+		return "1 = 0"
+	}
+	tree.Stmts[0].Stmt.GetSelectStmt().WhereClause = c
+	text, err := pg.Deparse(tree)
+	_, cond, ok := strings.Cut(text, " WHERE ")
+	if err != nil || !ok {
+		return "1 = 0"
+	}
+	return cond
 }
 
 // resultTypes caches the types the enclave functions are given.
