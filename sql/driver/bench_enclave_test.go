@@ -38,45 +38,8 @@ import (
 // and reported as inplace/encrypt rows/s (the whole table, both columns
 // in one ALTER each).
 func BenchmarkEnclave(b *testing.B) {
-	n := 1_000_000
-	if s := os.Getenv("CONFIDE_BENCH_ROWS"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil {
-			b.Fatal(err)
-		}
-	}
-	ctx := context.Background()
-	dir := b.TempDir()
-	p := simtest.Start(b)
-	eng := &engine.Engine{Dir: filepath.Join(dir, "data"), Enclave: &sqlenclave.Enclave{Platform: p.Client}}
-	addr := serveEngine(b, eng)
-
-	keyPath := filepath.Join(dir, "cmk.pem")
-	cmk, pemBytes, err := cek.NewKeyFile(2048)
-	if err != nil {
-		b.Fatal(err)
-	}
-	os.WriteFile(keyPath, pemBytes, 0o600)
-	sig, _ := cek.SignMetadata(ctx, cmk, "CONFIDE_KEY_FILE", keyPath, true)
-	value, _ := cek.Encrypt(ctx, cmk, keyPath, []byte("an enclave-enabled key, 32 bytes"), nil)
-	id, err := p.Client.Identity(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	policy := filepath.Join(dir, "policy.json")
-	os.WriteFile(policy, []byte(`{"version":"1.0.0","allOf":[{"claim":"platform","equals":"sim"},{"claim":"unique_id","equals":"`+hex.EncodeToString(id.UniqueID)+`"}]}`), 0o600)
-	db := sql.OpenDB(driver.NewConnector("postgres://bench@"+addr+"/bench?sslmode=disable&column_encryption=enabled&enclave_policy="+policy,
-		driver.Config{Keys: &cek.Cache{Providers: []cek.Provider{cek.KeyFiles{}}, Trusted: []string{keyPath}},
-			Enclave: &attest.Verifier{Backends: map[string]enclave.Verifier{"sim": p.Verifier()}}}))
-	b.Cleanup(func() { db.Close() })
-	db.SetMaxIdleConns(2)
-	exec := func(q string, args ...any) {
-		if _, err := db.Exec(q, args...); err != nil {
-			b.Fatalf("%.120s: %v", q, err)
-		}
-	}
-	exec(fmt.Sprintf(`CREATE COLUMN MASTER KEY cmk1 WITH (KEY_STORE_PROVIDER_NAME = 'CONFIDE_KEY_FILE', KEY_PATH = '%s', ENCLAVE_COMPUTATIONS (SIGNATURE = 0x%x))`, keyPath, sig))
-	exec(fmt.Sprintf(`CREATE COLUMN ENCRYPTION KEY cek1 WITH VALUES (COLUMN_MASTER_KEY = cmk1, ALGORITHM = 'RSA_OAEP', ENCRYPTED_VALUE = 0x%x)`, value))
+	n := benchRows(b)
+	db, _, exec := benchEnclaveDB(b)
 	words := []string{"alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"}
 	for _, t := range []string{"t_plain", "t_enc"} {
 		exec(`CREATE TABLE ` + t + ` (id INT PRIMARY KEY, amount BIGINT, name NVARCHAR(40))`)
@@ -193,6 +156,59 @@ func BenchmarkEnclave(b *testing.B) {
 			reportQPS(b)
 		})
 	}
+}
+
+// benchRows is CONFIDE_BENCH_ROWS, 1,000,000 by default.
+func benchRows(b *testing.B) int {
+	if s := os.Getenv("CONFIDE_BENCH_ROWS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return n
+	}
+	return 1_000_000
+}
+
+// benchEnclaveDB starts a confide server in-process with its SQL enclave
+// on the simulated platform, makes an enclave-enabled key cek1 (under
+// cmk1, a key file), and opens the driver on it with column encryption
+// and a policy naming this process as the enclave. exec runs a statement
+// or fails the benchmark.
+func benchEnclaveDB(b *testing.B) (*sql.DB, *sqlenclave.Enclave, func(q string, args ...any)) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	p := simtest.Start(b)
+	encl := &sqlenclave.Enclave{Platform: p.Client}
+	eng := &engine.Engine{Dir: filepath.Join(dir, "data"), Enclave: encl}
+	addr := serveEngine(b, eng)
+	keyPath := filepath.Join(dir, "cmk.pem")
+	cmk, pemBytes, err := cek.NewKeyFile(2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	os.WriteFile(keyPath, pemBytes, 0o600)
+	sig, _ := cek.SignMetadata(ctx, cmk, "CONFIDE_KEY_FILE", keyPath, true)
+	value, _ := cek.Encrypt(ctx, cmk, keyPath, []byte("an enclave-enabled key, 32 bytes"), nil)
+	id, err := p.Client.Identity(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	policy := filepath.Join(dir, "policy.json")
+	os.WriteFile(policy, []byte(`{"version":"1.0.0","allOf":[{"claim":"platform","equals":"sim"},{"claim":"unique_id","equals":"`+hex.EncodeToString(id.UniqueID)+`"}]}`), 0o600)
+	db := sql.OpenDB(driver.NewConnector("postgres://bench@"+addr+"/bench?sslmode=disable&column_encryption=enabled&enclave_policy="+policy,
+		driver.Config{Keys: &cek.Cache{Providers: []cek.Provider{cek.KeyFiles{}}, Trusted: []string{keyPath}},
+			Enclave: &attest.Verifier{Backends: map[string]enclave.Verifier{"sim": p.Verifier()}}}))
+	b.Cleanup(func() { db.Close() })
+	db.SetMaxIdleConns(4)
+	exec := func(q string, args ...any) {
+		if _, err := db.Exec(q, args...); err != nil {
+			b.Fatalf("%.120s: %v", q, err)
+		}
+	}
+	exec(fmt.Sprintf(`CREATE COLUMN MASTER KEY cmk1 WITH (KEY_STORE_PROVIDER_NAME = 'CONFIDE_KEY_FILE', KEY_PATH = '%s', ENCLAVE_COMPUTATIONS (SIGNATURE = 0x%x))`, keyPath, sig))
+	exec(fmt.Sprintf(`CREATE COLUMN ENCRYPTION KEY cek1 WITH VALUES (COLUMN_MASTER_KEY = cmk1, ALGORITHM = 'RSA_OAEP', ENCRYPTED_VALUE = 0x%x)`, value))
+	return db, encl, exec
 }
 
 const benchAmountMax = 100_000_000 // cents

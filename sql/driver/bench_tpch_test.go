@@ -4,26 +4,18 @@ import (
 	"context"
 	"database/sql"
 	sqldriver "database/sql/driver"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/confide/confide/attest"
-	"github.com/confide/confide/enclave"
-	"github.com/confide/confide/enclave/sim/simtest"
-	"github.com/confide/confide/sql/cek"
 	"github.com/confide/confide/sql/decimal"
 	"github.com/confide/confide/sql/driver"
-	"github.com/confide/confide/sql/engine"
-	"github.com/confide/confide/sql/sqlenclave"
 )
 
 // BenchmarkTPCH measures issue 25's figures: the aggregate shape of TPC-H
@@ -62,45 +54,14 @@ import (
 //
 // bench/tpch.sh runs it with PostgreSQL and prints the table.
 func BenchmarkTPCH(b *testing.B) {
-	n := 1_000_000
-	if s := os.Getenv("CONFIDE_BENCH_ROWS"); s != "" {
-		var err error
-		if n, err = strconv.Atoi(s); err != nil {
-			b.Fatal(err)
-		}
-	}
+	n := benchRows(b)
 	ctx := context.Background()
-	dir := b.TempDir()
-	p := simtest.Start(b)
-	encl := &sqlenclave.Enclave{Platform: p.Client}
-	eng := &engine.Engine{Dir: filepath.Join(dir, "data"), Enclave: encl}
-	addr := serveEngine(b, eng)
-	keyPath := filepath.Join(dir, "cmk.pem")
-	cmk, pemBytes, err := cek.NewKeyFile(2048)
-	if err != nil {
-		b.Fatal(err)
-	}
-	os.WriteFile(keyPath, pemBytes, 0o600)
-	sig, _ := cek.SignMetadata(ctx, cmk, "CONFIDE_KEY_FILE", keyPath, true)
-	value, _ := cek.Encrypt(ctx, cmk, keyPath, []byte("an enclave-enabled key, 32 bytes"), nil)
-	id, err := p.Client.Identity(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	policy := filepath.Join(dir, "policy.json")
-	os.WriteFile(policy, []byte(`{"version":"1.0.0","allOf":[{"claim":"platform","equals":"sim"},{"claim":"unique_id","equals":"`+hex.EncodeToString(id.UniqueID)+`"}]}`), 0o600)
-	db := sql.OpenDB(driver.NewConnector("postgres://bench@"+addr+"/bench?sslmode=disable&column_encryption=enabled&enclave_policy="+policy,
-		driver.Config{Keys: &cek.Cache{Providers: []cek.Provider{cek.KeyFiles{}}, Trusted: []string{keyPath}},
-			Enclave: &attest.Verifier{Backends: map[string]enclave.Verifier{"sim": p.Verifier()}}}))
-	b.Cleanup(func() { db.Close() })
-	db.SetMaxIdleConns(4)
+	db, encl, _ := benchEnclaveDB(b)
 	exec := func(db *sql.DB, q string) {
 		if _, err := db.Exec(q); err != nil {
 			b.Fatalf("%.120s: %v", q, err)
 		}
 	}
-	exec(db, fmt.Sprintf(`CREATE COLUMN MASTER KEY cmk1 WITH (KEY_STORE_PROVIDER_NAME = 'CONFIDE_KEY_FILE', KEY_PATH = '%s', ENCLAVE_COMPUTATIONS (SIGNATURE = 0x%x))`, keyPath, sig))
-	exec(db, fmt.Sprintf(`CREATE COLUMN ENCRYPTION KEY cek1 WITH VALUES (COLUMN_MASTER_KEY = cmk1, ALGORITHM = 'RSA_OAEP', ENCRYPTED_VALUE = 0x%x)`, value))
 
 	rows := tpchRows(n)
 	load := func(db *sql.DB, table, numeric string) {

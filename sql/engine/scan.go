@@ -424,17 +424,26 @@ func (p *scanStmt) finish(version int32) error {
 	return nil
 }
 
-// execute runs the scan with a statement's decoded arguments.
-func (p *scanStmt) execute(ctx context.Context, d *dmlStmt, args []any, formats []int16) (wire.Result, error) {
-	s := d.s
+// bound is the plan with the statement's parameters in its expressions.
+func (p *scanStmt) bound(args []any) (sqlenclave.ScanPlan, error) {
 	plan := p.plan
 	plan.Exprs = append([]sqlenclave.ScanExpr(nil), p.plan.Exprs...)
 	for i, n := range p.params {
 		env, ok := args[n-1].(string)
 		if args[n-1] != nil && !ok {
-			return nil, s.failed(&wire.Error{Code: "22000", Message: fmt.Sprintf("parameter $%d must be a cell", n)})
+			return plan, &wire.Error{Code: "22000", Message: fmt.Sprintf("parameter $%d must be a cell", n)}
 		}
 		plan.Exprs[i].Param = env
+	}
+	return plan, nil
+}
+
+// execute runs the scan with a statement's decoded arguments.
+func (p *scanStmt) execute(ctx context.Context, d *dmlStmt, args []any, formats []int16) (wire.Result, error) {
+	s := d.s
+	plan, err := p.bound(args)
+	if err != nil {
+		return nil, s.failed(err)
 	}
 	s.e.scans.Add(1)
 	read, readArgs := p.read, make([]any, len(p.readParams))
@@ -494,14 +503,9 @@ func (p *scanStmt) execute(ctx context.Context, d *dmlStmt, args []any, formats 
 // for every row in the enclave (sqlenclave.RunObliviousScan).
 func (p *scanStmt) executeOblivious(ctx context.Context, d *dmlStmt, args []any, formats []int16) (wire.Result, error) {
 	s := d.s
-	plan := p.plan
-	plan.Exprs = append([]sqlenclave.ScanExpr(nil), p.plan.Exprs...)
-	for i, n := range p.params {
-		env, ok := args[n-1].(string)
-		if args[n-1] != nil && !ok {
-			return nil, s.failed(&wire.Error{Code: "22000", Message: fmt.Sprintf("parameter $%d must be a cell", n)})
-		}
-		plan.Exprs[i].Param = env
+	plan, err := p.bound(args)
+	if err != nil {
+		return nil, s.failed(err)
 	}
 	plan, ok := p.filters(plan, args)
 	if !ok {
