@@ -20,7 +20,21 @@ type decimalFile struct {
 		Values []string `json:"values"`
 		Result string   `json:"result"`
 		Error  string   `json:"error"`
+		Source string   `json:"source"`
 	} `json:"vectors"`
+}
+
+// TestAvgIsSumOverCount checks AVG's documented return type: SQL Server
+// 2008's AVG page gives it as DECIMAL(38, s) divided by DECIMAL(10, 0),
+// later ones as DECIMAL(38, max(s, 6)); the division rules make the two
+// agree for every scale.
+func TestAvgIsSumOverCount(t *testing.T) {
+	for s := 0; s <= decimal.MaxPrecision; s++ {
+		in := decimal.Type{Precision: decimal.MaxPrecision, Scale: s}
+		if got, want := decimal.AvgType(in), decimal.DivType(decimal.SumType(in), decimal.Type{Precision: 10}); got != want {
+			t.Errorf("AVG of DECIMAL(38,%d): %v, and SUM / COUNT is %v", s, got, want)
+		}
+	}
 }
 
 func runDecimal(t *testing.T, b []byte) int {

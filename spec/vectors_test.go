@@ -41,7 +41,7 @@ var kinds = map[string]kind{
 	"audit-log":         {"audit-log.json", 3, runAuditLog},
 	"ae-cell":           {"ae-cell.json", 10, runAECell},
 	"ae-cek":            {"ae-cek.json", 2, runAECEK},
-	"decimal":           {"decimal.json", 36, runDecimal},
+	"decimal":           {"decimal.json", 37, runDecimal},
 	"ledger-merkle":     {"ledger-merkle.json", 17, runLedgerMerkle},
 	"ledger-entry":      {"ledger-entry.json", 1, runLedgerEntry},
 }
