@@ -1,15 +1,3 @@
-// Package engine is confide SQL's engine behind the PostgreSQL wire
-// protocol (package wire): one embedded SQLite database per file, a
-// catalog of Always Encrypted keys and encrypted columns, and statement
-// analysis that binds parameters to the encrypted columns they meet, so
-// that a driver can encrypt them, and refuses what the server cannot do
-// on ciphertext (a literal compared with an encrypted column, ordering,
-// functions of it).
-//
-// The server never sees a plaintext of an encrypted column, nor a key
-// that could produce one: encrypted columns hold cells (package cell) as
-// BLOBs, compared byte for byte, which is equality of plaintexts for
-// deterministic encryption.
 package engine
 
 import (
