@@ -6,7 +6,7 @@
 # (confide: covered by a committed signature, receipts verified after).
 #   [ROUNDS=n] bench/ledger.sh [seconds per point] [client counts...]
 # e.g. ROUNDS=3 bench/ledger.sh 10 1 16 64 256
-# Each client count runs etcd then confide, ROUNDS times in turn (the
+# Each client count runs etcd, etcd with TLS, then confide, ROUNDS times in turn (the
 # machine's speed drifts; alternating keeps the comparison fair), and the
 # table shows the median of each.
 set -euo pipefail
@@ -60,6 +60,44 @@ for i in 1 2 3; do
 done
 endpoints=${endpoints%,}
 
+# etcd with TLS: the same cluster shape, but clients and peers speak TLS
+# with certificates both ways (--client-cert-auth, --peer-client-cert-auth),
+# as confide's clients and nodes do. ECDSA P-256 keys, as confide's.
+mkdir -p "$tmp/pki"
+(
+  cd "$tmp/pki"
+  openssl ecparam -name prime256v1 -genkey -noout -out ca-key.pem
+  openssl req -x509 -new -key ca-key.pem -subj /CN=bench-ca -days 2 -out ca.pem
+  for n in server client; do
+    openssl ecparam -name prime256v1 -genkey -noout -out "$n-key.pem"
+    openssl req -new -key "$n-key.pem" -subj "/CN=$n" -out "$n.csr"
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >"$n.ext"
+    openssl x509 -req -in "$n.csr" -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 -extfile "$n.ext" -out "$n.pem"
+  done
+) 2>/dev/null
+declare -a tcp tpp etcd_tls_pids
+tcluster=""
+for i in 1 2 3; do
+  tcp[$i]=$(port); tpp[$i]=$(port)
+  tcluster+="t$i=https://127.0.0.1:${tpp[$i]},"
+done
+tcluster=${tcluster%,}
+tendpoints=""
+pki=$tmp/pki
+for i in 1 2 3; do
+  etcd --name "t$i" --data-dir "$tmp/etcdtls$i" \
+    --listen-client-urls "https://127.0.0.1:${tcp[$i]}" --advertise-client-urls "https://127.0.0.1:${tcp[$i]}" \
+    --listen-peer-urls "https://127.0.0.1:${tpp[$i]}" --initial-advertise-peer-urls "https://127.0.0.1:${tpp[$i]}" \
+    --initial-cluster "$tcluster" --initial-cluster-state new --initial-cluster-token benchtls \
+    --cert-file "$pki/server.pem" --key-file "$pki/server-key.pem" --client-cert-auth --trusted-ca-file "$pki/ca.pem" \
+    --peer-cert-file "$pki/server.pem" --peer-key-file "$pki/server-key.pem" --peer-client-cert-auth --peer-trusted-ca-file "$pki/ca.pem" \
+    >"$tmp/etcdtls$i.log" 2>&1 &
+  pids+=($!)
+  etcd_tls_pids+=($!)
+  tendpoints+="127.0.0.1:${tcp[$i]},"
+done
+tendpoints=${tendpoints%,}
+
 "$tmp/confide" ledger sandbox --nodes 3 --dir "$tmp/sb" >"$tmp/sandbox.log" 2>&1 &
 pids+=($!)
 for i in $(seq 100); do
@@ -101,6 +139,7 @@ print(json.dumps(r))" | tee -a "$results"
 for c in "${counts[@]}"; do
   for _ in $(seq "${ROUNDS:-1}"); do
     run etcd "${etcd_pids[*]}" -endpoints "$endpoints"
+    run etcd "${etcd_tls_pids[*]}" -endpoints "$tendpoints" -etcd-tls "$pki" -label etcd-tls
     run confide "$(python3 -c "import json;print(' '.join(str(n['pid']) for n in json.load(open('$tmp/sb/nodes.json'))))")" -sandbox "$tmp/sb"
   done
 done
@@ -114,15 +153,15 @@ def median(runs):
     runs = sorted(runs, key=lambda r: r["per_second"])
     return runs[len(runs) // 2]
 print()
-print("| clients | etcd writes/s | confide writes/s | ratio | etcd p50 / p99 ms | confide p50 / p99 ms | server CPU µs/write etcd / confide | receipts verified |")
-print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| clients | etcd writes/s | etcd (TLS) writes/s | confide writes/s | confide / etcd | confide / etcd (TLS) | p50 / p99 ms etcd, etcd (TLS), confide | server CPU µs/write etcd, etcd (TLS), confide | receipts verified |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for c in sorted(by):
-    if "etcd" not in by[c] or "confide" not in by[c]:
+    if "etcd" not in by[c] or "confide" not in by[c] or "etcd-tls" not in by[c]:
         continue
-    e, f = median(by[c]["etcd"]), median(by[c]["confide"])
+    e, t, f = median(by[c]["etcd"]), median(by[c]["etcd-tls"]), median(by[c]["confide"])
     if any(r.get("receipts_verified", 0) == 0 for r in by[c]["confide"]):
         f = dict(f, receipts_verified=0)
-    print(f"| {c} | {e['per_second']:,.0f} | {f['per_second']:,.0f} | {f['per_second']/e['per_second']:.2f}x | "
-          f"{e['p50_ms']:.1f} / {e['p99_ms']:.1f} | {f['p50_ms']:.1f} / {f['p99_ms']:.1f} | "
-          f"{e['server_cpu_us_per_write']:.0f} / {f['server_cpu_us_per_write']:.0f} | {f.get('receipts_verified', 0)} |")
+    print(f"| {c} | {e['per_second']:,.0f} | {t['per_second']:,.0f} | {f['per_second']:,.0f} | {f['per_second']/e['per_second']:.2f}x | {f['per_second']/t['per_second']:.2f}x | "
+          f"{e['p50_ms']:.1f} / {e['p99_ms']:.1f}, {t['p50_ms']:.1f} / {t['p99_ms']:.1f}, {f['p50_ms']:.1f} / {f['p99_ms']:.1f} | "
+          f"{e['server_cpu_us_per_write']:.0f}, {t['server_cpu_us_per_write']:.0f}, {f['server_cpu_us_per_write']:.0f} | {f.get('receipts_verified', 0)} |")
 PY

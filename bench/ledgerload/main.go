@@ -10,6 +10,7 @@
 //
 //	ledgerload -target confide -sandbox DIR -c 16 -d 10s
 //	ledgerload -target etcd -endpoints 127.0.0.1:2379,… -c 16 -d 10s
+//	ledgerload -target etcd -etcd-tls DIR -label etcd-tls -endpoints … (TLS, client certificate)
 package main
 
 import (
@@ -43,6 +44,8 @@ func main() {
 	dur := flag.Duration("d", 10*time.Second, "measured duration (after 1 s of warm-up)")
 	size := flag.Int("size", 256, "bytes per write")
 	receipts := flag.Int("receipts", 50, "confide: receipts to fetch and verify afterwards")
+	tlsDir := flag.String("etcd-tls", "", "etcd: a directory with ca.pem, client.pem and client-key.pem, to speak TLS with a client certificate")
+	label := flag.String("label", "", "the target's name in the output (default -target)")
 	flag.Parse()
 
 	value := strings.Repeat("x", *size)
@@ -52,7 +55,21 @@ func main() {
 	case "confide":
 		write, after = confide(*sandbox, value, *clients, *receipts)
 	case "etcd":
-		cli, err := clientv3.New(clientv3.Config{Endpoints: strings.Split(*endpoints, ","), DialTimeout: 5 * time.Second})
+		cfg := clientv3.Config{Endpoints: strings.Split(*endpoints, ","), DialTimeout: 5 * time.Second}
+		if *tlsDir != "" {
+			ca, err := os.ReadFile(filepath.Join(*tlsDir, "ca.pem"))
+			if err != nil {
+				log.Fatal(err)
+			}
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(ca)
+			cert, err := tls.LoadX509KeyPair(filepath.Join(*tlsDir, "client.pem"), filepath.Join(*tlsDir, "client-key.pem"))
+			if err != nil {
+				log.Fatal(err)
+			}
+			cfg.TLS = &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}
+		}
+		cli, err := clientv3.New(cfg)
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -107,7 +124,11 @@ func main() {
 		}
 		return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000
 	}
-	res := map[string]any{"target": *target, "clients": *clients, "size": *size, "seconds": dur.Seconds(),
+	name := *target
+	if *label != "" {
+		name = *label
+	}
+	res := map[string]any{"target": name, "clients": *clients, "size": *size, "seconds": dur.Seconds(),
 		"ops": len(lat), "per_second": float64(len(lat)) / dur.Seconds(), "p50_ms": pct(0.5), "p99_ms": pct(0.99), "errors": errs}
 	if after != nil {
 		n, err := after(ids)
