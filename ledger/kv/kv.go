@@ -201,6 +201,66 @@ func (t *Tx) write(m string, w entry.Write) {
 	mp[string(w.Key)] = w
 }
 
+// Scratch is a transaction over the same state whose writes go nowhere
+// unless it is itself applied: for running code that must not write.
+func (t *Tx) Scratch() *Tx { return &Tx{s: t.s, writes: t.Savepoint()} }
+
+// Savepoint is a transaction's writes at one moment.
+type Savepoint map[string]map[string]entry.Write
+
+// Savepoint records the transaction's writes so far.
+func (t *Tx) Savepoint() Savepoint {
+	sp := Savepoint{}
+	for m, mp := range t.writes {
+		c := make(map[string]entry.Write, len(mp))
+		for k, w := range mp {
+			c[k] = w
+		}
+		sp[m] = c
+	}
+	return sp
+}
+
+// RollbackTo undoes the writes made since a savepoint.
+func (t *Tx) RollbackTo(sp Savepoint) {
+	t.writes = map[string]map[string]entry.Write{}
+	for m, mp := range sp {
+		c := make(map[string]entry.Write, len(mp))
+		for k, w := range mp {
+			c[k] = w
+		}
+		t.writes[m] = c
+	}
+}
+
+// Range calls fn for each key of a map as the transaction sees it (the
+// store's keys with the transaction's writes over them), in key order,
+// until fn returns false.
+func (t *Tx) Range(m string, fn func(k, v []byte) bool) {
+	seen := map[string][]byte{}
+	t.s.Range(m, func(k, v []byte) bool {
+		seen[string(k)] = v
+		return true
+	})
+	for k, w := range t.writes[m] {
+		if w.Deleted {
+			delete(seen, k)
+		} else {
+			seen[k] = w.Value
+		}
+	}
+	keys := make([]string, 0, len(seen))
+	for k := range seen {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !fn([]byte(k), seen[k]) {
+			return
+		}
+	}
+}
+
 // WriteSet is what the transaction wrote, or nil if nothing.
 func (t *Tx) WriteSet() entry.WriteSet {
 	if len(t.writes) == 0 {
