@@ -82,13 +82,17 @@ func newLedgerCmd(self *launched) *cobra.Command {
 
 	var nodes, signMS int
 	var dir string
+	var members, threshold int
 	sandboxCmd := &cobra.Command{
 		Use:   "sandbox",
-		Short: "Start an N-node ledger network on loopback, with member0 and user0, until interrupted",
-		Long: `sandbox writes service_cert.pem, member0_cert.pem/member0_privk.pem (an
-Administrator of the ledger API), user0_cert.pem/user0_privk.pem (a Contributor)
-and nodes.json into --dir, starts one process per node, and restarts a node
-that dies. Run again over the same --dir, the nodes unseal their secrets and
+		Short: "Start an N-node ledger network on loopback, with members and users, until interrupted",
+		Long: `sandbox writes service_cert.pem; the founding members of governance,
+member0 … (--members, default 3), each with MEMBER_cert.pem/MEMBER_privk.pem
+and an encryption key pair MEMBER_enc_pubk.pem/MEMBER_enc_privk.pem (recovery
+members; member0 is also an Administrator of the ledger API);
+user0_cert.pem/user0_privk.pem (a Contributor), user1_cert.pem/user1_privk.pem
+(a Reader); and nodes.json into --dir, starts one process per node, and
+restarts a node that dies. Run again over the same --dir, the nodes unseal their secrets and
 replay their ledger files. The nodes run on the SIMULATED TEE unless
 CONFIDE_PLATFORM names hardware.`,
 		Args: cobra.NoArgs,
@@ -102,6 +106,7 @@ CONFIDE_PLATFORM names hardware.`,
 				return err
 			}
 			sb, err := sandbox.Start(sandbox.Options{Nodes: nodes, Dir: abs, SignIntervalMS: signMS, Log: cmd.ErrOrStderr(),
+				Members: members, RecoveryThreshold: threshold,
 				Command: func(cfg string) []string { return []string{exe, "ledger", "node", "--config", cfg} }})
 			if err != nil {
 				return err
@@ -118,6 +123,8 @@ CONFIDE_PLATFORM names hardware.`,
 		},
 	}
 	sandboxCmd.Flags().IntVar(&nodes, "nodes", 3, "number of nodes")
+	sandboxCmd.Flags().IntVar(&members, "members", 3, "number of founding members (all recovery members)")
+	sandboxCmd.Flags().IntVar(&threshold, "recovery-threshold", 1, "member shares a recovery needs")
 	sandboxCmd.Flags().StringVar(&dir, "dir", "ledger-sandbox", "directory of the network's identities, nodes.json and the nodes' state")
 	sandboxCmd.Flags().IntVar(&signMS, "sign-interval-ms", 0, "longest time between signature transactions (default 50)")
 

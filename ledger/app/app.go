@@ -92,7 +92,11 @@ type Endpoint struct {
 	// NodeOnly endpoints serve the service's nodes (authenticated by
 	// their service-endorsed certificates), not users.
 	NodeOnly bool
-	Handler  func(*Request) (any, error)
+	// Unauthenticated endpoints skip the users map: their handlers
+	// authenticate the request themselves (governance's signed member
+	// requests) or serve public state. Role is then ignored.
+	Unauthenticated bool
+	Handler         func(*Request) (any, error)
 }
 
 // Request is what a handler gets.
@@ -221,16 +225,19 @@ func (s *Server) serve(ep Endpoint, maps map[string]bool, w http.ResponseWriter,
 		s.reply(w, out)
 		return
 	}
-	user, err := s.authenticate(r)
-	if err != nil {
-		s.fail(w, err)
-		return
-	}
-	req.User = user
-	role, _ := ParseRole(user.Role)
-	if role < ep.Role {
-		s.fail(w, Errorf(http.StatusForbidden, "Forbidden", "this needs the %s role", ep.Role))
-		return
+	var err error
+	if !ep.Unauthenticated {
+		user, err := s.authenticate(r)
+		if err != nil {
+			s.fail(w, err)
+			return
+		}
+		req.User = user
+		role, _ := ParseRole(user.Role)
+		if role < ep.Role {
+			s.fail(w, Errorf(http.StatusForbidden, "Forbidden", "this needs the %s role", ep.Role))
+			return
+		}
 	}
 	if req.Body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody)); err != nil {
 		s.fail(w, Errorf(http.StatusRequestEntityTooLarge, "RequestTooLarge", "the body is over %d bytes", maxBody))
@@ -353,7 +360,11 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, req *Request, p
 		return
 	}
 	fr.Header.Set("Content-Type", r.Header.Get("Content-Type"))
-	fr.Header.Set(ForwardedUser, req.User.ID)
+	fwd := req.User.ID
+	if fwd == "" {
+		fwd = "-" // an unauthenticated endpoint's request: forwarded once, still
+	}
+	fr.Header.Set(ForwardedUser, fwd)
 	resp, err := s.client.Do(fr)
 	if err != nil {
 		s.fail(w, &Error{Status: http.StatusServiceUnavailable, Code: "PrimaryUnreachable", Message: "the primary did not answer; retry", RetryAfter: 1})

@@ -33,6 +33,7 @@ import (
 	"github.com/confide/confide/ledger/acl"
 	"github.com/confide/confide/ledger/app"
 	"github.com/confide/confide/ledger/entry"
+	"github.com/confide/confide/ledger/gov"
 	"github.com/confide/confide/ledger/identity"
 	"github.com/confide/confide/ledger/kv"
 	"github.com/confide/confide/ledger/merkle"
@@ -53,9 +54,13 @@ type Config struct {
 	RPCAddr   string          `json:"rpc_address"`
 	Peers     map[uint64]Peer `json:"peers"`
 	Bootstrap []uint64        `json:"bootstrap,omitempty"`
-	// GenesisUsers are written by the first primary of a new network.
-	GenesisUsers []GenesisUser `json:"genesis_users,omitempty"`
-	SignEvery    int           `json:"sign_every,omitempty"`
+	// GenesisUsers are written by the first primary of a new network,
+	// with GenesisMembers (governance's founding members, active at once)
+	// and the recovery threshold.
+	GenesisUsers      []GenesisUser   `json:"genesis_users,omitempty"`
+	GenesisMembers    []GenesisMember `json:"genesis_members,omitempty"`
+	RecoveryThreshold int             `json:"recovery_threshold,omitempty"`
+	SignEvery         int             `json:"sign_every,omitempty"`
 	// SignIntervalMS is the longest time between signatures.
 	SignIntervalMS int `json:"sign_interval_ms,omitempty"`
 	// SnapshotEvery: the primary snapshots after this many transactions
@@ -70,6 +75,13 @@ type Config struct {
 type GenesisUser struct {
 	Cert string `json:"cert"`
 	Role string `json:"role"`
+}
+
+// GenesisMember is a founding member: a certificate and, for a recovery
+// member, an encryption public key (PEM).
+type GenesisMember struct {
+	Cert          string `json:"cert"`
+	EncryptionKey string `json:"encryption_public_key,omitempty"`
 }
 
 // Provision is what a node receives once, before its first start.
@@ -239,7 +251,7 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 			return out
 		}}
 	n.SetHistorian(hist.want)
-	srv := app.NewServer(n, self, service, rpcAddr, log, acl.App{})
+	srv := app.NewServer(n, self, service, rpcAddr, log, acl.App{}, gov.App{})
 	ln, err := net.Listen("tcp", cfg.RPCAddr)
 	if err != nil {
 		tr.Close()
@@ -254,7 +266,7 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 	ctx, r.cancel = context.WithCancel(ctx)
 	go func() {
 		defer close(r.done)
-		genesis(ctx, n, cfg.GenesisUsers, log)
+		genesis(ctx, n, cfg, log)
 		<-ctx.Done()
 	}()
 	return r, nil
@@ -263,8 +275,9 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 // genesis writes the first users once this node is primary of a network
 // that has none. Two primaries in turn may both write them before the
 // first commits; the records are the same.
-func genesis(ctx context.Context, n *node.Node, users []GenesisUser, log *slog.Logger) {
-	if len(users) == 0 {
+func genesis(ctx context.Context, n *node.Node, cfg Config, log *slog.Logger) {
+	users := cfg.GenesisUsers
+	if len(users) == 0 && len(cfg.GenesisMembers) == 0 {
 		return
 	}
 	recs := make(map[string][]byte)
@@ -277,8 +290,21 @@ func genesis(ctx context.Context, n *node.Node, users []GenesisUser, log *slog.L
 		b, _ := json.Marshal(app.User{ID: app.UserID(c), Role: u.Role, Cert: u.Cert})
 		recs[app.UserID(c)] = b
 	}
+	g := gov.Genesis{RecoveryThreshold: cfg.RecoveryThreshold}
+	for _, m := range cfg.GenesisMembers {
+		c, err := identity.ParseCert([]byte(m.Cert))
+		if err != nil {
+			log.Error("genesis member", "err", err)
+			return
+		}
+		gm := gov.GenesisMember{Cert: c}
+		if m.EncryptionKey != "" {
+			gm.EncryptionKey = []byte(m.EncryptionKey)
+		}
+		g.Members = append(g.Members, gm)
+	}
 	for ctx.Err() == nil {
-		if n.Store().Len(app.MapUsers) > 0 {
+		if n.Store().Len(app.MapUsers) > 0 || n.Store().Len(gov.MapConstitution) > 0 {
 			return
 		}
 		var primary bool
@@ -288,11 +314,15 @@ func genesis(ctx context.Context, n *node.Node, users []GenesisUser, log *slog.L
 				for id, b := range recs {
 					tx.Put(app.MapUsers, []byte(id), b)
 				}
+				if len(g.Members) > 0 {
+					return nil, gov.WriteGenesis(tx, g)
+				}
 				return nil, nil
 			})
 			if err == nil {
 				return
 			}
+			log.Warn("genesis", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -30,7 +30,11 @@ import (
 // maps under ReservedPrefix.
 const (
 	ReservedPrefix = "public:confide."
-	MapSignatures  = "public:confide.signatures"
+	// GovernancePrefix is the part of the reserved namespace that the
+	// governance app writes (package gov): its maps are governance's, and
+	// the app framework keeps other apps out of them.
+	GovernancePrefix = "public:confide.gov."
+	MapSignatures    = "public:confide.signatures"
 	// MapNodes holds the nodes' certificates (PEM) by node ID, written by
 	// a node's first signature transaction.
 	MapNodes = "public:confide.nodes"
@@ -577,7 +581,7 @@ func (c *Core) Execute(fn func(tx *kv.Tx, id entry.TxID) (*merkle.Hash, error)) 
 		return entry.TxID{}, ErrNoWrites
 	}
 	for m := range ws {
-		if strings.HasPrefix(m, ReservedPrefix) {
+		if strings.HasPrefix(m, ReservedPrefix) && !strings.HasPrefix(m, GovernancePrefix) {
 			return entry.TxID{}, fmt.Errorf("%w (%s)", ErrReserved, m)
 		}
 	}

@@ -11,7 +11,10 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -57,6 +60,10 @@ type Options struct {
 	// configuration: they wait to be added (their configurations are
 	// written; Start does not run them).
 	Spares int
+	// Members is the number of founding members, member0 … (0: 3),
+	// each with an encryption key pair (recovery members);
+	// RecoveryThreshold is the shares recovery needs (0: 1).
+	Members, RecoveryThreshold int
 	// Restart restarts nodes that exit (default on in Run).
 	NoRestart bool
 	Log       io.Writer
@@ -106,7 +113,7 @@ func Prepare(opts Options) error {
 		return err
 	}
 	var genesis []network.GenesisUser
-	for _, c := range []struct{ name, role string }{{"member0", "Administrator"}, {"user0", "Contributor"}} {
+	for _, c := range []struct{ name, role string }{{"member0", "Administrator"}, {"user0", "Contributor"}, {"user1", "Reader"}} {
 		id, err := identity.NewClient(c.name)
 		if err != nil {
 			return err
@@ -115,6 +122,28 @@ func Prepare(opts Options) error {
 			return err
 		}
 		genesis = append(genesis, network.GenesisUser{Cert: string(id.CertPEM()), Role: c.role})
+	}
+	// Founding members: member0 (also the Administrator user above) and
+	// the others, each with a certificate and an RSA encryption key pair.
+	var members []network.GenesisMember
+	for i := range cmp.Or(opts.Members, 3) {
+		name := fmt.Sprintf("member%d", i)
+		certPEM, err := os.ReadFile(filepath.Join(opts.Dir, name+"_cert.pem"))
+		if err != nil {
+			id, err := identity.NewClient(name)
+			if err != nil {
+				return err
+			}
+			if err := writeIdentity(opts.Dir, name, id); err != nil {
+				return err
+			}
+			certPEM = id.CertPEM()
+		}
+		pub, err := writeEncryptionKey(opts.Dir, name)
+		if err != nil {
+			return err
+		}
+		members = append(members, network.GenesisMember{Cert: string(certPEM), EncryptionKey: string(pub)})
 	}
 	peers := map[uint64]network.Peer{}
 	var ids []uint64
@@ -153,7 +182,7 @@ func Prepare(opts Options) error {
 			return err
 		}
 		cfg := network.Config{ID: id, Dir: dir, RaftAddr: peers[id].Raft, RPCAddr: peers[id].RPC, Peers: peers,
-			Bootstrap: bootstrap, GenesisUsers: genesis, SignIntervalMS: opts.SignIntervalMS, SignEvery: opts.SignEvery,
+			Bootstrap: bootstrap, GenesisUsers: genesis, GenesisMembers: members, RecoveryThreshold: opts.RecoveryThreshold, SignIntervalMS: opts.SignIntervalMS, SignEvery: opts.SignEvery,
 			SnapshotEvery: cmp.Or(opts.SnapshotEvery, DefaultSnapshotEvery), CompactKeep: opts.CompactKeep}
 		b, _ := json.MarshalIndent(cfg, "", "  ")
 		if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600); err != nil {
@@ -164,6 +193,33 @@ func Prepare(opts Options) error {
 		}
 	}
 	return nil
+}
+
+// writeEncryptionKey makes a member's encryption key pair (RSA-2048, for
+// recovery shares encrypted with RSA-OAEP-256, as CCF's members hold),
+// writes NAME_enc_pubk.pem and NAME_enc_privk.pem, and returns the
+// public key's PEM.
+func writeEncryptionKey(dir, name string) ([]byte, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	pub := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	priv, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+"_enc_pubk.pem"), pub, 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+"_enc_privk.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: priv}), 0o600); err != nil {
+		return nil, err
+	}
+	return pub, nil
 }
 
 func writeIdentity(dir, name string, id *identity.Identity) error {
