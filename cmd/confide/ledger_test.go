@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"github.com/confide/confide/ledger/identity"
 	"io"
 	"net/http"
 	"os"
@@ -271,5 +272,74 @@ func TestLedgerTamper(t *testing.T) {
 	out, err = confide("ledger", "node", "--config", filepath.Join(nodeDir, "config.json"))
 	if err == nil || !strings.Contains(out, "does not verify") && !strings.Contains(out, "corrupt ledger file") {
 		t.Fatalf("restart on a tampered ledger: %v\n%s", err, out)
+	}
+}
+
+// TestLedgerGov runs the members' CLI against a sandbox: a proposal, two
+// votes that pass it, the new user admitted; a withdrawal; refusals.
+func TestLedgerGov(t *testing.T) {
+	l := startLedger(t, 1)
+	gov := func(member string, args ...string) (map[string]any, string, error) {
+		c := exec.Command(filepath.Join(binDir, "confide"), append([]string{"ledger", "gov", "--sandbox", l.dir, "--member", member}, args...)...)
+		c.Env = l.env
+		var stdout, stderr bytes.Buffer
+		c.Stdout, c.Stderr = &stdout, &stderr
+		err := c.Run()
+		var out map[string]any
+		json.Unmarshal(stdout.Bytes(), &out)
+		return out, stdout.String() + stderr.String(), err
+	}
+	carol, err := identity.NewClient("carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certJSON, _ := json.Marshal(string(carol.CertPEM()))
+	file := filepath.Join(t.TempDir(), "proposal.json")
+	os.WriteFile(file, []byte(`{"actions": [{"name": "set_user", "args": {"cert": `+string(certJSON)+`, "role": "Reader"}}]}`), 0o600)
+	var out map[string]any
+	var text string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// Governance's genesis follows the node's start closely.
+		if out, text, err = gov("member0", "propose", file); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil || out["proposalState"] != "Open" {
+		t.Fatalf("propose: %v\n%s", err, text)
+	}
+	id := out["proposalId"].(string)
+	if out, text, err = gov("member1", "vote", id, "--yes"); err != nil || out["proposalState"] != "Open" {
+		t.Fatalf("vote 1: %v\n%s", err, text)
+	}
+	if out, text, err = gov("member2", "vote", id, "--yes"); err != nil || out["proposalState"] != "Accepted" {
+		t.Fatalf("vote 2: %v\n%s", err, text)
+	}
+	if out, text, err = gov("member0", "show", id); err != nil || out["proposalState"] != "Accepted" || out["ballotCount"] != float64(2) {
+		t.Fatalf("show: %v\n%s", err, text)
+	}
+	if out, text, err = gov("member0", "show", "members"); err != nil || len(out["value"].([]any)) != 3 {
+		t.Fatalf("members: %v\n%s", err, text)
+	}
+	// A withdrawn proposal takes no more votes.
+	if out, text, err = gov("member1", "propose", file); err != nil {
+		t.Fatalf("propose 2: %v\n%s", err, text)
+	}
+	id2 := out["proposalId"].(string)
+	if _, text, err = gov("member0", "withdraw", id2); err == nil || !strings.Contains(text, "only the proposer") {
+		t.Fatalf("withdraw by another member: %v\n%s", err, text)
+	}
+	if out, text, err = gov("member1", "withdraw", id2); err != nil || out["proposalState"] != "Withdrawn" {
+		t.Fatalf("withdraw: %v\n%s", err, text)
+	}
+	if _, text, err = gov("member2", "vote", id2, "--no"); err == nil || !strings.Contains(text, "not open") {
+		t.Fatalf("vote on a withdrawn proposal: %v\n%s", err, text)
+	}
+	if _, text, err = gov("member2", "vote", id2); err == nil || !strings.Contains(text, "--yes, --no or --ballot") {
+		t.Fatalf("vote without a choice: %v\n%s", err, text)
+	}
+	if out, text, err = gov("member0", "list"); err != nil || len(out["value"].([]any)) != 2 {
+		t.Fatalf("list: %v\n%s", err, text)
 	}
 }
