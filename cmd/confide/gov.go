@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"crypto/ecdsa"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -130,7 +133,61 @@ them from a 'confide ledger sandbox' directory (the first node of nodes.json).`,
 			return o.get(cmd, "/gov/members/proposals/"+args[0])
 		},
 	}
-	cmd.AddCommand(propose, vote, withdraw, ack, list, show)
+	var encKey string
+	share := &cobra.Command{
+		Use:   "share",
+		Short: "Fetch your encrypted recovery share and decrypt it with your encryption key (prints it, base64)",
+		Long: `share fetches the member's recovery share, encrypted to the member's
+encryption key (RSA-OAEP-SHA-256), and decrypts it with the private key in
+--enc-key (with --sandbox: MEMBER_enc_privk.pem). k members' shares together
+unwrap the ledger secret (spec/ledger-governance.md §5); handing them to a
+recovering network comes with disaster recovery.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.load()
+			if err != nil {
+				return err
+			}
+			if encKey == "" && o.sandbox != "" {
+				encKey = filepath.Join(o.sandbox, o.member+"_enc_privk.pem")
+			}
+			if encKey == "" {
+				return fmt.Errorf("gov share: --enc-key FILE")
+			}
+			b, err := os.ReadFile(encKey)
+			if err != nil {
+				return err
+			}
+			blk, _ := pem.Decode(b)
+			if blk == nil {
+				return fmt.Errorf("gov share: %s is not PEM", encKey)
+			}
+			k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+			priv, ok := k.(*rsa.PrivateKey)
+			if err != nil || !ok {
+				return fmt.Errorf("gov share: %s holds no RSA private key", encKey)
+			}
+			resp, err := c.http.Get("https://" + c.node + "/gov/recovery/encrypted-shares/" + gov.MemberID(c.cert))
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			var out struct {
+				Share string `json:"encryptedShare"`
+			}
+			if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out) != nil {
+				return fmt.Errorf("gov share: the node has no share for this member (%s)", resp.Status)
+			}
+			plain, err := gov.DecryptShare(priv, out.Share)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), base64.StdEncoding.EncodeToString(plain))
+			return err
+		},
+	}
+	share.Flags().StringVar(&encKey, "enc-key", "", "the member's encryption private key (PEM, PKCS #8)")
+	cmd.AddCommand(propose, vote, withdraw, ack, list, show, share)
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"github.com/confide/confide/ledger/identity"
@@ -341,5 +342,15 @@ func TestLedgerGov(t *testing.T) {
 	}
 	if out, text, err = gov("member0", "list"); err != nil || len(out["value"].([]any)) != 2 {
 		t.Fatalf("list: %v\n%s", err, text)
+	}
+	// Each member opens its own recovery share, no other's.
+	if _, text, err = gov("member2", "share"); err != nil {
+		t.Fatalf("share: %v\n%s", err, text)
+	}
+	if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(text)); err != nil || len(b) != 33 {
+		t.Fatalf("share: %q", text)
+	}
+	if _, text, err = gov("member2", "share", "--enc-key", filepath.Join(l.dir, "member1_enc_privk.pem")); err == nil || !strings.Contains(text, "does not decrypt") {
+		t.Fatalf("share with another member's key: %v\n%s", err, text)
 	}
 }

@@ -24,6 +24,8 @@ import (
 type App struct {
 	// Now is the primary's clock (nil: time.Now).
 	Now func() time.Time
+	// Secret is the ledger secret, for the recovery material.
+	Secret []byte
 }
 
 // Maps is what governance writes.
@@ -54,7 +56,18 @@ func (a App) Endpoints() []app.Endpoint {
 		public("GET /gov/members", a.members),
 		public("GET /gov/service/constitution", a.constitution),
 		public("GET /gov/service/info", a.service),
+		public("GET /gov/recovery/encrypted-shares/{member}", a.share),
 	}
+}
+
+// share answers a member's encrypted recovery share (public: only the
+// member's private key opens it).
+func (a App) share(r *app.Request) (any, error) {
+	v, ok := read(r).Get(MapRecoveryShares, []byte(r.HTTP.PathValue("member")))
+	if !ok {
+		return nil, app.Errorf(http.StatusNotFound, "NotFound", "no recovery share for that member")
+	}
+	return map[string]string{"encryptedShare": string(v)}, nil
 }
 
 // ProposalView is a proposal as the endpoints answer it (CCF's names).
@@ -121,7 +134,7 @@ func (a App) create(r *app.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, info, err := Propose(r.Tx, req, r.ID.String())
+	id, info, err := Propose(r.Tx, req, r.ID.String(), a.Secret)
 	if err != nil {
 		return nil, refuse(err)
 	}
@@ -147,7 +160,7 @@ func (a App) ballot(r *app.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	info, err := Vote(r.Tx, req)
+	info, err := Vote(r.Tx, req, a.Secret)
 	if err != nil {
 		return nil, refuse(err)
 	}

@@ -32,6 +32,9 @@ type Genesis struct {
 	// Constitution is the JavaScript (DefaultConstitution if empty).
 	Constitution      string
 	RecoveryThreshold int
+	// Secret is the ledger secret, for the recovery material (nil: none
+	// is made).
+	Secret []byte
 }
 
 // GenesisMember is a founding member, active from the start.
@@ -73,6 +76,9 @@ func WriteGenesis(tx *kv.Tx, g Genesis) error {
 	}
 	putJSON(tx, MapConfig, "config", map[string]any{"recovery_threshold": t})
 	putJSON(tx, MapService, "service", map[string]any{"status": "Opening"})
+	if g.Secret != nil {
+		return Reshare(tx, g.Secret)
+	}
 	return nil
 }
 
@@ -112,7 +118,11 @@ func constitution(tx *kv.Tx) (string, error) {
 // Propose records a proposal from a verified request (type proposal) as
 // transaction txid, and resolves it at once (with one member, or a
 // constitution that needs no votes, it may pass immediately).
-func Propose(tx *kv.Tx, r *Request, txid string) (string, ProposalInfo, error) {
+//
+// secret is the ledger secret: when an accepted proposal changes the
+// recovery members or the threshold, the recovery material is made anew
+// (nil: it is not).
+func Propose(tx *kv.Tx, r *Request, txid string, secret []byte) (string, ProposalInfo, error) {
 	if mi, err := member(tx, r.Member); err != nil || mi.Status != MemberActive {
 		return "", ProposalInfo{}, ErrNotActive
 	}
@@ -132,14 +142,14 @@ func Propose(tx *kv.Tx, r *Request, txid string) (string, ProposalInfo, error) {
 	id := hex.EncodeToString(sum[:])
 	tx.Put(MapProposals, []byte(id), r.Body)
 	info := ProposalInfo{ProposerID: r.Member, State: Open, Ballots: map[string]string{}}
-	info, err = resolveProposal(tx, c, id, info)
+	info, err = resolveProposal(tx, c, id, info, secret)
 	return id, info, err
 }
 
 // Vote records a member's ballot (a request of type ballot naming the
 // proposal) and resolves the proposal again. A second ballot replaces
-// the first.
-func Vote(tx *kv.Tx, r *Request) (ProposalInfo, error) {
+// the first. secret is as for Propose.
+func Vote(tx *kv.Tx, r *Request, secret []byte) (ProposalInfo, error) {
 	if mi, err := member(tx, r.Member); err != nil || mi.Status != MemberActive {
 		return ProposalInfo{}, ErrNotActive
 	}
@@ -164,7 +174,7 @@ func Vote(tx *kv.Tx, r *Request) (ProposalInfo, error) {
 	if err != nil {
 		return info, err
 	}
-	return resolveProposal(tx, c, r.ProposalID, info)
+	return resolveProposal(tx, c, r.ProposalID, info, secret)
 }
 
 // Withdraw ends an open proposal at its proposer's request.
@@ -193,6 +203,22 @@ func Ack(tx *kv.Tx, r *Request) error {
 	mi.Status = MemberActive
 	putJSON(tx, MapMemberInfo, r.Member, mi)
 	return nil
+}
+
+// recoveryState is what the recovery material depends on: the recovery
+// members' keys and the threshold.
+func recoveryState(tx *kv.Tx) string {
+	h := sha256.New()
+	tx.Range(MapMemberKeys, func(k, v []byte) bool {
+		h.Write(k)
+		h.Write([]byte{0})
+		h.Write(v)
+		h.Write([]byte{0})
+		return true
+	})
+	c, _ := tx.Get(MapConfig, []byte("config"))
+	h.Write(c)
+	return string(h.Sum(nil))
 }
 
 // checkConstitution checks that a constitution compiles and defines
@@ -236,7 +262,7 @@ func openProposal(tx *kv.Tx, id string) (ProposalInfo, error) {
 // resolve, applies an accepted proposal, and records the outcome. A
 // failing apply leaves the proposal Failed and nothing of its actions
 // written.
-func resolveProposal(tx *kv.Tx, c, id string, info ProposalInfo) (ProposalInfo, error) {
+func resolveProposal(tx *kv.Tx, c, id string, info ProposalInfo, secret []byte) (ProposalInfo, error) {
 	body, _ := tx.Get(MapProposals, []byte(id))
 	info.FinalVotes, info.VoteFailures = map[string]bool{}, nil
 	var votes []map[string]any
@@ -274,6 +300,7 @@ func resolveProposal(tx *kv.Tx, c, id string, info ProposalInfo) (ProposalInfo, 
 	case Accepted:
 		// apply writes through tx; on failure its writes must not stay.
 		sp := tx.Savepoint()
+		before := recoveryState(tx)
 		_, err := call(tx, "constitution", c, "apply", string(body), id)
 		if err == nil {
 			// A new constitution must be one: governance must not lock
@@ -281,6 +308,11 @@ func resolveProposal(tx *kv.Tx, c, id string, info ProposalInfo) (ProposalInfo, 
 			if nc, _ := constitution(tx); nc != c {
 				err = checkConstitution(tx, nc)
 			}
+		}
+		if err == nil && secret != nil && recoveryState(tx) != before {
+			// New recovery members or threshold: new shares, so that
+			// removed members' shares no longer open anything.
+			err = Reshare(tx, secret)
 		}
 		if err != nil {
 			tx.RollbackTo(sp)

@@ -43,7 +43,7 @@ const (
 // included: set_user and remove_user write it.
 func Maps() []string {
 	return []string{MapMemberCerts, MapMemberKeys, MapMemberInfo, MapProposals, MapProposalInfo, MapConstitution,
-		MapCodeIDs, MapNodeInfo, MapService, MapConfig, MapRequests, MapCOSEHistory, app.MapUsers}
+		MapCodeIDs, MapNodeInfo, MapService, MapConfig, MapRequests, MapCOSEHistory, MapRecoveryShares, MapWrappedSecret, app.MapUsers}
 }
 
 // Member statuses: a member set by a proposal is Accepted and counts

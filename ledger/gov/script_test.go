@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -43,7 +44,8 @@ import (
 //	members / users / show p1 / get MAP KEY
 func TestScripts(t *testing.T) {
 	datadriven.Walk(t, "testdata/scripts", func(t *testing.T, path string) {
-		w := &world{t: t, store: kv.New(), ids: map[string]*ident{}, props: map[string]string{}, now: time.Unix(1_800_000_000, 0)}
+		w := &world{t: t, store: kv.New(), ids: map[string]*ident{}, props: map[string]string{}, now: time.Unix(1_800_000_000, 0),
+			secret: []byte("the ledger secret, 32 bytes long")}
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			return w.run(d)
 		})
@@ -53,6 +55,7 @@ func TestScripts(t *testing.T) {
 type ident struct {
 	key  *ecdsa.PrivateKey
 	cert *x509.Certificate
+	enc  *rsa.PrivateKey // made on first use
 }
 
 type world struct {
@@ -64,6 +67,24 @@ type world struct {
 	names map[string]string // member or user ID → name
 	now   time.Time
 	last  []byte // the last signed request
+	// secret is the ledger secret the recovery material wraps; saved
+	// holds encrypted shares kept by save-shares.
+	secret []byte
+	saved  map[string]string
+}
+
+// encKey is a member's encryption public key, PEM.
+func (w *world) encKey(name string) string {
+	id := w.identity(name)
+	if id.enc == nil {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		id.enc = k
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&id.enc.PublicKey)
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
 
 func (w *world) identity(name string) *ident {
@@ -109,6 +130,9 @@ func (w *world) expand(s string) string {
 			rep = string(b)
 		case "id":
 			rep = gov.MemberID(w.identity(arg).cert)
+		case "enckey":
+			b, _ := json.Marshal(w.encKey(arg))
+			rep = string(b)
 		case "constitution":
 			b, _ := json.Marshal(constitutions[arg])
 			rep = string(b)
@@ -198,12 +222,12 @@ func (w *world) run(d *datadriven.TestData) string {
 	}
 	switch d.Cmd {
 	case "genesis":
-		g := gov.Genesis{}
+		g := gov.Genesis{Secret: w.secret}
 		recovery := strings.Split(arg("recovery"), ",")
 		for _, m := range strings.Split(arg("members"), ",") {
 			gm := gov.GenesisMember{Cert: w.identity(m).cert}
 			if slices.Contains(recovery, m) {
-				gm.EncryptionKey = []byte("-----BEGIN PUBLIC KEY-----\n(" + m + ")\n-----END PUBLIC KEY-----\n")
+				gm.EncryptionKey = []byte(w.encKey(m))
 			}
 			g.Members = append(g.Members, gm)
 		}
@@ -275,6 +299,44 @@ func (w *world) run(d *datadriven.TestData) string {
 		return w.vote(raw, arg("proposal"))
 	case "raw":
 		return w.propose([]byte(d.Input), "")
+	case "save-shares":
+		w.saved = map[string]string{}
+		w.store.Range(gov.MapRecoveryShares, func(k, v []byte) bool {
+			w.saved[string(k)] = string(v)
+			return true
+		})
+		return fmt.Sprintf("%d shares", len(w.saved))
+	case "recover":
+		var shares [][]byte
+		for _, m := range strings.Split(arg("by"), ",") {
+			id := gov.MemberID(w.identity(m).cert)
+			enc, ok := w.store.Get(gov.MapRecoveryShares, []byte(id))
+			if has("old") {
+				var s string
+				s, ok = w.saved[id]
+				enc = []byte(s)
+			}
+			if !ok {
+				return "error: no share for " + m
+			}
+			share, err := gov.DecryptShare(w.ids[m].enc, string(enc))
+			if err != nil {
+				return "error: " + err.Error()
+			}
+			shares = append(shares, share)
+		}
+		wrapped, ok := w.store.Get(gov.MapWrappedSecret, []byte("current"))
+		if !ok {
+			return "error: no wrapped secret"
+		}
+		secret, err := gov.Recover(wrapped, shares)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		if string(secret) != string(w.secret) {
+			return "recovered the wrong secret"
+		}
+		return "recovered the ledger secret"
 	case "members":
 		var out []string
 		w.store.Range(gov.MapMemberInfo, func(k, v []byte) bool {
@@ -326,7 +388,7 @@ func (w *world) propose(raw []byte, as string) string {
 		if err != nil {
 			return "", err
 		}
-		id, info, err := gov.Propose(tx, r, fmt.Sprintf("2.%d", w.seq+1))
+		id, info, err := gov.Propose(tx, r, fmt.Sprintf("2.%d", w.seq+1), w.secret)
 		if err != nil {
 			return "", err
 		}
@@ -344,7 +406,7 @@ func (w *world) vote(raw []byte, alias string) string {
 		if err != nil {
 			return "", err
 		}
-		info, err := gov.Vote(tx, r)
+		info, err := gov.Vote(tx, r, w.secret)
 		if err != nil {
 			return "", err
 		}

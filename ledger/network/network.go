@@ -251,7 +251,7 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 			return out
 		}}
 	n.SetHistorian(hist.want)
-	srv := app.NewServer(n, self, service, rpcAddr, log, acl.App{}, gov.App{})
+	srv := app.NewServer(n, self, service, rpcAddr, log, acl.App{}, gov.App{Secret: p.Secret})
 	ln, err := net.Listen("tcp", cfg.RPCAddr)
 	if err != nil {
 		tr.Close()
@@ -266,7 +266,7 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 	ctx, r.cancel = context.WithCancel(ctx)
 	go func() {
 		defer close(r.done)
-		genesis(ctx, n, cfg, log)
+		genesis(ctx, n, cfg, p.Secret, log)
 		<-ctx.Done()
 	}()
 	return r, nil
@@ -275,7 +275,7 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 // genesis writes the first users once this node is primary of a network
 // that has none. Two primaries in turn may both write them before the
 // first commits; the records are the same.
-func genesis(ctx context.Context, n *node.Node, cfg Config, log *slog.Logger) {
+func genesis(ctx context.Context, n *node.Node, cfg Config, secret []byte, log *slog.Logger) {
 	users := cfg.GenesisUsers
 	if len(users) == 0 && len(cfg.GenesisMembers) == 0 {
 		return
@@ -290,7 +290,7 @@ func genesis(ctx context.Context, n *node.Node, cfg Config, log *slog.Logger) {
 		b, _ := json.Marshal(app.User{ID: app.UserID(c), Role: u.Role, Cert: u.Cert})
 		recs[app.UserID(c)] = b
 	}
-	g := gov.Genesis{RecoveryThreshold: cfg.RecoveryThreshold}
+	g := gov.Genesis{RecoveryThreshold: cfg.RecoveryThreshold, Secret: secret}
 	for _, m := range cfg.GenesisMembers {
 		c, err := identity.ParseCert([]byte(m.Cert))
 		if err != nil {
