@@ -365,7 +365,11 @@ func (e *Enclave) openCell(env string) (string, types.Type, []byte, error) {
 // accesses depend on the table's size and on its plaintext columns (the
 // group a row falls in), which the host holds anyway, and not on the
 // encrypted values. An overflow is one error for the whole query, after
-// all the work.
+// all the work. Rows that a conjunct on a plaintext column rejects are
+// skipped: the host computes those verdicts from its own data. (Cells a
+// normal-mode query decrypted into the table's image are not decrypted
+// again; which ones they are shows what that query's own accesses
+// showed.)
 
 // ObliviousScanOK reports whether the oblivious scan runs a plan: GROUP
 // BY on plaintext columns only, DECIMAL-typed expressions, ORDER BY on
@@ -526,12 +530,29 @@ func (e *Enclave) RunObliviousImage(img *TableImage, p ScanPlan) ([][]any, error
 			inputs := make([]decimal.Dec, len(p.Inputs))
 			var key []byte
 			row := make([]any, len(p.Inputs))
+		rows:
 			for r := lo; r < hi; r++ {
-				// Decrypt every encrypted numeric input of every row:
-				// which ones a row needs must not depend on the others.
+				// Conjuncts on plaintext columns first: their verdicts are
+				// the host's to compute already, so a row they reject is
+				// skipped, which shows nothing the host does not know.
 				for j, in := range p.Inputs {
 					if in.CEK == "" {
 						row[j] = cols[j].plain[r]
+					}
+				}
+				for _, f := range flts {
+					if p.Inputs[f.in].CEK != "" {
+						continue
+					}
+					if f.null || row[f.in] == nil || !publicVerdict(f.op, comparePlain(row[f.in], f.plain)) {
+						continue rows
+					}
+				}
+				// Decrypt every encrypted numeric input of every other
+				// row: which ones a row needs must not depend on the
+				// others.
+				for j, in := range p.Inputs {
+					if in.CEK == "" {
 						continue
 					}
 					if !decimal.Numeric(in.Type) {
@@ -551,15 +572,11 @@ func (e *Enclave) RunObliviousImage(img *TableImage, p ScanPlan) ([][]any, error
 				}
 				keep := oblivious.True
 				for _, f := range flts {
+					if p.Inputs[f.in].CEK == "" {
+						continue // passed above
+					}
 					if f.null || row[f.in] == nil {
 						keep = oblivious.False // NULL passes no filter; NULLs are visible to the host
-						continue
-					}
-					if p.Inputs[f.in].CEK == "" {
-						// A plaintext column: the host holds the verdict already.
-						if !publicVerdict(f.op, comparePlain(row[f.in], f.plain)) {
-							keep = oblivious.False
-						}
 						continue
 					}
 					keep = keep.And(compareMask(publicOp(f.op), inputs[f.in], f.arg))
