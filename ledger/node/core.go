@@ -34,6 +34,11 @@ const (
 	// governance app writes (package gov): its maps are governance's, and
 	// the app framework keeps other apps out of them.
 	GovernancePrefix = "public:confide.gov."
+	// SnapshotRequests is where governance records a request for a
+	// snapshot (the requesting proposal's ID under the key "snapshot",
+	// spec/ledger-governance.md): the primary snapshots at its next
+	// signature after the value changes.
+	SnapshotRequests = "public:confide.gov.requests"
 	MapSignatures    = "public:confide.signatures"
 	// MapNodes holds the nodes' certificates (PEM) by node ID, written by
 	// a node's first signature transaction.
@@ -191,6 +196,7 @@ type Core struct {
 	// Snapshots (snap.go).
 	confLog        []confAt // the voters after each configuration change in the log
 	lastSnap       uint64   // seqno of the newest snapshot
+	snapRequest    string   // the snapshot request acted on last
 	pending        []pendingSnap
 	snapCache      []byte // the primary's snapshot, encoded when it wrote the evidence
 	snapCacheSeqno uint64
@@ -716,6 +722,11 @@ func (c *Core) Sign(now time.Time) error {
 		e.Writes[MapNodes] = []entry.Write{{Key: []byte(sig.Node), Value: c.cfg.Node.CertPEM()}}
 	}
 	snap := c.cfg.SnapshotEvery > 0 && id.Seqno-c.lastSnap >= c.cfg.SnapshotEvery
+	if req, ok := c.kv.Get(SnapshotRequests, []byte("snapshot")); ok && string(req) != c.snapRequest {
+		// Governance asked for one (after a restart or a change of
+		// primary, a request already served may be served again).
+		snap, c.snapRequest = true, string(req)
+	}
 	if c.chunk >= c.cfg.ChunkBytes || snap {
 		e.Flags |= entry.FlagChunkEnd
 	}

@@ -28,6 +28,7 @@ import (
 //	cluster nodes=3          a new network
 //	elect id                 id campaigns; messages are delivered
 //	put id key value         id executes a write (prints its ID and status)
+//	request-snapshot id req  id records governance's snapshot request req
 //	sign id                  id writes a signature transaction
 //	settle                   deliver messages until the network is quiet
 //	cut id / heal id         drop / restore id's messages
@@ -77,6 +78,16 @@ func TestScripts(t *testing.T) {
 				n := id(0)
 				tx, err := c.cores[n].Execute(func(tx *kv.Tx, _ entry.TxID) (*merkle.Hash, error) {
 					tx.Put("records", []byte(arg(1)), []byte(arg(2)))
+					return nil, nil
+				})
+				if err != nil {
+					return err.Error()
+				}
+				return fmt.Sprintf("%s %s", tx, c.cores[n].Status(tx))
+			case "request-snapshot":
+				n := id(0)
+				tx, err := c.cores[n].Execute(func(tx *kv.Tx, _ entry.TxID) (*merkle.Hash, error) {
+					tx.Put(SnapshotRequests, []byte("snapshot"), []byte(arg(1)))
 					return nil, nil
 				})
 				if err != nil {
