@@ -184,6 +184,16 @@ const actions = new Map([
       set(CONFIG, "config", c);
     },
   }],
+  ["set_join_policy", {
+    validate(args) {
+      check(typeof args.allow_simulated === "boolean", "set_join_policy: allow_simulated is true or false");
+    },
+    apply(args) {
+      const c = config();
+      c.allow_simulated = args.allow_simulated;
+      set(CONFIG, "config", c);
+    },
+  }],
   ["trigger_ledger_rekey", {
     validate() {},
     apply(args, proposalId) {

@@ -35,6 +35,10 @@ type Genesis struct {
 	// Secret is the ledger secret, for the recovery material (nil: none
 	// is made).
 	Secret []byte
+	// CodeIDs are the node code allowed to join (unique IDs, hex), and
+	// AllowSimulated whether simulated evidence may join.
+	CodeIDs        []string
+	AllowSimulated bool
 }
 
 // GenesisMember is a founding member, active from the start.
@@ -74,7 +78,10 @@ func WriteGenesis(tx *kv.Tx, g Genesis) error {
 	if keys > 0 && t > keys {
 		return fmt.Errorf("gov: a recovery threshold of %d with %d recovery members", t, keys)
 	}
-	putJSON(tx, MapConfig, "config", map[string]any{"recovery_threshold": t})
+	putJSON(tx, MapConfig, "config", map[string]any{"recovery_threshold": t, "allow_simulated": g.AllowSimulated})
+	for _, id := range g.CodeIDs {
+		putJSON(tx, MapCodeIDs, id, "AllowedToJoin")
+	}
 	putJSON(tx, MapService, "service", map[string]any{"status": "Opening"})
 	if g.Secret != nil {
 		return Reshare(tx, g.Secret)

@@ -15,6 +15,7 @@ package network
 import (
 	"context"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,7 +61,13 @@ type Config struct {
 	GenesisUsers      []GenesisUser   `json:"genesis_users,omitempty"`
 	GenesisMembers    []GenesisMember `json:"genesis_members,omitempty"`
 	RecoveryThreshold int             `json:"recovery_threshold,omitempty"`
-	SignEvery         int             `json:"sign_every,omitempty"`
+	// AllowSimulated, at genesis: joining nodes may present simulated
+	// evidence (a governance setting afterwards).
+	AllowSimulated bool `json:"allow_simulated,omitempty"`
+	// Join makes a node with an empty directory ask Target for
+	// admission (attested join) instead of being provisioned.
+	Join      *JoinConfig `json:"join,omitempty"`
+	SignEvery int         `json:"sign_every,omitempty"`
 	// SignIntervalMS is the longest time between signatures.
 	SignIntervalMS int `json:"sign_interval_ms,omitempty"`
 	// SnapshotEvery: the primary snapshots after this many transactions
@@ -88,8 +95,11 @@ type GenesisMember struct {
 type Provision struct {
 	Secret      []byte `json:"ledger_secret"`
 	ServiceCert string `json:"service_cert"`
-	NodeCert    string `json:"node_cert"`
-	NodeKey     string `json:"node_key"`
+	// ServiceKey is the service identity's key (PEM), with which the
+	// primary endorses joining nodes.
+	ServiceKey string `json:"service_key,omitempty"`
+	NodeCert   string `json:"node_cert"`
+	NodeKey    string `json:"node_key"`
 }
 
 // File names in a node's directory.
@@ -185,6 +195,27 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 		}
 		link.ATLS = &atls.Config{Attester: env.Platform, Verifier: env.Verifier, Policy: pol}
 	}
+	if cfg.Join != nil {
+		id, ps, ok := joined(cfg.Dir)
+		if !ok && !exists(filepath.Join(cfg.Dir, SealedFile)) && !exists(filepath.Join(cfg.Dir, ProvisionFile)) {
+			var err error
+			if id, ps, err = join(ctx, cfg, env); err != nil {
+				return nil, err
+			}
+			ok = true
+		}
+		if ok {
+			cfg.ID = id
+			merged := map[uint64]Peer{}
+			for k, v := range cfg.Peers {
+				merged[k] = v
+			}
+			for k, v := range ps {
+				merged[k] = v
+			}
+			cfg.Peers = merged
+		}
+	}
 	p, err := secrets(ctx, cfg.Dir, env.Sealer)
 	if err != nil {
 		return nil, err
@@ -206,6 +237,14 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 		return nil, err
 	}
 	self := &identity.Identity{Key: nodeKey, Cert: nodeCert}
+	var serviceID *identity.Identity
+	if p.ServiceKey != "" {
+		k, err := identity.ParseKey([]byte(p.ServiceKey))
+		if err != nil {
+			return nil, fmt.Errorf("network: the service key: %w", err)
+		}
+		serviceID = &identity.Identity{Key: k, Cert: service}
+	}
 	link.Self, link.Service = self, service
 	core, err := node.Open(node.Config{
 		ID: cfg.ID, Dir: cfg.Dir, Secret: secret, Node: self, Service: service, Bootstrap: cfg.Bootstrap,
@@ -238,7 +277,7 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 	close(ready)
 	r.Node, r.transport, r.RaftAddr, r.Attested = n, tr, tr.Addr(), link.Attested()
 
-	rpcAddr := func(id uint64) string { return cfg.Peers[id].RPC }
+	rpcAddr := func(id uint64) string { return rpcAddress(cfg, n.Store(), id) }
 	hist := &historian{n: n, log: log, fetching: map[uint64]bool{},
 		client: &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: node.TLSConfig(self, service)}},
 		peers: func() []string {
@@ -251,7 +290,8 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 			return out
 		}}
 	n.SetHistorian(hist.want)
-	srv := app.NewServer(n, self, service, rpcAddr, log, acl.App{}, gov.App{Secret: p.Secret})
+	ja := &joinApp{cfg: cfg, prov: p, service: serviceID, verifier: env.Verifier, transport: tr}
+	srv := app.NewServer(n, self, service, rpcAddr, log, acl.App{}, gov.App{Secret: p.Secret}, ja)
 	ln, err := net.Listen("tcp", cfg.RPCAddr)
 	if err != nil {
 		tr.Close()
@@ -266,7 +306,8 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 	ctx, r.cancel = context.WithCancel(ctx)
 	go func() {
 		defer close(r.done)
-		genesis(ctx, n, cfg, p.Secret, log)
+		go watchPeers(ctx, cfg, n.Store(), tr)
+		genesis(ctx, n, cfg, p.Secret, env, log)
 		<-ctx.Done()
 	}()
 	return r, nil
@@ -275,7 +316,7 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 // genesis writes the first users once this node is primary of a network
 // that has none. Two primaries in turn may both write them before the
 // first commits; the records are the same.
-func genesis(ctx context.Context, n *node.Node, cfg Config, secret []byte, log *slog.Logger) {
+func genesis(ctx context.Context, n *node.Node, cfg Config, secret []byte, env Enclave, log *slog.Logger) {
 	users := cfg.GenesisUsers
 	if len(users) == 0 && len(cfg.GenesisMembers) == 0 {
 		return
@@ -290,7 +331,13 @@ func genesis(ctx context.Context, n *node.Node, cfg Config, secret []byte, log *
 		b, _ := json.Marshal(app.User{ID: app.UserID(c), Role: u.Role, Cert: u.Cert})
 		recs[app.UserID(c)] = b
 	}
-	g := gov.Genesis{RecoveryThreshold: cfg.RecoveryThreshold, Secret: secret}
+	g := gov.Genesis{RecoveryThreshold: cfg.RecoveryThreshold, Secret: secret, AllowSimulated: cfg.AllowSimulated}
+	if env.Platform != nil {
+		// The founding nodes' code may join (CCF's genesis does the same).
+		if id, err := env.Platform.Identity(ctx); err == nil {
+			g.CodeIDs = append(g.CodeIDs, hex.EncodeToString(id.UniqueID))
+		}
+	}
 	for _, m := range cfg.GenesisMembers {
 		c, err := identity.ParseCert([]byte(m.Cert))
 		if err != nil {
@@ -329,6 +376,11 @@ func genesis(ctx context.Context, n *node.Node, cfg Config, secret []byte, log *
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // Wait blocks until the node stops and returns why.

@@ -645,6 +645,14 @@ func (c *Core) SignAt(now time.Time) time.Time {
 	return now
 }
 
+// Voters are raft's voters as the node last applied its configuration.
+func (c *Core) Voters() []uint64 {
+	if c.ms.current == nil {
+		return append([]uint64(nil), c.ms.cs.Voters...)
+	}
+	return append([]uint64(nil), c.ms.current.Voters...)
+}
+
 // ChangeVoters proposes adding (or removing) a voter, on the primary.
 // A node added this way starts with an empty directory and no
 // Bootstrap; the primary sends it what it needs (the newest committed

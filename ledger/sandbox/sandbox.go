@@ -105,6 +105,10 @@ func Prepare(opts Options) error {
 	if err != nil {
 		return err
 	}
+	svcKey, err := identity.EncodeKey(svc.Key)
+	if err != nil {
+		return err
+	}
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return err
@@ -176,13 +180,16 @@ func Prepare(opts Options) error {
 		if err != nil {
 			return err
 		}
-		prov, _ := json.Marshal(network.Provision{Secret: secret, ServiceCert: string(svc.CertPEM()),
+		prov, _ := json.Marshal(network.Provision{Secret: secret, ServiceCert: string(svc.CertPEM()), ServiceKey: string(svcKey),
 			NodeCert: string(nid.CertPEM()), NodeKey: string(key)})
 		if err := os.WriteFile(filepath.Join(dir, network.ProvisionFile), prov, 0o600); err != nil {
 			return err
 		}
 		cfg := network.Config{ID: id, Dir: dir, RaftAddr: peers[id].Raft, RPCAddr: peers[id].RPC, Peers: peers,
-			Bootstrap: bootstrap, GenesisUsers: genesis, GenesisMembers: members, RecoveryThreshold: opts.RecoveryThreshold, SignIntervalMS: opts.SignIntervalMS, SignEvery: opts.SignEvery,
+			Bootstrap: bootstrap, GenesisUsers: genesis, GenesisMembers: members, RecoveryThreshold: opts.RecoveryThreshold,
+			// The sandbox's nodes run on the simulated platform (unless
+			// CONFIDE_PLATFORM names hardware): joining ones may too.
+			AllowSimulated: true, SignIntervalMS: opts.SignIntervalMS, SignEvery: opts.SignEvery,
 			SnapshotEvery: cmp.Or(opts.SnapshotEvery, DefaultSnapshotEvery), CompactKeep: opts.CompactKeep}
 		b, _ := json.MarshalIndent(cfg, "", "  ")
 		if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600); err != nil {
