@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -186,6 +187,29 @@ func TestAttestedJoin(t *testing.T) {
 			t.Fatal("the trusted node did not catch up")
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// remove_node retires node 5: out of raft's configuration.
+	prop = m.propose(t, "member0", `{"actions": [{"name": "remove_node", "args": {"node_id": "`+pending+`"}}]}`)
+	m.vote(t, "member1", prop)
+	m.vote(t, "member2", prop)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		var voters []uint64
+		var primary bool
+		for _, r := range tn.running {
+			r.Node.With(func(c *node.Core) {
+				if c.IsPrimary() {
+					primary, voters = true, c.Voters()
+				}
+			})
+		}
+		if primary && !slices.Contains(voters, 5) && slices.Contains(voters, 4) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 5 still a voter: %v", voters)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

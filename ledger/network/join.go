@@ -266,8 +266,11 @@ func rpcAddress(cfg Config, store *kv.Store, id uint64) string {
 	return peers(cfg, store)[id].RPC
 }
 
-// watchPeers keeps the transport told of joined nodes' raft addresses.
-func watchPeers(ctx context.Context, cfg Config, store *kv.Store, tr *node.Transport) {
+// watchPeers keeps the transport told of joined nodes' raft addresses,
+// and on the primary takes retired nodes (remove_node) out of raft's
+// configuration.
+func watchPeers(ctx context.Context, cfg Config, n *node.Node, tr *node.Transport) {
+	store := n.Store()
 	known := map[uint64]string{}
 	for ctx.Err() == nil {
 		for id, p := range peers(cfg, store) {
@@ -275,6 +278,29 @@ func watchPeers(ctx context.Context, cfg Config, store *kv.Store, tr *node.Trans
 				tr.SetPeer(id, p.Raft)
 				known[id] = p.Raft
 			}
+		}
+		var retired []uint64
+		store.Range(gov.MapNodeInfo, func(_, v []byte) bool {
+			var rec NodeRecord
+			if json.Unmarshal(v, &rec) == nil && rec.Status == "Retired" && rec.RaftID != 0 {
+				retired = append(retired, rec.RaftID)
+			}
+			return true
+		})
+		if len(retired) > 0 {
+			n.With(func(c *node.Core) {
+				if !c.IsPrimary() {
+					return
+				}
+				voters := c.Voters()
+				for _, id := range retired {
+					// One change at a time; the next round takes the next.
+					if slices_contains(voters, id) && id != cfg.ID && len(voters) > 1 {
+						c.ChangeVoters(id, false)
+						return
+					}
+				}
+			})
 		}
 		select {
 		case <-ctx.Done():

@@ -306,7 +306,7 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 	ctx, r.cancel = context.WithCancel(ctx)
 	go func() {
 		defer close(r.done)
-		go watchPeers(ctx, cfg, n.Store(), tr)
+		go watchPeers(ctx, cfg, n, tr)
 		genesis(ctx, n, cfg, p.Secret, env, log)
 		<-ctx.Done()
 	}()
