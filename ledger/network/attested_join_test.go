@@ -225,9 +225,10 @@ func memberSigner(t *testing.T, tn *testNet) *members {
 	return &members{dir: tn.dir, base: "https://" + tn.config(1).RPCAddr, http: client(t, tn.dir, "member0", svcPEM)}
 }
 
-func (m *members) send(t *testing.T, member, typ, proposal, path string, body []byte) map[string]any {
-	certPEM, _ := os.ReadFile(filepath.Join(m.dir, member+"_cert.pem"))
-	keyPEM, _ := os.ReadFile(filepath.Join(m.dir, member+"_privk.pem"))
+// signAs signs a governance request as a sandbox member.
+func signAs(t *testing.T, dir, member, typ, proposal string, body []byte) []byte {
+	certPEM, _ := os.ReadFile(filepath.Join(dir, member+"_cert.pem"))
+	keyPEM, _ := os.ReadFile(filepath.Join(dir, member+"_privk.pem"))
 	cert, err := identity.ParseCert(certPEM)
 	if err != nil {
 		t.Fatal(err)
@@ -240,6 +241,11 @@ func (m *members) send(t *testing.T, member, typ, proposal, path string, body []
 	if err != nil {
 		t.Fatal(err)
 	}
+	return raw
+}
+
+func (m *members) send(t *testing.T, member, typ, proposal, path string, body []byte) map[string]any {
+	raw := signAs(t, m.dir, member, typ, proposal, body)
 	resp, err := m.http.Post(m.base+path+"?wait=committed", "application/cose", bytes.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)

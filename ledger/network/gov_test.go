@@ -42,21 +42,7 @@ func TestGovernance(t *testing.T) {
 		t.Fatalf("members: %v", out)
 	}
 	sign := func(member, typ, proposal string, body []byte) []byte {
-		certPEM, _ := os.ReadFile(filepath.Join(tn.dir, member+"_cert.pem"))
-		keyPEM, _ := os.ReadFile(filepath.Join(tn.dir, member+"_privk.pem"))
-		cert, err := identity.ParseCert(certPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		key, err := identity.ParseKey(keyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := gov.Sign(key, cert, typ, proposal, time.Now(), body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		return signAs(t, tn.dir, member, typ, proposal, body)
 	}
 	post := func(node uint64, path string, body []byte) (int, map[string]any) {
 		resp, err := c.Post(base(node)+path+"?wait=committed", "application/cose", bytes.NewReader(body))
