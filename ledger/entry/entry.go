@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/confide/confide/ledger/merkle"
 )
@@ -88,16 +89,114 @@ type Entry struct {
 	Claims merkle.Hash
 }
 
-// Secret is a ledger secret: the key of private write sets and the root
-// of commit evidence.
+// Secret is the ledger's secrets: the keys of private write sets and the
+// roots of commit evidence. A rekey adds a secret for the transactions
+// from a seqno on (spec/ledger-entry.md); each operation takes the
+// secret in effect at its transaction's seqno.
 type Secret struct {
+	mu     sync.RWMutex
+	epochs []epoch // ascending by from; the first from 1
+}
+
+type epoch struct {
+	from uint64
+	raw  []byte
+	keys *keys
+}
+
+type keys struct {
 	aead   cipher.AEAD
 	snap   cipher.AEAD // seals snapshots' private state
 	commit []byte      // HMAC key of commit evidence
 }
 
-// NewSecret derives the ledger's keys from a 32-byte ledger secret.
+// Epoch is one ledger secret and the first seqno it encrypts.
+type Epoch struct {
+	From   uint64 `json:"from"`
+	Secret []byte `json:"secret"`
+}
+
+// NewSecret derives the ledger's keys from a 32-byte ledger secret, in
+// effect from seqno 1.
 func NewSecret(s []byte) (*Secret, error) {
+	k, err := deriveKeys(s)
+	if err != nil {
+		return nil, err
+	}
+	return &Secret{epochs: []epoch{{from: 1, raw: append([]byte(nil), s...), keys: k}}}, nil
+}
+
+// NewKeyring is NewSecret for several epochs (Epochs' output).
+func NewKeyring(es []Epoch) (*Secret, error) {
+	if len(es) == 0 || es[0].From != 1 {
+		return nil, fmt.Errorf("entry: a keyring starts at seqno 1")
+	}
+	s, err := NewSecret(es[0].Secret)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range es[1:] {
+		if err := s.Add(e.From, e.Secret); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Add puts a secret in effect from seqno from, which must follow every
+// epoch's start (a rekey transaction at seqno from−1 adds it).
+func (s *Secret) Add(from uint64, secret []byte) error {
+	k, err := deriveKeys(secret)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if last := s.epochs[len(s.epochs)-1]; from <= last.from {
+		if from == last.from && bytes.Equal(last.raw, secret) {
+			return nil // the same rekey applied again
+		}
+		return fmt.Errorf("entry: a secret from seqno %d after one from %d", from, last.from)
+	}
+	s.epochs = append(s.epochs, epoch{from: from, raw: append([]byte(nil), secret...), keys: k})
+	return nil
+}
+
+// Truncate forgets the secrets of epochs starting after seqno last+1:
+// their rekey transactions were rolled back.
+func (s *Secret) Truncate(last uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.epochs) > 1 && s.epochs[len(s.epochs)-1].from > last+1 {
+		s.epochs = s.epochs[:len(s.epochs)-1]
+	}
+}
+
+// Epochs lists the secrets, for sealing, recovery and joining nodes.
+func (s *Secret) Epochs() []Epoch {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Epoch, len(s.epochs))
+	for i, e := range s.epochs {
+		out[i] = Epoch{From: e.from, Secret: append([]byte(nil), e.raw...)}
+	}
+	return out
+}
+
+// at is the keys in effect at seqno.
+func (s *Secret) at(seqno uint64) *keys {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	k := s.epochs[0].keys
+	for _, e := range s.epochs[1:] {
+		if e.from <= seqno {
+			k = e.keys
+		}
+	}
+	return k
+}
+
+func deriveKeys(s []byte) (*keys, error) {
 	if len(s) != 32 {
 		return nil, fmt.Errorf("entry: a ledger secret is 32 bytes, not %d", len(s))
 	}
@@ -121,7 +220,7 @@ func NewSecret(s []byte) (*Secret, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Secret{aead: aead, snap: snap, commit: commit}, nil
+	return &keys{aead: aead, snap: snap, commit: commit}, nil
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -138,12 +237,12 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 // binds what precedes the sealed part in the snapshot.
 func (s *Secret) SealState(seqno, view uint64, ws WriteSet, aad func(public []byte) []byte) (public, sealed []byte) {
 	public = encodeWrites(ws, true)
-	return public, s.snap.Seal(nil, iv(TxID{View: view, Seqno: seqno}), encodeWrites(ws, false), aad(public))
+	return public, s.at(seqno).snap.Seal(nil, iv(TxID{View: view, Seqno: seqno}), encodeWrites(ws, false), aad(public))
 }
 
 // OpenState decodes a snapshot's state.
 func (s *Secret) OpenState(seqno, view uint64, public, sealed, aad []byte) (WriteSet, error) {
-	priv, err := s.snap.Open(nil, iv(TxID{View: view, Seqno: seqno}), sealed, aad)
+	priv, err := s.at(seqno).snap.Open(nil, iv(TxID{View: view, Seqno: seqno}), sealed, aad)
 	if err != nil {
 		return nil, ErrAuth
 	}
@@ -269,7 +368,8 @@ func (s *Secret) Encode(e *Entry) ([]byte, error) {
 	}
 	pub := encodeWrites(e.Writes, true)
 	priv := encodeWrites(e.Writes, false)
-	sealedLen := len(priv) + s.aead.Overhead()
+	k := s.at(e.TxID.Seqno)
+	sealedLen := len(priv) + k.aead.Overhead()
 	if headerSize+len(pub)+sealedLen > MaxEntry {
 		return nil, fmt.Errorf("entry: over %d bytes", MaxEntry)
 	}
@@ -289,7 +389,7 @@ func (s *Secret) Encode(e *Entry) ([]byte, error) {
 	out = append(out, pub...)
 	// The header and the public part are the additional data: moving a
 	// private part to another entry fails its tag.
-	return s.aead.Seal(out, iv(e.TxID), priv, out), nil
+	return k.aead.Seal(out, iv(e.TxID), priv, out), nil
 }
 
 // Header is what an entry says of itself without the ledger secret.
@@ -344,7 +444,7 @@ func (s *Secret) Decode(b []byte) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	priv, err := s.aead.Open(nil, iv(h.TxID), h.Private, h.aad)
+	priv, err := s.at(h.TxID.Seqno).aead.Open(nil, iv(h.TxID), h.Private, h.aad)
 	if err != nil {
 		return nil, ErrAuth
 	}
@@ -365,7 +465,7 @@ func Digest(encoded []byte) merkle.Hash { return sha256.Sum256(encoded) }
 // CommitEvidence is what a committed transaction reveals:
 // "ce:" ‖ view.seqno ‖ ":" ‖ hex(HMAC-SHA-256(commit key, view.seqno)).
 func (s *Secret) CommitEvidence(id TxID) string {
-	m := hmac.New(sha256.New, s.commit)
+	m := hmac.New(sha256.New, s.at(id.Seqno).commit)
 	m.Write([]byte(id.String()))
 	return "ce:" + id.String() + ":" + hex.EncodeToString(m.Sum(nil))
 }

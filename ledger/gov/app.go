@@ -24,8 +24,16 @@ import (
 type App struct {
 	// Now is the primary's clock (nil: time.Now).
 	Now func() time.Time
-	// Secret is the ledger secret, for the recovery material.
-	Secret []byte
+	// Keyring gives the ledger's secrets as the recovery material wraps
+	// them (nil: no material is made).
+	Keyring func() []byte
+}
+
+func (a App) secret() []byte {
+	if a.Keyring == nil {
+		return nil
+	}
+	return a.Keyring()
 }
 
 // Maps is what governance writes.
@@ -134,7 +142,7 @@ func (a App) create(r *app.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, info, err := Propose(r.Tx, req, r.ID.String(), a.Secret)
+	id, info, err := Propose(r.Tx, req, r.ID.String(), a.secret())
 	if err != nil {
 		return nil, refuse(err)
 	}
@@ -160,7 +168,7 @@ func (a App) ballot(r *app.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	info, err := Vote(r.Tx, req, a.Secret)
+	info, err := Vote(r.Tx, req, a.secret())
 	if err != nil {
 		return nil, refuse(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -185,7 +186,12 @@ func (j *joinApp) join(r *app.Request) (any, error) {
 	}
 	resp.RaftID = rec.RaftID
 	resp.Peers = peers(j.cfg, store)
-	resp.Provision = &Provision{Secret: j.prov.Secret, ServiceCert: j.prov.ServiceCert, ServiceKey: j.prov.ServiceKey, NodeCert: string(endorsed.CertPEM())}
+	var epochs []entry.Epoch
+	n.With(func(c *node.Core) { epochs = c.Secret().Epochs() })
+	resp.Provision = &Provision{Secret: epochs[0].Secret, ServiceCert: j.prov.ServiceCert, ServiceKey: j.prov.ServiceKey, NodeCert: string(endorsed.CertPEM())}
+	if len(epochs) > 1 {
+		resp.Provision.Epochs = epochs
+	}
 	return resp, nil
 }
 
@@ -404,4 +410,43 @@ func joined(dir string) (uint64, map[uint64]Peer, bool) {
 		return 0, nil, false
 	}
 	return j.RaftID, j.Peers, true
+}
+
+// watchRekeys carries out governance's rekey requests on the primary: a
+// rekey transaction (the new secret, sealed under the current one), then
+// new recovery material wrapping every secret, once per request.
+func watchRekeys(ctx context.Context, n *node.Node, keyring func() []byte, log interface{ Error(string, ...any) }) {
+	for ctx.Err() == nil {
+		req, ok := n.Store().Get(gov.MapRequests, []byte("rekey"))
+		done, _ := n.Store().Get(gov.MapRequests, []byte("rekey_done"))
+		if ok && string(req) != string(done) {
+			var primary bool
+			n.With(func(c *node.Core) { primary = c.IsPrimary() })
+			if primary {
+				secret := make([]byte, 32)
+				if _, err := rand.Read(secret); err != nil {
+					log.Error("rekey", "err", err)
+					return
+				}
+				var err error
+				n.With(func(c *node.Core) { _, err = c.Rekey(secret) })
+				clear(secret)
+				if err == nil {
+					// The recovery material wraps every secret; the request
+					// is marked served in the same transaction.
+					_, err = n.Execute(ctx, func(tx *kv.Tx, _ entry.TxID) (*merkle.Hash, error) {
+						tx.Put(gov.MapRequests, []byte("rekey_done"), req)
+						return nil, gov.Reshare(tx, keyring())
+					})
+				}
+				if err != nil {
+					log.Error("rekey", "err", err)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -93,8 +94,11 @@ type GenesisMember struct {
 
 // Provision is what a node receives once, before its first start.
 type Provision struct {
-	Secret      []byte `json:"ledger_secret"`
-	ServiceCert string `json:"service_cert"`
+	Secret []byte `json:"ledger_secret"`
+	// Epochs, after a rekey, are all the ledger secrets (the first is
+	// Secret, from seqno 1).
+	Epochs      []entry.Epoch `json:"ledger_secrets,omitempty"`
+	ServiceCert string        `json:"service_cert"`
 	// ServiceKey is the service identity's key (PEM), with which the
 	// primary endorses joining nodes.
 	ServiceKey string `json:"service_key,omitempty"`
@@ -130,6 +134,24 @@ var sealAAD = []byte("confide ledger node secrets v1")
 
 // ErrCannotUnseal: the node's sealed secrets are not for this enclave.
 var ErrCannotUnseal = errors.New("network: this node cannot unseal its secrets (another platform or enclave identity); it must join as a new node")
+
+// reseal seals the node's secrets again (after a rekey).
+func reseal(ctx context.Context, dir string, s Sealer, p *Provision) error {
+	plain, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	blob, err := s.Seal(ctx, enclave.SealUnique, plain, sealAAD)
+	if err != nil {
+		return err
+	}
+	sealedPath := filepath.Join(dir, SealedFile)
+	tmp := sealedPath + ".tmp"
+	if err := os.WriteFile(tmp, blob, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, sealedPath)
+}
 
 // secrets unseals the node's secrets, or seals them from the
 // provisioning file on first start.
@@ -221,8 +243,26 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 		return nil, err
 	}
 	secret, err := entry.NewSecret(p.Secret)
+	if len(p.Epochs) > 0 {
+		secret, err = entry.NewKeyring(p.Epochs)
+	}
 	if err != nil {
 		return nil, err
+	}
+	// A rekey's secret is sealed with the others before anything uses
+	// it, so that the node restarts (from a snapshot too) with all.
+	var sealMu sync.Mutex
+	onSecret := func(entry.Epoch) {
+		sealMu.Lock()
+		defer sealMu.Unlock()
+		p.Epochs = secret.Epochs()
+		if err := reseal(ctx, cfg.Dir, env.Sealer, p); err != nil {
+			log.Error("sealing a rekey's secret", "err", err)
+		}
+	}
+	keyring := func() []byte {
+		b, _ := json.Marshal(secret.Epochs())
+		return b
 	}
 	service, err := identity.ParseCert([]byte(p.ServiceCert))
 	if err != nil {
@@ -247,7 +287,7 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 	}
 	link.Self, link.Service = self, service
 	core, err := node.Open(node.Config{
-		ID: cfg.ID, Dir: cfg.Dir, Secret: secret, Node: self, Service: service, Bootstrap: cfg.Bootstrap,
+		ID: cfg.ID, Dir: cfg.Dir, Secret: secret, OnSecret: onSecret, Node: self, Service: service, Bootstrap: cfg.Bootstrap,
 		SignEvery: cfg.SignEvery, SignInterval: time.Duration(cfg.SignIntervalMS) * time.Millisecond, SnapshotEvery: cfg.SnapshotEvery, CompactKeep: cfg.CompactKeep,
 	})
 	if err != nil {
@@ -291,7 +331,7 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 		}}
 	n.SetHistorian(hist.want)
 	ja := &joinApp{cfg: cfg, prov: p, service: serviceID, verifier: env.Verifier, transport: tr}
-	srv := app.NewServer(n, self, service, rpcAddr, log, acl.App{}, gov.App{Secret: p.Secret}, ja)
+	srv := app.NewServer(n, self, service, rpcAddr, log, acl.App{}, gov.App{Keyring: keyring}, ja)
 	ln, err := net.Listen("tcp", cfg.RPCAddr)
 	if err != nil {
 		tr.Close()
@@ -307,7 +347,8 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 	go func() {
 		defer close(r.done)
 		go watchPeers(ctx, cfg, n, tr)
-		genesis(ctx, n, cfg, p.Secret, env, log)
+		go watchRekeys(ctx, n, keyring, log)
+		genesis(ctx, n, cfg, keyring(), env, log)
 		<-ctx.Done()
 	}()
 	return r, nil

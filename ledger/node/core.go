@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,11 @@ const (
 	// a node's first signature transaction.
 	MapNodes = "public:confide.nodes"
 	MapRaft  = "public:confide.raft"
+	// MapSecrets holds a rekey's new ledger secret (private, so sealed
+	// under the secret in effect at the rekey transaction): key the seqno
+	// it takes effect from (decimal, the rekey's seqno + 1), value the
+	// 32-byte secret.
+	MapSecrets = "confide.secrets"
 )
 
 // Errors.
@@ -75,8 +81,11 @@ type Config struct {
 	// ID is the node's raft ID, not 0.
 	ID  uint64
 	Dir string
-	// Secret is the ledger secret.
+	// Secret is the ledger secret (its keyring).
 	Secret *entry.Secret
+	// OnSecret, if set, is told of a secret a rekey adds, so that the
+	// node can seal it with its other secrets.
+	OnSecret func(entry.Epoch)
 	// Node is the node's identity, endorsed by Service.
 	Node    *identity.Identity
 	Service *x509.Certificate
@@ -462,6 +471,19 @@ func (c *Core) applyChecked(b []byte, e *entry.Entry, check bool) error {
 	if err := c.kv.Apply(s, entry.Digest(b), e.Writes); err != nil {
 		return err
 	}
+	for _, w := range e.Writes[MapSecrets] {
+		// A rekey: the next transactions are sealed under the new secret.
+		from, err := strconv.ParseUint(string(w.Key), 10, 64)
+		if err != nil || from != s+1 || w.Deleted {
+			return fmt.Errorf("%w: entry %d: a rekey for seqno %q", ErrTampered, s, w.Key)
+		}
+		if err := c.cfg.Secret.Add(from, w.Value); err != nil {
+			return fmt.Errorf("%w: entry %d: %v", ErrTampered, s, err)
+		}
+		if c.cfg.OnSecret != nil {
+			c.cfg.OnSecret(entry.Epoch{From: from, Secret: append([]byte(nil), w.Value...)})
+		}
+	}
 	c.chunk += int64(len(b))
 	if e.Flags&entry.FlagChunkEnd != 0 {
 		c.chunk = 0
@@ -517,6 +539,7 @@ func (c *Core) rollback(seqno uint64) error {
 	if err := c.kv.Rollback(seqno); err != nil {
 		return err
 	}
+	c.cfg.Secret.Truncate(seqno)
 	if err := c.tree.Truncate(seqno); err != nil {
 		return err
 	}
@@ -587,7 +610,7 @@ func (c *Core) Execute(fn func(tx *kv.Tx, id entry.TxID) (*merkle.Hash, error)) 
 		return entry.TxID{}, ErrNoWrites
 	}
 	for m := range ws {
-		if strings.HasPrefix(m, ReservedPrefix) && !strings.HasPrefix(m, GovernancePrefix) {
+		if strings.HasPrefix(m, ReservedPrefix) && !strings.HasPrefix(m, GovernancePrefix) || m == MapSecrets {
 			return entry.TxID{}, fmt.Errorf("%w (%s)", ErrReserved, m)
 		}
 	}
@@ -644,6 +667,28 @@ func (c *Core) SignAt(now time.Time) time.Time {
 	}
 	return now
 }
+
+// Rekey proposes a rekey transaction on the primary: the new ledger
+// secret, sealed under the current one, in effect from the next seqno.
+func (c *Core) Rekey(secret []byte) (entry.TxID, error) {
+	st, err := c.leading()
+	if err != nil {
+		return entry.TxID{}, err
+	}
+	if st.RaftState != raft.StateLeader {
+		return entry.TxID{}, ErrNotPrimary
+	}
+	if len(secret) != 32 {
+		return entry.TxID{}, fmt.Errorf("node: a ledger secret is 32 bytes")
+	}
+	id := entry.TxID{View: st.Term, Seqno: c.tree.Size() + 1}
+	return c.propose(&entry.Entry{TxID: id, Writes: entry.WriteSet{
+		MapSecrets: {{Key: []byte(strconv.FormatUint(id.Seqno+1, 10)), Value: secret}},
+	}})
+}
+
+// Secret is the node's keyring of ledger secrets.
+func (c *Core) Secret() *entry.Secret { return c.cfg.Secret }
 
 // Voters are raft's voters as the node last applied its configuration.
 func (c *Core) Voters() []uint64 {

@@ -62,7 +62,12 @@ func newCluster(t *testing.T, n int) *cluster {
 }
 
 func (c *cluster) config(id uint64, peers []uint64) Config {
-	return Config{ID: id, Dir: filepath.Join(c.dir, fmt.Sprint(id)), Secret: c.secret, Node: c.ids[id],
+	// Each node its own keyring (a rekey adds to it), from the first secret.
+	sec, err := entry.NewKeyring(c.secret.Epochs()[:1])
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return Config{ID: id, Dir: filepath.Join(c.dir, fmt.Sprint(id)), Secret: sec, Node: c.ids[id],
 		Service: c.service.Cert, Bootstrap: peers, SignEvery: 1 << 30, SignInterval: time.Hour}
 }
 

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -29,6 +30,8 @@ import (
 //	elect id                 id campaigns; messages are delivered
 //	put id key value         id executes a write (prints its ID and status)
 //	request-snapshot id req  id records governance's snapshot request req
+//	rekey id c               id rekeys (the new secret: 32 bytes of c)
+//	secrets                  each node's secrets: the seqno each starts at, its first byte
 //	sign id                  id writes a signature transaction
 //	settle                   deliver messages until the network is quiet
 //	cut id / heal id         drop / restore id's messages
@@ -84,6 +87,29 @@ func TestScripts(t *testing.T) {
 					return err.Error()
 				}
 				return fmt.Sprintf("%s %s", tx, c.cores[n].Status(tx))
+			case "rekey":
+				n := id(0)
+				var tx entry.TxID
+				var err error
+				tx, err = c.cores[n].Rekey(bytes.Repeat([]byte(arg(1)), 32)[:32])
+				if err != nil {
+					return err.Error()
+				}
+				return fmt.Sprintf("%s %s", tx, c.cores[n].Status(tx))
+			case "secrets":
+				var out []string
+				for n := uint64(1); n <= uint64(len(c.ids)); n++ {
+					if c.cores[n] == nil {
+						continue
+					}
+					es := c.cores[n].Secret().Epochs()
+					var froms []string
+					for _, e := range es {
+						froms = append(froms, fmt.Sprintf("%d:%02x", e.From, e.Secret[0]))
+					}
+					out = append(out, fmt.Sprintf("node %d: %s", n, strings.Join(froms, " ")))
+				}
+				return strings.Join(out, "\n")
 			case "request-snapshot":
 				n := id(0)
 				tx, err := c.cores[n].Execute(func(tx *kv.Tx, _ entry.TxID) (*merkle.Hash, error) {
