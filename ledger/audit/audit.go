@@ -58,6 +58,12 @@ type chunk struct {
 	committed  bool
 }
 
+// proven is an entry waiting for a signature to cover it.
+type proven struct {
+	h   *entry.Header
+	enc []byte
+}
+
 // pos is where an entry is.
 type pos struct {
 	file     string
@@ -66,6 +72,14 @@ type pos struct {
 
 // Dir audits the ledger files in dir against the service certificate.
 func Dir(dir string, service *x509.Certificate) (*Report, error) {
+	return Walk(dir, service, nil)
+}
+
+// Walk is Dir that also hands each entry the audit proved — those up to
+// a verified signature, in seqno order, once that signature verifies —
+// to visit with its parsed header and bytes. Disaster recovery reads the
+// public state this way (package recovery).
+func Walk(dir string, service *x509.Certificate, visit func(h *entry.Header, encoded []byte)) (*Report, error) {
 	names, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -85,6 +99,8 @@ func Dir(dir string, service *x509.Certificate) (*Report, error) {
 	var where []pos // where[s-1]: the entry at seqno s
 	lastSig := uint64(0)
 	next := uint64(1)
+	// Entries since the last signature: visited once one covers them.
+	var pending []proven
 	certs := map[string]string{} // node ID → certificate, from the nodes map
 	fail := func(d Damage) (*Report, error) {
 		r.Corrupt = &d
@@ -138,6 +154,15 @@ func Dir(dir string, service *x509.Certificate) (*Report, error) {
 				}
 				r.Signatures++
 				lastSig = next
+				if visit != nil {
+					pending = append(pending, proven{h, enc})
+					for _, p := range pending {
+						visit(p.h, p.enc)
+					}
+					pending = pending[:0]
+				}
+			} else if visit != nil {
+				pending = append(pending, proven{h, enc})
 			}
 			tree.Append(h.Leaf(enc))
 			off = end

@@ -1,0 +1,146 @@
+package network_test
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/confide/confide/ledger/entry"
+	"github.com/confide/confide/ledger/gov"
+	"github.com/confide/confide/ledger/identity"
+	"github.com/confide/confide/ledger/node"
+	"github.com/confide/confide/ledger/recovery"
+	"github.com/confide/confide/ledger/sandbox"
+)
+
+// TestRecoverySession: every node stopped, only a node's ledger files
+// left: the recovery reopens their public state, takes 2 of the 3
+// members' shares (as signed requests), unwraps both secrets of a rekeyed
+// ledger and opens every transaction; one share is not enough, a replayed
+// or forged request is refused, a damaged share fails cleanly.
+func TestRecoverySession(t *testing.T) {
+	tn := startOpts(t, sandbox.Options{Nodes: 3, SignIntervalMS: 10, RecoveryThreshold: 2})
+	svcPEM, _ := os.ReadFile(filepath.Join(tn.dir, sandbox.ServiceCert))
+	user := client(t, tn.dir, "user0", svcPEM)
+	base := "https://" + tn.config(1).RPCAddr
+	write := func(i int) string {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			code, out := do(t, user, "POST", base+"/app/transactions?collection_id=r&wait=committed", fmt.Sprintf(`{"contents":"record %d"}`, i))
+			if code == 200 {
+				return out["transaction_id"].(string)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("write: %d %v", code, out)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	write(0)
+	m := memberSigner(t, tn)
+	prop := m.propose(t, "member0", `{"actions": [{"name": "trigger_ledger_rekey"}]}`)
+	m.vote(t, "member1", prop)
+	m.vote(t, "member2", prop)
+	var ring []entry.Epoch
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tn.running[1].Node.With(func(c *node.Core) { ring = c.Secret().Epochs() })
+		done, _ := tn.running[1].Node.Store().Get(gov.MapRequests, []byte("rekey_done"))
+		if len(ring) == 2 && done != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no rekey")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := 1; i <= 5; i++ {
+		write(i)
+	}
+	for id, r := range tn.running {
+		r.Stop()
+		delete(tn.running, id)
+	}
+	svc, _ := identity.ParseCert(svcPEM)
+	s, err := recovery.Open(filepath.Join(tn.dir, "nodes", "1"), svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Threshold != 2 || s.Transactions() < 10 {
+		t.Fatalf("threshold %d, %d transactions", s.Threshold, s.Transactions())
+	}
+	share := func(member string) []byte {
+		certPEM, _ := os.ReadFile(filepath.Join(tn.dir, member+"_cert.pem"))
+		cert, _ := identity.ParseCert(certPEM)
+		enc, ok := s.EncryptedShare(gov.MemberID(cert))
+		if !ok {
+			t.Fatalf("no share for %s", member)
+		}
+		keyPEM, _ := os.ReadFile(filepath.Join(tn.dir, member+"_enc_privk.pem"))
+		blk, _ := pem.Decode(keyPEM)
+		k, _ := x509.ParsePKCS8PrivateKey(blk.Bytes)
+		sh, err := gov.DecryptShare(k.(*rsa.PrivateKey), enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sh
+	}
+	request := func(member string, sh []byte) []byte {
+		body, _ := json.Marshal(recovery.ShareBody{Share: base64.StdEncoding.EncodeToString(sh)})
+		return signAs(t, tn.dir, member, gov.TypeShare, "", body)
+	}
+	r0 := request("member0", share("member0"))
+	if n, err := s.Submit(r0, time.Now()); err != nil || n != 1 {
+		t.Fatalf("share 1: %d %v", n, err)
+	}
+	if _, err := s.Recover(); !errors.Is(err, gov.ErrRecover) {
+		t.Fatalf("one share of two: %v", err)
+	}
+	if _, err := s.Submit(r0, time.Now()); !errors.Is(err, recovery.ErrReplay) {
+		t.Fatalf("a replayed share: %v", err)
+	}
+	// member2's share under member1's name: the signature fails.
+	forged := request("member2", share("member1"))
+	forged = bytes.Replace(forged, []byte(memberIDOf(t, tn.dir, "member2")), []byte(memberIDOf(t, tn.dir, "member1")), 1)
+	if _, err := s.Submit(forged, time.Now()); !errors.Is(err, gov.ErrSignature) {
+		t.Fatalf("a forged share: %v", err)
+	}
+	// A damaged share: the secrets do not unwrap.
+	bad := share("member1")
+	bad[5] ^= 1
+	if _, err := s.Submit(request("member1", bad), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Recover(); !errors.Is(err, gov.ErrRecover) {
+		t.Fatalf("a damaged share: %v", err)
+	}
+	// member1's real share replaces it.
+	if n, err := s.Submit(request("member1", share("member1")), time.Now()); err != nil || n != 2 {
+		t.Fatalf("share 2: %d %v", n, err)
+	}
+	got, err := s.Recover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !bytes.Equal(got[0].Secret, ring[0].Secret) || !bytes.Equal(got[1].Secret, ring[1].Secret) || got[1].From != ring[1].From {
+		t.Fatalf("recovered %d secrets, not the ledger's", len(got))
+	}
+}
+
+func memberIDOf(t *testing.T, dir, member string) string {
+	certPEM, _ := os.ReadFile(filepath.Join(dir, member+"_cert.pem"))
+	cert, err := identity.ParseCert(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gov.MemberID(cert)
+}
