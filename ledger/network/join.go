@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -173,7 +174,7 @@ func (j *joinApp) join(r *app.Request) (any, error) {
 	j.transport.SetPeer(rec.RaftID, rec.RaftAddress)
 	var voterErr error
 	n.With(func(c *node.Core) {
-		if !slices_contains(c.Voters(), rec.RaftID) {
+		if !slices.Contains(c.Voters(), rec.RaftID) {
 			voterErr = c.ChangeVoters(rec.RaftID, true)
 		}
 	})
@@ -193,15 +194,6 @@ func (j *joinApp) join(r *app.Request) (any, error) {
 		resp.Provision.Epochs = epochs
 	}
 	return resp, nil
-}
-
-func slices_contains(s []uint64, v uint64) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // joinPolicy is the attestation policy the governance tables make: one
@@ -230,25 +222,18 @@ func joinPolicy(store *kv.Store) (*attest.Policy, error) {
 
 // nextRaftID is one more than any raft ID the network knows.
 func nextRaftID(cfg Config, store *kv.Store) uint64 {
-	max := cfg.ID
+	top := cfg.ID
 	for id := range cfg.Peers {
-		max = maxU(max, id)
+		top = max(top, id)
 	}
 	store.Range(gov.MapNodeInfo, func(_, v []byte) bool {
 		var rec NodeRecord
 		if json.Unmarshal(v, &rec) == nil {
-			max = maxU(max, rec.RaftID)
+			top = max(top, rec.RaftID)
 		}
 		return true
 	})
-	return max + 1
-}
-
-func maxU(a, b uint64) uint64 {
-	if a > b {
-		return a
-	}
-	return b
+	return top + 1
 }
 
 // peers is every node's addresses: the configured ones and the joined.
@@ -301,7 +286,7 @@ func watchPeers(ctx context.Context, cfg Config, n *node.Node, tr *node.Transpor
 				voters := c.Voters()
 				for _, id := range retired {
 					// One change at a time; the next round takes the next.
-					if slices_contains(voters, id) && id != cfg.ID && len(voters) > 1 {
+					if slices.Contains(voters, id) && id != cfg.ID && len(voters) > 1 {
 						c.ChangeVoters(id, false)
 						return
 					}
