@@ -122,8 +122,9 @@ type TableImage struct {
 	cols    map[string]*imageCol // by lower-cased name
 	size    int64
 	// mu serializes the queries that run on the image: they decrypt
-	// into it.
-	mu sync.Mutex
+	// into it. An image made from a base shares the base's columns, and
+	// so its lock.
+	mu *sync.Mutex
 }
 
 // imageCol is one column of an image.
@@ -221,14 +222,14 @@ type ImageLoad struct {
 // in storage order. base, an image of the same table and version, lends
 // its columns (the new rows must be its rows).
 func (e *Enclave) LoadImage(table string, version uint64, base *TableImage, cols []ScanInput) (*ImageLoad, error) {
-	img := &TableImage{table: strings.ToLower(table), version: version, cols: map[string]*imageCol{}}
+	img := &TableImage{table: strings.ToLower(table), version: version, cols: map[string]*imageCol{}, mu: new(sync.Mutex)}
 	l := &ImageLoad{e: e, img: img, base: -1}
 	if base != nil && base.table == img.table && base.version == version {
 		// The rowids are read again, and must match the base's.
 		for k, c := range base.cols {
 			img.cols[k] = c
 		}
-		img.size = base.size
+		img.size, img.mu = base.size, base.mu
 		l.base, l.baseRowids = len(base.rowids), base.rowids
 	}
 	for _, in := range cols {
@@ -410,7 +411,7 @@ func (img *TableImage) columns(p ScanPlan) ([]*imageCol, error) {
 // batchImage makes a throw-away image of rows the host streamed, one
 // value per input.
 func batchImage(p ScanPlan, rows [][]any) (*TableImage, error) {
-	img := &TableImage{cols: map[string]*imageCol{}}
+	img := &TableImage{cols: map[string]*imageCol{}, mu: new(sync.Mutex)}
 	l := &ImageLoad{img: img, base: -1}
 	for _, in := range p.Inputs {
 		c := &imageCol{name: in.Name, typ: in.Type, cek: in.CEK}
