@@ -122,6 +122,49 @@ func CheckNode(cert, service *x509.Certificate) (*ecdsa.PublicKey, error) {
 	return pub, nil
 }
 
+// EndorsePrevious issues, with a service identity, a certificate for a
+// previous service identity's key (CCF's service endorsement): after a
+// disaster recovery the new service vouches for the old one, so that
+// nodes the old one endorsed — and the receipts they signed — verify
+// against the new service certificate through it.
+func EndorsePrevious(service *Identity, previous *x509.Certificate) (*x509.Certificate, error) {
+	tmpl := &x509.Certificate{
+		SerialNumber:          new(big.Int).SetBytes(previous.SerialNumber.Bytes()),
+		Subject:               previous.Subject,
+		NotBefore:             previous.NotBefore,
+		NotAfter:              previous.NotAfter,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, service.Cert, previous.PublicKey, service.Key)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
+}
+
+// CheckNodeVia is CheckNode for a node of the service or of a previous
+// service one of the endorsements (EndorsePrevious, newest first, each
+// issued by the service before it in the chain) names.
+func CheckNodeVia(cert, service *x509.Certificate, endorsements []*x509.Certificate) (*ecdsa.PublicKey, error) {
+	pub, err := CheckNode(cert, service)
+	if err == nil {
+		return pub, nil
+	}
+	issuer := service
+	for _, e := range endorsements {
+		if e.CheckSignatureFrom(issuer) != nil {
+			return nil, errors.New("identity: a service endorsement is not issued by the service after it")
+		}
+		if pub, err := CheckNode(cert, e); err == nil {
+			return pub, nil
+		}
+		issuer = e
+	}
+	return nil, err
+}
+
 // EncodeCert is a certificate in PEM.
 func EncodeCert(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})

@@ -87,11 +87,17 @@ func (s *Signature) RootHash() (merkle.Hash, error) { return parseHash(s.Root) }
 // Verify checks that the signing node is endorsed by the service and
 // that it signed the root.
 func (s *Signature) Verify(service *x509.Certificate) error {
+	return s.VerifyVia(service, nil)
+}
+
+// VerifyVia is Verify for a node the service endorsed, or a previous
+// service the endorsements name (identity.CheckNodeVia).
+func (s *Signature) VerifyVia(service *x509.Certificate, endorsements []*x509.Certificate) error {
 	cert, err := identity.ParseCert([]byte(s.Cert))
 	if err != nil {
 		return fmt.Errorf("%w: signing node's certificate: %v", ErrFormat, err)
 	}
-	if _, err := identity.CheckNode(cert, service); err != nil {
+	if _, err := identity.CheckNodeVia(cert, service, endorsements); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return s.verifyBy(cert)
@@ -127,6 +133,11 @@ type Receipt struct {
 	// index seqno−1, in the tree of the signature's seqno−1 leaves.
 	Proof     []string  `json:"proof"`
 	Signature Signature `json:"signature"`
+	// ServiceEndorsements, after a recovery, chain the current service
+	// to the one that endorsed the signing node: certificates (PEM),
+	// newest first, each issued by the service before it
+	// (identity.EndorsePrevious).
+	ServiceEndorsements []string `json:"service_endorsements,omitempty"`
 }
 
 // LeafComponents are what the leaf hashes: H(write-set digest ‖
@@ -190,7 +201,18 @@ func (r *Receipt) Verify(service *x509.Certificate) error {
 	if !merkle.VerifyInclusion(id.Seqno-1, sig.Seqno-1, leaf, proof, root) {
 		return fmt.Errorf("%w: the leaf is not under the signed root", ErrInvalid)
 	}
-	return sig.Verify(service)
+	if len(r.ServiceEndorsements) > 8 {
+		return fmt.Errorf("%w: %d service endorsements", ErrFormat, len(r.ServiceEndorsements))
+	}
+	var ends []*x509.Certificate
+	for _, e := range r.ServiceEndorsements {
+		c, err := identity.ParseCert([]byte(e))
+		if err != nil {
+			return fmt.Errorf("%w: a service endorsement: %v", ErrFormat, err)
+		}
+		ends = append(ends, c)
+	}
+	return sig.VerifyVia(service, ends)
 }
 
 func parseHash(s string) (merkle.Hash, error) {

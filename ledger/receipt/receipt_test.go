@@ -1,6 +1,7 @@
 package receipt_test
 
 import (
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -110,4 +111,40 @@ func FuzzParseVerify(f *testing.F) {
 			t.Fatalf("a changed receipt verifies: %s", b)
 		}
 	})
+}
+
+// TestServiceEndorsements: after recoveries, a signature by a node of an
+// earlier service verifies against the current service through the chain
+// of endorsements, and not without it or through a forged link.
+func TestServiceEndorsements(t *testing.T) {
+	svc1, _ := identity.NewService("one")
+	svc2, _ := identity.NewService("two")
+	svc3, _ := identity.NewService("three")
+	node, _ := identity.NewNode(svc1)
+	sig, err := receipt.Sign(node, entry.TxID{View: 2, Seqno: 7}, merkle.Hash{7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e21, err := identity.EndorsePrevious(svc2, svc1.Cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e32, _ := identity.EndorsePrevious(svc3, svc2.Cert)
+	if sig.Verify(svc2.Cert) == nil {
+		t.Error("verified against a later service without its endorsement")
+	}
+	if err := sig.VerifyVia(svc2.Cert, []*x509.Certificate{e21}); err != nil {
+		t.Errorf("one recovery: %v", err)
+	}
+	if err := sig.VerifyVia(svc3.Cert, []*x509.Certificate{e32, e21}); err != nil {
+		t.Errorf("two recoveries: %v", err)
+	}
+	if sig.VerifyVia(svc3.Cert, []*x509.Certificate{e21}) == nil {
+		t.Error("an endorsement the current service did not issue was accepted")
+	}
+	mallory, _ := identity.NewService("mallory")
+	forged, _ := identity.EndorsePrevious(mallory, svc1.Cert)
+	if sig.VerifyVia(svc3.Cert, []*x509.Certificate{forged}) == nil {
+		t.Error("a forged endorsement was accepted")
+	}
 }
