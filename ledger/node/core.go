@@ -86,6 +86,10 @@ type Config struct {
 	// OnSecret, if set, is told of a secret a rekey adds, so that the
 	// node can seal it with its other secrets.
 	OnSecret func(entry.Epoch)
+	// Endorsements, after a disaster recovery, chain the service to the
+	// previous service identities (identity.EndorsePrevious, newest
+	// first): signatures by their nodes verify, and receipts carry them.
+	Endorsements []*x509.Certificate
 	// Node is the node's identity, endorsed by Service.
 	Node    *identity.Identity
 	Service *x509.Certificate
@@ -512,7 +516,7 @@ func (c *Core) checkSignature(e *entry.Entry) error {
 	key := sig.Node + "\n" + sig.Cert
 	if pub := c.certs[key]; pub != nil {
 		err = sig.VerifyKey(pub)
-	} else if err = sig.Verify(c.cfg.Service); err == nil && len(c.certs) < 1024 {
+	} else if err = sig.VerifyVia(c.cfg.Service, c.cfg.Endorsements); err == nil && len(c.certs) < 1024 {
 		cert, _ := identity.ParseCert(certPEM)
 		c.certs[key] = cert.PublicKey.(*ecdsa.PublicKey)
 	}
@@ -1036,6 +1040,16 @@ func (c *Core) Receipt(seqno uint64) (*receipt.Receipt, error) {
 	}
 	for _, p := range proof {
 		r.Proof = append(r.Proof, hexs(p[:]))
+	}
+	if len(c.cfg.Endorsements) > 0 {
+		// Only the receipts of an earlier service's nodes need the chain.
+		if cert, err := identity.ParseCert([]byte(sig.Cert)); err == nil {
+			if _, err := identity.CheckNode(cert, c.cfg.Service); err != nil {
+				for _, e := range c.cfg.Endorsements {
+					r.ServiceEndorsements = append(r.ServiceEndorsements, string(identity.EncodeCert(e)))
+				}
+			}
+		}
 	}
 	return r, nil
 }
