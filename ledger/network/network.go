@@ -102,8 +102,11 @@ type Provision struct {
 	// ServiceKey is the service identity's key (PEM), with which the
 	// primary endorses joining nodes.
 	ServiceKey string `json:"service_key,omitempty"`
-	NodeCert   string `json:"node_cert"`
-	NodeKey    string `json:"node_key"`
+	// Endorsements, after a disaster recovery, chain the service to the
+	// previous service identities (PEM, newest first).
+	Endorsements []string `json:"service_endorsements,omitempty"`
+	NodeCert     string   `json:"node_cert"`
+	NodeKey      string   `json:"node_key"`
 }
 
 // File names in a node's directory.
@@ -277,6 +280,14 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 		return nil, err
 	}
 	self := &identity.Identity{Key: nodeKey, Cert: nodeCert}
+	var endorsements []*x509.Certificate
+	for _, e := range p.Endorsements {
+		c, err := identity.ParseCert([]byte(e))
+		if err != nil {
+			return nil, fmt.Errorf("network: a service endorsement: %w", err)
+		}
+		endorsements = append(endorsements, c)
+	}
 	var serviceID *identity.Identity
 	if p.ServiceKey != "" {
 		k, err := identity.ParseKey([]byte(p.ServiceKey))
@@ -287,7 +298,7 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 	}
 	link.Self, link.Service = self, service
 	core, err := node.Open(node.Config{
-		ID: cfg.ID, Dir: cfg.Dir, Secret: secret, OnSecret: onSecret, Node: self, Service: service, Bootstrap: cfg.Bootstrap,
+		ID: cfg.ID, Dir: cfg.Dir, Secret: secret, OnSecret: onSecret, Endorsements: endorsements, Node: self, Service: service, Bootstrap: cfg.Bootstrap,
 		SignEvery: cfg.SignEvery, SignInterval: time.Duration(cfg.SignIntervalMS) * time.Millisecond, SnapshotEvery: cfg.SnapshotEvery, CompactKeep: cfg.CompactKeep,
 	})
 	if err != nil {

@@ -2,6 +2,7 @@ package network_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
@@ -9,6 +10,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,7 +20,9 @@ import (
 	"github.com/confide/confide/ledger/entry"
 	"github.com/confide/confide/ledger/gov"
 	"github.com/confide/confide/ledger/identity"
+	"github.com/confide/confide/ledger/network"
 	"github.com/confide/confide/ledger/node"
+	"github.com/confide/confide/ledger/receipt"
 	"github.com/confide/confide/ledger/recovery"
 	"github.com/confide/confide/ledger/sandbox"
 )
@@ -45,7 +50,7 @@ func TestRecoverySession(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	write(0)
+	first := write(0)
 	m := memberSigner(t, tn)
 	prop := m.propose(t, "member0", `{"actions": [{"name": "trigger_ledger_rekey"}]}`)
 	m.vote(t, "member1", prop)
@@ -63,8 +68,9 @@ func TestRecoverySession(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	ids := []string{first}
 	for i := 1; i <= 5; i++ {
-		write(i)
+		ids = append(ids, write(i))
 	}
 	for id, r := range tn.running {
 		r.Stop()
@@ -133,6 +139,83 @@ func TestRecoverySession(t *testing.T) {
 	}
 	if len(got) != 2 || !bytes.Equal(got[0].Secret, ring[0].Secret) || !bytes.Equal(got[1].Secret, ring[1].Secret) || got[1].From != ring[1].From {
 		t.Fatalf("recovered %d secrets, not the ledger's", len(got))
+	}
+
+	// The service goes on, on three fresh nodes under a new service
+	// identity, with its history.
+	newDir := t.TempDir()
+	if err := sandbox.Prepare(sandbox.Options{Nodes: 3, Dir: newDir, SignIntervalMS: 10}); err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for i := 1; i <= 3; i++ {
+		dirs = append(dirs, filepath.Join(newDir, "nodes", fmt.Sprint(i)))
+	}
+	if err := s.Continue(got, filepath.Join(tn.dir, "nodes", "1"), svc, dirs); err != nil {
+		t.Fatal(err)
+	}
+	newSvcPEM, _ := os.ReadFile(filepath.Join(newDir, sandbox.ServiceCert))
+	newSvc, _ := identity.ParseCert(newSvcPEM)
+	var addrs []string
+	for i := 1; i <= 3; i++ {
+		b, _ := os.ReadFile(filepath.Join(dirs[i-1], "config.json"))
+		var cfg network.Config
+		json.Unmarshal(b, &cfg)
+		r, err := network.Start(context.Background(), cfg, tn.env, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatalf("recovered node %d: %v", i, err)
+		}
+		defer r.Stop()
+		addrs = append(addrs, "https://"+cfg.RPCAddr)
+	}
+	// The old users, the old transactions, their receipts against the new
+	// certificate, and new writes.
+	u := client(t, tn.dir, "user0", newSvcPEM)
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		code, out := do(t, u, "GET", addrs[1]+"/app/transactions/"+first, "")
+		if code == 200 {
+			if e, _ := out["entry"].(map[string]any); e["contents"] != "record 0" {
+				t.Fatalf("an old transaction after recovery: %v", out)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the recovered network serves no old transaction: %d %v", code, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i, id := range ids {
+		code, out := do(t, u, "GET", addrs[i%3]+"/app/transactions/"+id, "")
+		if e, _ := out["entry"].(map[string]any); code != 200 || e["contents"] != fmt.Sprintf("record %d", i) {
+			t.Fatalf("transaction %s after recovery: %d %v", id, code, out)
+		}
+	}
+	var newID string
+	for {
+		code, out := do(t, u, "POST", addrs[0]+"/app/transactions?collection_id=r&wait=committed", `{"contents":"after recovery"}`)
+		if code == 200 {
+			newID = out["transaction_id"].(string)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no write after recovery: %d %v", code, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, id := range []string{first, newID} {
+		code, out := do(t, u, "GET", addrs[2]+"/app/transactions/"+id+"/receipt", "")
+		if code != 200 {
+			t.Fatalf("receipt of %s: %d %v", id, code, out)
+		}
+		rb, _ := json.Marshal(out["receipt"])
+		r, err := receipt.Parse(rb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Verify(newSvc); err != nil {
+			t.Fatalf("the receipt of %s against the new service certificate: %v", id, err)
+		}
 	}
 }
 

@@ -22,8 +22,11 @@ import (
 
 	"github.com/confide/confide/ledger/audit"
 	"github.com/confide/confide/ledger/entry"
+	"github.com/confide/confide/ledger/files"
 	"github.com/confide/confide/ledger/gov"
+	"github.com/confide/confide/ledger/identity"
 	"github.com/confide/confide/ledger/kv"
+	"github.com/confide/confide/ledger/network"
 )
 
 // Session is a recovery in progress.
@@ -163,4 +166,97 @@ func (s *Session) Recover() ([]entry.Epoch, error) {
 		}
 	}
 	return epochs, nil
+}
+
+// LastSigned is the seqno of the last transaction the files prove.
+func (s *Session) LastSigned() uint64 { return uint64(len(s.entries)) }
+
+// Continue prepares the directories of fresh nodes to carry the recovered
+// service on: each gets the old node's ledger files, cut to the last
+// proven transaction, and its raft term; and its provisioning (as
+// `ledger sandbox` writes it for a new service identity) gets the
+// recovered secrets and the new service's endorsement of the previous
+// one, so that the old nodes' signatures, and their receipts, verify
+// against the new service certificate. The nodes then start as a network
+// whose history is the old one.
+func (s *Session) Continue(epochs []entry.Epoch, oldNodeDir string, previous *x509.Certificate, newNodeDirs []string) error {
+	if len(epochs) == 0 {
+		return errors.New("recovery: no secrets")
+	}
+	for _, dir := range newNodeDirs {
+		provPath := filepath.Join(dir, network.ProvisionFile)
+		b, err := os.ReadFile(provPath)
+		if err != nil {
+			return fmt.Errorf("recovery: %s: %w (a fresh node's provisioning)", dir, err)
+		}
+		var p network.Provision
+		if err := json.Unmarshal(b, &p); err != nil {
+			return err
+		}
+		svcCert, err := identity.ParseCert([]byte(p.ServiceCert))
+		if err != nil {
+			return err
+		}
+		svcKey, err := identity.ParseKey([]byte(p.ServiceKey))
+		if err != nil {
+			return fmt.Errorf("recovery: the new service's key: %w", err)
+		}
+		e, err := identity.EndorsePrevious(&identity.Identity{Key: svcKey, Cert: svcCert}, previous)
+		if err != nil {
+			return err
+		}
+		p.Secret, p.Epochs = epochs[0].Secret, nil
+		if len(epochs) > 1 {
+			p.Epochs = epochs
+		}
+		p.Endorsements = []string{string(identity.EncodeCert(e))}
+		out, _ := json.Marshal(p)
+		if err := os.WriteFile(provPath, out, 0o600); err != nil {
+			return err
+		}
+		if err := copyDir(filepath.Join(oldNodeDir, "ledger"), filepath.Join(dir, "ledger")); err != nil {
+			return err
+		}
+		lf, err := files.Open(filepath.Join(dir, "ledger"))
+		if err != nil {
+			return err
+		}
+		err = lf.Truncate(s.LastSigned())
+		if cerr := lf.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("recovery: cutting the unproven tail: %w", err)
+		}
+		if rs, err := os.ReadFile(filepath.Join(oldNodeDir, "raft_state")); err == nil {
+			if err := os.WriteFile(filepath.Join(dir, "raft_state"), rs, 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// copyDir copies the regular files of a directory.
+func copyDir(from, to string) error {
+	if err := os.MkdirAll(to, 0o700); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
