@@ -186,9 +186,20 @@ func TestRecoverySession(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	for i, id := range ids {
-		code, out := do(t, u, "GET", addrs[i%3]+"/app/transactions/"+id, "")
-		if e, _ := out["entry"].(map[string]any); code != 200 || e["contents"] != fmt.Sprintf("record %d", i) {
-			t.Fatalf("transaction %s after recovery: %d %v", id, code, out)
+		// A node learns how far the log is committed from the primary's
+		// messages: until then it answers 202.
+		for {
+			code, out := do(t, u, "GET", addrs[i%3]+"/app/transactions/"+id, "")
+			if code == 200 {
+				if e, _ := out["entry"].(map[string]any); e["contents"] != fmt.Sprintf("record %d", i) {
+					t.Fatalf("transaction %s after recovery: %v", id, out)
+				}
+				break
+			}
+			if code != 202 || time.Now().After(deadline) {
+				t.Fatalf("transaction %s after recovery: %d %v", id, code, out)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	var newID string
