@@ -134,6 +134,7 @@ them from a 'confide ledger sandbox' directory (the first node of nodes.json).`,
 		},
 	}
 	var encKey string
+	var submit bool
 	share := &cobra.Command{
 		Use:   "share",
 		Short: "Fetch your encrypted recovery share and decrypt it with your encryption key (prints it, base64)",
@@ -182,11 +183,26 @@ recovering network comes with disaster recovery.`,
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintln(cmd.OutOrStdout(), base64.StdEncoding.EncodeToString(plain))
-			return err
+			if !submit {
+				_, err = fmt.Fprintln(cmd.OutOrStdout(), base64.StdEncoding.EncodeToString(plain))
+				return err
+			}
+			// To a recovering service: the share, signed, over TLS to it.
+			body, _ := json.Marshal(map[string]string{"share": base64.StdEncoding.EncodeToString(plain)})
+			clear(plain)
+			raw, err := gov.Sign(c.key, c.cert, gov.TypeShare, "", time.Now(), body)
+			if err != nil {
+				return err
+			}
+			resp, err = c.http.Post("https://"+c.node+"/gov/recovery/members/"+gov.MemberID(c.cert)+":recover", "application/cose", bytes.NewReader(raw))
+			if err != nil {
+				return err
+			}
+			return printAnswer(cmd, resp)
 		},
 	}
 	share.Flags().StringVar(&encKey, "enc-key", "", "the member's encryption private key (PEM, PKCS #8)")
+	share.Flags().BoolVar(&submit, "submit", false, "submit the decrypted share to a recovering service (confide ledger recover) instead of printing it")
 	cmd.AddCommand(propose, vote, withdraw, ack, list, show, share)
 	return cmd
 }

@@ -25,6 +25,7 @@ import (
 
 // ledgerNet is a sandbox started through the binary, and a user0 client.
 type ledgerNet struct {
+	extra  []string // more sandbox flags
 	t      *testing.T
 	dir    string
 	env    []string
@@ -32,7 +33,7 @@ type ledgerNet struct {
 	client *http.Client
 }
 
-func startLedger(t *testing.T, nodes int) *ledgerNet {
+func startLedger(t *testing.T, nodes int, extra ...string) *ledgerNet {
 	home := t.TempDir()
 	env := append(os.Environ(), "CONFIDE_HOME="+home)
 	init := exec.Command(filepath.Join(binDir, "confide"), "platform", "init")
@@ -40,7 +41,7 @@ func startLedger(t *testing.T, nodes int) *ledgerNet {
 	if out, err := init.CombinedOutput(); err != nil {
 		t.Fatalf("platform init: %v\n%s", err, out)
 	}
-	l := &ledgerNet{t: t, dir: t.TempDir(), env: env}
+	l := &ledgerNet{t: t, dir: t.TempDir(), env: env, extra: extra}
 	l.start(nodes)
 	t.Cleanup(l.stop)
 	return l
@@ -64,7 +65,7 @@ func (l *ledgerNet) connect() bool {
 }
 
 func (l *ledgerNet) start(nodes int) {
-	l.cmd = exec.Command(filepath.Join(binDir, "confide"), "ledger", "sandbox", "--nodes", fmt.Sprint(nodes), "--dir", l.dir, "--sign-interval-ms", "20")
+	l.cmd = exec.Command(filepath.Join(binDir, "confide"), append([]string{"ledger", "sandbox", "--nodes", fmt.Sprint(nodes), "--dir", l.dir, "--sign-interval-ms", "20"}, l.extra...)...)
 	l.cmd.Env = l.env
 	var out bytes.Buffer
 	l.cmd.Stdout, l.cmd.Stderr = &out, &out
@@ -352,5 +353,104 @@ func TestLedgerGov(t *testing.T) {
 	}
 	if _, text, err = gov("member2", "share", "--enc-key", filepath.Join(l.dir, "member1_enc_privk.pem")); err == nil || !strings.Contains(text, "does not decrypt") {
 		t.Fatalf("share with another member's key: %v\n%s", err, text)
+	}
+}
+
+// TestLedgerRecover: a sandbox's node files, its service gone: `ledger
+// recover` takes two members' shares (`gov share --submit`; one is not
+// enough) and starts a new network with the old transactions.
+func TestLedgerRecover(t *testing.T) {
+	l := startLedger(t, 1, "--recovery-threshold", "2")
+	addr := l.nodes()[0].RPCAddress
+	var ids []string
+	for i := range 5 {
+		var out struct {
+			ID string `json:"transaction_id"`
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			code, err := l.call("POST", addr, "/app/transactions?wait=committed", fmt.Sprintf(`{"contents":"before the disaster %d"}`, i), &out)
+			if err == nil && code == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal(code, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		ids = append(ids, out.ID)
+	}
+	l.stop()
+	newDir := t.TempDir()
+	rec := exec.Command(filepath.Join(binDir, "confide"), "ledger", "recover", "--from", filepath.Join(l.dir, "nodes", "1"),
+		"--service-cert", filepath.Join(l.dir, "service_cert.pem"), "--dir", newDir, "--nodes", "1")
+	rec.Env = l.env
+	var recOut bytes.Buffer
+	rec.Stdout, rec.Stderr = &recOut, &recOut
+	if err := rec.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		rec.Process.Signal(os.Interrupt)
+		rec.Wait()
+	}()
+	var where struct {
+		Address string `json:"address"`
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for where.Address == "" {
+		b, _ := os.ReadFile(filepath.Join(newDir, "recovery.json"))
+		json.Unmarshal(b, &where)
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery service:\n%s", recOut.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	share := func(member string) (map[string]any, string, error) {
+		c := exec.Command(filepath.Join(binDir, "confide"), "ledger", "gov", "--sandbox", l.dir, "--member", member,
+			"--node", where.Address, "--service-cert", filepath.Join(newDir, "service_cert.pem"), "share", "--submit")
+		c.Env = l.env
+		var stdout, stderr bytes.Buffer
+		c.Stdout, c.Stderr = &stdout, &stderr
+		err := c.Run()
+		var out map[string]any
+		json.Unmarshal(stdout.Bytes(), &out)
+		return out, stdout.String() + stderr.String(), err
+	}
+	if out, text, err := share("member0"); err != nil || out["shares"] != float64(1) || out["recovered"] != nil {
+		t.Fatalf("share 1: %v\n%s", err, text)
+	}
+	if out, text, err := share("member1"); err != nil || out["recovered"] != true {
+		t.Fatalf("share 2: %v\n%s", err, text)
+	}
+	// The recovered network serves the old transactions to the old users,
+	// under the new service certificate.
+	svc, _ := os.ReadFile(filepath.Join(newDir, "service_cert.pem"))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(svc)
+	cert, err := tls.LoadX509KeyPair(filepath.Join(l.dir, "user0_cert.pem"), filepath.Join(l.dir, "user0_privk.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}}}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(newDir, "nodes.json"))
+		var ns []nodeRec
+		json.Unmarshal(b, &ns)
+		if len(ns) == 1 {
+			resp, err := client.Get("https://" + ns[0].RPCAddress + "/app/transactions/" + ids[4])
+			if err == nil {
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 && strings.Contains(string(body), "before the disaster 4") {
+					break
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the recovered network does not serve the old transactions:\n%s", recOut.String())
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
