@@ -78,8 +78,9 @@ endorsing the old one, and run until interrupted.`,
 			if err := os.WriteFile(filepath.Join(abs, "recovery.json"), rec, 0o644); err != nil {
 				return err
 			}
+			txs, threshold := s.Sizes()
 			fmt.Fprintf(out, "ledger recover: %d transactions proven; waiting for %d shares at https://%s (service certificate %s)\n",
-				s.Transactions(), s.Threshold, ln.Addr(), filepath.Join(abs, sandbox.ServiceCert))
+				txs, threshold, ln.Addr(), filepath.Join(abs, sandbox.ServiceCert))
 			var epochs []entry.Epoch
 			select {
 			case epochs = <-got:

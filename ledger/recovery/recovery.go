@@ -90,6 +90,13 @@ func Open(dir string, service *x509.Certificate) (*Session, error) {
 // Transactions is how many transactions the files prove.
 func (s *Session) Transactions() int { return len(s.entries) }
 
+// Sizes are the session's public numbers: the transactions the files
+// prove and the shares the secrets need. (The session also holds the
+// members' shares; these numbers say nothing of them.)
+//
+//confide:declassify
+func (s *Session) Sizes() (transactions, threshold int) { return len(s.entries), s.Threshold }
+
 // Public is the reopened public state (read it, do not write it).
 func (s *Session) Public() *kv.Store { return s.public }
 
