@@ -406,9 +406,9 @@ func TestLedgerRecover(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	share := func(member string) (map[string]any, string, error) {
-		c := exec.Command(filepath.Join(binDir, "confide"), "ledger", "gov", "--sandbox", l.dir, "--member", member,
-			"--node", where.Address, "--service-cert", filepath.Join(newDir, "service_cert.pem"), "share", "--submit")
+	gov := func(member string, args ...string) (map[string]any, string, error) {
+		c := exec.Command(filepath.Join(binDir, "confide"), append([]string{"ledger", "gov", "--sandbox", l.dir, "--member", member,
+			"--node", where.Address, "--service-cert", filepath.Join(newDir, "service_cert.pem")}, args...)...)
 		c.Env = l.env
 		var stdout, stderr bytes.Buffer
 		c.Stdout, c.Stderr = &stdout, &stderr
@@ -417,10 +417,29 @@ func TestLedgerRecover(t *testing.T) {
 		json.Unmarshal(stdout.Bytes(), &out)
 		return out, stdout.String() + stderr.String(), err
 	}
-	if out, text, err := share("member0"); err != nil || out["shares"] != float64(1) || out["recovered"] != nil {
+	// The members vote the recovered service open, then hand in shares.
+	if _, text, err := gov("member0", "share", "--submit"); err == nil || !strings.Contains(text, "not voted to open") {
+		t.Fatalf("a share before the vote: %v\n%s", err, text)
+	}
+	file := filepath.Join(t.TempDir(), "open.json")
+	os.WriteFile(file, []byte(`{"actions": [{"name": "transition_service_to_open"}]}`), 0o600)
+	out, text, err := gov("member0", "propose", file)
+	if err != nil {
+		t.Fatalf("propose: %v\n%s", err, text)
+	}
+	id, _ := out["proposalId"].(string)
+	for _, m := range []string{"member1", "member2"} {
+		if out, text, err = gov(m, "vote", id, "--yes"); err != nil {
+			t.Fatalf("vote: %v\n%s", err, text)
+		}
+	}
+	if out["proposalState"] != "Accepted" {
+		t.Fatalf("the vote to open: %v", out)
+	}
+	if out, text, err := gov("member0", "share", "--submit"); err != nil || out["shares"] != float64(1) || out["recovered"] != nil {
 		t.Fatalf("share 1: %v\n%s", err, text)
 	}
-	if out, text, err := share("member1"); err != nil || out["recovered"] != true {
+	if out, text, err := gov("member1", "share", "--submit"); err != nil || out["recovered"] != true {
 		t.Fatalf("share 2: %v\n%s", err, text)
 	}
 	// The recovered network serves the old transactions to the old users,

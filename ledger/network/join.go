@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -427,6 +428,71 @@ func watchRekeys(ctx context.Context, n *node.Node, keyring func() []byte, log i
 				if err != nil {
 					log.Error("rekey", "err", err)
 				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// RecoveryRecordFile, in a recovered network's node directory, holds the
+// recovery's record (package recovery) until the ledger holds it.
+const RecoveryRecordFile = "recovery_record.json"
+
+// MapRecoveryHistory: hex SHA-256 of a previous service certificate (DER)
+// → RecoveryRecord, one per recovery.
+const MapRecoveryHistory = "public:confide.gov.recovery.history"
+
+// RecoveryRecord is how a recovered service came to be: the previous
+// service identity, the members' signed requests that opened it (base64),
+// and the transactions the old files proved.
+type RecoveryRecord struct {
+	PreviousService string   `json:"previous_service"`
+	Requests        []string `json:"requests"`
+	Transactions    uint64   `json:"transactions"`
+}
+
+// recordRecovery writes a recovered network's record into its ledger as
+// its first transaction, with the service Open (the members voted), and
+// removes the file once the ledger holds it.
+func recordRecovery(ctx context.Context, n *node.Node, dir string, log interface{ Error(string, ...any) }) {
+	path := filepath.Join(dir, RecoveryRecordFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	var rec RecoveryRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		log.Error("recovery record", "err", err)
+		return
+	}
+	prev, err := identity.ParseCert([]byte(rec.PreviousService))
+	if err != nil {
+		log.Error("recovery record", "err", err)
+		return
+	}
+	sum := sha256.Sum256(prev.Raw)
+	key := []byte(hex.EncodeToString(sum[:]))
+	for ctx.Err() == nil {
+		if _, ok := n.Store().Get(MapRecoveryHistory, key); ok {
+			// Recorded (another node keeps its file until it sees the
+			// record too, and writes it if it becomes primary first).
+			os.Remove(path)
+			return
+		}
+		var primary bool
+		n.With(func(c *node.Core) { primary = c.IsPrimary() })
+		if primary {
+			_, err := n.Execute(ctx, func(tx *kv.Tx, _ entry.TxID) (*merkle.Hash, error) {
+				tx.Put(MapRecoveryHistory, key, b)
+				svc, _ := json.Marshal(map[string]string{"status": "Open"})
+				tx.Put(gov.MapService, []byte("service"), svc)
+				return nil, nil
+			})
+			if err != nil {
+				log.Error("recovery record", "err", err)
 			}
 		}
 		select {

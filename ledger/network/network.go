@@ -359,6 +359,7 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 		defer close(r.done)
 		go watchPeers(ctx, cfg, n, tr)
 		go watchRekeys(ctx, n, keyring, log)
+		go recordRecovery(ctx, n, cfg.Dir, log)
 		genesis(ctx, n, cfg, keyring(), env, log)
 		<-ctx.Done()
 	}()

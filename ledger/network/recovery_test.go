@@ -105,6 +105,24 @@ func TestRecoverySession(t *testing.T) {
 		return signAs(t, tn.dir, member, gov.TypeShare, "", body)
 	}
 	r0 := request("member0", share("member0"))
+	// Shares only once the members voted the recovered service open.
+	if _, err := s.Submit(r0, time.Now()); !errors.Is(err, recovery.ErrNotOpened) {
+		t.Fatalf("a share before the vote: %v", err)
+	}
+	if _, _, err := s.Propose(signAs(t, tn.dir, "member0", gov.TypeProposal, "", []byte(`{"actions": [{"name": "set_user", "args": {}}]}`)), time.Now()); !errors.Is(err, gov.ErrInvalid) {
+		t.Fatalf("another proposal during recovery: %v", err)
+	}
+	pid, _, err := s.Propose(signAs(t, tn.dir, "member0", gov.TypeProposal, "", []byte(`{"actions": [{"name": "transition_service_to_open"}]}`)), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	yes := []byte(`{"ballot": "export function vote() { return true }"}`)
+	if _, err := s.Vote(signAs(t, tn.dir, "member1", gov.TypeBallot, pid, yes), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := s.Vote(signAs(t, tn.dir, "member2", gov.TypeBallot, pid, yes), time.Now()); err != nil || info.State != gov.Accepted {
+		t.Fatalf("the vote to open: %v %v", info.State, err)
+	}
 	if n, err := s.Submit(r0, time.Now()); err != nil || n != 1 {
 		t.Fatalf("share 1: %d %v", n, err)
 	}
@@ -157,6 +175,7 @@ func TestRecoverySession(t *testing.T) {
 	newSvcPEM, _ := os.ReadFile(filepath.Join(newDir, sandbox.ServiceCert))
 	newSvc, _ := identity.ParseCert(newSvcPEM)
 	var addrs []string
+	var recovered []*network.Running
 	for i := 1; i <= 3; i++ {
 		b, _ := os.ReadFile(filepath.Join(dirs[i-1], "config.json"))
 		var cfg network.Config
@@ -166,6 +185,7 @@ func TestRecoverySession(t *testing.T) {
 			t.Fatalf("recovered node %d: %v", i, err)
 		}
 		defer r.Stop()
+		recovered = append(recovered, r)
 		addrs = append(addrs, "https://"+cfg.RPCAddr)
 	}
 	// The old users, the old transactions, their receipts against the new
@@ -213,6 +233,28 @@ func TestRecoverySession(t *testing.T) {
 			t.Fatalf("no write after recovery: %d %v", code, out)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// The new ledger records the recovery, and the service is open.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		history := 0
+		for _, r := range recovered {
+			r.Node.Store().Range(network.MapRecoveryHistory, func(_, v []byte) bool {
+				var rec network.RecoveryRecord
+				if json.Unmarshal(v, &rec) == nil && len(rec.Requests) == 3 && rec.Transactions == uint64(s.LastSigned()) {
+					history++
+				}
+				return true
+			})
+		}
+		code, out := do(t, u, "GET", addrs[0]+"/gov/service/info", "")
+		if history == 3 && code == 200 && out["status"] == "Open" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the recovery record on %d nodes; the service: %d %v", history, code, out)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	for _, id := range []string{first, newID} {
 		code, out := do(t, u, "GET", addrs[2]+"/app/transactions/"+id+"/receipt", "")

@@ -38,9 +38,17 @@ type Session struct {
 	wrapped   []byte
 
 	mu     sync.Mutex
+	seq    uint64            // the public state's last seqno (votes add to it)
 	shares map[string][]byte // member ID → share
 	seen   map[[32]byte]bool // requests taken (replays)
+	// record is the recovery's governance: the signed requests the
+	// members sent (proposal and ballots), for the new ledger.
+	record [][]byte
 }
+
+// ErrNotOpened refuses shares before the members voted to open the
+// recovered service.
+var ErrNotOpened = errors.New("recovery: the members have not voted to open the recovered service (propose transition_service_to_open)")
 
 // Errors.
 var (
@@ -75,6 +83,14 @@ func Open(dir string, service *x509.Certificate) (*Session, error) {
 	if applyErr != nil {
 		return nil, applyErr
 	}
+	// The service is Recovering until the members vote it open.
+	seq++
+	b, _ := json.Marshal(map[string]string{"status": "Recovering"})
+	if err := s.public.Apply(seq, [32]byte{}, entry.WriteSet{gov.MapService: {{Key: []byte("service"), Value: b}}}); err != nil {
+		return nil, err
+	}
+	s.public.Commit(seq)
+	s.seq = seq
 	w, ok := s.public.Get(gov.MapWrappedSecret, []byte("current"))
 	if !ok {
 		return nil, ErrNoMaterial
@@ -116,6 +132,9 @@ type ShareBody struct {
 // recovery_share (gov.Sign), checked against the members of the reopened
 // state. It returns how many shares it holds.
 func (s *Session) Submit(raw []byte, now time.Time) (int, error) {
+	if !s.opened() {
+		return 0, ErrNotOpened
+	}
 	tx := s.public.Begin() // a scratch transaction: nothing is written
 	r, err := gov.Verify(tx, raw, gov.TypeShare, now)
 	if err != nil {
@@ -141,6 +160,79 @@ func (s *Session) Submit(raw []byte, now time.Time) (int, error) {
 	s.seen[digest] = true
 	s.shares[r.Member] = share // a member's later share replaces its earlier one
 	return len(s.shares), nil
+}
+
+// opened reports whether the members voted the recovered service open.
+func (s *Session) opened() bool {
+	var svc struct {
+		Status string `json:"status"`
+	}
+	b, _ := s.public.Get(gov.MapService, []byte("service"))
+	json.Unmarshal(b, &svc)
+	return svc.Status == "Open"
+}
+
+// Propose takes a member's signed proposal during the recovery: only
+// transition_service_to_open, decided by the recovered constitution among
+// the recovered members.
+func (s *Session) Propose(raw []byte, now time.Time) (string, gov.ProposalInfo, error) {
+	var id string
+	var info gov.ProposalInfo
+	err := s.govern(raw, gov.TypeProposal, now, func(tx *kv.Tx, r *gov.Request) error {
+		var p struct {
+			Actions []struct {
+				Name string `json:"name"`
+			} `json:"actions"`
+		}
+		if json.Unmarshal(r.Body, &p) != nil || len(p.Actions) != 1 || p.Actions[0].Name != "transition_service_to_open" {
+			return fmt.Errorf("%w: during a recovery, members propose transition_service_to_open only", gov.ErrInvalid)
+		}
+		var err error
+		id, info, err = gov.Propose(tx, r, fmt.Sprintf("recovery.%d", s.seq+1), nil)
+		return err
+	})
+	return id, info, err
+}
+
+// Vote takes a member's signed ballot during the recovery.
+func (s *Session) Vote(raw []byte, now time.Time) (gov.ProposalInfo, error) {
+	var info gov.ProposalInfo
+	err := s.govern(raw, gov.TypeBallot, now, func(tx *kv.Tx, r *gov.Request) error {
+		var err error
+		info, err = gov.Vote(tx, r, nil)
+		return err
+	})
+	return info, err
+}
+
+// govern runs a governance request as a transaction on the reopened
+// state, and records it.
+func (s *Session) govern(raw []byte, typ string, now time.Time, fn func(*kv.Tx, *gov.Request) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx := s.public.Begin()
+	r, err := gov.Verify(tx, raw, typ, now)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx, r); err != nil {
+		return err
+	}
+	s.seq++
+	if err := s.public.Apply(s.seq, sha256.Sum256(raw), tx.WriteSet()); err != nil {
+		return err
+	}
+	s.public.Commit(s.seq)
+	s.record = append(s.record, append([]byte(nil), raw...))
+	return nil
+}
+
+// Record is the recovery's governance for the new ledger: the members'
+// signed requests, in order.
+func (s *Session) Record() [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([][]byte(nil), s.record...)
 }
 
 // Recover unwraps the ledger's secrets with the shares taken so far and
@@ -219,6 +311,15 @@ func (s *Session) Continue(epochs []entry.Epoch, oldNodeDir string, previous *x5
 		p.Endorsements = []string{string(identity.EncodeCert(e))}
 		out, _ := json.Marshal(p)
 		if err := os.WriteFile(provPath, out, 0o600); err != nil {
+			return err
+		}
+		// The recovery's governance, for the new ledger's first record.
+		var reqs []string
+		for _, r := range s.Record() {
+			reqs = append(reqs, base64.StdEncoding.EncodeToString(r))
+		}
+		rec, _ := json.Marshal(network.RecoveryRecord{PreviousService: string(identity.EncodeCert(previous)), Requests: reqs, Transactions: s.LastSigned()})
+		if err := os.WriteFile(filepath.Join(dir, network.RecoveryRecordFile), rec, 0o600); err != nil {
 			return err
 		}
 		if err := copyDir(filepath.Join(oldNodeDir, "ledger"), filepath.Join(dir, "ledger")); err != nil {
