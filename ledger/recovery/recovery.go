@@ -228,7 +228,10 @@ func (s *Session) govern(raw []byte, typ string, now time.Time, fn func(*kv.Tx, 
 }
 
 // Record is the recovery's governance for the new ledger: the members'
-// signed requests, in order.
+// signed requests (proposal and ballots, public; the shares are kept
+// apart and never in it), in order.
+//
+//confide:declassify
 func (s *Session) Record() [][]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
