@@ -19,6 +19,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/confide/confide/attest"
+	"github.com/confide/confide/attest/atls"
 	"github.com/confide/confide/ledger/gov"
 	"github.com/confide/confide/ledger/identity"
 )
@@ -43,6 +45,7 @@ them from a 'confide ledger sandbox' directory (the first node of nodes.json).`,
 	pf.StringVar(&o.key, "key", "", "the member's private key (PEM)")
 	pf.StringVar(&o.serviceCert, "service-cert", "", "the service certificate (PEM)")
 	pf.StringVar(&o.node, "node", "", "a node's RPC address, host:port")
+	pf.StringVar(&o.policy, "policy", "", "an attestation policy (JSON) the server's evidence must meet, instead of the service certificate (a recovering service: confide ledger recover)")
 
 	propose := &cobra.Command{
 		Use:   "propose FILE",
@@ -187,6 +190,10 @@ recovering network comes with disaster recovery.`,
 				_, err = fmt.Fprintln(cmd.OutOrStdout(), base64.StdEncoding.EncodeToString(plain))
 				return err
 			}
+			if o.policy == "" {
+				clear(plain)
+				return fmt.Errorf("gov share --submit: shares go only to a recovery service that attests itself: name its --policy")
+			}
 			// To a recovering service: the share, signed, over TLS to it.
 			body, _ := json.Marshal(map[string]string{"share": base64.StdEncoding.EncodeToString(plain)})
 			clear(plain)
@@ -208,7 +215,7 @@ recovering network comes with disaster recovery.`,
 }
 
 type govOpts struct {
-	sandbox, member, cert, key, serviceCert, node string
+	sandbox, member, cert, key, serviceCert, node, policy string
 }
 
 type govClient struct {
@@ -244,18 +251,14 @@ func (o *govOpts) load() (*govClient, error) {
 			node = nodes[0].RPC
 		}
 	}
-	if certFile == "" || keyFile == "" || svcFile == "" || node == "" {
-		return nil, fmt.Errorf("gov: name --cert, --key, --service-cert and --node, or --sandbox DIR")
+	if certFile == "" || keyFile == "" || (svcFile == "" && o.policy == "") || node == "" {
+		return nil, fmt.Errorf("gov: name --cert, --key, --service-cert (or --policy) and --node, or --sandbox DIR")
 	}
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
 		return nil, err
 	}
 	keyPEM, err := os.ReadFile(keyFile)
-	if err != nil {
-		return nil, err
-	}
-	svcPEM, err := os.ReadFile(svcFile)
 	if err != nil {
 		return nil, err
 	}
@@ -267,11 +270,36 @@ func (o *govOpts) load() (*govClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gov: %s: %w", keyFile, err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(svcPEM) {
-		return nil, fmt.Errorf("gov: %s holds no certificate", svcFile)
+	var tc *tls.Config
+	if o.policy != "" {
+		// The server proves what code it runs (attested TLS).
+		pb, err := os.ReadFile(o.policy)
+		if err != nil {
+			return nil, err
+		}
+		pol, err := attest.ParsePolicy(pb)
+		if err != nil {
+			return nil, fmt.Errorf("gov: %s: %w", o.policy, err)
+		}
+		v, err := newVerifier("", "")
+		if err != nil {
+			return nil, err
+		}
+		if tc, err = (&atls.Config{Verifier: v, Policy: pol}).ClientConfig(); err != nil {
+			return nil, err
+		}
+	} else {
+		svcPEM, err := os.ReadFile(svcFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(svcPEM) {
+			return nil, fmt.Errorf("gov: %s holds no certificate", svcFile)
+		}
+		tc = &tls.Config{RootCAs: pool}
 	}
-	tc := &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}}}
+	tc.Certificates = []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}}
 	return &govClient{cert: cert, key: key, node: strings.TrimPrefix(node, "https://"),
 		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}}, nil
 }

@@ -193,7 +193,7 @@ CONFIDE_PLATFORM names hardware.`,
 	auditCmd.Flags().StringVar(&serviceCert, "service-cert", "", "the service certificate (PEM)")
 	auditCmd.MarkFlagRequired("service-cert")
 
-	cmd.AddCommand(nodeCmd, sandboxCmd, verifyCmd, auditCmd, govCmd(), recoverCmd())
+	cmd.AddCommand(nodeCmd, sandboxCmd, verifyCmd, auditCmd, govCmd(), recoverCmd(self))
 	return cmd
 }
 

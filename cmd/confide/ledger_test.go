@@ -406,9 +406,27 @@ func TestLedgerRecover(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	gov := func(member string, args ...string) (map[string]any, string, error) {
+	// The members trust the recovery service for the code it proves it
+	// runs, not for a certificate the operator hands them.
+	idc := exec.Command(filepath.Join(binDir, "confide"), "enclave", "identity")
+	idc.Env = l.env
+	idOut, err := idc.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uniqueID string
+	for _, line := range strings.Split(string(idOut), "\n") {
+		if v, ok := strings.CutPrefix(line, "unique_id "); ok {
+			uniqueID = v
+		}
+	}
+	policy := filepath.Join(t.TempDir(), "policy.json")
+	os.WriteFile(policy, []byte(fmt.Sprintf(`{"version":"1.0.0","allOf":[{"claim":"platform","equals":"sim"},{"claim":"unique_id","equals":%q}]}`, uniqueID)), 0o600)
+	wrong := filepath.Join(t.TempDir(), "wrong.json")
+	os.WriteFile(wrong, []byte(`{"version":"1.0.0","allOf":[{"claim":"platform","equals":"sim"},{"claim":"unique_id","equals":"00"}]}`), 0o600)
+	govWith := func(pol, member string, args ...string) (map[string]any, string, error) {
 		c := exec.Command(filepath.Join(binDir, "confide"), append([]string{"ledger", "gov", "--sandbox", l.dir, "--member", member,
-			"--node", where.Address, "--service-cert", filepath.Join(newDir, "service_cert.pem")}, args...)...)
+			"--node", where.Address, "--policy", pol}, args...)...)
 		c.Env = l.env
 		var stdout, stderr bytes.Buffer
 		c.Stdout, c.Stderr = &stdout, &stderr
@@ -416,6 +434,12 @@ func TestLedgerRecover(t *testing.T) {
 		var out map[string]any
 		json.Unmarshal(stdout.Bytes(), &out)
 		return out, stdout.String() + stderr.String(), err
+	}
+	gov := func(member string, args ...string) (map[string]any, string, error) {
+		return govWith(policy, member, args...)
+	}
+	if _, text, err := govWith(wrong, "member0", "list"); err == nil || !strings.Contains(text, "policy not satisfied") {
+		t.Fatalf("a recovery service that does not meet the policy was trusted:\n%s", text)
 	}
 	// The members vote the recovered service open, then hand in shares.
 	if _, text, err := gov("member0", "share", "--submit"); err == nil || !strings.Contains(text, "not voted to open") {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -13,16 +12,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/confide/confide/attest/atls"
 	"github.com/confide/confide/ledger/entry"
-	"github.com/confide/confide/ledger/identity"
-	"github.com/confide/confide/ledger/network"
 	"github.com/confide/confide/ledger/recovery"
 	"github.com/confide/confide/ledger/sandbox"
 )
 
 // recoverCmd is `confide ledger recover`: disaster recovery from a node's
 // ledger files (spec/ledger-governance.md §8).
-func recoverCmd() *cobra.Command {
+func recoverCmd(self *launched) *cobra.Command {
 	var from, oldCert, dir, listen string
 	var nodes int
 	cmd := &cobra.Command{
@@ -31,11 +29,12 @@ func recoverCmd() *cobra.Command {
 		Long: `recover audits the ledger files of a node of the lost service, reopens the
 public state they prove, and prepares a new network for a new service identity
 in --dir (as 'ledger sandbox' does). It then serves the recovery members over
-HTTPS (its address in NEW_DIR/recovery.json, under NEW_DIR/service_cert.pem):
-each fetches and decrypts its share and submits it
+attested TLS (its address in NEW_DIR/recovery.json): they vote the service
+open (a transition_service_to_open proposal), then each fetches and decrypts
+its share and submits it, checking the recovery service's evidence against
+their attestation policy first:
 
-  confide ledger gov --cert … --key … --service-cert NEW_DIR/service_cert.pem \
-      --node ADDRESS share --submit
+  confide ledger gov --cert … --key … --policy POLICY.json --node ADDRESS share --submit
 
 Once the threshold's shares unwrap the ledger's secrets and they open every
 transaction, the new nodes start with the old history, the new service
@@ -63,7 +62,15 @@ endorsing the old one, and run until interrupted.`,
 			for i := 1; i <= nodes; i++ {
 				dirs = append(dirs, filepath.Join(abs, "nodes", fmt.Sprint(i)))
 			}
-			tc, err := recoveryTLS(dirs[0])
+			// The members' shares come here: the service attests itself
+			// (attested TLS), and members check its evidence against their
+			// policy before they send anything (gov … --policy).
+			p, err := self.connect(ctx)
+			if err != nil {
+				return fmt.Errorf("ledger recover: the platform: %w", err)
+			}
+			defer p.Close()
+			tc, err := (&atls.Config{Attester: p}).ServerConfig()
 			if err != nil {
 				return err
 			}
@@ -79,7 +86,7 @@ endorsing the old one, and run until interrupted.`,
 				return err
 			}
 			txs, threshold := s.Sizes()
-			fmt.Fprintf(out, "ledger recover: %d transactions proven; waiting for %d shares at https://%s (service certificate %s)\n",
+			fmt.Fprintf(out, "ledger recover: %d transactions proven; waiting for the members' vote and %d shares at https://%s (attested TLS; the new service certificate is %s)\n",
 				txs, threshold, ln.Addr(), filepath.Join(abs, sandbox.ServiceCert))
 			var epochs []entry.Epoch
 			select {
@@ -118,30 +125,4 @@ endorsing the old one, and run until interrupted.`,
 	cmd.MarkFlagRequired("from")
 	cmd.MarkFlagRequired("service-cert")
 	return cmd
-}
-
-// recoveryTLS is a certificate for the recovery service, endorsed by the
-// new service identity (whose key the new nodes' provisioning holds).
-func recoveryTLS(nodeDir string) (*tls.Config, error) {
-	b, err := os.ReadFile(filepath.Join(nodeDir, network.ProvisionFile))
-	if err != nil {
-		return nil, err
-	}
-	var p network.Provision
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, err
-	}
-	cert, err := identity.ParseCert([]byte(p.ServiceCert))
-	if err != nil {
-		return nil, err
-	}
-	key, err := identity.ParseKey([]byte(p.ServiceKey))
-	if err != nil {
-		return nil, err
-	}
-	id, err := identity.NewNode(&identity.Identity{Key: key, Cert: cert}, "127.0.0.1", "::1", "localhost")
-	if err != nil {
-		return nil, err
-	}
-	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{id.Cert.Raw}, PrivateKey: id.Key, Leaf: id.Cert}}}, nil
 }
