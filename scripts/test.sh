@@ -36,6 +36,13 @@ if [ ! -f .cache/npm/node_modules/tedious/package.json ]; then
   npm install --silent --no-audit --no-fund --prefix .cache/npm tedious@20.3.9
 fi
 
+# solc (WebAssembly, from npm) for the check that the Ethereum app's
+# compiled test contracts are current.
+if [ ! -f ledger/eth/contracts/node_modules/solc/package.json ]; then
+  npm ci --silent --no-audit --no-fund --prefix ledger/eth/contracts
+fi
+export CONFIDE_SOLC_CHECK=1
+
 go mod download
 echo "== go vet"
 go vet ./...

@@ -97,6 +97,10 @@ type Endpoint struct {
 	// requests) or serve public state. Role is then ignored.
 	Unauthenticated bool
 	Handler         func(*Request) (any, error)
+	// Serve, instead of Handler, answers an authenticated request itself
+	// (a protocol with its own framing: JSON-RPC, WebSocket); the body is
+	// left unread for it.
+	Serve func(http.ResponseWriter, *Request)
 }
 
 // Request is what a handler gets.
@@ -238,6 +242,10 @@ func (s *Server) serve(ep Endpoint, maps map[string]bool, w http.ResponseWriter,
 			s.fail(w, Errorf(http.StatusForbidden, "Forbidden", "this needs the %s role", ep.Role))
 			return
 		}
+	}
+	if ep.Serve != nil {
+		ep.Serve(w, req)
+		return
 	}
 	if req.Body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody)); err != nil {
 		s.fail(w, Errorf(http.StatusRequestEntityTooLarge, "RequestTooLarge", "the body is over %d bytes", maxBody))

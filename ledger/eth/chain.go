@@ -23,7 +23,7 @@ import (
 const (
 	// MapConfig holds the chain's Config under key "config" (JSON),
 	// set at genesis and by governance.
-	MapConfig = "public:confide.eth.config"
+	MapConfig = "public:eth.config"
 	// MapTxs: key the transaction hash, value a txRecord (RLP): the
 	// signed transaction, its block and index, and its receipt.
 	MapTxs = "eth.txs"
@@ -301,9 +301,11 @@ type Error struct {
 	Code int
 	Msg  string
 	Data any
+	Err  error // what it wraps, for errors.Is (core.ErrNonceTooHigh…)
 }
 
 func (e *Error) Error() string  { return e.Msg }
+func (e *Error) Unwrap() error  { return e.Err }
 func (e *Error) ErrorCode() int { return e.Code }
 func (e *Error) ErrorData() any { return e.Data }
 
@@ -317,6 +319,8 @@ const (
 func invalid(format string, args ...any) *Error {
 	return &Error{Code: CodeInvalidInput, Msg: fmt.Sprintf(format, args...)}
 }
+
+func wrap(err error) *Error { return &Error{Code: CodeInvalidInput, Msg: err.Error(), Err: err} }
 
 // Decode parses and checks a raw signed transaction against the chain:
 // its type, chain ID and signature. It reads no state.
@@ -416,13 +420,13 @@ func Apply(w Writer, tx *types.Transaction, from common.Address, now time.Time, 
 	signer := types.LatestSignerForChainID(tx.ChainId())
 	msg, err := core.TransactionToMessage(tx, signer, new(big.Int).SetUint64(cfg.BaseFee))
 	if err != nil {
-		return nil, invalid("%v", err)
+		return nil, wrap(err)
 	}
 	st.SetTxContext(tx.Hash(), int(o.Count), 0)
 	gp := core.NewGasPool(cfg.GasLimit - o.GasUsed)
 	out, err := core.ApplyMessage(evm, msg, gp)
 	if err != nil {
-		return nil, invalid("%v", err)
+		return nil, wrap(err)
 	}
 	digest := st.Commit(w)
 	o.Acc = crypto.Keccak256Hash(o.Acc[:], tx.Hash().Bytes(), digest[:])

@@ -35,6 +35,8 @@ import (
 	"github.com/confide/confide/ledger/acl"
 	"github.com/confide/confide/ledger/app"
 	"github.com/confide/confide/ledger/entry"
+	"github.com/confide/confide/ledger/eth"
+	"github.com/confide/confide/ledger/eth/jsonrpc"
 	"github.com/confide/confide/ledger/gov"
 	"github.com/confide/confide/ledger/identity"
 	"github.com/confide/confide/ledger/kv"
@@ -77,6 +79,12 @@ type Config struct {
 	// CompactKeep: entries raft keeps before the newest committed
 	// snapshot (0: the node's default).
 	CompactKeep uint64 `json:"compact_keep,omitempty"`
+	// Eth, at genesis, starts the Ethereum app's chain (its
+	// configuration and funded accounts).
+	Eth *eth.Genesis `json:"eth,omitempty"`
+	// EthBlockIntervalMS: an open Ethereum block with transactions
+	// closes after this long (0: 20 ms).
+	EthBlockIntervalMS int `json:"eth_block_interval_ms,omitempty"`
 }
 
 // GenesisUser is a user of a new network.
@@ -342,7 +350,9 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 		}}
 	n.SetHistorian(hist.want)
 	ja := &joinApp{cfg: cfg, prov: p, service: serviceID, verifier: env.Verifier, transport: tr}
-	srv := app.NewServer(n, self, service, rpcAddr, log, acl.App{}, gov.App{Keyring: keyring}, ja)
+	ethApp := jsonrpc.New(jsonrpc.Options{Node: n, TLS: node.TLSConfig(self, service), Addr: rpcAddr,
+		BlockInterval: time.Duration(cfg.EthBlockIntervalMS) * time.Millisecond, Log: log})
+	srv := app.NewServer(n, self, service, rpcAddr, log, acl.App{}, gov.App{Keyring: keyring}, ja, ethApp)
 	ln, err := net.Listen("tcp", cfg.RPCAddr)
 	if err != nil {
 		tr.Close()
@@ -360,6 +370,7 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 		go watchPeers(ctx, cfg, n, tr)
 		go watchRekeys(ctx, n, keyring, log)
 		go recordRecovery(ctx, n, cfg.Dir, log)
+		go ethApp.Run(ctx)
 		genesis(ctx, n, cfg, keyring(), env, log)
 		<-ctx.Done()
 	}()
@@ -371,7 +382,7 @@ func Start(ctx context.Context, cfg Config, env Enclave, log *slog.Logger) (*Run
 // first commits; the records are the same.
 func genesis(ctx context.Context, n *node.Node, cfg Config, secret []byte, env Enclave, log *slog.Logger) {
 	users := cfg.GenesisUsers
-	if len(users) == 0 && len(cfg.GenesisMembers) == 0 {
+	if len(users) == 0 && len(cfg.GenesisMembers) == 0 && cfg.Eth == nil {
 		return
 	}
 	recs := make(map[string][]byte)
@@ -413,6 +424,11 @@ func genesis(ctx context.Context, n *node.Node, cfg Config, secret []byte, env E
 			_, err := n.Execute(ctx, func(tx *kv.Tx, _ entry.TxID) (*merkle.Hash, error) {
 				for id, b := range recs {
 					tx.Put(app.MapUsers, []byte(id), b)
+				}
+				if cfg.Eth != nil {
+					if err := eth.WriteGenesis(tx, *cfg.Eth); err != nil {
+						return nil, err
+					}
 				}
 				if len(g.Members) > 0 {
 					return nil, gov.WriteGenesis(tx, g)

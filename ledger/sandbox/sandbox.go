@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -26,6 +27,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/params"
+
+	"github.com/confide/confide/ledger/eth"
 	"github.com/confide/confide/ledger/identity"
 	"github.com/confide/confide/ledger/network"
 )
@@ -64,9 +71,32 @@ type Options struct {
 	// each with an encryption key pair (recovery members);
 	// RecoveryThreshold is the shares recovery needs (0: 1).
 	Members, RecoveryThreshold int
+	// Eth starts the Ethereum app's chain with funded development
+	// accounts (written to EthAccountsFile).
+	Eth *EthOptions
 	// Restart restarts nodes that exit (default on in Run).
 	NoRestart bool
 	Log       io.Writer
+}
+
+// EthOptions configure a sandbox's Ethereum chain.
+type EthOptions struct {
+	// Private selects the private mode (default public, as geth --dev).
+	Private bool
+	// Accounts is the number of funded development accounts (0: 4).
+	Accounts int
+	// BlockIntervalMS passes to the nodes (0: their default).
+	BlockIntervalMS int
+}
+
+// EthAccountsFile lists the development accounts: [{"address",
+// "private_key"}], hex with 0x.
+const EthAccountsFile = "eth_accounts.json"
+
+// EthAccount is a development account.
+type EthAccount struct {
+	Address    string `json:"address"`
+	PrivateKey string `json:"private_key"`
 }
 
 // DefaultSnapshotEvery is how often a sandbox's primary snapshots.
@@ -149,6 +179,12 @@ func Prepare(opts Options) error {
 		}
 		members = append(members, network.GenesisMember{Cert: string(certPEM), EncryptionKey: string(pub)})
 	}
+	var ethGenesis *eth.Genesis
+	if opts.Eth != nil {
+		if ethGenesis, err = ethAccounts(opts.Dir, *opts.Eth); err != nil {
+			return err
+		}
+	}
 	peers := map[uint64]network.Peer{}
 	var ids []uint64
 	for i := 1; i <= opts.Nodes+opts.Spares; i++ {
@@ -190,7 +226,10 @@ func Prepare(opts Options) error {
 			// The sandbox's nodes run on the simulated platform (unless
 			// CONFIDE_PLATFORM names hardware): joining ones may too.
 			AllowSimulated: true, SignIntervalMS: opts.SignIntervalMS, SignEvery: opts.SignEvery,
-			SnapshotEvery: cmp.Or(opts.SnapshotEvery, DefaultSnapshotEvery), CompactKeep: opts.CompactKeep}
+			SnapshotEvery: cmp.Or(opts.SnapshotEvery, DefaultSnapshotEvery), CompactKeep: opts.CompactKeep, Eth: ethGenesis}
+		if opts.Eth != nil {
+			cfg.EthBlockIntervalMS = opts.Eth.BlockIntervalMS
+		}
 		b, _ := json.MarshalIndent(cfg, "", "  ")
 		if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600); err != nil {
 			return err
@@ -200,6 +239,28 @@ func Prepare(opts Options) error {
 		}
 	}
 	return nil
+}
+
+// ethAccounts makes the development accounts, each funded with a
+// million ether, and the chain's genesis.
+func ethAccounts(dir string, o EthOptions) (*eth.Genesis, error) {
+	g := &eth.Genesis{Config: eth.Config{Mode: eth.Public, BaseFee: eth.DefaultBaseFee}, Alloc: map[common.Address]*big.Int{},
+		Time: uint64(time.Now().Unix())}
+	if o.Private {
+		g.Config.Mode = eth.Private
+	}
+	var accts []EthAccount
+	for range cmp.Or(o.Accounts, 4) {
+		k, err := crypto.GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		a := crypto.PubkeyToAddress(k.PublicKey)
+		g.Alloc[a] = new(big.Int).Mul(big.NewInt(1_000_000), big.NewInt(params.Ether))
+		accts = append(accts, EthAccount{Address: a.Hex(), PrivateKey: hexutil.Encode(crypto.FromECDSA(k))})
+	}
+	b, _ := json.MarshalIndent(accts, "", "  ")
+	return g, os.WriteFile(filepath.Join(dir, EthAccountsFile), b, 0o600)
 }
 
 // writeEncryptionKey makes a member's encryption key pair (RSA-2048, for

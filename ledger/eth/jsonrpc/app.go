@@ -1,0 +1,293 @@
+package jsonrpc
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core"
+	"github.com/ethereum/go-ethereum/core/types"
+	gethrpc "github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/confide/confide/ledger/app"
+	"github.com/confide/confide/ledger/entry"
+	"github.com/confide/confide/ledger/eth"
+	"github.com/confide/confide/ledger/kv"
+	"github.com/confide/confide/ledger/merkle"
+	"github.com/confide/confide/ledger/node"
+)
+
+// Path is where every node serves JSON-RPC (POST) and its WebSocket
+// (GET with Upgrade).
+const Path = "/app/eth"
+
+// Limits on what one request may ask.
+const (
+	MaxBody        = 5 << 20 // bytes of one HTTP request
+	MaxBatch       = 1000    // calls in one batch
+	MaxBatchAnswer = 25 << 20
+	MaxHeld        = 64 // future-nonce transactions held per sender
+)
+
+// Options configure the app on one node.
+type Options struct {
+	Node *node.Node
+	// TLS and Addr let a backup forward writes to the primary, as the
+	// node itself (with the caller's user ID).
+	TLS  *tls.Config
+	Addr func(id uint64) string
+	// BlockInterval: an open block with transactions closes after this
+	// long (default 20 ms).
+	BlockInterval time.Duration
+	Log           *slog.Logger
+}
+
+// App is the Ethereum JSON-RPC app of one node.
+type App struct {
+	opt    Options
+	rpc    *gethrpc.Server
+	client *http.Client
+
+	mu   sync.Mutex
+	head uint64 // the last committed block seen
+	held map[common.Address]map[uint64]*types.Transaction
+
+	filters *filters
+}
+
+// New builds the app; Run closes blocks while the node is primary.
+func New(opt Options) *App {
+	if opt.BlockInterval == 0 {
+		opt.BlockInterval = 20 * time.Millisecond
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	a := &App{opt: opt, held: map[common.Address]map[uint64]*types.Transaction{}, filters: newFilters()}
+	a.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: opt.TLS, MaxIdleConnsPerHost: 64}}
+	a.rpc = a.newServer()
+	return a
+}
+
+func (a *App) newServer() *gethrpc.Server {
+	s := gethrpc.NewServer()
+	s.SetHTTPBodyLimit(MaxBody)
+	s.SetBatchLimits(MaxBatch, MaxBatchAnswer)
+	api := &ethAPI{a: a}
+	for name, svc := range map[string]any{"eth": api, "net": &netAPI{a: a}, "web3": web3API{}} {
+		if err := s.RegisterName(name, svc); err != nil {
+			panic(err) // our own services' shapes
+		}
+	}
+	return s
+}
+
+// Maps are the chain's.
+func (a *App) Maps() []string { return eth.Maps }
+
+// Endpoints: JSON-RPC over HTTPS, for the ledger's users.
+func (a *App) Endpoints() []app.Endpoint {
+	return []app.Endpoint{
+		{Pattern: "POST " + Path, Role: app.Reader, Serve: a.serve},
+		{Pattern: "GET " + Path, Role: app.Reader, Serve: a.serve},
+	}
+}
+
+type userKey struct{}
+
+func (a *App) serve(w http.ResponseWriter, r *app.Request) {
+	ctx := context.WithValue(r.HTTP.Context(), userKey{}, r.User)
+	a.rpc.ServeHTTP(w, r.HTTP.WithContext(ctx))
+}
+
+func userOf(ctx context.Context) app.User {
+	u, _ := ctx.Value(userKey{}).(app.User)
+	return u
+}
+
+func (a *App) store() *kv.Store { return a.opt.Node.Store() }
+
+// Head is the newest block whose closing ledger transaction this node
+// knows committed.
+func (a *App) Head() uint64 {
+	s := a.store()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	committed := s.Committed()
+	for {
+		b, ok := eth.ReadBlock(s, a.head+1)
+		if !ok || b.Seqno > committed {
+			break
+		}
+		a.head++
+	}
+	// A rollback never undoes a committed block, but a node restarted
+	// from files starts at 0 and catches up here.
+	return a.head
+}
+
+// Run closes due blocks while this node is primary, until ctx ends.
+func (a *App) Run(ctx context.Context) {
+	t := time.NewTicker(a.opt.BlockInterval / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		primary := false
+		a.opt.Node.With(func(c *node.Core) { primary = c.IsPrimary() })
+		if !primary {
+			a.dropHeld()
+			continue
+		}
+		if n, err := eth.Open(a.store()); err != nil || n == 0 {
+			continue
+		}
+		_, err := a.opt.Node.Execute(ctx, func(tx *kv.Tx, id entry.TxID) (*merkle.Hash, error) {
+			h, err := eth.CloseDue(tx, time.Now(), a.opt.BlockInterval, id.Seqno)
+			if err == nil && h == nil {
+				return nil, node.ErrNoWrites
+			}
+			return nil, err
+		})
+		if err != nil && !errors.Is(err, node.ErrNoWrites) && ctx.Err() == nil {
+			a.opt.Log.Warn("eth: closing a block", "err", err)
+		}
+	}
+}
+
+// submit executes a decoded transaction on the primary, or holds it if
+// its nonce is ahead of the sender's.
+func (a *App) submit(ctx context.Context, tx *types.Transaction, from common.Address) error {
+	err := a.execute(ctx, tx, from)
+	if errors.Is(err, core.ErrNonceTooHigh) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		m := a.held[from]
+		if m == nil {
+			m = map[uint64]*types.Transaction{}
+			a.held[from] = m
+		}
+		if len(m) >= MaxHeld && m[tx.Nonce()] == nil {
+			return &eth.Error{Code: eth.CodeInvalidInput, Msg: fmt.Sprintf("txpool is full: %d transactions held for %s waiting for earlier nonces", MaxHeld, from)}
+		}
+		m[tx.Nonce()] = tx
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// The nonce moved: run what waited for it.
+	for next := tx.Nonce() + 1; ; next++ {
+		a.mu.Lock()
+		t := a.held[from][next]
+		delete(a.held[from], next)
+		if len(a.held[from]) == 0 {
+			delete(a.held, from)
+		}
+		a.mu.Unlock()
+		if t == nil {
+			return nil
+		}
+		if err := a.execute(ctx, t, from); err != nil {
+			a.opt.Log.Info("eth: a held transaction failed", "hash", t.Hash(), "err", err)
+			return nil
+		}
+	}
+}
+
+func (a *App) execute(ctx context.Context, tx *types.Transaction, from common.Address) error {
+	_, err := a.opt.Node.Execute(ctx, func(w *kv.Tx, id entry.TxID) (*merkle.Hash, error) {
+		_, err := eth.Apply(w, tx, from, time.Now(), a.opt.BlockInterval, id.Seqno, id.String())
+		return nil, err
+	})
+	return err
+}
+
+// dropHeld forgets held transactions once this node is not primary:
+// their senders resend (spec/ledger-eth.md).
+func (a *App) dropHeld() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	clear(a.held)
+}
+
+func (a *App) isHeld(h common.Hash) *types.Transaction {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, m := range a.held {
+		for _, t := range m {
+			if t.Hash() == h {
+				return t
+			}
+		}
+	}
+	return nil
+}
+
+// forward sends one JSON-RPC call to the primary on the user's behalf.
+func (a *App) forward(ctx context.Context, method string, params ...any) (json.RawMessage, error) {
+	var primary uint64
+	a.opt.Node.With(func(c *node.Core) { primary = c.Primary() })
+	addr := ""
+	if primary != 0 && a.opt.Addr != nil {
+		addr = a.opt.Addr(primary)
+	}
+	if addr == "" {
+		return nil, &eth.Error{Code: eth.CodeInvalidInput, Msg: "no primary is known; retry"}
+	}
+	if u := userOf(ctx); u.ID == "" {
+		return nil, &eth.Error{Code: eth.CodeInvalidInput, Msg: "a forwarded request lost its user"}
+	}
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+	req, err := http.NewRequestWithContext(ctx, "POST", "https://"+addr+Path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(app.ForwardedUser, userOf(ctx).ID)
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return nil, &eth.Error{Code: eth.CodeInvalidInput, Msg: "the primary did not answer; retry"}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+	var out struct {
+		Result json.RawMessage `json:"result"`
+		Error  *struct {
+			Code    int             `json:"code"`
+			Message string          `json:"message"`
+			Data    json.RawMessage `json:"data"`
+		} `json:"error"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &out) != nil {
+		return nil, &eth.Error{Code: eth.CodeInvalidInput, Msg: fmt.Sprintf("the primary answered %s; retry", resp.Status)}
+	}
+	if out.Error != nil {
+		e := &eth.Error{Code: out.Error.Code, Msg: out.Error.Message}
+		if len(out.Error.Data) > 0 {
+			var d any
+			json.Unmarshal(out.Error.Data, &d)
+			e.Data = d
+		}
+		return nil, e
+	}
+	return out.Result, nil
+}
+
+func (a *App) isPrimary() bool {
+	p := false
+	a.opt.Node.With(func(c *node.Core) { p = c.IsPrimary() })
+	return p
+}

@@ -1,0 +1,229 @@
+package network_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/params"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/confide/confide/ledger/eth/jsonrpc"
+	"github.com/confide/confide/ledger/sandbox"
+)
+
+// ethNet is a network with the Ethereum app and go-ethereum's client on
+// each node, as user0.
+type ethNet struct {
+	*testNet
+	keys    []*ecdsa.PrivateKey
+	clients map[uint64]*ethclient.Client
+	rpcs    map[uint64]*rpc.Client
+}
+
+func startEth(t *testing.T, nodes int, private bool) *ethNet {
+	tn := startOpts(t, sandbox.Options{Nodes: nodes, SignIntervalMS: 10, Eth: &sandbox.EthOptions{Private: private}})
+	en := &ethNet{testNet: tn, clients: map[uint64]*ethclient.Client{}, rpcs: map[uint64]*rpc.Client{}}
+	b, err := os.ReadFile(filepath.Join(tn.dir, sandbox.EthAccountsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accts []sandbox.EthAccount
+	json.Unmarshal(b, &accts)
+	for _, a := range accts {
+		k, err := crypto.HexToECDSA(strings.TrimPrefix(a.PrivateKey, "0x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		en.keys = append(en.keys, k)
+	}
+	svc, _ := os.ReadFile(filepath.Join(tn.dir, sandbox.ServiceCert))
+	hc := client(t, tn.dir, "user0", svc)
+	for id, r := range tn.running {
+		c, err := rpc.DialOptions(context.Background(), "https://"+r.RPCAddr+jsonrpc.Path, rpc.WithHTTPClient(hc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		en.rpcs[id] = c
+		en.clients[id] = ethclient.NewClient(c)
+		t.Cleanup(c.Close)
+	}
+	// The chain's genesis is written once a primary is elected.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := en.clients[1].ChainID(context.Background()); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return en
+}
+
+func (en *ethNet) addr(i int) common.Address { return crypto.PubkeyToAddress(en.keys[i].PublicKey) }
+
+func (en *ethNet) send(t *testing.T, c *ethclient.Client, from int, nonce uint64, to *common.Address, value *big.Int, data []byte, gas uint64) *types.Transaction {
+	t.Helper()
+	tx, err := types.SignNewTx(en.keys[from], types.LatestSignerForChainID(big.NewInt(1337)), &types.DynamicFeeTx{
+		ChainID: big.NewInt(1337), Nonce: nonce, GasTipCap: big.NewInt(0), GasFeeCap: big.NewInt(2 * params.GWei),
+		Gas: gas, To: to, Value: value, Data: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SendTransaction(context.Background(), tx); err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+func waitReceipt(t *testing.T, c *ethclient.Client, h common.Hash) *types.Receipt {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r, err := c.TransactionReceipt(context.Background(), h)
+		if err == nil {
+			return r
+		}
+		if !errors.Is(err, ethereum.NotFound) || time.Now().After(deadline) {
+			t.Fatalf("receipt of %s: %v", h, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestEthClient(t *testing.T) {
+	en := startEth(t, 3, false)
+	ctx := context.Background()
+	c := en.clients[2]
+	id, err := c.ChainID(ctx)
+	if err != nil || id.Uint64() != 1337 {
+		t.Fatal(id, err)
+	}
+	bal, err := c.BalanceAt(ctx, en.addr(0), nil)
+	want := new(big.Int).Mul(big.NewInt(1_000_000), big.NewInt(params.Ether))
+	if err != nil || bal.Cmp(want) != 0 {
+		t.Fatal(bal, err)
+	}
+	// A transfer through a backup or the primary, whichever node 2 is.
+	payee := common.HexToAddress("0x00000000000000000000000000000000000000aa")
+	tx := en.send(t, c, 0, 0, &payee, big.NewInt(12345), nil, 21000)
+	rc := waitReceipt(t, c, tx.Hash())
+	if rc.Status != types.ReceiptStatusSuccessful || rc.GasUsed != 21000 {
+		t.Fatalf("receipt %+v", rc)
+	}
+	// go-ethereum's client recomputes the block hash from the header it
+	// gets and checks the transaction list against it.
+	blk, err := c.BlockByNumber(ctx, rc.BlockNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if blk.Hash() != rc.BlockHash || len(blk.Transactions()) == 0 || blk.Transactions()[rc.TransactionIndex].Hash() != tx.Hash() {
+		t.Fatalf("block %d: hash %s, receipt says %s", blk.NumberU64(), blk.Hash(), rc.BlockHash)
+	}
+	if h, err := c.HeaderByHash(ctx, rc.BlockHash); err != nil || h.Hash() != rc.BlockHash {
+		t.Fatal(h, err)
+	}
+	got, pending, err := c.TransactionByHash(ctx, tx.Hash())
+	if err != nil || pending || got.Hash() != tx.Hash() {
+		t.Fatal(got, pending, err)
+	}
+	if b, err := c.BalanceAt(ctx, payee, nil); err != nil || b.Int64() != 12345 {
+		// A backup may lag the block by an instant: read the primary's.
+		t.Fatal(b, err)
+	}
+	var raw map[string]any
+	if err := en.rpcs[2].Call(&raw, "eth_getTransactionReceipt", tx.Hash()); err != nil || raw["ledgerTransactionId"] == "" || raw["ledgerTransactionId"] == nil {
+		t.Fatalf("no ledger transaction in %v (%v)", raw, err)
+	}
+
+	// Nonces sent out of order: the later ones wait for the gap to fill.
+	var txs []*types.Transaction
+	for _, n := range []uint64{3, 2, 1} {
+		txs = append(txs, en.send(t, c, 0, n, &payee, big.NewInt(1), nil, 21000))
+	}
+	if n, err := c.PendingNonceAt(ctx, en.addr(0)); err != nil || n != 4 {
+		t.Fatalf("pending nonce %d, %v", n, err)
+	}
+	for _, tx := range txs {
+		if rc := waitReceipt(t, c, tx.Hash()); rc.Status != 1 {
+			t.Fatal(rc)
+		}
+	}
+
+	// A contract: SSTORE(0, calldata word); a zero word reverts.
+	runtime := []byte{0x60, 0x00, 0x35, 0x80, 0x60, 0x00, 0x55, 0x60, 0x0e, 0x57, 0x60, 0x00, 0x80, 0xfd, 0x5b, 0x00}
+	init := append([]byte{0x60, byte(len(runtime)), 0x60, 0x0c, 0x60, 0x00, 0x39, 0x60, byte(len(runtime)), 0x60, 0x00, 0xf3}, runtime...)
+	gas, err := c.EstimateGas(ctx, ethereum.CallMsg{From: en.addr(1), Data: init})
+	if err != nil || gas < 53000 {
+		t.Fatal(gas, err)
+	}
+	deploy := en.send(t, c, 1, 0, nil, nil, init, gas)
+	rc = waitReceipt(t, c, deploy.Hash())
+	if rc.Status != 1 || rc.ContractAddress != crypto.CreateAddress(en.addr(1), 0) {
+		t.Fatalf("deploy %+v", rc)
+	}
+	code, err := c.CodeAt(ctx, rc.ContractAddress, nil)
+	if err != nil || string(code) != string(runtime) {
+		t.Fatalf("code %x %v", code, err)
+	}
+	to := rc.ContractAddress
+	_, err = c.CallContract(ctx, ethereum.CallMsg{From: en.addr(1), To: &to, Data: make([]byte, 32)}, nil)
+	var de rpc.DataError
+	if err == nil || !errors.As(err, &de) || !strings.Contains(err.Error(), "execution reverted") {
+		t.Fatalf("a reverting call: %v", err)
+	}
+	if _, err := c.EstimateGas(ctx, ethereum.CallMsg{From: en.addr(1), To: &to, Data: make([]byte, 32)}); err == nil || !strings.Contains(err.Error(), "execution reverted") {
+		t.Fatalf("estimating a reverting call: %v", err)
+	}
+	word := common.BigToHash(big.NewInt(42))
+	set := en.send(t, c, 1, 1, &to, nil, word[:], 100_000)
+	if rc := waitReceipt(t, c, set.Hash()); rc.Status != 1 {
+		t.Fatal(rc)
+	}
+	if v, err := c.StorageAt(ctx, to, common.Hash{}, nil); err != nil || common.BytesToHash(v) != word {
+		t.Fatalf("storage %x %v", v, err)
+	}
+	// A reverting transaction is mined, failed, and consumes its nonce.
+	bad := en.send(t, c, 1, 2, &to, nil, make([]byte, 32), 100_000)
+	if rc := waitReceipt(t, c, bad.Hash()); rc.Status != 0 {
+		t.Fatal(rc)
+	}
+	if n, err := c.NonceAt(ctx, en.addr(1), nil); err != nil || n != 3 {
+		t.Fatal(n, err)
+	}
+
+	// Bad input: each a clear error, nothing written.
+	for name, raw := range map[string][]byte{"rlp": {0xf8, 0x01, 0x02}, "garbage": []byte("hello")} {
+		var h common.Hash
+		if err := en.rpcs[1].Call(&h, "eth_sendRawTransaction", "0x"+common.Bytes2Hex(raw)); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	low, _ := types.SignNewTx(en.keys[0], types.LatestSignerForChainID(big.NewInt(1337)), &types.LegacyTx{Nonce: 0, GasPrice: big.NewInt(params.GWei), Gas: 21000, To: &payee})
+	if err := c.SendTransaction(ctx, low); err == nil || !strings.Contains(err.Error(), "nonce too low") {
+		t.Errorf("nonce too low: %v", err)
+	}
+	wrong, _ := types.SignNewTx(en.keys[0], types.LatestSignerForChainID(big.NewInt(1)), &types.LegacyTx{Nonce: 9, GasPrice: big.NewInt(params.GWei), Gas: 21000, To: &payee})
+	if err := c.SendTransaction(ctx, wrong); err == nil || !strings.Contains(err.Error(), "invalid chain id") {
+		t.Errorf("wrong chain: %v", err)
+	}
+	var res any
+	if err := en.rpcs[1].Call(&res, "eth_noSuchMethod"); err == nil {
+		t.Error("an unknown method answered")
+	} else if e, ok := err.(rpc.Error); !ok || e.ErrorCode() != -32601 {
+		t.Errorf("unknown method: %v", err)
+	}
+}
