@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -20,6 +21,7 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
 
+	"github.com/confide/confide/ledger/eth/contracts"
 	"github.com/confide/confide/ledger/eth/jsonrpc"
 	"github.com/confide/confide/ledger/sandbox"
 )
@@ -225,5 +227,137 @@ func TestEthClient(t *testing.T) {
 		t.Error("an unknown method answered")
 	} else if e, ok := err.(rpc.Error); !ok || e.ErrorCode() != -32601 {
 		t.Errorf("unknown method: %v", err)
+	}
+}
+
+// TestEthERC20 drives an ERC-20 through go-ethereum's v2 bindings:
+// deploy, transfers, balances, Transfer logs filtered, a revert's reason
+// in the client, and the newest forks' opcodes.
+func TestEthERC20(t *testing.T) {
+	en := startEth(t, 3, false)
+	ctx := context.Background()
+	c := en.clients[3]
+	chain := big.NewInt(1337)
+	opts := bind.NewKeyedTransactor(en.keys[0], chain)
+	token := contracts.NewToken()
+	supply := new(big.Int).Mul(big.NewInt(1_000_000), big.NewInt(1e18))
+	addr, tx, err := bind.DeployContract(opts, common.FromHex(contracts.TokenMetaData.Bin), c, token.PackConstructor("Confide Token", "CFD", supply))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := bind.WaitDeployed(ctx, c, tx.Hash()); err != nil || got != addr {
+		t.Fatal(got, err)
+	}
+	inst := token.Instance(c, addr)
+	bal := func(a common.Address) *big.Int {
+		t.Helper()
+		v, err := bind.Call(inst, nil, token.PackBalanceOf(a), token.UnpackBalanceOf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if b := bal(en.addr(0)); b.Cmp(supply) != 0 {
+		t.Fatalf("deployer holds %v", b)
+	}
+	var txs []*types.Transaction
+	for i, to := range []common.Address{en.addr(1), en.addr(2), en.addr(1)} {
+		tx, err := bind.Transact(inst, opts, token.PackTransfer(to, big.NewInt(int64(1000*(i+1)))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		txs = append(txs, tx)
+	}
+	for _, tx := range txs {
+		if rc, err := bind.WaitMined(ctx, c, tx.Hash()); err != nil || rc.Status != 1 {
+			t.Fatal(rc, err)
+		}
+	}
+	if b := bal(en.addr(1)); b.Int64() != 4000 {
+		t.Fatalf("payee 1 holds %v", b)
+	}
+	if b := bal(en.addr(2)); b.Int64() != 2000 {
+		t.Fatalf("payee 2 holds %v", b)
+	}
+	// Transfer logs: all of them, then those paying account 1 (an indexed
+	// topic).
+	it, err := bind.FilterEvents(inst, &bind.FilterOpts{Start: 0, Context: ctx}, token.UnpackTransferEvent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []*contracts.TokenTransfer
+	for it.Next() {
+		all = append(all, it.Value())
+	}
+	if it.Error() != nil || len(all) != 4 || all[0].From != (common.Address{}) || all[0].Value.Cmp(supply) != 0 {
+		t.Fatalf("transfers %d: %v", len(all), it.Error())
+	}
+	it, err = bind.FilterEvents(inst, &bind.FilterOpts{Start: 0, Context: ctx}, token.UnpackTransferEvent, nil, []any{en.addr(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for it.Next() {
+		if it.Value().To != en.addr(1) {
+			t.Fatalf("a Transfer to %s", it.Value().To)
+		}
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("%d transfers to account 1", n)
+	}
+	// A revert's reason reaches the client (from gas estimation, as a
+	// wallet sends).
+	_, err = bind.Transact(inst, bind.NewKeyedTransactor(en.keys[2], chain), token.PackTransfer(en.addr(3), big.NewInt(1_000_000)))
+	if err == nil || !strings.Contains(err.Error(), "Token: transfer amount exceeds balance") {
+		t.Fatalf("an overdraft: %v", err)
+	}
+
+	// The newest forks' opcodes, custom errors, and running out of gas.
+	probe := contracts.NewProbe()
+	paddr, ptx, err := bind.DeployContract(opts, common.FromHex(contracts.ProbeMetaData.Bin), c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bind.WaitDeployed(ctx, c, ptx.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	pi := probe.Instance(c, paddr)
+	if v, err := bind.Call(pi, nil, probe.PackPush0AndTransient(big.NewInt(41)), probe.UnpackPush0AndTransient); err != nil || v.Int64() != 42 {
+		t.Fatalf("transient storage: %v %v", v, err)
+	}
+	if v, err := bind.Call(pi, nil, probe.PackMcopy([]byte("mcopy")), probe.UnpackMcopy); err != nil || string(v) != "mcopy" {
+		t.Fatalf("mcopy: %q %v", v, err)
+	}
+	_, err = c.CallContract(ctx, ethereum.CallMsg{From: en.addr(0), To: &paddr, Data: probe.PackFailCustom(big.NewInt(7))}, nil)
+	var de rpc.DataError
+	if !errors.As(err, &de) {
+		t.Fatalf("custom error: %v", err)
+	}
+	data, _ := de.ErrorData().(string)
+	if raw := common.FromHex(data); len(raw) < 4 {
+		t.Fatalf("revert data %q", data)
+	} else if nope, err := probe.UnpackNopeError(raw[4:]); err != nil || nope.Code.Int64() != 7 {
+		t.Fatalf("Nope: %v %v", nope, err)
+	}
+	btx, err := bind.Transact(pi, opts, probe.PackBump())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := bind.WaitMined(ctx, c, btx.Hash())
+	if err != nil || rc.Status != 1 || len(rc.Logs) != 1 {
+		t.Fatal(rc, err)
+	}
+	if ev, err := probe.UnpackBumpedEvent(rc.Logs[0]); err != nil || ev.By != en.addr(0) || ev.Value.Int64() != 1 {
+		t.Fatal(ev, err)
+	}
+	low := *opts
+	low.GasLimit = 60_000
+	otx, err := bind.Transact(pi, &low, probe.PackBurnGas(big.NewInt(1000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc, err := bind.WaitMined(ctx, c, otx.Hash()); err != nil || rc.Status != 0 || rc.GasUsed != 60_000 {
+		t.Fatalf("out of gas: %+v %v", rc, err)
 	}
 }
