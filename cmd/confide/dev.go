@@ -22,10 +22,13 @@ import (
 	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/enclave/sim"
 	"github.com/confide/confide/internal/auth"
+	"github.com/confide/confide/ledger/eth"
+	"github.com/confide/confide/ledger/sandbox"
 )
 
 func newDevCmd(self *launched) *cobra.Command {
-	var attestAddr, kmsAddr, sqlAddr, ledgerAddr string
+	var attestAddr, kmsAddr, sqlAddr, ledgerAddr, ethAddr string
+	var ethPrivate bool
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run every confide service locally on the SIMULATED TEE, printing where each listens",
@@ -80,7 +83,7 @@ everything.`,
 			fmt.Fprintf(out, "sql        postgres://confide@%s/confide?sslmode=disable  (Always Encrypted SQL; keys stay with clients; SQL enclave on the simulated TEE)\n", sqlAt)
 			ledgerDir := filepath.Join(filepath.Dir(dir), "dev", "ledger")
 			//confide:ignore false positive: the checker merges the node's sealer (its sealing key) with the context, the logger and the addresses passed beside it; the key only seals and unseals the node's secrets, nothing of it is written or printed
-			led, err := startDevLedger(ctx, self, ledgerDir, ledgerAddr)
+			led, err := startDevLedger(ctx, self, ledgerDir, ledgerAddr, ethPrivate)
 			if err != nil {
 				return err
 			}
@@ -88,6 +91,21 @@ everything.`,
 			defer led.Stop()
 			//confide:ignore false positive: the checker merges the node's sealer (its sealing key) with the context, the logger and the addresses passed beside it; the key only seals and unseals the node's secrets, nothing of it is written or printed
 			fmt.Fprintf(out, "ledger     https://%s  (confidential ledger, 1 node on the simulated TEE; service_cert.pem, member0 and user0 identities in %s)\n", led.RPCAddr, ledgerDir)
+			if _, err := os.Stat(filepath.Join(ledgerDir, sandbox.EthAccountsFile)); err == nil {
+				mode := eth.Public
+				if ethPrivate {
+					mode = eth.Private
+				}
+				p, info, err := startSandboxEth(ctx, ledgerDir, ethAddr, mode, led.RPCAddr)
+				if err != nil {
+					return err
+				}
+				defer p.stop()
+				fmt.Fprintf(out, "ethereum   %s  (JSON-RPC of the ledger's Ethereum app as user0, chain %d; eth.json in %s)\n", info.RPCURL, info.ChainID, ledgerDir)
+				if len(info.Accounts) > 0 {
+					fmt.Fprintf(out, "           funded account %s, key %s (development only)\n", info.Accounts[0].Address, info.Accounts[0].PrivateKey)
+				}
+			}
 			// dev/ready tells scripts that every service answers.
 			readyFile := filepath.Join(filepath.Dir(dir), "dev", "ready")
 			if err := os.WriteFile(readyFile, nil, 0o600); err != nil {
@@ -109,6 +127,8 @@ everything.`,
 	cmd.Flags().StringVar(&kmsAddr, "kms-addr", "127.0.0.1:8442", "key broker address")
 	cmd.Flags().StringVar(&sqlAddr, "sql-addr", "127.0.0.1:5433", "Always Encrypted SQL server address")
 	cmd.Flags().StringVar(&ledgerAddr, "ledger-addr", "127.0.0.1:8443", "confidential ledger address")
+	cmd.Flags().StringVar(&ethAddr, "eth-addr", "127.0.0.1:8545", "loopback address of the Ethereum JSON-RPC proxy")
+	cmd.Flags().BoolVar(&ethPrivate, "private", false, "a new ledger's Ethereum app in private mode (default public, as geth --dev)")
 	return cmd
 }
 

@@ -9,11 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/ledger/app"
 	"github.com/confide/confide/ledger/audit"
+	"github.com/confide/confide/ledger/eth"
 	"github.com/confide/confide/ledger/identity"
 	"github.com/confide/confide/ledger/network"
 	"github.com/confide/confide/ledger/receipt"
@@ -81,8 +84,9 @@ func newLedgerCmd(self *launched) *cobra.Command {
 	nodeCmd.MarkFlagRequired("config")
 
 	var nodes, signMS int
-	var dir string
+	var dir, ethListen string
 	var members, threshold int
+	var withEth, ethPrivate bool
 	sandboxCmd := &cobra.Command{
 		Use:   "sandbox",
 		Short: "Start an N-node ledger network on loopback, with members and users, until interrupted",
@@ -94,7 +98,12 @@ user0_cert.pem/user0_privk.pem (a Contributor), user1_cert.pem/user1_privk.pem
 (a Reader); and nodes.json into --dir, starts one process per node, and
 restarts a node that dies. Run again over the same --dir, the nodes unseal their secrets and
 replay their ledger files. The nodes run on the SIMULATED TEE unless
-CONFIDE_PLATFORM names hardware.`,
+CONFIDE_PLATFORM names hardware.
+
+With --eth the network runs the Ethereum app (public mode, as geth --dev,
+unless --private) with funded development accounts, and the sandbox serves a
+JSON-RPC proxy for user0 on loopback (--eth-listen); it writes eth.json:
+{"rpc_url", "chain_id", "mode", "accounts": [{"address", "private_key"}]}.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			exe, err := os.Executable()
@@ -105,9 +114,13 @@ CONFIDE_PLATFORM names hardware.`,
 			if err != nil {
 				return err
 			}
-			sb, err := sandbox.Start(sandbox.Options{Nodes: nodes, Dir: abs, SignIntervalMS: signMS, Log: cmd.ErrOrStderr(),
+			opts := sandbox.Options{Nodes: nodes, Dir: abs, SignIntervalMS: signMS, Log: cmd.ErrOrStderr(),
 				Members: members, RecoveryThreshold: threshold,
-				Command: func(cfg string) []string { return []string{exe, "ledger", "node", "--config", cfg} }})
+				Command: func(cfg string) []string { return []string{exe, "ledger", "node", "--config", cfg} }}
+			if withEth {
+				opts.Eth = &sandbox.EthOptions{Private: ethPrivate}
+			}
+			sb, err := sandbox.Start(opts)
 			if err != nil {
 				return err
 			}
@@ -115,6 +128,22 @@ CONFIDE_PLATFORM names hardware.`,
 			fmt.Fprintf(out, "ledger sandbox: %d nodes (nodes.json in %s)\n", nodes, abs)
 			for _, n := range sb.Nodes() {
 				fmt.Fprintf(out, "  node %d: https://%s (pid %d)\n", n.RaftID, n.RPCAddress, n.PID)
+			}
+			if withEth {
+				mode := eth.Public
+				if ethPrivate {
+					mode = eth.Private
+				}
+				p, info, err := startSandboxEth(cmd.Context(), abs, ethListen, mode)
+				if err != nil {
+					sb.Stop()
+					return err
+				}
+				defer p.stop()
+				fmt.Fprintf(out, "ethereum: %s (chain %d, %s mode, as user0; eth.json in %s)\n", info.RPCURL, info.ChainID, mode, abs)
+				if len(info.Accounts) > 0 {
+					fmt.Fprintf(out, "  funded account %s, key %s (development only)\n", info.Accounts[0].Address, info.Accounts[0].PrivateKey)
+				}
 			}
 			if ns := sb.Nodes(); len(ns) > 0 {
 				fmt.Fprintf(out, "try: curl --cacert %[1]s/service_cert.pem --cert %[1]s/user0_cert.pem --key %[1]s/user0_privk.pem https://%[2]s/app/commit\n", abs, ns[0].RPCAddress)
@@ -127,6 +156,9 @@ CONFIDE_PLATFORM names hardware.`,
 	sandboxCmd.Flags().IntVar(&threshold, "recovery-threshold", 1, "member shares a recovery needs")
 	sandboxCmd.Flags().StringVar(&dir, "dir", "ledger-sandbox", "directory of the network's identities, nodes.json and the nodes' state")
 	sandboxCmd.Flags().IntVar(&signMS, "sign-interval-ms", 0, "longest time between signature transactions (default 50)")
+	sandboxCmd.Flags().BoolVar(&withEth, "eth", false, "run the Ethereum app with funded development accounts and a JSON-RPC proxy")
+	sandboxCmd.Flags().BoolVar(&ethPrivate, "private", false, "with --eth: the private mode (users see only what is theirs)")
+	sandboxCmd.Flags().StringVar(&ethListen, "eth-listen", "127.0.0.1:0", "with --eth: the proxy's loopback address")
 
 	var serviceCert string
 	verifyCmd := &cobra.Command{
@@ -211,8 +243,8 @@ func readCert(path string) (*x509.Certificate, error) {
 
 // startDevLedger runs a one-node ledger inside dev, its secrets sealed to
 // dev's identity, its state under dir (kept across runs).
-func startDevLedger(ctx context.Context, self *launched, dir, addr string) (*network.Running, error) {
-	if err := sandbox.Prepare(sandbox.Options{Nodes: 1, Dir: dir}); err != nil {
+func startDevLedger(ctx context.Context, self *launched, dir, addr string, private bool) (*network.Running, error) {
+	if err := sandbox.Prepare(sandbox.Options{Nodes: 1, Dir: dir, Eth: &sandbox.EthOptions{Private: private}}); err != nil {
 		return nil, err
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "nodes", "1", "config.json"))
@@ -232,5 +264,14 @@ func startDevLedger(ctx context.Context, self *launched, dir, addr string) (*net
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("service", "ledger")
 	// One node: no peers to attest.
 	//confide:ignore false positive: the checker merges the node's sealer (its sealing key) with the context, the logger and the addresses passed beside it; the key only seals and unseals the node's secrets, nothing of it is written or printed
-	return network.Start(ctx, cfg, network.Enclave{Sealer: sealer}, log)
+	r, err := network.Start(ctx, cfg, network.Enclave{Sealer: sealer}, log)
+	if err != nil {
+		return nil, err
+	}
+	// Ready means usable: wait for the genesis (users, the chain) that the
+	// node writes once it is primary.
+	for deadline := time.Now().Add(15 * time.Second); r.Node.Store().Len(app.MapUsers) == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return r, nil
 }

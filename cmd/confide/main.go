@@ -69,6 +69,7 @@ State lives under $CONFIDE_HOME (default ~/.confide).`,
 		newVetCmd(),
 		newDemoCmd(self),
 		newLedgerCmd(self),
+		newEthCmd(),
 	)
 	return root
 }

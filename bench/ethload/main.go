@@ -1,0 +1,974 @@
+// Command ethload is the load generator of the Ethereum benchmark ("Coco
+// Ethereum versus Ethereum"; bench/eth.sh runs it): a closed loop of ERC-20
+// transfers against any Ethereum JSON-RPC endpoint, confide's Ethereum app
+// or geth alike. It starts nothing.
+//
+// Setup (untimed): it makes a fresh deployer and -senders fresh sender
+// accounts and funds them with ether, from the keys of -accounts, from
+// -dev-key, or (-fund-from-node) by eth_sendTransaction from the node's
+// own unlocked eth_accounts[0], as geth --dev has. The deployer deploys
+// the Token (ledger/eth/contracts) and gives each sender tokens, one
+// transfer each, pipelined with explicit nonces.
+//
+// Measured phase: each sender sends a transfer of one token unit to a
+// random other sender, waits for its receipt (eth_getTransactionReceipt
+// polled every -poll; by default one JSON-RPC batch per poll carries the
+// lookups of every transaction in flight) and sends the next: a closed
+// loop, with at most -inflight transactions in flight overall and one per
+// sender. Nonces are tracked locally; the gas limit is one eth_estimateGas
+// per sender ×1.2; transactions are EIP-1559 with a fee cap of
+// eth_gasPrice ×2 and a tip of eth_maxPriorityFeePerGas. A transaction's
+// latency runs from its send to its receipt being seen.
+//
+// Then it verifies conservation: every holder's balanceOf is what the
+// successful receipts' Transfer events say, their sum is totalSupply, and
+// the successful Transfer receipts number the transfers attempted minus
+// the failures. It prints one human line and one JSON line
+// {"label","transfers","seconds","tps","p50_ms","p99_ms","failed",
+// "inflight","senders","verified"} (-json appends it to a file too), and
+// exits 1 if the verification fails.
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"math/big"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/params"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/confide/confide/ledger/eth/contracts"
+)
+
+type account struct {
+	key  *ecdsa.PrivateKey
+	addr common.Address
+}
+
+func newAccount() account {
+	k, err := crypto.GenerateKey()
+	if err != nil {
+		log.Fatal(err)
+	}
+	return account{key: k, addr: crypto.PubkeyToAddress(k.PublicKey)}
+}
+
+func parseKey(s string) (account, error) {
+	k, err := crypto.HexToECDSA(strings.TrimPrefix(strings.TrimSpace(s), "0x"))
+	if err != nil {
+		return account{}, err
+	}
+	return account{key: k, addr: crypto.PubkeyToAddress(k.PublicKey)}, nil
+}
+
+var (
+	rpcURL         = flag.String("rpc", "", "JSON-RPC endpoint (http:// or https://)")
+	certFile       = flag.String("cert", "", "client certificate PEM (https)")
+	keyFile        = flag.String("key", "", "client key PEM (https)")
+	caFile         = flag.String("ca", "", "CA or service certificate PEM to trust (https)")
+	accountsFile   = flag.String("accounts", "", `funded accounts: JSON [{"address","private_key"}], hex with 0x`)
+	devKey         = flag.String("dev-key", "", "one funded private key (hex)")
+	fundFromNode   = flag.Bool("fund-from-node", false, "fund by eth_sendTransaction from the node's eth_accounts[0] (geth --dev)")
+	fundEther      = flag.Int64("fund", 10, "ether given to the deployer and to each sender")
+	nSenders       = flag.Int("senders", 64, "sender accounts (each has at most one transaction in flight)")
+	inflight       = flag.Int("inflight", 256, "transactions in flight at most, overall")
+	nTransfers     = flag.Int("transfers", 10000, "transfers to make in the measured phase")
+	duration       = flag.Duration("duration", 0, "run the measured phase this long instead of -transfers")
+	label          = flag.String("label", "eth", "label of the result")
+	jsonOut        = flag.String("json", "", "append the JSON result line to this file")
+	pollEvery      = flag.Duration("poll", 5*time.Millisecond, "receipt polling interval")
+	pollBatch      = flag.Bool("poll-batch", true, "poll the receipts of all transactions in flight in one JSON-RPC batch (else each sender polls its own)")
+	receiptTimeout = flag.Duration("receipt-timeout", 2*time.Minute, "give up on a transaction's receipt after this long")
+)
+
+func main() {
+	log.SetFlags(0)
+	log.SetPrefix("ethload: ")
+	flag.Parse()
+	if *rpcURL == "" || !(strings.HasPrefix(*rpcURL, "http://") || strings.HasPrefix(*rpcURL, "https://")) {
+		log.Fatal("-rpc http(s)://HOST:PORT/PATH is required")
+	}
+	if n := btoi(*accountsFile != "") + btoi(*devKey != "") + btoi(*fundFromNode); n != 1 {
+		log.Fatal("give exactly one of -accounts, -dev-key, -fund-from-node")
+	}
+	if *nSenders < 2 || *inflight < 1 {
+		log.Fatal("-senders must be at least 2 and -inflight at least 1")
+	}
+	if *inflight > *nSenders {
+		log.Printf("note: -inflight %d > -senders %d: at most %d transactions are in flight (one per sender)", *inflight, *nSenders, *nSenders)
+	}
+	ctx := context.Background()
+	l, err := dial(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := l.setup(ctx); err != nil {
+		log.Fatal(err)
+	}
+	r := l.measure(ctx)
+	ok, why := l.verify(ctx, r)
+	l.report(r, ok, why)
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// loader is one run against one endpoint.
+type loader struct {
+	rc      *rpc.Client
+	ec      *ethclient.Client
+	chainID *big.Int
+	signer  types.Signer
+	token   *contracts.Token
+	poll    *poller
+
+	mu          sync.Mutex
+	feeCap, tip *big.Int
+
+	deployer  account
+	senders   []account
+	tokenAddr common.Address
+	supply    *big.Int
+	perSender *big.Int
+	gasReuse  uint64 // a transfer's gas limit, for the budget warning
+	lastBlock atomic.Uint64
+}
+
+func dial(ctx context.Context) (*loader, error) {
+	tr := &http.Transport{MaxIdleConns: 4 * *inflight, MaxIdleConnsPerHost: 2 * *inflight, IdleConnTimeout: time.Minute}
+	if strings.HasPrefix(*rpcURL, "https://") {
+		cfg := &tls.Config{}
+		if *caFile != "" {
+			pem, err := os.ReadFile(*caFile)
+			if err != nil {
+				return nil, err
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("%s: no certificate", *caFile)
+			}
+			cfg.RootCAs = pool
+		}
+		if *certFile != "" || *keyFile != "" {
+			c, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Certificates = []tls.Certificate{c}
+		}
+		tr.TLSClientConfig = cfg
+	}
+	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	rc, err := rpc.DialOptions(ctx, *rpcURL, rpc.WithHTTPClient(hc))
+	if err != nil {
+		return nil, err
+	}
+	l := &loader{rc: rc, ec: ethclient.NewClient(rc), token: contracts.NewToken()}
+	l.poll = newPoller(rc, *pollEvery, *pollBatch)
+	if l.chainID, err = l.ec.ChainID(ctx); err != nil {
+		return nil, fmt.Errorf("eth_chainId: %w", err)
+	}
+	l.signer = types.LatestSignerForChainID(l.chainID)
+	if err := l.refreshFees(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// refreshFees sets the fee cap to eth_gasPrice ×2 and the tip to
+// eth_maxPriorityFeePerGas (at most the cap).
+func (l *loader) refreshFees(ctx context.Context) error {
+	gp, err := l.ec.SuggestGasPrice(ctx)
+	if err != nil {
+		return fmt.Errorf("eth_gasPrice: %w", err)
+	}
+	tip, err := l.ec.SuggestGasTipCap(ctx)
+	if err != nil {
+		log.Printf("eth_maxPriorityFeePerGas: %v; tipping 0", err)
+		tip = new(big.Int)
+	}
+	fc := new(big.Int).Mul(gp, big.NewInt(2))
+	if tip.Cmp(fc) > 0 {
+		tip = new(big.Int).Set(fc)
+	}
+	l.mu.Lock()
+	l.feeCap, l.tip = fc, tip
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *loader) fees() (feeCap, tip *big.Int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.feeCap, l.tip
+}
+
+func (l *loader) sign(from account, nonce, gas uint64, to *common.Address, value *big.Int, data []byte) *types.Transaction {
+	fc, tip := l.fees()
+	tx, err := types.SignNewTx(from.key, l.signer, &types.DynamicFeeTx{ChainID: l.chainID, Nonce: nonce,
+		GasTipCap: tip, GasFeeCap: fc, Gas: gas, To: to, Value: value, Data: data})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return tx
+}
+
+// send sends a signed transaction. A transport failure (no JSON-RPC
+// answer) is retried with the same transaction; on such a resend "already
+// known" and "nonce too low" mean the first send got through. "already
+// known" on a first send means the same.
+func (l *loader) send(ctx context.Context, tx *types.Transaction) error {
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		err = l.ec.SendTransaction(ctx, tx)
+		if err == nil || isErr(err, "already known") || (attempt > 0 && isErr(err, "nonce too low")) {
+			return nil
+		}
+		var re rpc.Error
+		if errors.As(err, &re) {
+			return err // the node answered: no resend
+		}
+		time.Sleep(time.Duration(50<<attempt) * time.Millisecond)
+	}
+	return err
+}
+
+func isErr(err error, s string) bool {
+	return err != nil && strings.Contains(strings.ToLower(err.Error()), s)
+}
+
+func isFeeErr(err error) bool {
+	return isErr(err, "underpriced") || isErr(err, "base fee") || isErr(err, "fee cap") || isErr(err, "fee too low")
+}
+
+func addGas(g uint64) uint64 { return g + g/5 }
+
+// setup funds the deployer and the senders, deploys the token and gives
+// each sender tokens.
+func (l *loader) setup(ctx context.Context) error {
+	start := time.Now()
+	l.deployer = newAccount()
+	for range *nSenders {
+		l.senders = append(l.senders, newAccount())
+	}
+	amount := new(big.Int).Mul(big.NewInt(*fundEther), big.NewInt(params.Ether))
+	to := []common.Address{l.deployer.addr}
+	for _, s := range l.senders {
+		to = append(to, s.addr)
+	}
+	if err := l.fund(ctx, to, amount); err != nil {
+		return fmt.Errorf("funding: %w", err)
+	}
+	// The node may answer receipts before its latest state has them.
+	last := to[len(to)-1]
+	if err := waitFor(ctx, "the funded balances", func() (bool, error) {
+		b, err := l.ec.BalanceAt(ctx, last, nil)
+		return err == nil && b.Sign() > 0, err
+	}); err != nil {
+		return err
+	}
+	log.Printf("funded %d accounts with %d ether each (%.1fs)", len(to), *fundEther, time.Since(start).Seconds())
+
+	// Deploy.
+	t := time.Now()
+	l.perSender = new(big.Int).Exp(big.NewInt(10), big.NewInt(24), nil)
+	l.supply = new(big.Int).Mul(l.perSender, big.NewInt(int64(*nSenders)+1))
+	code := append(common.FromHex(contracts.TokenMetaData.Bin), l.token.PackConstructor("Bench", "BCH", l.supply)...)
+	gas, err := l.ec.EstimateGas(ctx, ethereum.CallMsg{From: l.deployer.addr, Data: code})
+	if err != nil {
+		return fmt.Errorf("estimating the deployment: %w", err)
+	}
+	tx := l.sign(l.deployer, 0, addGas(gas), nil, nil, code)
+	if err := l.send(ctx, tx); err != nil {
+		return fmt.Errorf("deploying: %w", err)
+	}
+	rcs, err := l.waitAll(ctx, []common.Hash{tx.Hash()})
+	if err != nil {
+		return fmt.Errorf("deploying: %w", err)
+	}
+	l.tokenAddr = rcs[0].ContractAddress
+	if err := waitFor(ctx, "the token's code", func() (bool, error) {
+		c, err := l.ec.CodeAt(ctx, l.tokenAddr, nil)
+		return len(c) > 0, err
+	}); err != nil {
+		return err
+	}
+	log.Printf("deployed the token at %s (gas %d, %.1fs)", l.tokenAddr, rcs[0].GasUsed, time.Since(t).Seconds())
+
+	// Give each sender tokens, pipelined.
+	t = time.Now()
+	gas, err = l.ec.EstimateGas(ctx, ethereum.CallMsg{From: l.deployer.addr, To: &l.tokenAddr, Data: l.token.PackTransfer(l.senders[0].addr, l.perSender)})
+	if err != nil {
+		return fmt.Errorf("estimating a token transfer: %w", err)
+	}
+	var hashes []common.Hash
+	for i, s := range l.senders {
+		tx := l.sign(l.deployer, uint64(i)+1, addGas(gas), &l.tokenAddr, nil, l.token.PackTransfer(s.addr, l.perSender))
+		if err := l.send(ctx, tx); err != nil {
+			return fmt.Errorf("giving sender %d tokens: %w", i, err)
+		}
+		hashes = append(hashes, tx.Hash())
+	}
+	if _, err := l.waitAll(ctx, hashes); err != nil {
+		return fmt.Errorf("giving the senders tokens: %w", err)
+	}
+	lastSender := l.senders[len(l.senders)-1].addr
+	if err := waitFor(ctx, "the senders' tokens", func() (bool, error) {
+		b, err := l.balanceOf(ctx, lastSender)
+		return err == nil && b.Sign() > 0, err
+	}); err != nil {
+		return err
+	}
+	log.Printf("gave %d senders tokens (gas %d each, %.1fs)", len(l.senders), gas, time.Since(t).Seconds())
+	return nil
+}
+
+// fund sends amount of ether to each address.
+func (l *loader) fund(ctx context.Context, to []common.Address, amount *big.Int) error {
+	var hashes []common.Hash
+	if *fundFromNode {
+		var accts []common.Address
+		if err := l.rc.CallContext(ctx, &accts, "eth_accounts"); err != nil {
+			return fmt.Errorf("eth_accounts: %w", err)
+		}
+		if len(accts) == 0 {
+			return errors.New("the node has no account (eth_accounts is empty)")
+		}
+		// Explicit nonces: the node's own choice can repeat one while a
+		// block lands (geth: "replacement transaction underpriced").
+		nonce, err := l.ec.PendingNonceAt(ctx, accts[0])
+		if err != nil {
+			return err
+		}
+		for i, a := range to {
+			var h common.Hash
+			if err := l.rc.CallContext(ctx, &h, "eth_sendTransaction", map[string]any{
+				"from": accts[0], "to": a, "value": (*hexutil.Big)(amount), "nonce": hexutil.Uint64(nonce + uint64(i))}); err != nil {
+				return fmt.Errorf("eth_sendTransaction from %s: %w", accts[0], err)
+			}
+			hashes = append(hashes, h)
+		}
+	} else {
+		var funders []account
+		if *devKey != "" {
+			a, err := parseKey(*devKey)
+			if err != nil {
+				return fmt.Errorf("-dev-key: %w", err)
+			}
+			funders = append(funders, a)
+		} else {
+			b, err := os.ReadFile(*accountsFile)
+			if err != nil {
+				return err
+			}
+			var list []struct {
+				Address    string `json:"address"`
+				PrivateKey string `json:"private_key"`
+			}
+			if err := json.Unmarshal(b, &list); err != nil {
+				return fmt.Errorf("%s: %w", *accountsFile, err)
+			}
+			for i, e := range list {
+				a, err := parseKey(e.PrivateKey)
+				if err != nil {
+					return fmt.Errorf("%s: account %d: %w", *accountsFile, i, err)
+				}
+				if e.Address != "" && common.HexToAddress(e.Address) != a.addr {
+					return fmt.Errorf("%s: account %d: the key is %s's, not %s's", *accountsFile, i, a.addr, e.Address)
+				}
+				funders = append(funders, a)
+			}
+			if len(funders) == 0 {
+				return fmt.Errorf("%s lists no account", *accountsFile)
+			}
+		}
+		// Each funder pays its share, pipelined with explicit nonces.
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		errs := make([]error, len(funders))
+		for fi, f := range funders {
+			wg.Go(func() {
+				nonce, err := l.ec.PendingNonceAt(ctx, f.addr)
+				if err != nil {
+					errs[fi] = err
+					return
+				}
+				gas, err := l.ec.EstimateGas(ctx, ethereum.CallMsg{From: f.addr, To: &to[0], Value: amount})
+				if err != nil {
+					errs[fi] = fmt.Errorf("estimating a payment from %s: %w", f.addr, err)
+					return
+				}
+				for i := fi; i < len(to); i += len(funders) {
+					tx := l.sign(f, nonce, gas, &to[i], amount, nil)
+					if err := l.send(ctx, tx); err != nil {
+						errs[fi] = fmt.Errorf("paying from %s: %w", f.addr, err)
+						return
+					}
+					nonce++
+					mu.Lock()
+					hashes = append(hashes, tx.Hash())
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
+	_, err := l.waitAll(ctx, hashes)
+	return err
+}
+
+// waitAll waits for the receipts of the transactions, all successful.
+func (l *loader) waitAll(ctx context.Context, hashes []common.Hash) ([]*types.Receipt, error) {
+	rcs := make([]*types.Receipt, len(hashes))
+	errs := make([]error, len(hashes))
+	var wg sync.WaitGroup
+	for i, h := range hashes {
+		wg.Go(func() {
+			rc, err := l.poll.wait(ctx, h, *receiptTimeout)
+			if err == nil && rc.Status != types.ReceiptStatusSuccessful {
+				err = fmt.Errorf("transaction %s failed (status 0, gas used %d)", h, rc.GasUsed)
+			}
+			if err == nil {
+				l.noteBlock(rc)
+			}
+			rcs[i], errs[i] = rc, err
+		})
+	}
+	wg.Wait()
+	return rcs, errors.Join(errs...)
+}
+
+func (l *loader) noteBlock(rc *types.Receipt) {
+	if rc.BlockNumber == nil {
+		return
+	}
+	b := rc.BlockNumber.Uint64()
+	for {
+		cur := l.lastBlock.Load()
+		if b <= cur || l.lastBlock.CompareAndSwap(cur, b) {
+			return
+		}
+	}
+}
+
+// waitFor polls cond for up to 20 s.
+func waitFor(ctx context.Context, what string, cond func() (bool, error)) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, err := cond()
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("waiting for %s: gave up after 20s (last error: %v)", what, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (l *loader) balanceOf(ctx context.Context, a common.Address) (*big.Int, error) {
+	out, err := l.ec.CallContract(ctx, ethereum.CallMsg{To: &l.tokenAddr, Data: l.token.PackBalanceOf(a)}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return l.token.UnpackBalanceOf(out)
+}
+
+// sender is one sender's state in the measured phase.
+type sender struct {
+	i     int
+	acct  account
+	nonce uint64
+	gas   uint64 // 0: estimate each transfer
+	rng   *rand.Rand
+
+	latencies []time.Duration
+	moves     []move // the successful receipts' Transfer events
+	ok        int    // successful receipts
+	okEvents  int    // successful receipts with the one expected Transfer event
+	attempted int
+	failed    int
+}
+
+type move struct {
+	from, to common.Address
+	value    *big.Int
+}
+
+type result struct {
+	attempted, ok, okEvents, failed int
+	seconds                         float64
+	latencies                       []time.Duration
+	moves                           []move
+	errors                          map[string]int
+	resyncs                         int64
+}
+
+// failures counts the send errors by message; the first few are printed
+// as they happen.
+type failures struct {
+	mu      sync.Mutex
+	n       int
+	byMsg   map[string]int
+	resyncs atomic.Int64
+}
+
+func (f *failures) add(err error) {
+	msg := err.Error()
+	if len(msg) > 160 {
+		msg = msg[:160] + "…"
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	if f.n <= 5 {
+		log.Printf("failure %d: %s", f.n, msg)
+	}
+	f.byMsg[msg]++
+}
+
+func (l *loader) measure(ctx context.Context) result {
+	senders := make([]*sender, len(l.senders))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	seed := rand.Uint64()
+	for i, a := range l.senders {
+		s := &sender{i: i, acct: a, nonce: 0, rng: rand.New(rand.NewPCG(seed, uint64(i)))}
+		senders[i] = s
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			g, err := l.ec.EstimateGas(ctx, ethereum.CallMsg{From: a.addr, To: &l.tokenAddr, Data: l.token.PackTransfer(l.senders[(i+1)%len(l.senders)].addr, big.NewInt(1))})
+			if err != nil {
+				log.Printf("sender %d: estimating a transfer: %v; estimating each transfer", i, err)
+				return
+			}
+			s.gas = addGas(g)
+		})
+	}
+	wg.Wait()
+	l.gasReuse = senders[0].gas
+	if fc, _ := l.fees(); l.gasReuse > 0 {
+		per := new(big.Int).Mul(fc, new(big.Int).SetUint64(l.gasReuse))
+		budget := new(big.Int).Div(new(big.Int).Mul(big.NewInt(*fundEther), big.NewInt(params.Ether)), per)
+		if *duration == 0 && budget.Cmp(big.NewInt(int64(2*(*nTransfers)/(*nSenders)+10))) < 0 {
+			log.Printf("warning: -fund %d ether pays for about %s transfers per sender at the current fee cap", *fundEther, budget)
+		}
+	}
+
+	fails := &failures{byMsg: map[string]int{}}
+	var tickets atomic.Int64
+	tickets.Store(int64(*nTransfers))
+	var deadline time.Time
+	slots := make(chan struct{}, *inflight)
+	what := fmt.Sprint(*nTransfers, " transfers")
+	if *duration > 0 {
+		what = duration.String()
+	}
+	log.Printf("measuring: %d senders, at most %d in flight, %s", len(senders), min(*inflight, len(senders)), what)
+	start := time.Now()
+	if *duration > 0 {
+		deadline = start.Add(*duration)
+	}
+	for _, s := range senders {
+		wg.Go(func() {
+			for {
+				if *duration > 0 {
+					if time.Now().After(deadline) {
+						return
+					}
+				} else if tickets.Add(-1) < 0 {
+					return
+				}
+				slots <- struct{}{}
+				l.transfer(ctx, s, senders, fails)
+				<-slots
+			}
+		})
+	}
+	wg.Wait()
+	r := result{seconds: time.Since(start).Seconds(), errors: fails.byMsg, resyncs: fails.resyncs.Load()}
+	for _, s := range senders {
+		r.attempted += s.attempted
+		r.ok += s.ok
+		r.okEvents += s.okEvents
+		r.failed += s.failed
+		r.latencies = append(r.latencies, s.latencies...)
+		r.moves = append(r.moves, s.moves...)
+	}
+	return r
+}
+
+// transfer makes one transfer of one unit from s to a random other sender
+// and waits for its receipt.
+func (l *loader) transfer(ctx context.Context, s *sender, all []*sender, fails *failures) {
+	s.attempted++
+	j := s.rng.IntN(len(all) - 1)
+	if j >= s.i {
+		j++
+	}
+	to := all[j].acct.addr
+	one := big.NewInt(1)
+	data := l.token.PackTransfer(to, one)
+	gas := s.gas
+	if gas == 0 {
+		g, err := l.ec.EstimateGas(ctx, ethereum.CallMsg{From: s.acct.addr, To: &l.tokenAddr, Data: data})
+		if err != nil {
+			s.failed++
+			fails.add(fmt.Errorf("estimating: %w", err))
+			return
+		}
+		gas = addGas(g)
+	}
+	var tx *types.Transaction
+	var sent time.Time
+	for attempt := 0; ; attempt++ {
+		tx = l.sign(s.acct, s.nonce, gas, &l.tokenAddr, nil, data)
+		sent = time.Now()
+		err := l.send(ctx, tx)
+		if err == nil {
+			break
+		}
+		if attempt < 3 && isErr(err, "nonce too low") {
+			// Our count is behind (a transaction we gave up on went in).
+			if n, err2 := l.ec.PendingNonceAt(ctx, s.acct.addr); err2 == nil && n > s.nonce {
+				fails.resyncs.Add(1)
+				s.nonce = n
+				continue
+			}
+		}
+		if attempt < 3 && isFeeErr(err) {
+			if l.refreshFees(ctx) == nil {
+				continue
+			}
+		}
+		// Refused: the nonce is unused.
+		s.failed++
+		fails.add(err)
+		return
+	}
+	s.nonce++
+	rc, err := l.poll.wait(ctx, tx.Hash(), *receiptTimeout)
+	lat := time.Since(sent)
+	if err != nil {
+		s.failed++
+		fails.add(err)
+		// Whether the nonce was used is unknown: ask.
+		if n, err := l.ec.PendingNonceAt(ctx, s.acct.addr); err == nil {
+			s.nonce = n
+		}
+		return
+	}
+	l.noteBlock(rc)
+	if rc.Status != types.ReceiptStatusSuccessful {
+		s.failed++
+		fails.add(fmt.Errorf("transaction %s failed (status 0, gas used %d of %d)", tx.Hash(), rc.GasUsed, gas))
+		return
+	}
+	s.ok++
+	s.latencies = append(s.latencies, lat)
+	var evs []*contracts.TokenTransfer
+	for _, lg := range rc.Logs {
+		if lg.Address != l.tokenAddr {
+			continue
+		}
+		if ev, err := l.token.UnpackTransferEvent(lg); err == nil {
+			evs = append(evs, ev)
+		}
+	}
+	for _, ev := range evs {
+		s.moves = append(s.moves, move{ev.From, ev.To, ev.Value})
+	}
+	if len(evs) == 1 && evs[0].From == s.acct.addr && evs[0].To == to && evs[0].Value.Cmp(one) == 0 {
+		s.okEvents++
+	}
+}
+
+// verify checks that every holder's balance is what the Transfer events
+// say, that they sum to totalSupply, and that every successful receipt
+// had its Transfer event.
+func (l *loader) verify(ctx context.Context, r result) (bool, string) {
+	want := map[common.Address]*big.Int{l.deployer.addr: new(big.Int).Sub(l.supply, new(big.Int).Mul(l.perSender, big.NewInt(int64(len(l.senders)))))}
+	holders := []common.Address{l.deployer.addr}
+	for _, s := range l.senders {
+		want[s.addr] = new(big.Int).Set(l.perSender)
+		holders = append(holders, s.addr)
+	}
+	for _, m := range r.moves {
+		if want[m.from] == nil || want[m.to] == nil {
+			return false, fmt.Sprintf("a Transfer event between %s and %s, not holders", m.from, m.to)
+		}
+		want[m.from].Sub(want[m.from], m.value)
+		want[m.to].Add(want[m.to], m.value)
+	}
+	if r.okEvents != r.attempted-r.failed {
+		return false, fmt.Sprintf("%d successful Transfer receipts, but %d attempted − %d failed = %d", r.okEvents, r.attempted, r.failed, r.attempted-r.failed)
+	}
+	// The latest state may lag the receipts: wait for the last block, and
+	// read again while the balances disagree.
+	last := l.lastBlock.Load()
+	_ = waitFor(ctx, "the last block", func() (bool, error) {
+		n, err := l.ec.BlockNumber(ctx)
+		return err == nil && n >= last, err
+	})
+	var why string
+	for try := 0; try < 20; try++ {
+		if try > 0 {
+			time.Sleep(250 * time.Millisecond)
+		}
+		out, err := l.ec.CallContract(ctx, ethereum.CallMsg{To: &l.tokenAddr, Data: l.token.PackTotalSupply()}, nil)
+		if err != nil {
+			why = fmt.Sprintf("totalSupply: %v", err)
+			continue
+		}
+		ts, err := l.token.UnpackTotalSupply(out)
+		if err != nil {
+			why = fmt.Sprintf("totalSupply: %v", err)
+			continue
+		}
+		bals := make([]*big.Int, len(holders))
+		errs := make([]error, len(holders))
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 8)
+		for i, h := range holders {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				bals[i], errs[i] = l.balanceOf(ctx, h)
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			why = fmt.Sprintf("balanceOf: %v", err)
+			continue
+		}
+		sum, bad := new(big.Int), 0
+		for i, h := range holders {
+			sum.Add(sum, bals[i])
+			if bals[i].Cmp(want[h]) != 0 {
+				bad++
+			}
+		}
+		switch {
+		case ts.Cmp(l.supply) != 0:
+			why = fmt.Sprintf("totalSupply %s, deployed with %s", ts, l.supply)
+		case sum.Cmp(ts) != 0:
+			why = fmt.Sprintf("the balances sum to %s, totalSupply is %s", sum, ts)
+		case bad > 0:
+			why = fmt.Sprintf("%d of %d balances differ from the Transfer events", bad, len(holders))
+		default:
+			return true, fmt.Sprintf("%d balances sum to totalSupply and match %d Transfer events", len(holders), len(r.moves))
+		}
+	}
+	return false, why
+}
+
+func (l *loader) report(r result, ok bool, why string) {
+	slices.Sort(r.latencies)
+	pct := func(p float64) float64 {
+		if len(r.latencies) == 0 {
+			return 0
+		}
+		i := int(p * float64(len(r.latencies)))
+		i = min(i, len(r.latencies)-1)
+		return float64(r.latencies[i].Microseconds()) / 1000
+	}
+	tps := float64(r.ok) / r.seconds
+	if len(r.errors) > 0 {
+		type kv struct {
+			msg string
+			n   int
+		}
+		var list []kv
+		for m, n := range r.errors {
+			list = append(list, kv{m, n})
+		}
+		slices.SortFunc(list, func(a, b kv) int { return b.n - a.n })
+		for _, e := range list[:min(len(list), 5)] {
+			log.Printf("%d× %s", e.n, e.msg)
+		}
+	}
+	if r.resyncs > 0 {
+		log.Printf("%d nonce resyncs", r.resyncs)
+	}
+	verdict := "verified: " + why
+	if !ok {
+		verdict = "VERIFICATION FAILED: " + why
+	}
+	fmt.Printf("%s: %d transfers (%d failed) in %.1fs: %.1f transfers/s, p50 %.1f ms, p99 %.1f ms, inflight %d, senders %d; %s\n",
+		*label, r.attempted, r.failed, r.seconds, tps, pct(0.50), pct(0.99), *inflight, len(l.senders), verdict)
+	line, _ := json.Marshal(map[string]any{
+		"label": *label, "transfers": r.attempted, "seconds": round(r.seconds, 3), "tps": round(tps, 1),
+		"p50_ms": round(pct(0.50), 2), "p99_ms": round(pct(0.99), 2), "failed": r.failed,
+		"inflight": *inflight, "senders": len(l.senders), "verified": ok,
+	})
+	fmt.Println(string(line))
+	if *jsonOut != "" {
+		f, err := os.OpenFile(*jsonOut, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.Write(append(line, '\n')); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+func round(x float64, digits int) float64 {
+	p := 1.0
+	for range digits {
+		p *= 10
+	}
+	return float64(int64(x*p+0.5)) / p
+}
+
+// poller waits for receipts by polling eth_getTransactionReceipt.
+type poller struct {
+	rc    *rpc.Client
+	every time.Duration
+	batch bool
+
+	mu      sync.Mutex
+	waiting map[common.Hash]chan *types.Receipt
+	lastErr error
+	started bool
+}
+
+func newPoller(rc *rpc.Client, every time.Duration, batch bool) *poller {
+	return &poller{rc: rc, every: every, batch: batch, waiting: map[common.Hash]chan *types.Receipt{}}
+}
+
+func (p *poller) wait(ctx context.Context, h common.Hash, timeout time.Duration) (*types.Receipt, error) {
+	deadline := time.Now().Add(timeout)
+	if !p.batch {
+		var lastErr error
+		for {
+			time.Sleep(p.every)
+			var rc *types.Receipt
+			err := p.rc.CallContext(ctx, &rc, "eth_getTransactionReceipt", h)
+			if err == nil && rc != nil {
+				return rc, nil
+			}
+			if err != nil {
+				lastErr = err
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("no receipt for %s after %s (last error: %v)", h, timeout, lastErr)
+			}
+		}
+	}
+	ch := make(chan *types.Receipt, 1)
+	p.mu.Lock()
+	p.waiting[h] = ch
+	if !p.started {
+		p.started = true
+		go p.loop()
+	}
+	p.mu.Unlock()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case rc := <-ch:
+		return rc, nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	delete(p.waiting, h)
+	lastErr := p.lastErr
+	p.mu.Unlock()
+	select {
+	case rc := <-ch: // it came as we gave up
+		return rc, nil
+	default:
+	}
+	return nil, fmt.Errorf("no receipt for %s after %s (last error: %v)", h, timeout, lastErr)
+}
+
+// loop polls the receipts of every waiting transaction each tick, in
+// batches of at most 500 calls, the batches concurrently.
+func (p *poller) loop() {
+	const chunk = 500
+	tick := time.NewTicker(p.every)
+	defer tick.Stop()
+	for range tick.C {
+		p.mu.Lock()
+		hashes := make([]common.Hash, 0, len(p.waiting))
+		for h := range p.waiting {
+			hashes = append(hashes, h)
+		}
+		p.mu.Unlock()
+		var wg sync.WaitGroup
+		for lo := 0; lo < len(hashes); lo += chunk {
+			part := hashes[lo:min(lo+chunk, len(hashes))]
+			wg.Go(func() { p.fetch(part) })
+		}
+		wg.Wait()
+	}
+}
+
+func (p *poller) fetch(hashes []common.Hash) {
+	rcs := make([]*types.Receipt, len(hashes))
+	elems := make([]rpc.BatchElem, len(hashes))
+	for i, h := range hashes {
+		elems[i] = rpc.BatchElem{Method: "eth_getTransactionReceipt", Args: []any{h}, Result: &rcs[i]}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := p.rc.BatchCallContext(ctx, elems)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		p.lastErr = err
+		return
+	}
+	for i, h := range hashes {
+		if elems[i].Error != nil {
+			p.lastErr = elems[i].Error
+			continue
+		}
+		if rcs[i] == nil {
+			continue
+		}
+		if ch, ok := p.waiting[h]; ok {
+			delete(p.waiting, h)
+			ch <- rcs[i]
+		}
+	}
+}
