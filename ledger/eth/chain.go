@@ -40,7 +40,7 @@ const (
 )
 
 // Maps are every map the Ethereum app writes.
-var Maps = []string{MapConfig, MapAccounts, MapStorage, MapCode, MapTxs, MapBlocks, MapBlockHashes, MapBlockTxs, MapHead}
+var Maps = []string{MapConfig, MapAccounts, MapStorage, MapCode, MapTxs, MapBlocks, MapBlockHashes, MapBlockTxs, MapHead, MapLinks, MapUserAddresses}
 
 // Modes.
 const (
@@ -114,6 +114,8 @@ type Genesis struct {
 	Alloc  map[common.Address]*big.Int `json:"alloc"`
 	// Time is block 0's timestamp (seconds).
 	Time uint64 `json:"timestamp"`
+	// Links link addresses to ledger users (user IDs) from the start.
+	Links map[common.Address]string `json:"links,omitempty"`
 }
 
 // blockRecord is a MapBlocks value.
@@ -179,6 +181,11 @@ func WriteGenesis(w Writer, g Genesis) error {
 		s.AddBalance(a, bal, 0)
 	}
 	root := crypto.Keccak256Hash([]byte("confide eth genesis"), s.Commit(w).Bytes())
+	for a, u := range g.Links {
+		if err := Link(w, a, u); err != nil {
+			return err
+		}
+	}
 	h := &types.Header{ParentHash: common.Hash{}, UncleHash: types.EmptyUncleHash, Root: root,
 		TxHash: types.EmptyTxsHash, ReceiptHash: types.EmptyReceiptsHash, Difficulty: new(big.Int),
 		Number: new(big.Int), GasLimit: g.Config.GasLimit, Time: g.Time, BaseFee: new(big.Int).SetUint64(g.Config.BaseFee)}
@@ -390,10 +397,16 @@ type Result struct {
 // transaction and its receipt. A transaction that cannot be included
 // (nonce, funds, fee cap…) returns an error and writes nothing; one that
 // runs and fails (REVERT, out of gas) is included with status 0.
-func Apply(w Writer, tx *types.Transaction, from common.Address, now time.Time, interval time.Duration, seqno uint64, ledgerTx string) (*Result, error) {
+//
+// user is the ledger user sending it: in the private mode the sender's
+// address must be linked to it.
+func Apply(w Writer, tx *types.Transaction, from common.Address, user string, now time.Time, interval time.Duration, seqno uint64, ledgerTx string) (*Result, error) {
 	cfg, ok := ReadConfig(w)
 	if !ok {
 		return nil, ErrNoChain
+	}
+	if err := CheckSender(w, cfg, from, user); err != nil {
+		return nil, err
 	}
 	if _, ok := w.Get(MapTxs, tx.Hash().Bytes()); ok {
 		return nil, invalid("already known")

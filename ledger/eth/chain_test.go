@@ -26,17 +26,19 @@ type chain struct {
 	keys  []*ecdsa.PrivateKey
 	addrs []common.Address
 	now   time.Time
+	user  string
 }
 
 func newChain(t *testing.T, mode string) *chain {
-	c := &chain{t: t, s: kv.New(), now: time.Unix(1_800_000_000, 0)}
-	g := Genesis{Config: Config{Mode: mode, BaseFee: params.GWei}, Alloc: map[common.Address]*big.Int{}}
+	c := &chain{t: t, s: kv.New(), now: time.Unix(1_800_000_000, 0), user: "u0"}
+	g := Genesis{Config: Config{Mode: mode, BaseFee: params.GWei}, Alloc: map[common.Address]*big.Int{}, Links: map[common.Address]string{}}
 	for range 3 {
 		k, _ := crypto.GenerateKey()
 		c.keys = append(c.keys, k)
 		a := crypto.PubkeyToAddress(k.PublicKey)
 		c.addrs = append(c.addrs, a)
 		g.Alloc[a] = new(big.Int).Mul(big.NewInt(1000), big.NewInt(params.Ether))
+		g.Links[a] = "u0"
 	}
 	c.run(func(tx *kv.Tx) error { return WriteGenesis(tx, g) })
 	return c
@@ -72,7 +74,7 @@ func (c *chain) apply(tx *types.Transaction) (*Result, error) {
 	}
 	var res *Result
 	err = c.run(func(w *kv.Tx) (err error) {
-		res, err = Apply(w, dec, from, c.now, 50*time.Millisecond, c.seq+1, "2.x")
+		res, err = Apply(w, dec, from, c.user, c.now, 50*time.Millisecond, c.seq+1, "2.x")
 		return err
 	})
 	return res, err

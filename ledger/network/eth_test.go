@@ -13,14 +13,17 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/accounts"
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
 
+	"github.com/confide/confide/ledger/eth"
 	"github.com/confide/confide/ledger/eth/contracts"
 	"github.com/confide/confide/ledger/eth/jsonrpc"
 	"github.com/confide/confide/ledger/sandbox"
@@ -359,5 +362,144 @@ func TestEthERC20(t *testing.T) {
 	}
 	if rc, err := bind.WaitMined(ctx, c, otx.Hash()); err != nil || rc.Status != 0 || rc.GasUsed != 60_000 {
 		t.Fatalf("out of gas: %+v %v", rc, err)
+	}
+}
+
+// TestEthPrivate: in the private mode a second user reads none of the
+// first user's receipts, logs, balances or storage, cannot send from or
+// call as an address it has not linked, and sees what names its own.
+func TestEthPrivate(t *testing.T) {
+	en := startEth(t, 3, true)
+	ctx := context.Background()
+	c0 := en.clients[1]
+	svc, _ := os.ReadFile(filepath.Join(en.dir, sandbox.ServiceCert))
+	r1, err := rpc.DialOptions(ctx, "https://"+en.running[2].RPCAddr+jsonrpc.Path, rpc.WithHTTPClient(client(t, en.dir, "user1", svc)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r1.Close()
+	c1 := ethclient.NewClient(r1)
+	chain := big.NewInt(1337)
+
+	// user0 (accounts 0 and 1 linked at genesis) deploys a token and
+	// pays accounts 1 and 2.
+	opts := bind.NewKeyedTransactor(en.keys[0], chain)
+	token := contracts.NewToken()
+	addr, tx, err := bind.DeployContract(opts, common.FromHex(contracts.TokenMetaData.Bin), c0, token.PackConstructor("T", "T", big.NewInt(1_000_000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitReceipt(t, c0, tx.Hash())
+	inst0 := token.Instance(c0, addr)
+	pay1, err := bind.Transact(inst0, opts, token.PackTransfer(en.addr(1), big.NewInt(10)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay2, err := bind.Transact(inst0, opts, token.PackTransfer(en.addr(2), big.NewInt(20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc2 := waitReceipt(t, c0, pay2.Hash())
+	waitReceipt(t, c0, pay1.Hash())
+
+	// user1 links account 2 with that account's signature.
+	var user1 string
+	if err := r1.Call(&user1, "confide_userId"); err != nil || len(user1) != 64 {
+		t.Fatal(user1, err)
+	}
+	sign := func(k *ecdsa.PrivateKey, a common.Address) string {
+		sig, err := crypto.Sign(accounts.TextHash([]byte(eth.LinkMessage(a, user1, 1337))), k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hexutil.Encode(sig)
+	}
+	var ok bool
+	if err := r1.Call(&ok, "confide_linkAddress", en.addr(2), sign(en.keys[3], en.addr(2))); err == nil {
+		t.Fatal("a link signed by another key was accepted")
+	}
+	if err := r1.Call(&ok, "confide_linkAddress", en.addr(0), sign(en.keys[0], en.addr(0))); err == nil || !strings.Contains(err.Error(), "another ledger user") {
+		t.Fatalf("user0's address linked to user1: %v", err)
+	}
+	if err := r1.Call(&ok, "confide_linkAddress", en.addr(2), sign(en.keys[2], en.addr(2))); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	var linked []common.Address
+	deadline := time.Now().Add(5 * time.Second)
+	for len(linked) == 0 && time.Now().Before(deadline) {
+		r1.Call(&linked, "confide_linkedAddresses")
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(linked) != 1 || linked[0] != en.addr(2) {
+		t.Fatalf("linked %v", linked)
+	}
+
+	// What user1 may not read or do.
+	refused := func(what string, err error, want string) {
+		t.Helper()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+	_, err = c1.TransactionReceipt(ctx, tx.Hash())
+	refused("another user's receipt", err, "another ledger user")
+	_, _, err = c1.TransactionByHash(ctx, pay1.Hash())
+	refused("another user's transaction", err, "another ledger user")
+	_, err = c1.BalanceAt(ctx, en.addr(0), nil)
+	refused("another user's balance", err, "not yours")
+	_, err = c1.NonceAt(ctx, en.addr(0), nil)
+	refused("another user's nonce", err, "not yours")
+	_, err = c1.StorageAt(ctx, addr, common.Hash{}, nil)
+	refused("storage", err, "eth_getStorageAt is refused")
+	_, err = c1.BlockByNumber(ctx, rc2.BlockNumber)
+	refused("a block of others' transactions", err, "holds other users' transactions")
+	from0 := en.addr(0)
+	_, err = c1.CallContract(ctx, ethereum.CallMsg{From: from0, To: &addr, Data: token.PackBalanceOf(from0)}, nil)
+	refused("a call as another's address", err, "not linked to your ledger user")
+	stolen, _ := types.SignNewTx(en.keys[0], types.LatestSignerForChainID(chain), &types.DynamicFeeTx{ChainID: chain, Nonce: 3,
+		GasFeeCap: big.NewInt(2 * params.GWei), Gas: 100_000, To: &addr, Data: token.PackTransfer(en.addr(2), big.NewInt(1))})
+	refused("sending from another's address", c1.SendTransaction(ctx, stolen), "not linked to your ledger user")
+
+	// What it may: the header, its balance, a call as its own address,
+	// and the Transfer that pays it — not the one paying account 1.
+	if h, err := c1.HeaderByNumber(ctx, rc2.BlockNumber); err != nil || h.Hash() != rc2.BlockHash || h.Bloom != (types.Bloom{}) {
+		t.Fatalf("header: %v (a private block's bloom must be empty)", err)
+	}
+	if b, err := c1.BalanceAt(ctx, en.addr(2), nil); err != nil || b.Sign() <= 0 {
+		t.Fatal(b, err)
+	}
+	from2 := en.addr(2)
+	out, err := c1.CallContract(ctx, ethereum.CallMsg{From: from2, To: &addr, Data: token.PackBalanceOf(from2)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := token.UnpackBalanceOf(out); err != nil || v.Int64() != 20 {
+		t.Fatal(v, err)
+	}
+	logs, err := c1.FilterLogs(ctx, ethereum.FilterQuery{FromBlock: big.NewInt(0), Addresses: []common.Address{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logs) != 1 || logs[0].TxHash != pay2.Hash() {
+		t.Fatalf("user1 sees %d logs", len(logs))
+	}
+	if logs, err := c0.FilterLogs(ctx, ethereum.FilterQuery{FromBlock: big.NewInt(0), Addresses: []common.Address{addr}}); err != nil || len(logs) != 3 {
+		t.Fatalf("user0 sees %d logs: %v", len(logs), err)
+	}
+	// user1 sends from its own address.
+	mine, _ := types.SignNewTx(en.keys[2], types.LatestSignerForChainID(chain), &types.DynamicFeeTx{ChainID: chain, Nonce: 0,
+		GasFeeCap: big.NewInt(2 * params.GWei), Gas: 100_000, To: &addr, Data: token.PackTransfer(en.addr(1), big.NewInt(5))})
+	if err := c1.SendTransaction(ctx, mine); err != nil {
+		t.Fatal(err)
+	}
+	if rc := waitReceipt(t, c1, mine.Hash()); rc.Status != 1 {
+		t.Fatal(rc)
+	}
+	// user0 sees the log that pays its account 1, though user1 sent it.
+	if logs, err := c0.FilterLogs(ctx, ethereum.FilterQuery{FromBlock: big.NewInt(0), Addresses: []common.Address{addr}}); err != nil || len(logs) != 4 {
+		t.Fatalf("user0 sees %d logs: %v", len(logs), err)
+	}
+	if _, err := c0.TransactionReceipt(ctx, mine.Hash()); err == nil {
+		t.Fatal("user0 read user1's receipt")
 	}
 }

@@ -12,7 +12,9 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -97,6 +99,8 @@ const EthAccountsFile = "eth_accounts.json"
 type EthAccount struct {
 	Address    string `json:"address"`
 	PrivateKey string `json:"private_key"`
+	// User is the sandbox user the address is linked to, if any.
+	User string `json:"user,omitempty"`
 }
 
 // DefaultSnapshotEvery is how often a sandbox's primary snapshots.
@@ -242,22 +246,39 @@ func Prepare(opts Options) error {
 }
 
 // ethAccounts makes the development accounts, each funded with a
-// million ether, and the chain's genesis.
+// million ether, and the chain's genesis; the first half (at least two)
+// are linked to user0, the others to nobody yet.
 func ethAccounts(dir string, o EthOptions) (*eth.Genesis, error) {
 	g := &eth.Genesis{Config: eth.Config{Mode: eth.Public, BaseFee: eth.DefaultBaseFee}, Alloc: map[common.Address]*big.Int{},
-		Time: uint64(time.Now().Unix())}
+		Time: uint64(time.Now().Unix()), Links: map[common.Address]string{}}
+	certPEM, err := os.ReadFile(filepath.Join(dir, "user0_cert.pem"))
+	if err != nil {
+		return nil, err
+	}
+	user0, err := identity.ParseCert(certPEM)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(user0.Raw)
+	user0ID := hex.EncodeToString(sum[:])
+	n := cmp.Or(o.Accounts, 4)
+	linked := max(2, n/2)
 	if o.Private {
 		g.Config.Mode = eth.Private
 	}
 	var accts []EthAccount
-	for range cmp.Or(o.Accounts, 4) {
+	for i := range n {
 		k, err := crypto.GenerateKey()
 		if err != nil {
 			return nil, err
 		}
 		a := crypto.PubkeyToAddress(k.PublicKey)
 		g.Alloc[a] = new(big.Int).Mul(big.NewInt(1_000_000), big.NewInt(params.Ether))
-		accts = append(accts, EthAccount{Address: a.Hex(), PrivateKey: hexutil.Encode(crypto.FromECDSA(k))})
+		acct := EthAccount{Address: a.Hex(), PrivateKey: hexutil.Encode(crypto.FromECDSA(k))}
+		if i < linked {
+			g.Links[a], acct.User = user0ID, "user0"
+		}
+		accts = append(accts, acct)
 	}
 	b, _ := json.MarshalIndent(accts, "", "  ")
 	return g, os.WriteFile(filepath.Join(dir, EthAccountsFile), b, 0o600)

@@ -175,10 +175,22 @@ func (e *ethAPI) GetBalance(ctx context.Context, addr common.Address, at gethrpc
 	if err := e.a.stateAt(at); err != nil {
 		return nil, err
 	}
+	if v, err := e.a.view(ctx); err != nil || !v.owns(addr) {
+		if err == nil {
+			err = v.refuseAddr("balance", addr)
+		}
+		return nil, err
+	}
 	return (*hexutil.Big)(eth.Balance(e.a.store(), addr)), nil
 }
 
 func (e *ethAPI) GetTransactionCount(ctx context.Context, addr common.Address, at gethrpc.BlockNumberOrHash) (hexutil.Uint64, error) {
+	if v, err := e.a.view(ctx); err != nil || !v.owns(addr) {
+		if err == nil {
+			err = v.refuseAddr("nonce", addr)
+		}
+		return 0, err
+	}
 	if n, ok := at.Number(); ok && n == gethrpc.PendingBlockNumber && !e.a.isPrimary() {
 		// Only the primary knows what it accepted.
 		raw, err := e.a.forward(ctx, "eth_getTransactionCount", addr, "pending")
@@ -205,6 +217,12 @@ func (e *ethAPI) GetStorageAt(ctx context.Context, addr common.Address, slot str
 	if err := e.a.stateAt(at); err != nil {
 		return nil, err
 	}
+	if v, err := e.a.view(ctx); err != nil || !v.all {
+		if err == nil {
+			err = &eth.Error{Code: eth.CodeInvalidInput, Msg: "private mode: eth_getStorageAt is refused; contracts decide what each party reads, through eth_call"}
+		}
+		return nil, err
+	}
 	digits, ok := strings.CutPrefix(slot, "0x")
 	if !ok {
 		digits, ok = strings.CutPrefix(slot, "0X")
@@ -226,6 +244,13 @@ func (e *ethAPI) Call(ctx context.Context, args eth.CallArgs, at *gethrpc.BlockN
 			return nil, err
 		}
 	}
+	v, err := e.a.view(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.a.from(v, &args); err != nil {
+		return nil, err
+	}
 	res, err := eth.Call(e.a.store(), args)
 	if err != nil {
 		return nil, err
@@ -245,6 +270,13 @@ func (e *ethAPI) EstimateGas(ctx context.Context, args eth.CallArgs, at *gethrpc
 			return 0, err
 		}
 	}
+	v, err := e.a.view(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := e.a.from(v, &args); err != nil {
+		return 0, err
+	}
 	g, err := eth.EstimateGas(e.a.store(), args)
 	return hexutil.Uint64(g), err
 }
@@ -258,6 +290,10 @@ func (e *ethAPI) SendRawTransaction(ctx context.Context, raw hexutil.Bytes) (com
 	if err != nil {
 		return common.Hash{}, err
 	}
+	user := userOf(ctx).ID
+	if err := eth.CheckSender(e.a.store(), cfg, from, user); err != nil {
+		return common.Hash{}, err
+	}
 	if !e.a.isPrimary() {
 		out, err := e.a.forward(ctx, "eth_sendRawTransaction", raw)
 		if err != nil {
@@ -266,16 +302,23 @@ func (e *ethAPI) SendRawTransaction(ctx context.Context, raw hexutil.Bytes) (com
 		var h common.Hash
 		return h, json.Unmarshal(out, &h)
 	}
-	return tx.Hash(), e.a.submit(ctx, tx, from)
+	return tx.Hash(), e.a.submit(ctx, tx, from, user)
 }
 
 func (e *ethAPI) GetTransactionByHash(ctx context.Context, h common.Hash) (map[string]any, error) {
+	v, err := e.a.view(ctx)
+	if err != nil {
+		return nil, err
+	}
 	t, ok := eth.ReadTx(e.a.store(), h)
 	if !ok {
-		if held := e.a.isHeld(h); held != nil {
+		if held := e.a.isHeld(h, v.user); held != nil {
 			return txJSON(held, nil, common.Address{}, false), nil
 		}
 		return nil, nil
+	}
+	if !v.sees(t) {
+		return nil, refuseTx(h)
 	}
 	return txJSON(t.Tx, t.Receipt, t.From, e.a.mined(t)), nil
 }
@@ -286,9 +329,16 @@ func (a *App) mined(t *eth.Tx) bool {
 }
 
 func (e *ethAPI) GetTransactionReceipt(ctx context.Context, h common.Hash) (map[string]any, error) {
+	v, err := e.a.view(ctx)
+	if err != nil {
+		return nil, err
+	}
 	t, ok := eth.ReadTx(e.a.store(), h)
 	if !ok || !e.a.mined(t) {
 		return nil, nil
+	}
+	if !v.sees(t) {
+		return nil, refuseTx(h)
 	}
 	return receiptJSON(t), nil
 }
@@ -301,7 +351,11 @@ func (e *ethAPI) GetBlockByNumber(ctx context.Context, n gethrpc.BlockNumber, fu
 	if err != nil {
 		return nil, err
 	}
-	return e.a.blockJSON(num, full)
+	v, err := e.a.view(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e.a.blockJSON(v, num, full)
 }
 
 func (e *ethAPI) GetBlockByHash(ctx context.Context, h common.Hash, full bool) (map[string]any, error) {
@@ -309,7 +363,11 @@ func (e *ethAPI) GetBlockByHash(ctx context.Context, h common.Hash, full bool) (
 	if !ok || n > e.a.Head() {
 		return nil, nil
 	}
-	return e.a.blockJSON(n, full)
+	v, err := e.a.view(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e.a.blockJSON(v, n, full)
 }
 
 func (e *ethAPI) GetBlockTransactionCountByNumber(n gethrpc.BlockNumber) (*hexutil.Uint, error) {
@@ -345,37 +403,60 @@ func (e *ethAPI) GetBlockReceipts(ctx context.Context, at gethrpc.BlockNumberOrH
 	if !ok {
 		return nil, nil
 	}
+	v, err := e.a.view(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := []map[string]any{}
 	for _, h := range eth.BlockTxs(e.a.store(), num, b.Count) {
 		t, ok := eth.ReadTx(e.a.store(), h)
 		if !ok {
 			return nil, fmt.Errorf("block %d lost a transaction", num)
 		}
+		if !v.sees(t) {
+			return nil, refuseBlock(num)
+		}
 		out = append(out, receiptJSON(t))
 	}
 	return out, nil
 }
 
-func (a *App) blockJSON(n uint64, full bool) (map[string]any, error) {
+// blockJSON is a block as geth marshals it. In the private mode a full
+// block goes only to a viewer entitled to every transaction in it
+// (go-ethereum's client rejects a list that contradicts the header);
+// hashes only are the viewer's own.
+func (a *App) blockJSON(v *view, n uint64, full bool) (map[string]any, error) {
 	b, ok := eth.ReadBlock(a.store(), n)
 	if !ok {
 		return nil, nil
 	}
 	out := headerJSON(b.Header)
 	hashes := eth.BlockTxs(a.store(), n, b.Count)
-	if !full {
-		out["transactions"] = hashes
-		return out, nil
-	}
 	txs := make([]map[string]any, 0, len(hashes))
+	own := make([]common.Hash, 0, len(hashes))
 	for _, h := range hashes {
+		if v.all && !full {
+			own = append(own, h)
+			continue
+		}
 		t, ok := eth.ReadTx(a.store(), h)
 		if !ok {
 			return nil, fmt.Errorf("block %d lost a transaction", n)
 		}
+		if !v.sees(t) {
+			if full {
+				return nil, refuseBlock(n)
+			}
+			continue
+		}
+		own = append(own, h)
 		txs = append(txs, txJSON(t.Tx, t.Receipt, t.From, true))
 	}
-	out["transactions"] = txs
+	if full {
+		out["transactions"] = txs
+	} else {
+		out["transactions"] = own
+	}
 	return out, nil
 }
 
@@ -441,6 +522,7 @@ func receiptJSON(t *eth.Tx) map[string]any {
 	if logs == nil {
 		logs = []*types.Log{}
 	}
+
 	out := map[string]any{
 		"blockHash":           rc.BlockHash,
 		"blockNumber":         (*hexutil.Big)(rc.BlockNumber),

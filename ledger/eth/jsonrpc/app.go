@@ -59,7 +59,7 @@ type App struct {
 
 	mu   sync.Mutex
 	head uint64 // the last committed block seen
-	held map[common.Address]map[uint64]*types.Transaction
+	held map[common.Address]map[uint64]heldTx
 
 	filters *filters
 }
@@ -72,7 +72,7 @@ func New(opt Options) *App {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	a := &App{opt: opt, held: map[common.Address]map[uint64]*types.Transaction{}, filters: newFilters()}
+	a := &App{opt: opt, held: map[common.Address]map[uint64]heldTx{}, filters: newFilters()}
 	a.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: opt.TLS, MaxIdleConnsPerHost: 64}}
 	a.rpc = a.newServer()
 	return a
@@ -83,7 +83,7 @@ func (a *App) newServer() *gethrpc.Server {
 	s.SetHTTPBodyLimit(MaxBody)
 	s.SetBatchLimits(MaxBatch, MaxBatchAnswer)
 	api := &ethAPI{a: a}
-	for name, svc := range map[string]any{"eth": api, "net": &netAPI{a: a}, "web3": web3API{}} {
+	for name, svc := range map[string]any{"eth": api, "net": &netAPI{a: a}, "web3": web3API{}, "confide": &confideAPI{a: a}} {
 		if err := s.RegisterName(name, svc); err != nil {
 			panic(err) // our own services' shapes
 		}
@@ -167,22 +167,28 @@ func (a *App) Run(ctx context.Context) {
 	}
 }
 
+// heldTx waits for its sender's nonce.
+type heldTx struct {
+	tx   *types.Transaction
+	user string
+}
+
 // submit executes a decoded transaction on the primary, or holds it if
 // its nonce is ahead of the sender's.
-func (a *App) submit(ctx context.Context, tx *types.Transaction, from common.Address) error {
-	err := a.execute(ctx, tx, from)
+func (a *App) submit(ctx context.Context, tx *types.Transaction, from common.Address, user string) error {
+	err := a.execute(ctx, tx, from, user)
 	if errors.Is(err, core.ErrNonceTooHigh) {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		m := a.held[from]
 		if m == nil {
-			m = map[uint64]*types.Transaction{}
+			m = map[uint64]heldTx{}
 			a.held[from] = m
 		}
-		if len(m) >= MaxHeld && m[tx.Nonce()] == nil {
+		if _, ok := m[tx.Nonce()]; len(m) >= MaxHeld && !ok {
 			return &eth.Error{Code: eth.CodeInvalidInput, Msg: fmt.Sprintf("txpool is full: %d transactions held for %s waiting for earlier nonces", MaxHeld, from)}
 		}
-		m[tx.Nonce()] = tx
+		m[tx.Nonce()] = heldTx{tx: tx, user: user}
 		return nil
 	}
 	if err != nil {
@@ -191,27 +197,37 @@ func (a *App) submit(ctx context.Context, tx *types.Transaction, from common.Add
 	// The nonce moved: run what waited for it.
 	for next := tx.Nonce() + 1; ; next++ {
 		a.mu.Lock()
-		t := a.held[from][next]
+		h, ok := a.held[from][next]
 		delete(a.held[from], next)
 		if len(a.held[from]) == 0 {
 			delete(a.held, from)
 		}
 		a.mu.Unlock()
-		if t == nil {
+		if !ok {
 			return nil
 		}
-		if err := a.execute(ctx, t, from); err != nil {
-			a.opt.Log.Info("eth: a held transaction failed", "hash", t.Hash(), "err", err)
+		if err := a.execute(ctx, h.tx, from, h.user); err != nil {
+			a.opt.Log.Info("eth: a held transaction failed", "hash", h.tx.Hash(), "err", err)
 			return nil
 		}
 	}
 }
 
-func (a *App) execute(ctx context.Context, tx *types.Transaction, from common.Address) error {
+func (a *App) execute(ctx context.Context, tx *types.Transaction, from common.Address, user string) error {
 	_, err := a.opt.Node.Execute(ctx, func(w *kv.Tx, id entry.TxID) (*merkle.Hash, error) {
-		_, err := eth.Apply(w, tx, from, time.Now(), a.opt.BlockInterval, id.Seqno, id.String())
+		_, err := eth.Apply(w, tx, from, user, time.Now(), a.opt.BlockInterval, id.Seqno, id.String())
 		return nil, err
 	})
+	return err
+}
+
+func (a *App) link(ctx context.Context, addr common.Address, user string) error {
+	_, err := a.opt.Node.Execute(ctx, func(w *kv.Tx, _ entry.TxID) (*merkle.Hash, error) {
+		return nil, eth.Link(w, addr, user)
+	})
+	if errors.Is(err, node.ErrNoWrites) {
+		return nil // linked already
+	}
 	return err
 }
 
@@ -223,13 +239,13 @@ func (a *App) dropHeld() {
 	clear(a.held)
 }
 
-func (a *App) isHeld(h common.Hash) *types.Transaction {
+func (a *App) isHeld(h common.Hash, user string) *types.Transaction {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, m := range a.held {
 		for _, t := range m {
-			if t.Hash() == h {
-				return t
+			if t.tx.Hash() == h && t.user == user {
+				return t.tx
 			}
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
 
-	"github.com/confide/confide/ledger/app"
 	"github.com/confide/confide/ledger/eth"
 )
 
@@ -118,7 +117,7 @@ func (q *Query) match(l *types.Log) bool {
 
 // logs collects the matching logs of committed blocks from..to that the
 // user may see.
-func (a *App) logs(u app.User, q *Query, from, to uint64) ([]*types.Log, error) {
+func (a *App) logs(v *view, q *Query, from, to uint64) ([]*types.Log, error) {
 	out := []*types.Log{}
 	for n := from; n <= to; n++ {
 		b, ok := eth.ReadBlock(a.store(), n)
@@ -131,7 +130,7 @@ func (a *App) logs(u app.User, q *Query, from, to uint64) ([]*types.Log, error) 
 				return nil, fmt.Errorf("block %d lost a transaction", n)
 			}
 			for _, l := range t.Receipt.Logs {
-				if q.match(l) && a.canSeeLog(u, t, l) {
+				if q.match(l) && v.seesLog(t, l) {
 					if len(out) == MaxLogResults {
 						return nil, &eth.Error{Code: eth.CodeInvalidInput, Msg: fmt.Sprintf("query returned more than %d results; narrow the block range", MaxLogResults)}
 					}
@@ -142,10 +141,6 @@ func (a *App) logs(u app.User, q *Query, from, to uint64) ([]*types.Log, error) 
 	}
 	return out, nil
 }
-
-// canSeeLog: every log in public mode (the private mode's rules come
-// with address links).
-func (a *App) canSeeLog(u app.User, t *eth.Tx, l *types.Log) bool { return true }
 
 func (a *App) rangeOf(q *Query) (uint64, uint64, error) {
 	if q.BlockHash != nil {
@@ -193,7 +188,11 @@ func (e *ethAPI) GetLogs(ctx context.Context, q Query) ([]*types.Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	return e.a.logs(userOf(ctx), &q, from, to)
+	v, err := e.a.view(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e.a.logs(v, &q, from, to)
 }
 
 // filters are installed filters (eth_newFilter, eth_newBlockFilter),
@@ -304,7 +303,11 @@ func (e *ethAPI) GetFilterChanges(ctx context.Context, id string) (any, error) {
 	if from > to {
 		return []*types.Log{}, nil
 	}
-	return e.a.logs(userOf(ctx), &q, from, to)
+	v, err := e.a.view(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e.a.logs(v, &q, from, to)
 }
 
 func (e *ethAPI) GetFilterLogs(ctx context.Context, id string) ([]*types.Log, error) {
@@ -317,5 +320,9 @@ func (e *ethAPI) GetFilterLogs(ctx context.Context, id string) ([]*types.Log, er
 	if err != nil {
 		return nil, err
 	}
-	return e.a.logs(userOf(ctx), &q, from, to)
+	v, err := e.a.view(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e.a.logs(v, &q, from, to)
 }
