@@ -9,8 +9,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum/accounts"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/spf13/cobra"
 
 	"github.com/confide/confide/ledger/eth"
@@ -52,7 +57,55 @@ default user0), or --cert, --key, --service-cert and --node.`,
 	f.StringVar(&o.key, "key", "", "the user's private key (PEM)")
 	f.StringVar(&o.serviceCert, "service-cert", "", "the service certificate (PEM)")
 	f.StringSliceVar(&o.nodes, "node", nil, "a node's RPC address, host:port (repeatable)")
-	cmd.AddCommand(proxyCmd)
+	var rpcURL, keyFile string
+	linkCmd := &cobra.Command{
+		Use:   "link",
+		Short: "Link an Ethereum address to your ledger user (the private mode lets only you send from it and read what is its)",
+		Long: `link signs, with the address's private key (--key-file: a file holding the
+hex key), the EIP-191 message naming the address, your ledger user ID and the
+chain, and sends it with confide_linkAddress through --rpc (a 'confide eth
+proxy', which acts as your user). The key never leaves this process.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := os.ReadFile(keyFile)
+			if err != nil {
+				return err
+			}
+			key, err := crypto.HexToECDSA(strings.TrimPrefix(strings.TrimSpace(string(b)), "0x"))
+			clear(b)
+			if err != nil {
+				return fmt.Errorf("eth link: %s does not hold a hex secp256k1 key", keyFile)
+			}
+			c, err := rpc.DialContext(cmd.Context(), rpcURL)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			var user string
+			var chain hexutil.Uint64
+			if err := c.CallContext(cmd.Context(), &user, "confide_userId"); err != nil {
+				return fmt.Errorf("eth link: %w", err)
+			}
+			if err := c.CallContext(cmd.Context(), &chain, "eth_chainId"); err != nil {
+				return fmt.Errorf("eth link: %w", err)
+			}
+			addr := crypto.PubkeyToAddress(key.PublicKey)
+			sig, err := crypto.Sign(accounts.TextHash([]byte(eth.LinkMessage(addr, user, uint64(chain)))), key)
+			if err != nil {
+				return err
+			}
+			var ok bool
+			if err := c.CallContext(cmd.Context(), &ok, "confide_linkAddress", addr, hexutil.Encode(sig)); err != nil {
+				return fmt.Errorf("eth link: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "linked %s to ledger user %s\n", addr.Hex(), user)
+			return nil
+		},
+	}
+	linkCmd.Flags().StringVar(&rpcURL, "rpc", "http://127.0.0.1:8545", "the JSON-RPC URL (a confide eth proxy)")
+	linkCmd.Flags().StringVar(&keyFile, "key-file", "", "a file holding the address's private key (hex)")
+	linkCmd.MarkFlagRequired("key-file")
+	cmd.AddCommand(proxyCmd, linkCmd)
 	return cmd
 }
 
