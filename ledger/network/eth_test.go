@@ -3,9 +3,11 @@ package network_test
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +24,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/gorilla/websocket"
 
 	"github.com/confide/confide/ledger/eth"
 	"github.com/confide/confide/ledger/eth/contracts"
@@ -501,5 +504,72 @@ func TestEthPrivate(t *testing.T) {
 	}
 	if _, err := c0.TransactionReceipt(ctx, mine.Hash()); err == nil {
 		t.Fatal("user0 read user1's receipt")
+	}
+}
+
+// TestEthWebSocket: eth_subscribe over the ledger's TLS — new heads
+// through go-ethereum's client and Transfer logs through the bindings'
+// WatchEvents.
+func TestEthWebSocket(t *testing.T) {
+	en := startEth(t, 1, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	svc, _ := os.ReadFile(filepath.Join(en.dir, sandbox.ServiceCert))
+	tc := client(t, en.dir, "user0", svc).Transport.(*http.Transport).TLSClientConfig
+	ws, err := rpc.DialOptions(ctx, "wss://"+en.running[1].RPCAddr+jsonrpc.Path, rpc.WithWebsocketDialer(websocket.Dialer{TLSClientConfig: tc}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	c := ethclient.NewClient(ws)
+	heads := make(chan *types.Header, 16)
+	hsub, err := c.SubscribeNewHead(ctx, heads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hsub.Unsubscribe()
+	chain := big.NewInt(1337)
+	opts := bind.NewKeyedTransactor(en.keys[0], chain)
+	token := contracts.NewToken()
+	addr, tx, err := bind.DeployContract(opts, common.FromHex(contracts.TokenMetaData.Bin), c, token.PackConstructor("T", "T", big.NewInt(100)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := waitReceipt(t, c, tx.Hash())
+	select {
+	case h := <-heads:
+		if h.Number.Sign() <= 0 {
+			t.Fatal(h.Number)
+		}
+	case err := <-hsub.Err():
+		t.Fatal(err)
+	case <-ctx.Done():
+		t.Fatal("no new head")
+	}
+	inst := token.Instance(c, addr)
+	events := make(chan *contracts.TokenTransfer, 4)
+	lsub, err := bind.WatchEvents(inst, &bind.WatchOpts{Context: ctx}, token.UnpackTransferEvent, events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lsub.Unsubscribe()
+	ttx, err := bind.Transact(inst, opts, token.PackTransfer(en.addr(1), big.NewInt(7)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-events:
+		if ev.To != en.addr(1) || ev.Value.Int64() != 7 || ev.Raw.TxHash != ttx.Hash() || ev.Raw.BlockNumber <= rc.BlockNumber.Uint64() {
+			t.Fatalf("event %+v", ev)
+		}
+	case err := <-lsub.Err():
+		t.Fatal(err)
+	case <-ctx.Done():
+		t.Fatal("no Transfer event")
+	}
+	// Without a client certificate the upgrade is refused.
+	if _, err := rpc.DialOptions(ctx, "wss://"+en.running[1].RPCAddr+jsonrpc.Path,
+		rpc.WithWebsocketDialer(websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: tc.RootCAs}})); err == nil {
+		t.Fatal("a WebSocket without a user")
 	}
 }

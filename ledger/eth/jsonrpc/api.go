@@ -52,7 +52,20 @@ func (a *App) config() (eth.Config, error) {
 	return cfg, nil
 }
 
-type ethAPI struct{ a *App }
+type ethAPI struct {
+	a     *App
+	fixed string // the user of a WebSocket connection
+}
+
+// user is the caller's user ID: from the HTTP request's context, or the
+// connection's for a WebSocket (whose calls run on the connection's
+// context, not the upgrade request's).
+func (e *ethAPI) user(ctx context.Context) string {
+	if e.fixed != "" {
+		return e.fixed
+	}
+	return userOf(ctx).ID
+}
 
 func (e *ethAPI) ChainId() (hexutil.Uint64, error) {
 	cfg, err := e.a.config()
@@ -175,7 +188,7 @@ func (e *ethAPI) GetBalance(ctx context.Context, addr common.Address, at gethrpc
 	if err := e.a.stateAt(at); err != nil {
 		return nil, err
 	}
-	if v, err := e.a.view(ctx); err != nil || !v.owns(addr) {
+	if v, err := e.a.view(e.user(ctx)); err != nil || !v.owns(addr) {
 		if err == nil {
 			err = v.refuseAddr("balance", addr)
 		}
@@ -185,7 +198,7 @@ func (e *ethAPI) GetBalance(ctx context.Context, addr common.Address, at gethrpc
 }
 
 func (e *ethAPI) GetTransactionCount(ctx context.Context, addr common.Address, at gethrpc.BlockNumberOrHash) (hexutil.Uint64, error) {
-	if v, err := e.a.view(ctx); err != nil || !v.owns(addr) {
+	if v, err := e.a.view(e.user(ctx)); err != nil || !v.owns(addr) {
 		if err == nil {
 			err = v.refuseAddr("nonce", addr)
 		}
@@ -193,7 +206,7 @@ func (e *ethAPI) GetTransactionCount(ctx context.Context, addr common.Address, a
 	}
 	if n, ok := at.Number(); ok && n == gethrpc.PendingBlockNumber && !e.a.isPrimary() {
 		// Only the primary knows what it accepted.
-		raw, err := e.a.forward(ctx, "eth_getTransactionCount", addr, "pending")
+		raw, err := e.a.forward(ctx, e.user(ctx), "eth_getTransactionCount", addr, "pending")
 		if err != nil {
 			return 0, err
 		}
@@ -217,7 +230,7 @@ func (e *ethAPI) GetStorageAt(ctx context.Context, addr common.Address, slot str
 	if err := e.a.stateAt(at); err != nil {
 		return nil, err
 	}
-	if v, err := e.a.view(ctx); err != nil || !v.all {
+	if v, err := e.a.view(e.user(ctx)); err != nil || !v.all {
 		if err == nil {
 			err = &eth.Error{Code: eth.CodeInvalidInput, Msg: "private mode: eth_getStorageAt is refused; contracts decide what each party reads, through eth_call"}
 		}
@@ -244,7 +257,7 @@ func (e *ethAPI) Call(ctx context.Context, args eth.CallArgs, at *gethrpc.BlockN
 			return nil, err
 		}
 	}
-	v, err := e.a.view(ctx)
+	v, err := e.a.view(e.user(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +283,7 @@ func (e *ethAPI) EstimateGas(ctx context.Context, args eth.CallArgs, at *gethrpc
 			return 0, err
 		}
 	}
-	v, err := e.a.view(ctx)
+	v, err := e.a.view(e.user(ctx))
 	if err != nil {
 		return 0, err
 	}
@@ -290,12 +303,12 @@ func (e *ethAPI) SendRawTransaction(ctx context.Context, raw hexutil.Bytes) (com
 	if err != nil {
 		return common.Hash{}, err
 	}
-	user := userOf(ctx).ID
+	user := e.user(ctx)
 	if err := eth.CheckSender(e.a.store(), cfg, from, user); err != nil {
 		return common.Hash{}, err
 	}
 	if !e.a.isPrimary() {
-		out, err := e.a.forward(ctx, "eth_sendRawTransaction", raw)
+		out, err := e.a.forward(ctx, e.user(ctx), "eth_sendRawTransaction", raw)
 		if err != nil {
 			return common.Hash{}, err
 		}
@@ -306,7 +319,7 @@ func (e *ethAPI) SendRawTransaction(ctx context.Context, raw hexutil.Bytes) (com
 }
 
 func (e *ethAPI) GetTransactionByHash(ctx context.Context, h common.Hash) (map[string]any, error) {
-	v, err := e.a.view(ctx)
+	v, err := e.a.view(e.user(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +342,7 @@ func (a *App) mined(t *eth.Tx) bool {
 }
 
 func (e *ethAPI) GetTransactionReceipt(ctx context.Context, h common.Hash) (map[string]any, error) {
-	v, err := e.a.view(ctx)
+	v, err := e.a.view(e.user(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +364,7 @@ func (e *ethAPI) GetBlockByNumber(ctx context.Context, n gethrpc.BlockNumber, fu
 	if err != nil {
 		return nil, err
 	}
-	v, err := e.a.view(ctx)
+	v, err := e.a.view(e.user(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -363,7 +376,7 @@ func (e *ethAPI) GetBlockByHash(ctx context.Context, h common.Hash, full bool) (
 	if !ok || n > e.a.Head() {
 		return nil, nil
 	}
-	v, err := e.a.view(ctx)
+	v, err := e.a.view(e.user(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -403,7 +416,7 @@ func (e *ethAPI) GetBlockReceipts(ctx context.Context, at gethrpc.BlockNumberOrH
 	if !ok {
 		return nil, nil
 	}
-	v, err := e.a.view(ctx)
+	v, err := e.a.view(e.user(ctx))
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,16 +75,19 @@ func New(opt Options) *App {
 	}
 	a := &App{opt: opt, held: map[common.Address]map[uint64]heldTx{}, filters: newFilters()}
 	a.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: opt.TLS, MaxIdleConnsPerHost: 64}}
-	a.rpc = a.newServer()
+	a.rpc = a.newServer("")
 	return a
 }
 
-func (a *App) newServer() *gethrpc.Server {
+// newServer is the JSON-RPC server: one for HTTP, whose calls carry the
+// user in their context, and one per WebSocket connection, for its user.
+func (a *App) newServer(user string) *gethrpc.Server {
 	s := gethrpc.NewServer()
 	s.SetHTTPBodyLimit(MaxBody)
 	s.SetBatchLimits(MaxBatch, MaxBatchAnswer)
-	api := &ethAPI{a: a}
-	for name, svc := range map[string]any{"eth": api, "net": &netAPI{a: a}, "web3": web3API{}, "confide": &confideAPI{a: a}} {
+	s.SetWebsocketReadLimit(MaxBody)
+	api := &ethAPI{a: a, fixed: user}
+	for name, svc := range map[string]any{"eth": api, "net": &netAPI{a: a}, "web3": web3API{}, "confide": &confideAPI{a: a, fixed: user}} {
 		if err := s.RegisterName(name, svc); err != nil {
 			panic(err) // our own services' shapes
 		}
@@ -105,6 +109,18 @@ func (a *App) Endpoints() []app.Endpoint {
 type userKey struct{}
 
 func (a *App) serve(w http.ResponseWriter, r *app.Request) {
+	if r.HTTP.Method == http.MethodGet && strings.EqualFold(r.HTTP.Header.Get("Upgrade"), "websocket") {
+		if r.User.ID == "" {
+			http.Error(w, "no user", http.StatusUnauthorized)
+			return
+		}
+		// Clients authenticate with their certificates, not cookies: any
+		// origin may connect.
+		s := a.newServer(r.User.ID)
+		defer s.Stop()
+		s.WebsocketHandler([]string{"*"}).ServeHTTP(w, r.HTTP)
+		return
+	}
 	ctx := context.WithValue(r.HTTP.Context(), userKey{}, r.User)
 	a.rpc.ServeHTTP(w, r.HTTP.WithContext(ctx))
 }
@@ -253,7 +269,7 @@ func (a *App) isHeld(h common.Hash, user string) *types.Transaction {
 }
 
 // forward sends one JSON-RPC call to the primary on the user's behalf.
-func (a *App) forward(ctx context.Context, method string, params ...any) (json.RawMessage, error) {
+func (a *App) forward(ctx context.Context, user string, method string, params ...any) (json.RawMessage, error) {
 	var primary uint64
 	a.opt.Node.With(func(c *node.Core) { primary = c.Primary() })
 	addr := ""
@@ -263,7 +279,7 @@ func (a *App) forward(ctx context.Context, method string, params ...any) (json.R
 	if addr == "" {
 		return nil, &eth.Error{Code: eth.CodeInvalidInput, Msg: "no primary is known; retry"}
 	}
-	if u := userOf(ctx); u.ID == "" {
+	if user == "" {
 		return nil, &eth.Error{Code: eth.CodeInvalidInput, Msg: "a forwarded request lost its user"}
 	}
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
@@ -272,7 +288,7 @@ func (a *App) forward(ctx context.Context, method string, params ...any) (json.R
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(app.ForwardedUser, userOf(ctx).ID)
+	req.Header.Set(app.ForwardedUser, user)
 	resp, err := a.client.Do(req)
 	if err != nil {
 		return nil, &eth.Error{Code: eth.CodeInvalidInput, Msg: "the primary did not answer; retry"}

@@ -188,7 +188,7 @@ func (e *ethAPI) GetLogs(ctx context.Context, q Query) ([]*types.Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := e.a.view(ctx)
+	v, err := e.a.view(e.user(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -250,18 +250,18 @@ func (e *ethAPI) NewFilter(ctx context.Context, q Query) (string, error) {
 	if q.BlockHash != nil {
 		return "", &eth.Error{Code: eth.CodeInvalidParams, Msg: "a filter cannot name a blockHash"}
 	}
-	return e.a.filters.add(&filter{user: userOf(ctx).ID, q: q, next: e.a.Head() + 1})
+	return e.a.filters.add(&filter{user: e.user(ctx), q: q, next: e.a.Head() + 1})
 }
 
 func (e *ethAPI) NewBlockFilter(ctx context.Context) (string, error) {
-	return e.a.filters.add(&filter{user: userOf(ctx).ID, blocks: true, next: e.a.Head() + 1})
+	return e.a.filters.add(&filter{user: e.user(ctx), blocks: true, next: e.a.Head() + 1})
 }
 
 func (e *ethAPI) UninstallFilter(ctx context.Context, id string) bool {
 	e.a.filters.mu.Lock()
 	defer e.a.filters.mu.Unlock()
 	x, ok := e.a.filters.m[id]
-	if ok && x.user == userOf(ctx).ID {
+	if ok && x.user == e.user(ctx) {
 		delete(e.a.filters.m, id)
 		return true
 	}
@@ -269,7 +269,7 @@ func (e *ethAPI) UninstallFilter(ctx context.Context, id string) bool {
 }
 
 func (e *ethAPI) GetFilterChanges(ctx context.Context, id string) (any, error) {
-	x, ok := e.a.filters.get(id, userOf(ctx).ID)
+	x, ok := e.a.filters.get(id, e.user(ctx))
 	if !ok {
 		return nil, errFilterNotFound
 	}
@@ -303,7 +303,7 @@ func (e *ethAPI) GetFilterChanges(ctx context.Context, id string) (any, error) {
 	if from > to {
 		return []*types.Log{}, nil
 	}
-	v, err := e.a.view(ctx)
+	v, err := e.a.view(e.user(ctx))
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +311,7 @@ func (e *ethAPI) GetFilterChanges(ctx context.Context, id string) (any, error) {
 }
 
 func (e *ethAPI) GetFilterLogs(ctx context.Context, id string) ([]*types.Log, error) {
-	x, ok := e.a.filters.get(id, userOf(ctx).ID)
+	x, ok := e.a.filters.get(id, e.user(ctx))
 	if !ok || x.blocks {
 		return nil, errFilterNotFound
 	}
@@ -320,9 +320,78 @@ func (e *ethAPI) GetFilterLogs(ctx context.Context, id string) ([]*types.Log, er
 	if err != nil {
 		return nil, err
 	}
-	v, err := e.a.view(ctx)
+	v, err := e.a.view(e.user(ctx))
 	if err != nil {
 		return nil, err
 	}
 	return e.a.logs(v, &q, from, to)
+}
+
+// pollEvery is how often a subscription looks for new blocks.
+const pollEvery = 10 * time.Millisecond
+
+// NewHeads is eth_subscribe("newHeads") over a WebSocket: each new
+// committed block's header.
+func (e *ethAPI) NewHeads(ctx context.Context) (*gethrpc.Subscription, error) {
+	return e.subscribe(ctx, func(n *gethrpc.Notifier, id gethrpc.ID, b *eth.Block, _ uint64) error {
+		return n.Notify(id, headerJSON(b.Header))
+	})
+}
+
+// Logs is eth_subscribe("logs", criteria): the matching logs of each new
+// committed block that the user may see (go-ethereum's WatchLogs).
+func (e *ethAPI) Logs(ctx context.Context, q Query) (*gethrpc.Subscription, error) {
+	if q.BlockHash != nil {
+		return nil, &eth.Error{Code: eth.CodeInvalidParams, Msg: "a subscription cannot name a blockHash"}
+	}
+	user := e.user(ctx)
+	return e.subscribe(ctx, func(n *gethrpc.Notifier, id gethrpc.ID, _ *eth.Block, num uint64) error {
+		v, err := e.a.view(user)
+		if err != nil {
+			return err
+		}
+		logs, err := e.a.logs(v, &q, num, num)
+		if err != nil {
+			return err
+		}
+		for _, l := range logs {
+			if err := n.Notify(id, l); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (e *ethAPI) subscribe(ctx context.Context, each func(*gethrpc.Notifier, gethrpc.ID, *eth.Block, uint64) error) (*gethrpc.Subscription, error) {
+	n, ok := gethrpc.NotifierFromContext(ctx)
+	if !ok {
+		return nil, gethrpc.ErrNotificationsUnsupported
+	}
+	if _, err := e.a.config(); err != nil {
+		return nil, err
+	}
+	sub := n.CreateSubscription()
+	next := e.a.Head() + 1
+	go func() {
+		t := time.NewTicker(pollEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-sub.Err():
+				return
+			case <-t.C:
+			}
+			for head := e.a.Head(); next <= head; next++ {
+				b, ok := eth.ReadBlock(e.a.store(), next)
+				if !ok {
+					break
+				}
+				if err := each(n, sub.ID, b, next); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	return sub, nil
 }

@@ -24,12 +24,11 @@ type view struct {
 	list []common.Address
 }
 
-func (a *App) view(ctx context.Context) (*view, error) {
+func (a *App) view(u string) (*view, error) {
 	cfg, err := a.config()
 	if err != nil {
 		return nil, err
 	}
-	u := userOf(ctx).ID
 	v := &view{cfg: cfg, user: u, all: cfg.Mode == eth.Public, mine: map[common.Address]bool{}}
 	v.list = eth.Addresses(a.store(), u)
 	for _, ad := range v.list {
@@ -83,14 +82,24 @@ func (a *App) from(v *view, args *eth.CallArgs) error {
 }
 
 // confideAPI is confide's own methods.
-type confideAPI struct{ a *App }
+type confideAPI struct {
+	a     *App
+	fixed string // the user of a WebSocket connection
+}
+
+func (c *confideAPI) user(ctx context.Context) string {
+	if c.fixed != "" {
+		return c.fixed
+	}
+	return userOf(ctx).ID
+}
 
 // UserId is the caller's ledger user ID, which a link signature names.
-func (c *confideAPI) UserId(ctx context.Context) string { return userOf(ctx).ID }
+func (c *confideAPI) UserId(ctx context.Context) string { return c.user(ctx) }
 
 // LinkedAddresses are the caller's addresses.
 func (c *confideAPI) LinkedAddresses(ctx context.Context) []common.Address {
-	return append([]common.Address{}, eth.Addresses(c.a.store(), userOf(ctx).ID)...)
+	return append([]common.Address{}, eth.Addresses(c.a.store(), c.user(ctx))...)
 }
 
 // LinkAddress links an address to the caller, proven by the address's
@@ -100,12 +109,12 @@ func (c *confideAPI) LinkAddress(ctx context.Context, addr common.Address, sig h
 	if err != nil {
 		return false, err
 	}
-	user := userOf(ctx).ID
+	user := c.user(ctx)
 	if err := eth.VerifyLink(addr, user, cfg.ChainID, sig); err != nil {
 		return false, err
 	}
 	if !c.a.isPrimary() {
-		if _, err := c.a.forward(ctx, "confide_linkAddress", addr, sig); err != nil {
+		if _, err := c.a.forward(ctx, c.user(ctx), "confide_linkAddress", addr, sig); err != nil {
 			return false, err
 		}
 		return true, nil
