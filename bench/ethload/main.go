@@ -18,7 +18,11 @@
 // sender. Nonces are tracked locally; the gas limit is one eth_estimateGas
 // per sender ×1.2; transactions are EIP-1559 with a fee cap of
 // eth_gasPrice ×2 and a tip of eth_maxPriorityFeePerGas. A transaction's
-// latency runs from its send to its receipt being seen.
+// latency runs from its send to its receipt being seen. A send the node
+// refuses, a receipt with status 0 and a receipt not seen within
+// -receipt-timeout are failures, counted and reported (the first five
+// printed as they happen); the phase ends early once transfers fail and
+// none has committed for -stall (a dead endpoint).
 //
 // Then it verifies conservation: every holder's balanceOf is what the
 // successful receipts' Transfer events say, their sum is totalSupply, and
@@ -43,6 +47,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -100,6 +105,7 @@ var (
 	pollEvery      = flag.Duration("poll", 5*time.Millisecond, "receipt polling interval")
 	pollBatch      = flag.Bool("poll-batch", true, "poll the receipts of all transactions in flight in one JSON-RPC batch (else each sender polls its own)")
 	receiptTimeout = flag.Duration("receipt-timeout", 2*time.Minute, "give up on a transaction's receipt after this long")
+	stall          = flag.Duration("stall", time.Minute, "end the measured phase early once transfers fail and none has committed for this long")
 )
 
 func main() {
@@ -128,6 +134,9 @@ func main() {
 	}
 	r := l.measure(ctx)
 	ok, why := l.verify(ctx, r)
+	if r.stalled {
+		ok, why = false, "it stalled; "+why
+	}
 	l.report(r, ok, why)
 	if !ok {
 		os.Exit(1)
@@ -537,6 +546,7 @@ type result struct {
 	moves                           []move
 	errors                          map[string]int
 	resyncs                         int64
+	stalled                         bool
 }
 
 // failures counts the send errors by message; the first few are printed
@@ -546,20 +556,42 @@ type failures struct {
 	n       int
 	byMsg   map[string]int
 	resyncs atomic.Int64
+
+	lastOK   atomic.Int64 // unix nanoseconds of the last committed transfer
+	lastFail atomic.Int64 // and of the last failure
+	stalled  atomic.Bool
 }
+
+// stuck reports whether transfers fail and none has committed for -stall.
+func (f *failures) stuck() bool {
+	if f.stalled.Load() {
+		return true
+	}
+	ok, fail := f.lastOK.Load(), f.lastFail.Load()
+	if fail > ok && time.Since(time.Unix(0, ok)) > *stall {
+		if f.stalled.CompareAndSwap(false, true) {
+			log.Printf("giving up: transfers fail and none has committed for %s", *stall)
+		}
+		return true
+	}
+	return false
+}
+
+var hashRE = regexp.MustCompile(`0x[0-9a-fA-F]{64}`)
 
 func (f *failures) add(err error) {
 	msg := err.Error()
 	if len(msg) > 160 {
 		msg = msg[:160] + "…"
 	}
+	f.lastFail.Store(time.Now().UnixNano())
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.n++
 	if f.n <= 5 {
 		log.Printf("failure %d: %s", f.n, msg)
 	}
-	f.byMsg[msg]++
+	f.byMsg[hashRE.ReplaceAllString(msg, "0x…")]++
 }
 
 func (l *loader) measure(ctx context.Context) result {
@@ -600,14 +632,16 @@ func (l *loader) measure(ctx context.Context) result {
 	if *duration > 0 {
 		what = duration.String()
 	}
-	log.Printf("measuring: %d senders, at most %d in flight, %s", len(senders), min(*inflight, len(senders)), what)
+	log.Printf("measuring: %d senders, at most %d in flight, %s; gas limit %d per transfer (0: estimated each time)",
+		len(senders), min(*inflight, len(senders)), what, l.gasReuse)
 	start := time.Now()
+	fails.lastOK.Store(start.UnixNano())
 	if *duration > 0 {
 		deadline = start.Add(*duration)
 	}
 	for _, s := range senders {
 		wg.Go(func() {
-			for {
+			for !fails.stuck() {
 				if *duration > 0 {
 					if time.Now().After(deadline) {
 						return
@@ -622,7 +656,7 @@ func (l *loader) measure(ctx context.Context) result {
 		})
 	}
 	wg.Wait()
-	r := result{seconds: time.Since(start).Seconds(), errors: fails.byMsg, resyncs: fails.resyncs.Load()}
+	r := result{seconds: time.Since(start).Seconds(), errors: fails.byMsg, resyncs: fails.resyncs.Load(), stalled: fails.stalled.Load()}
 	for _, s := range senders {
 		r.attempted += s.attempted
 		r.ok += s.ok
@@ -701,6 +735,7 @@ func (l *loader) transfer(ctx context.Context, s *sender, all []*sender, fails *
 		return
 	}
 	s.ok++
+	fails.lastOK.Store(time.Now().UnixNano())
 	s.latencies = append(s.latencies, lat)
 	var evs []*contracts.TokenTransfer
 	for _, lg := range rc.Logs {
