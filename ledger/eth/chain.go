@@ -161,8 +161,9 @@ func u64key(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 func blockTxKey(n, i uint64) []byte { return binary.BigEndian.AppendUint64(u64key(n), i) }
 
 // WriteGenesis starts a chain: its configuration, the funded accounts
-// and block 0. It fails on a chain that has one.
-func WriteGenesis(w Writer, g Genesis) error {
+// and block 0, in the ledger transaction seqno. It fails on a chain
+// that has one.
+func WriteGenesis(w Writer, g Genesis, seqno uint64) error {
 	if _, ok := ReadConfig(w); ok {
 		return errors.New("eth: the chain has a genesis already")
 	}
@@ -189,7 +190,7 @@ func WriteGenesis(w Writer, g Genesis) error {
 	h := &types.Header{ParentHash: common.Hash{}, UncleHash: types.EmptyUncleHash, Root: root,
 		TxHash: types.EmptyTxsHash, ReceiptHash: types.EmptyReceiptsHash, Difficulty: new(big.Int),
 		Number: new(big.Int), GasLimit: g.Config.GasLimit, Time: g.Time, BaseFee: new(big.Int).SetUint64(g.Config.BaseFee)}
-	writeBlock(w, h, 0, 0)
+	writeBlock(w, h, 0, seqno)
 	return writeOpen(w, &openBlock{Number: 1, Parent: h.Hash(), Root: root, Time: g.Time})
 }
 
@@ -387,9 +388,11 @@ type Result struct {
 	Index   uint64
 	Status  uint64
 	GasUsed uint64
-	// Closed is a block the transaction closed first (gas limit or age).
-	Closed *types.Header
 }
+
+// ErrCloseFirst: the open block must close (Close) before the
+// transaction can join the next.
+var ErrCloseFirst = errors.New("eth: the open block must close first")
 
 // Apply executes a signed transaction in the open block: it closes the
 // block first if the transaction would pass its gas limit or the block
@@ -418,9 +421,9 @@ func Apply(w Writer, tx *types.Transaction, from common.Address, user string, no
 	res := &Result{Hash: tx.Hash()}
 	ms := uint64(now.UnixMilli())
 	if o.Count > 0 && (o.GasUsed+tx.Gas() > cfg.GasLimit || ms >= o.Started+uint64(interval.Milliseconds())) {
-		if res.Closed, o, err = closeBlock(w, cfg, o, seqno); err != nil {
-			return nil, err
-		}
+		// The block closes in a ledger transaction of its own, so that
+		// each block's state is the state after one seqno.
+		return nil, ErrCloseFirst
 	}
 	if o.Count == 0 {
 		o.Started = ms
@@ -486,14 +489,15 @@ func effectivePrice(tx *types.Transaction, baseFee uint64) *big.Int {
 }
 
 // CloseDue closes the open block if it holds transactions and is older
-// than interval; it returns the closed header, or nil.
+// than interval (any age with interval 0); it returns the closed header,
+// or nil. seqno is the ledger transaction's.
 func CloseDue(w Writer, now time.Time, interval time.Duration, seqno uint64) (*types.Header, error) {
 	cfg, ok := ReadConfig(w)
 	if !ok {
 		return nil, nil
 	}
 	o, err := readOpen(w)
-	if err != nil || o.Count == 0 || uint64(now.UnixMilli()) < o.Started+uint64(interval.Milliseconds()) {
+	if err != nil || o.Count == 0 || interval > 0 && uint64(now.UnixMilli()) < o.Started+uint64(interval.Milliseconds()) {
 		return nil, err
 	}
 	h, next, err := closeBlock(w, cfg, o, seqno)
@@ -527,4 +531,52 @@ func closeBlock(w Writer, cfg Config, o *openBlock, seqno uint64) (*types.Header
 	}
 	writeBlock(w, h, o.Count, seqno)
 	return h, &openBlock{Number: o.Number + 1, Parent: h.Hash(), Root: h.Root, Time: o.Time}, nil
+}
+
+// HistoryMaps are the maps whose earlier values nodes keep, so that
+// state can be read at a recent block (kv.Store.KeepHistory).
+var HistoryMaps = []string{MapAccounts, MapStorage, MapCode}
+
+// HistoryBlocks is how many blocks back state stays readable.
+const HistoryBlocks = 10_000
+
+// Historian is a store that keeps history.
+type Historian interface {
+	Reader
+	GetAt(m string, k []byte, seqno uint64) ([]byte, bool, error)
+	HistoryFloor() (uint64, bool)
+}
+
+// At is the state after ledger seqno: the history maps as they were
+// then, the others (immutable records) as they are.
+type At struct {
+	S     Historian
+	Seqno uint64
+}
+
+// Get reads a key; a read below the history kept (checked with
+// StateAt before) finds nothing.
+func (a At) Get(m string, k []byte) ([]byte, bool) {
+	for _, h := range HistoryMaps {
+		if m == h {
+			v, ok, err := a.S.GetAt(m, k, a.Seqno)
+			if err != nil {
+				return nil, false
+			}
+			return v, ok
+		}
+	}
+	return a.S.Get(m, k)
+}
+
+// StateAt is the state after block n, if this store still keeps it.
+func StateAt(s Historian, n uint64) (Reader, error) {
+	b, ok := ReadBlock(s, n)
+	if !ok {
+		return nil, fmt.Errorf("eth: block %d is unknown", n)
+	}
+	if floor, ok := s.HistoryFloor(); !ok || b.Seqno < floor {
+		return nil, invalid("state at block %d is no longer kept by this node (it keeps the last %d blocks since it started)", n, HistoryBlocks)
+	}
+	return At{S: s, Seqno: b.Seqno}, nil
 }

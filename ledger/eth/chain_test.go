@@ -3,6 +3,7 @@ package eth
 import (
 	"crypto/ecdsa"
 	"errors"
+	"fmt"
 	"math/big"
 	"strings"
 	"testing"
@@ -40,7 +41,7 @@ func newChain(t *testing.T, mode string) *chain {
 		g.Alloc[a] = new(big.Int).Mul(big.NewInt(1000), big.NewInt(params.Ether))
 		g.Links[a] = "u0"
 	}
-	c.run(func(tx *kv.Tx) error { return WriteGenesis(tx, g) })
+	c.run(func(tx *kv.Tx) error { return WriteGenesis(tx, g, c.seq+1) })
 	return c
 }
 
@@ -74,9 +75,16 @@ func (c *chain) apply(tx *types.Transaction) (*Result, error) {
 	}
 	var res *Result
 	err = c.run(func(w *kv.Tx) (err error) {
-		res, err = Apply(w, dec, from, c.user, c.now, 50*time.Millisecond, c.seq+1, "2.x")
+		res, err = Apply(w, dec, from, c.user, c.now, 50*time.Millisecond, c.seq+1, fmt.Sprintf("2.%d", c.seq+1))
 		return err
 	})
+	if errors.Is(err, ErrCloseFirst) {
+		c.run(func(w *kv.Tx) (err error) {
+			_, err = CloseDue(w, c.now, 0, c.seq+1)
+			return err
+		})
+		return c.apply(tx)
+	}
 	return res, err
 }
 

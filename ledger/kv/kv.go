@@ -22,6 +22,7 @@ type Store struct {
 	last      uint64 // seqno of the last applied write set
 	committed uint64
 	undo      []undo // seqnos committed+1 … last, in order
+	hist      *history
 }
 
 type undo struct {
@@ -159,6 +160,11 @@ func (s *Store) Commit(seqno uint64) {
 		return
 	}
 	n := seqno - s.committed
+	if s.hist != nil {
+		for _, u := range s.undo[:n] {
+			s.hist.record(u)
+		}
+	}
 	s.undo = slices.Delete(s.undo, 0, int(n))
 	s.committed = seqno
 }
@@ -308,4 +314,8 @@ func (s *Store) Load(seqno uint64, ws entry.WriteSet) {
 		s.maps[name] = mp
 	}
 	s.last, s.committed, s.undo = seqno, seqno, nil
+	if s.hist != nil {
+		// A snapshot replaces the state: what came before is gone.
+		s.hist.keys, s.hist.floor, s.hist.n = map[string]map[string][]version{}, seqno, 0
+	}
 }

@@ -132,6 +132,7 @@ func TestEthClient(t *testing.T) {
 	if rc.Status != types.ReceiptStatusSuccessful || rc.GasUsed != 21000 {
 		t.Fatalf("receipt %+v", rc)
 	}
+	rc1 := rc
 	// go-ethereum's client recomputes the block hash from the header it
 	// gets and checks the transaction list against it.
 	blk, err := c.BlockByNumber(ctx, rc.BlockNumber)
@@ -211,6 +212,25 @@ func TestEthClient(t *testing.T) {
 	}
 	if n, err := c.NonceAt(ctx, en.addr(1), nil); err != nil || n != 3 {
 		t.Fatal(n, err)
+	}
+
+	// State at earlier blocks: before and after the first transfer, and
+	// the storage word before and after it was set.
+	if b, err := c.BalanceAt(ctx, payee, new(big.Int).Sub(rc1.BlockNumber, big.NewInt(1))); err != nil || b.Sign() != 0 {
+		t.Fatalf("balance before: %v %v", b, err)
+	}
+	if b, err := c.BalanceAt(ctx, payee, rc1.BlockNumber); err != nil || b.Int64() != 12345 {
+		t.Fatalf("balance at: %v %v", b, err)
+	}
+	setRc, _ := c.TransactionReceipt(ctx, set.Hash())
+	if v, err := c.StorageAt(ctx, to, common.Hash{}, new(big.Int).Sub(setRc.BlockNumber, big.NewInt(1))); err != nil || common.BytesToHash(v) != (common.Hash{}) {
+		t.Fatalf("storage before: %x %v", v, err)
+	}
+	if n, err := c.NonceAt(ctx, en.addr(0), rc1.BlockNumber); err != nil || n != 1 {
+		t.Fatalf("nonce at the first transfer's block: %d %v", n, err)
+	}
+	if _, err := c.BalanceAt(ctx, payee, big.NewInt(1_000_000)); err == nil {
+		t.Fatal("a future block's state")
 	}
 
 	// Bad input: each a clear error, nothing written.

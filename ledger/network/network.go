@@ -421,12 +421,12 @@ func genesis(ctx context.Context, n *node.Node, cfg Config, secret []byte, env E
 		var primary bool
 		n.With(func(c *node.Core) { primary = c.IsPrimary() })
 		if primary {
-			_, err := n.Execute(ctx, func(tx *kv.Tx, _ entry.TxID) (*merkle.Hash, error) {
+			_, err := n.Execute(ctx, func(tx *kv.Tx, tid entry.TxID) (*merkle.Hash, error) {
 				for id, b := range recs {
 					tx.Put(app.MapUsers, []byte(id), b)
 				}
 				if cfg.Eth != nil {
-					if err := eth.WriteGenesis(tx, *cfg.Eth); err != nil {
+					if err := eth.WriteGenesis(tx, *cfg.Eth, tid.Seqno); err != nil {
 						return nil, err
 					}
 				}

@@ -157,35 +157,41 @@ func (a *App) number(n gethrpc.BlockNumber) (uint64, error) {
 
 var errUnknownBlock = errors.New("header not found")
 
-// stateAt checks that state can be read at a block: this node reads
-// the latest state only (spec/ledger-eth.md).
-func (a *App) stateAt(bnh gethrpc.BlockNumberOrHash) error {
+// stateAt is the state at a block: pending is this node's latest state
+// (on the primary, every accepted transaction); latest and numbers are
+// committed blocks, kept for eth.HistoryBlocks blocks.
+func (a *App) stateAt(bnh *gethrpc.BlockNumberOrHash) (eth.Reader, error) {
 	if _, err := a.config(); err != nil {
-		return err
+		return nil, err
 	}
+	if bnh == nil {
+		latest := gethrpc.BlockNumberOrHashWithNumber(gethrpc.LatestBlockNumber)
+		bnh = &latest
+	}
+	var n uint64
 	if h, ok := bnh.Hash(); ok {
-		n, ok := eth.BlockNumber(a.store(), h)
-		if !ok {
-			return errUnknownBlock
+		num, ok := eth.BlockNumber(a.store(), h)
+		if !ok || num > a.Head() {
+			return nil, errUnknownBlock
 		}
-		bnh = gethrpc.BlockNumberOrHashWithNumber(gethrpc.BlockNumber(n))
+		n = num
+	} else {
+		bn, _ := bnh.Number()
+		if bn == gethrpc.PendingBlockNumber {
+			return a.store(), nil
+		}
+		num, err := a.number(bn)
+		if err != nil {
+			return nil, err
+		}
+		n = num
 	}
-	n, _ := bnh.Number()
-	if n < 0 {
-		return nil
-	}
-	head := a.Head()
-	if uint64(n) > head {
-		return errUnknownBlock
-	}
-	if uint64(n) != head {
-		return &eth.Error{Code: eth.CodeInvalidInput, Msg: fmt.Sprintf("historical state at block %d is not available: this node serves the latest state (block %d)", n, head)}
-	}
-	return nil
+	return eth.StateAt(a.store(), n)
 }
 
 func (e *ethAPI) GetBalance(ctx context.Context, addr common.Address, at gethrpc.BlockNumberOrHash) (*hexutil.Big, error) {
-	if err := e.a.stateAt(at); err != nil {
+	r, err := e.a.stateAt(&at)
+	if err != nil {
 		return nil, err
 	}
 	if v, err := e.a.view(e.user(ctx)); err != nil || !v.owns(addr) {
@@ -194,7 +200,7 @@ func (e *ethAPI) GetBalance(ctx context.Context, addr common.Address, at gethrpc
 		}
 		return nil, err
 	}
-	return (*hexutil.Big)(eth.Balance(e.a.store(), addr)), nil
+	return (*hexutil.Big)(eth.Balance(r, addr)), nil
 }
 
 func (e *ethAPI) GetTransactionCount(ctx context.Context, addr common.Address, at gethrpc.BlockNumberOrHash) (hexutil.Uint64, error) {
@@ -213,21 +219,24 @@ func (e *ethAPI) GetTransactionCount(ctx context.Context, addr common.Address, a
 		var out hexutil.Uint64
 		return out, json.Unmarshal(raw, &out)
 	}
-	if err := e.a.stateAt(at); err != nil {
+	r, err := e.a.stateAt(&at)
+	if err != nil {
 		return 0, err
 	}
-	return hexutil.Uint64(eth.Nonce(e.a.store(), addr)), nil
+	return hexutil.Uint64(eth.Nonce(r, addr)), nil
 }
 
 func (e *ethAPI) GetCode(ctx context.Context, addr common.Address, at gethrpc.BlockNumberOrHash) (hexutil.Bytes, error) {
-	if err := e.a.stateAt(at); err != nil {
+	r, err := e.a.stateAt(&at)
+	if err != nil {
 		return nil, err
 	}
-	return eth.Code(e.a.store(), addr), nil
+	return eth.Code(r, addr), nil
 }
 
 func (e *ethAPI) GetStorageAt(ctx context.Context, addr common.Address, slot string, at gethrpc.BlockNumberOrHash) (hexutil.Bytes, error) {
-	if err := e.a.stateAt(at); err != nil {
+	r, err := e.a.stateAt(&at)
+	if err != nil {
 		return nil, err
 	}
 	if v, err := e.a.view(e.user(ctx)); err != nil || !v.all {
@@ -247,15 +256,14 @@ func (e *ethAPI) GetStorageAt(ctx context.Context, addr common.Address, slot str
 	if !ok || err != nil || len(k) > 32 {
 		return nil, &eth.Error{Code: eth.CodeInvalidParams, Msg: "invalid storage slot " + strconv.Quote(slot)}
 	}
-	v := eth.Storage(e.a.store(), addr, common.BytesToHash(k))
+	v := eth.Storage(r, addr, common.BytesToHash(k))
 	return v[:], nil
 }
 
 func (e *ethAPI) Call(ctx context.Context, args eth.CallArgs, at *gethrpc.BlockNumberOrHash, _ *json.RawMessage) (hexutil.Bytes, error) {
-	if at != nil {
-		if err := e.a.stateAt(*at); err != nil {
-			return nil, err
-		}
+	r, err := e.a.stateAt(at)
+	if err != nil {
+		return nil, err
 	}
 	v, err := e.a.view(e.user(ctx))
 	if err != nil {
@@ -264,7 +272,7 @@ func (e *ethAPI) Call(ctx context.Context, args eth.CallArgs, at *gethrpc.BlockN
 	if err := e.a.from(v, &args); err != nil {
 		return nil, err
 	}
-	res, err := eth.Call(e.a.store(), args)
+	res, err := eth.Call(r, args)
 	if err != nil {
 		return nil, err
 	}
@@ -278,10 +286,9 @@ func (e *ethAPI) Call(ctx context.Context, args eth.CallArgs, at *gethrpc.BlockN
 }
 
 func (e *ethAPI) EstimateGas(ctx context.Context, args eth.CallArgs, at *gethrpc.BlockNumberOrHash, _ *json.RawMessage) (hexutil.Uint64, error) {
-	if at != nil {
-		if err := e.a.stateAt(*at); err != nil {
-			return 0, err
-		}
+	r, err := e.a.stateAt(at)
+	if err != nil {
+		return 0, err
 	}
 	v, err := e.a.view(e.user(ctx))
 	if err != nil {
@@ -290,7 +297,7 @@ func (e *ethAPI) EstimateGas(ctx context.Context, args eth.CallArgs, at *gethrpc
 	if err := e.a.from(v, &args); err != nil {
 		return 0, err
 	}
-	g, err := eth.EstimateGas(e.a.store(), args)
+	g, err := eth.EstimateGas(r, args)
 	return hexutil.Uint64(g), err
 }
 

@@ -59,7 +59,8 @@ type App struct {
 	client *http.Client
 
 	mu   sync.Mutex
-	head uint64 // the last committed block seen
+	head   uint64 // the last committed block seen
+	pruned uint64 // state before this block is forgotten
 	held map[common.Address]map[uint64]heldTx
 
 	filters *filters
@@ -76,7 +77,27 @@ func New(opt Options) *App {
 	a := &App{opt: opt, held: map[common.Address]map[uint64]heldTx{}, filters: newFilters()}
 	a.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: opt.TLS, MaxIdleConnsPerHost: 64}}
 	a.rpc = a.newServer("")
+	opt.Node.Store().KeepHistory(eth.HistoryMaps...)
 	return a
+}
+
+// prune forgets state older than eth.HistoryBlocks blocks, every 1,000
+// blocks.
+func (a *App) prune() {
+	head := a.Head()
+	a.mu.Lock()
+	due := head >= a.pruned+1000+eth.HistoryBlocks
+	if due {
+		a.pruned = head - eth.HistoryBlocks
+	}
+	floor := a.pruned
+	a.mu.Unlock()
+	if !due {
+		return
+	}
+	if b, ok := eth.ReadBlock(a.store(), floor); ok {
+		a.store().PruneHistory(b.Seqno)
+	}
 }
 
 // newServer is the JSON-RPC server: one for HTTP, whose calls carry the
@@ -170,16 +191,10 @@ func (a *App) Run(ctx context.Context) {
 		if n, err := eth.Open(a.store()); err != nil || n == 0 {
 			continue
 		}
-		_, err := a.opt.Node.Execute(ctx, func(tx *kv.Tx, id entry.TxID) (*merkle.Hash, error) {
-			h, err := eth.CloseDue(tx, time.Now(), a.opt.BlockInterval, id.Seqno)
-			if err == nil && h == nil {
-				return nil, node.ErrNoWrites
-			}
-			return nil, err
-		})
-		if err != nil && !errors.Is(err, node.ErrNoWrites) && ctx.Err() == nil {
+		if err := a.closeBlock(ctx, a.opt.BlockInterval); err != nil && ctx.Err() == nil {
 			a.opt.Log.Warn("eth: closing a block", "err", err)
 		}
+		a.prune()
 	}
 }
 
@@ -230,10 +245,33 @@ func (a *App) submit(ctx context.Context, tx *types.Transaction, from common.Add
 }
 
 func (a *App) execute(ctx context.Context, tx *types.Transaction, from common.Address, user string) error {
-	_, err := a.opt.Node.Execute(ctx, func(w *kv.Tx, id entry.TxID) (*merkle.Hash, error) {
-		_, err := eth.Apply(w, tx, from, user, time.Now(), a.opt.BlockInterval, id.Seqno, id.String())
+	for {
+		_, err := a.opt.Node.Execute(ctx, func(w *kv.Tx, id entry.TxID) (*merkle.Hash, error) {
+			_, err := eth.Apply(w, tx, from, user, time.Now(), a.opt.BlockInterval, id.Seqno, id.String())
+			return nil, err
+		})
+		if !errors.Is(err, eth.ErrCloseFirst) {
+			return err
+		}
+		if err := a.closeBlock(ctx, 0); err != nil {
+			return err
+		}
+	}
+}
+
+// closeBlock closes the open block if it is older than interval (0:
+// whatever its age), in a ledger transaction of its own.
+func (a *App) closeBlock(ctx context.Context, interval time.Duration) error {
+	_, err := a.opt.Node.Execute(ctx, func(tx *kv.Tx, id entry.TxID) (*merkle.Hash, error) {
+		h, err := eth.CloseDue(tx, time.Now(), interval, id.Seqno)
+		if err == nil && h == nil {
+			return nil, node.ErrNoWrites
+		}
 		return nil, err
 	})
+	if errors.Is(err, node.ErrNoWrites) {
+		return nil
+	}
 	return err
 }
 
