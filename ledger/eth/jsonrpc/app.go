@@ -58,10 +58,10 @@ type App struct {
 	rpc    *gethrpc.Server
 	client *http.Client
 
-	mu   sync.Mutex
+	mu     sync.Mutex
 	head   uint64 // the last committed block seen
 	pruned uint64 // state before this block is forgotten
-	held map[common.Address]map[uint64]heldTx
+	held   map[common.Address]map[uint64]heldTx
 
 	filters *filters
 }
