@@ -129,7 +129,7 @@ func call(r Reader, cfg Config, args CallArgs, gas uint64) (*core.ExecutionResul
 		return nil, err
 	}
 	st := NewStateDB(r)
-	evm := vm.NewEVM(blockContext(r, cfg, o), st, cfg.chainConfig(), vm.Config{NoBaseFee: noFee})
+	evm := vm.NewEVM(blockContext(r, cfg, o), st, cfg.ChainConfig(), vm.Config{NoBaseFee: noFee})
 	res, err := core.ApplyMessage(evm, msg, core.NewGasPool(gas))
 	if err != nil {
 		return nil, wrap(err)

@@ -100,9 +100,9 @@ func ReadConfig(r Reader) (Config, bool) {
 	return c, true
 }
 
-// chainConfig is go-ethereum's view: every fork geth --dev runs, from
+// ChainConfig is go-ethereum's view: every fork geth --dev runs, from
 // genesis, with the ledger's chain ID.
-func (c Config) chainConfig() *params.ChainConfig {
+func (c Config) ChainConfig() *params.ChainConfig {
 	cc := *params.AllDevChainProtocolChanges
 	cc.ChainID = new(big.Int).SetUint64(c.ChainID)
 	return &cc
@@ -432,7 +432,7 @@ func Apply(w Writer, tx *types.Transaction, from common.Address, user string, no
 		}
 	}
 	st := NewStateDB(w)
-	evm := vm.NewEVM(blockContext(w, cfg, o), st, cfg.chainConfig(), vm.Config{})
+	evm := vm.NewEVM(blockContext(w, cfg, o), st, cfg.ChainConfig(), vm.Config{})
 	signer := types.LatestSignerForChainID(tx.ChainId())
 	msg, err := core.TransactionToMessage(tx, signer, new(big.Int).SetUint64(cfg.BaseFee))
 	if err != nil {

@@ -32,7 +32,7 @@ func TestAgainstGethState(t *testing.T) {
 		geth.AddBalance(a, uint256.MustFromBig(new(big.Int).Mul(big.NewInt(1000), big.NewInt(params.Ether))), tracing.BalanceChangeUnspecified)
 	}
 	o0, _ := readOpen(c.s)
-	rulesNow := cfg.chainConfig().Rules(new(big.Int).SetUint64(o0.Number), true, o0.Time)
+	rulesNow := cfg.ChainConfig().Rules(new(big.Int).SetUint64(o0.Number), true, o0.Time)
 	geth.Finalise(rulesNow)
 	token := contracts.NewToken()
 	probe := contracts.NewProbe()
@@ -57,7 +57,7 @@ func TestAgainstGethState(t *testing.T) {
 		{2, &probeAddr, probe.PackFailCustom(big.NewInt(9)), 300_000},            // a custom error
 		{0, &c.addrs[2], nil, 21_000},                                            // a plain transfer
 	}
-	rules := cfg.chainConfig()
+	rules := cfg.ChainConfig()
 	for i, s := range steps {
 		nonce := Nonce(c.s, c.addrs[s.from])
 		tx := c.sign(s.from, &types.DynamicFeeTx{ChainID: big.NewInt(DefaultChainID), Nonce: nonce, GasTipCap: big.NewInt(1),

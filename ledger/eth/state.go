@@ -77,6 +77,7 @@ type StateDB struct {
 	txIndex  int
 	trans    map[common.Address]map[common.Hash]common.Hash
 	al       map[common.Address]map[common.Hash]bool
+	hooks    *tracing.Hooks // a tracer's, when tracing
 }
 
 // NewStateDB reads state from r.
@@ -169,6 +170,9 @@ func (s *StateDB) SubBalance(a common.Address, v *uint256.Int, _ tracing.Balance
 	}
 	s.journal = append(s.journal, func() { acc.balance = prev })
 	acc.balance.Sub(&prev, v)
+	if s.hooks != nil && s.hooks.OnBalanceChange != nil {
+		s.hooks.OnBalanceChange(a, prev.ToBig(), acc.balance.ToBig(), tracing.BalanceChangeUnspecified)
+	}
 	return prev
 }
 
@@ -181,6 +185,9 @@ func (s *StateDB) AddBalance(a common.Address, v *uint256.Int, _ tracing.Balance
 	}
 	s.journal = append(s.journal, func() { acc.balance = prev })
 	acc.balance.Add(&prev, v)
+	if s.hooks != nil && s.hooks.OnBalanceChange != nil {
+		s.hooks.OnBalanceChange(a, prev.ToBig(), acc.balance.ToBig(), tracing.BalanceChangeUnspecified)
+	}
 	return prev
 }
 
@@ -211,6 +218,9 @@ func (s *StateDB) SetNonce(a common.Address, n uint64, _ tracing.NonceChangeReas
 	prev := acc.nonce
 	s.journal = append(s.journal, func() { acc.nonce = prev })
 	acc.nonce = n
+	if s.hooks != nil && s.hooks.OnNonceChange != nil {
+		s.hooks.OnNonceChange(a, prev, n)
+	}
 }
 
 func (s *StateDB) GetCodeHash(a common.Address) common.Hash {
@@ -302,6 +312,9 @@ func (s *StateDB) SetState(a common.Address, k, v common.Hash) common.Hash {
 	}
 	s.journal = append(s.journal, func() { sl.cur = prev })
 	sl.cur = v
+	if s.hooks != nil && s.hooks.OnStorageChange != nil {
+		s.hooks.OnStorageChange(a, k, prev, v)
+	}
 	return prev
 }
 
@@ -412,6 +425,9 @@ func (s *StateDB) RevertToSnapshot(id int) {
 func (s *StateDB) AddLog(l *types.Log) {
 	l.TxHash, l.TxIndex, l.Index = s.txHash, uint(s.txIndex), uint(len(s.logs))
 	s.logs = append(s.logs, l)
+	if s.hooks != nil && s.hooks.OnLog != nil {
+		s.hooks.OnLog(l)
+	}
 	s.journal = append(s.journal, func() { s.logs = s.logs[:len(s.logs)-1] })
 }
 

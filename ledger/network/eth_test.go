@@ -377,6 +377,41 @@ func TestEthERC20(t *testing.T) {
 	if ev, err := probe.UnpackBumpedEvent(rc.Logs[0]); err != nil || ev.By != en.addr(0) || ev.Value.Int64() != 1 {
 		t.Fatal(ev, err)
 	}
+	// Traces, as Foundry (callTracer) and Hardhat (the struct logger) ask.
+	var call struct {
+		Type    string `json:"type"`
+		From    string `json:"from"`
+		To      string `json:"to"`
+		GasUsed string `json:"gasUsed"`
+		Logs    []any  `json:"logs"`
+	}
+	if err := en.rpcs[3].Call(&call, "debug_traceTransaction", btx.Hash(), map[string]any{"tracer": "callTracer", "tracerConfig": map[string]any{"withLog": true}}); err != nil {
+		t.Fatal(err)
+	}
+	if call.Type != "CALL" || !strings.EqualFold(call.To, paddr.Hex()) || call.GasUsed != hexutil.EncodeUint64(rc.GasUsed) || len(call.Logs) != 1 {
+		t.Fatalf("call trace %+v, receipt gas %d", call, rc.GasUsed)
+	}
+	var steps struct {
+		Gas        uint64 `json:"gas"`
+		Failed     bool   `json:"failed"`
+		StructLogs []struct {
+			Op string `json:"op"`
+		} `json:"structLogs"`
+	}
+	if err := en.rpcs[2].Call(&steps, "debug_traceTransaction", btx.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	sstore := false
+	for _, l := range steps.StructLogs {
+		sstore = sstore || l.Op == "SSTORE"
+	}
+	if steps.Gas != rc.GasUsed || steps.Failed || !sstore {
+		t.Fatalf("struct trace: gas %d (receipt %d), %d steps, SSTORE %v", steps.Gas, rc.GasUsed, len(steps.StructLogs), sstore)
+	}
+	if err := en.rpcs[1].Call(&call, "debug_traceTransaction", btx.Hash(), map[string]any{"tracer": "noSuchTracer"}); err == nil {
+		t.Fatal("an unknown tracer")
+	}
+
 	low := *opts
 	low.GasLimit = 60_000
 	otx, err := bind.Transact(pi, &low, probe.PackBurnGas(big.NewInt(1000)))
@@ -524,6 +559,13 @@ func TestEthPrivate(t *testing.T) {
 	}
 	if _, err := c0.TransactionReceipt(ctx, mine.Hash()); err == nil {
 		t.Fatal("user0 read user1's receipt")
+	}
+	// Traces: one's own, with the call tracer only.
+	var trace map[string]any
+	refused("tracing another's transaction", r1.Call(&trace, "debug_traceTransaction", pay1.Hash(), map[string]any{"tracer": "callTracer"}), "another ledger user")
+	refused("a struct trace", r1.Call(&trace, "debug_traceTransaction", mine.Hash()), "only {\"tracer\": \"callTracer\"}")
+	if err := r1.Call(&trace, "debug_traceTransaction", mine.Hash(), map[string]any{"tracer": "callTracer"}); err != nil || trace["type"] != "CALL" {
+		t.Fatal(trace, err)
 	}
 }
 

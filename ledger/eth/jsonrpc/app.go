@@ -108,7 +108,7 @@ func (a *App) newServer(user string) *gethrpc.Server {
 	s.SetBatchLimits(MaxBatch, MaxBatchAnswer)
 	s.SetWebsocketReadLimit(MaxBody)
 	api := &ethAPI{a: a, fixed: user}
-	for name, svc := range map[string]any{"eth": api, "net": &netAPI{a: a}, "web3": web3API{}, "confide": &confideAPI{a: a, fixed: user}} {
+	for name, svc := range map[string]any{"eth": api, "net": &netAPI{a: a}, "web3": web3API{}, "confide": &confideAPI{a: a, fixed: user}, "debug": &debugAPI{e: api}} {
 		if err := s.RegisterName(name, svc); err != nil {
 			panic(err) // our own services' shapes
 		}
