@@ -580,3 +580,34 @@ func StateAt(s Historian, n uint64) (Reader, error) {
 	}
 	return At{S: s, Seqno: b.Seqno}, nil
 }
+
+// ConfigChange is a governance change of the configuration: the fields
+// set replace the current ones.
+type ConfigChange struct {
+	Mode     *string `json:"mode"`
+	BaseFee  *uint64 `json:"base_fee"`
+	GasLimit *uint64 `json:"gas_limit"`
+}
+
+// ChangeConfig applies a configuration change.
+func ChangeConfig(w Writer, ch ConfigChange) error {
+	cfg, ok := ReadConfig(w)
+	if !ok {
+		return ErrNoChain
+	}
+	if ch.Mode != nil {
+		cfg.Mode = *ch.Mode
+	}
+	if ch.BaseFee != nil {
+		cfg.BaseFee = *ch.BaseFee
+	}
+	if ch.GasLimit != nil {
+		cfg.GasLimit = *ch.GasLimit
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(cfg)
+	w.Put(MapConfig, []byte("config"), b)
+	return nil
+}

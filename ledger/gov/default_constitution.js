@@ -55,6 +55,14 @@ function recoveryMembers() {
   return n;
 }
 
+function checkEthConfig(args, action) {
+  check(args.mode === undefined || args.mode === "public" || args.mode === "private", action + ": mode is public or private");
+  for (const k of ["chain_id", "base_fee", "gas_limit"]) {
+    check(args[k] === undefined || (Number.isSafeInteger(args[k]) && args[k] >= 0), action + ": " + k + " is a non-negative integer");
+  }
+  check(args.gas_limit === undefined || args.gas_limit >= 21000, action + ": gas_limit is at least 21000");
+}
+
 function config() {
   return get(CONFIG, "config") || { recovery_threshold: 1 };
 }
@@ -198,6 +206,38 @@ const actions = new Map([
     validate() {},
     apply(args, proposalId) {
       set(REQUESTS, "rekey", proposalId);
+    },
+  }],
+  // The Ethereum app (spec/ledger-eth.md §1): a chain's genesis — its
+  // configuration, funded accounts and address links — and later
+  // configuration changes. The app applies the request on the primary
+  // (its state is in private maps, out of a script's reach).
+  ["set_eth_genesis", {
+    validate(args) {
+      checkEthConfig(args, "set_eth_genesis");
+      check(typeof args.alloc === "object" && args.alloc !== null && !Array.isArray(args.alloc), "set_eth_genesis: alloc maps addresses to balances");
+      for (const [addr, wei] of Object.entries(args.alloc)) {
+        check(/^0x[0-9a-fA-F]{40}$/.test(addr), "set_eth_genesis: " + addr + " is not an address");
+        check(typeof wei === "string" && /^[0-9]{1,78}$/.test(wei), "set_eth_genesis: balances are decimal strings of wei");
+      }
+      if (args.links !== undefined) {
+        check(typeof args.links === "object" && args.links !== null, "set_eth_genesis: links maps addresses to user IDs");
+        for (const [addr, user] of Object.entries(args.links)) {
+          check(/^0x[0-9a-fA-F]{40}$/.test(addr) && isHex(user, 64), "set_eth_genesis: links maps addresses to user IDs");
+        }
+      }
+    },
+    apply(args, proposalId) {
+      set(REQUESTS, "eth_genesis", { proposal: proposalId, genesis: args });
+    },
+  }],
+  ["set_eth_config", {
+    validate(args) {
+      checkEthConfig(args, "set_eth_config");
+      check(args.chain_id === undefined, "set_eth_config: the chain ID is fixed at genesis");
+    },
+    apply(args, proposalId) {
+      set(REQUESTS, "eth_config", { proposal: proposalId, config: args });
     },
   }],
   ["trigger_snapshot", {

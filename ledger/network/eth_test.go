@@ -1,11 +1,13 @@
 package network_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
 	"os"
@@ -26,9 +28,12 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/gorilla/websocket"
 
+	"github.com/confide/confide/ledger/app"
 	"github.com/confide/confide/ledger/eth"
 	"github.com/confide/confide/ledger/eth/contracts"
 	"github.com/confide/confide/ledger/eth/jsonrpc"
+	"github.com/confide/confide/ledger/gov"
+	"github.com/confide/confide/ledger/identity"
 	"github.com/confide/confide/ledger/sandbox"
 )
 
@@ -634,4 +639,133 @@ func TestEthWebSocket(t *testing.T) {
 		rpc.WithWebsocketDialer(websocket.Dialer{TLSClientConfig: &tls.Config{RootCAs: tc.RootCAs}})); err == nil {
 		t.Fatal("a WebSocket without a user")
 	}
+}
+
+// TestEthGovernance: a network without a chain gets its genesis — funded
+// accounts, links, the mode — by a proposal the members pass, and a
+// later proposal changes the mode.
+func TestEthGovernance(t *testing.T) {
+	tn := start(t, 1)
+	svcPEM, _ := os.ReadFile(filepath.Join(tn.dir, sandbox.ServiceCert))
+	base := "https://" + tn.config(1).RPCAddr
+	mc := client(t, tn.dir, "member0", svcPEM)
+	memberID := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(tn.dir, name+"_cert.pem"))
+		cert, _ := identity.ParseCert(b)
+		return gov.MemberID(cert)
+	}
+	post := func(path string, body []byte) (int, map[string]any) {
+		resp, err := mc.Post(base+path+"?wait=committed", "application/cose", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	pass := func(proposal string) {
+		t.Helper()
+		var code int
+		var out map[string]any
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			code, out = post("/gov/members/proposals:create", signAs(t, tn.dir, "member0", gov.TypeProposal, "", []byte(proposal)))
+			if code == 200 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if code != 200 {
+			t.Fatalf("propose: %d %v", code, out)
+		}
+		id := out["proposalId"].(string)
+		yes := []byte(`{"ballot": "export function vote(proposal, proposerId) { return true }"}`)
+		for _, m := range []string{"member0", "member1"} {
+			code, out = post("/gov/members/proposals/"+id+"/ballots/"+memberID(m)+":submit", signAs(t, tn.dir, m, gov.TypeBallot, id, yes))
+			if code != 200 {
+				t.Fatalf("vote: %d %v", code, out)
+			}
+		}
+		if out["proposalState"] != "Accepted" {
+			t.Fatalf("proposal %v", out)
+		}
+	}
+	// Without a genesis the chain answers that it has none.
+	uc := client(t, tn.dir, "user0", svcPEM)
+	rc, err := rpc.DialOptions(context.Background(), base+jsonrpc.Path, rpc.WithHTTPClient(uc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	c := ethclient.NewClient(rc)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, err := c.ChainID(context.Background())
+		if err != nil && strings.Contains(err.Error(), "no chain") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("before the genesis: %v", err)
+		}
+	}
+	key, _ := crypto.GenerateKey()
+	addr := crypto.PubkeyToAddress(key.PublicKey)
+	user0 := userID(t, tn.dir, "user0")
+	// An invalid genesis does not pass validation.
+	code, out := post("/gov/members/proposals:create", signAs(t, tn.dir, "member0", gov.TypeProposal, "",
+		[]byte(`{"actions": [{"name": "set_eth_genesis", "args": {"alloc": {"0x12": "1"}}}]}`)))
+	if code == 200 {
+		t.Fatalf("a bad genesis was proposed: %v", out)
+	}
+	pass(fmt.Sprintf(`{"actions": [{"name": "set_eth_genesis", "args": {"chain_id": 4242, "mode": "public", "base_fee": 7, "alloc": {%q: "5000000000000000000"}, "links": {%q: %q}}}]}`,
+		addr.Hex(), addr.Hex(), user0))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		id, err := c.ChainID(context.Background())
+		if err == nil && id.Uint64() == 4242 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the genesis: %v %v", id, err)
+		}
+	}
+	if b, err := c.BalanceAt(context.Background(), addr, nil); err != nil || b.String() != "5000000000000000000" {
+		t.Fatal(b, err)
+	}
+	if p, err := c.SuggestGasPrice(context.Background()); err != nil || p.Int64() != 7 {
+		t.Fatal(p, err)
+	}
+	// Public: anyone's balance; then private: only one's own.
+	other := common.HexToAddress("0x00000000000000000000000000000000000000cc")
+	if _, err := c.BalanceAt(context.Background(), other, nil); err != nil {
+		t.Fatal(err)
+	}
+	pass(`{"actions": [{"name": "set_eth_config", "args": {"mode": "private"}}]}`)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		_, err := c.BalanceAt(context.Background(), other, nil)
+		if err != nil && strings.Contains(err.Error(), "private mode") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the mode change: %v", err)
+		}
+	}
+	if _, err := c.BalanceAt(context.Background(), addr, nil); err != nil {
+		t.Fatal("its own balance, linked at genesis:", err)
+	}
+	// A second genesis passes as a proposal but does not apply.
+	pass(`{"actions": [{"name": "set_eth_genesis", "args": {"alloc": {}}}]}`)
+	time.Sleep(200 * time.Millisecond)
+	if id, err := c.ChainID(context.Background()); err != nil || id.Uint64() != 4242 {
+		t.Fatal(id, err)
+	}
+}
+
+func userID(t *testing.T, dir, name string) string {
+	b, err := os.ReadFile(filepath.Join(dir, name+"_cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := identity.ParseCert(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app.UserID(cert)
 }

@@ -188,6 +188,7 @@ func (a *App) Run(ctx context.Context) {
 			a.dropHeld()
 			continue
 		}
+		a.govRequests(ctx)
 		if n, err := eth.Open(a.store()); err != nil || n == 0 {
 			continue
 		}
