@@ -32,8 +32,10 @@ command -v gcc >/dev/null || need+=(gcc) # cgo: SQLite and PostgreSQL's parser
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi
-if [ ! -f .cache/npm/node_modules/tedious/package.json ]; then
-  npm install --silent --no-audit --no-fund --prefix .cache/npm tedious@20.3.9
+# tedious (Always Encrypted) and ethers v6 (the Ethereum app's wallet
+# library test) into .cache/npm.
+if [ ! -f .cache/npm/node_modules/tedious/package.json ] || [ ! -f .cache/npm/node_modules/ethers/package.json ]; then
+  npm install --silent --no-audit --no-fund --prefix .cache/npm tedious@20.3.9 ethers@6.17.0
 fi
 
 # solc (WebAssembly, from npm) for the check that the Ethereum app's

@@ -24,6 +24,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/params"
 
+	"github.com/confide/confide/internal/nodetest"
 	"github.com/confide/confide/ledger/eth/contracts"
 )
 
@@ -278,5 +279,40 @@ func sendUntilMined(ctx context.Context, c *ethclient.Client, tx *types.Transact
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
+	}
+}
+
+// TestEthEthers runs ethers v6 (Node) through the sandbox's proxy.
+func TestEthEthers(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not installed (scripts/test.sh installs it)")
+	}
+	mods := nodetest.Install(t, "ethers", "ethers@6.17.0")
+	l := startLedger(t, 1, "--eth")
+	var info ethInfo
+	for deadline := time.Now().Add(20 * time.Second); info.RPCURL == ""; time.Sleep(50 * time.Millisecond) {
+		b, _ := os.ReadFile(filepath.Join(l.dir, EthInfoFile))
+		json.Unmarshal(b, &info)
+		if time.Now().After(deadline) {
+			t.Fatal("no eth.json")
+		}
+	}
+	root, _ := filepath.Abs("../..")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", filepath.Join("testdata", "ethers_erc20.js"), mods)
+	cmd.Env = append(os.Environ(), "RPC_URL="+info.RPCURL, "KEY="+info.Accounts[0].PrivateKey, "KEY2="+info.Accounts[1].PrivateKey,
+		"ABI="+filepath.Join(root, "ledger/eth/contracts/build/Token.abi"), "BIN="+filepath.Join(root, "ledger/eth/contracts/build/Token.bin"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("ethers: %v\n%s", err, out)
+	}
+	var res struct {
+		ChainID int    `json:"chainId"`
+		Reason  string `json:"reason"`
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if json.Unmarshal([]byte(lines[len(lines)-1]), &res) != nil || res.ChainID != 1337 || !strings.Contains(res.Reason, "exceeds balance") {
+		t.Fatalf("ethers said:\n%s", out)
 	}
 }

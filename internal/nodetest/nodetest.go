@@ -1,8 +1,9 @@
-// Package nodetest runs the npm package tedious, an independent
-// implementation of SQL Server's Always Encrypted, from Go tests. The
-// package is installed with npm into .cache/npm at the module root
-// (ignored by git) on first use; node and npm must be installed
-// (scripts/test.sh installs them).
+// Package nodetest runs npm packages from Go tests: tedious, an
+// independent implementation of SQL Server's Always Encrypted, and
+// others through Install (ethers, for the Ethereum app). Packages are
+// installed with npm into .cache/npm at the module root (ignored by git)
+// on first use; node and npm must be installed (scripts/test.sh
+// installs them).
 package nodetest
 
 import (
@@ -43,15 +44,32 @@ func root() string {
 // modules installs tedious if needed and returns its node_modules.
 func modules(t testing.TB) string {
 	t.Helper()
+	return Install(t, "tedious", TediousVersion)
+}
+
+// Install installs an npm package (spec "name@version") into .cache/npm
+// at the module root if it is not there, and returns the node_modules
+// directory. Tests in parallel packages share the install under a lock.
+func Install(t testing.TB, name, spec string) string {
+	t.Helper()
 	dir := filepath.Join(root(), ".cache", "npm")
 	mods := filepath.Join(dir, "node_modules")
-	if _, err := os.Stat(filepath.Join(mods, "tedious", "package.json")); err == nil {
+	installed := func() bool {
+		b, err := os.ReadFile(filepath.Join(mods, name, "package.json"))
+		if err != nil {
+			return false
+		}
+		var p struct {
+			Version string `json:"version"`
+		}
+		return json.Unmarshal(b, &p) == nil && name+"@"+p.Version == spec
+	}
+	if installed() {
 		return mods
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// Packages testing in parallel share the install: take a lock.
 	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -60,12 +78,12 @@ func modules(t testing.TB) string {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(mods, "tedious", "package.json")); err == nil {
+	if installed() {
 		return mods
 	}
-	cmd := exec.Command("npm", "install", "--no-audit", "--no-fund", "--prefix", dir, TediousVersion)
+	cmd := exec.Command("npm", "install", "--no-audit", "--no-fund", "--prefix", dir, spec)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm install %s (scripts/test.sh installs node and npm): %v\n%s", TediousVersion, err, out)
+		t.Fatalf("npm install %s (scripts/test.sh installs node and npm): %v\n%s", spec, err, out)
 	}
 	return mods
 }

@@ -138,6 +138,9 @@ type openBlock struct {
 	GasUsed uint64
 	Count   uint64
 	Logs    uint64 // logs so far: the next log's index in the block
+	// Idle: unix milliseconds at which the block before, which held
+	// transactions, closed; 0 once a trailing empty block has followed.
+	Idle uint64 `rlp:"optional"`
 }
 
 // txRecord is a MapTxs value.
@@ -488,21 +491,44 @@ func effectivePrice(tx *types.Transaction, baseFee uint64) *big.Int {
 	return tip.Add(tip, bf)
 }
 
+// TrailAfter is how long after a block with transactions, when none
+// has come since, an empty block closes. Clients that wait for a
+// receipt by watching for new blocks (ethers' tx.wait) read the receipt
+// on each new block; one that saw no receipt just before the block with
+// its transaction closed, and then took that block as its starting
+// point, would otherwise wait until the next transaction from anyone.
+// geth --dev --dev.period and Besu's empty-block period serve the same
+// purpose, at one block per period for ever; one trailing block per
+// burst is enough here.
+const TrailAfter = time.Second
+
 // CloseDue closes the open block if it holds transactions and is older
-// than interval (any age with interval 0); it returns the closed header,
-// or nil. seqno is the ledger transaction's.
+// than interval (any age with interval 0), or if it is empty and a
+// trailing block is due (TrailAfter); it returns the closed header, or
+// nil. seqno is the ledger transaction's.
 func CloseDue(w Writer, now time.Time, interval time.Duration, seqno uint64) (*types.Header, error) {
 	cfg, ok := ReadConfig(w)
 	if !ok {
 		return nil, nil
 	}
 	o, err := readOpen(w)
-	if err != nil || o.Count == 0 || interval > 0 && uint64(now.UnixMilli()) < o.Started+uint64(interval.Milliseconds()) {
+	if err != nil {
 		return nil, err
+	}
+	ms := uint64(now.UnixMilli())
+	if o.Count == 0 && (o.Idle == 0 || ms < o.Idle+uint64(TrailAfter.Milliseconds())) ||
+		o.Count > 0 && interval > 0 && ms < o.Started+uint64(interval.Milliseconds()) {
+		return nil, nil
+	}
+	if t := uint64(now.Unix()); o.Count == 0 && t > o.Time {
+		o.Time = t
 	}
 	h, next, err := closeBlock(w, cfg, o, seqno)
 	if err != nil {
 		return nil, err
+	}
+	if o.Count > 0 {
+		next.Idle = ms
 	}
 	return h, writeOpen(w, next)
 }
@@ -520,8 +546,12 @@ func closeBlock(w Writer, cfg Config, o *openBlock, seqno uint64) (*types.Header
 		txs = append(txs, t.Tx)
 		rcs = append(rcs, t.Receipt)
 	}
+	if o.Count > 0 {
+		// An empty block changes no state: it keeps its parent's root.
+		o.Root = crypto.Keccak256Hash(o.Root[:], o.Acc[:])
+	}
 	h := &types.Header{ParentHash: o.Parent, UncleHash: types.EmptyUncleHash,
-		Root:   crypto.Keccak256Hash(o.Root[:], o.Acc[:]),
+		Root:   o.Root,
 		TxHash: types.DeriveSha(txs, trie.NewStackTrie(nil)), ReceiptHash: types.DeriveSha(rcs, trie.NewStackTrie(nil)),
 		Difficulty: new(big.Int), Number: new(big.Int).SetUint64(o.Number), GasLimit: cfg.GasLimit, GasUsed: o.GasUsed,
 		Time: o.Time, BaseFee: new(big.Int).SetUint64(cfg.BaseFee)}

@@ -143,9 +143,19 @@ func TestTransferAndBlock(t *testing.T) {
 	if n, ok := BlockNumber(c.s, h.Hash()); !ok || n != 1 {
 		t.Fatal("block by hash")
 	}
-	// Nothing open: nothing closes.
+	// A second after a block with transactions, one empty block
+	// follows (TrailAfter), not sooner and not more.
+	c.now = c.now.Add(TrailAfter - time.Second - time.Millisecond)
 	if h := c.close(); h != nil {
-		t.Fatalf("an empty block closed: %v", h.Number)
+		t.Fatalf("a trailing block before TrailAfter: %v", h.Number)
+	}
+	c.now = c.now.Add(-time.Second + time.Millisecond)
+	e := c.close()
+	if e == nil || e.Number.Uint64() != 2 || e.GasUsed != 0 || e.ParentHash != h.Hash() || e.TxHash != types.EmptyTxsHash || e.Root != h.Root {
+		t.Fatalf("trailing block %+v", e)
+	}
+	if h := c.close(); h != nil {
+		t.Fatalf("a second empty block closed: %v", h.Number)
 	}
 }
 

@@ -219,6 +219,38 @@ func TestEthClient(t *testing.T) {
 		t.Fatal(n, err)
 	}
 
+	// Whichever node reports a receipt first, every other node's latest
+	// includes it at once: backups catch up with the primary's commit
+	// before they answer.
+	for i := range 10 {
+		tx := en.send(t, c, 0, uint64(4+i), &payee, big.NewInt(1), nil, 21000)
+		var first uint64
+		var rc *types.Receipt
+		for deadline := time.Now().Add(10 * time.Second); rc == nil; {
+			for id, ci := range en.clients {
+				if r, err := ci.TransactionReceipt(ctx, tx.Hash()); err == nil {
+					first, rc = id, r
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no receipt")
+			}
+		}
+		for id, ci := range en.clients {
+			if id == first {
+				continue
+			}
+			n, err := ci.BlockNumber(ctx)
+			if err != nil || n < rc.BlockNumber.Uint64() {
+				t.Fatalf("node %d: latest %d after node %d reported block %d (%v)", id, n, first, rc.BlockNumber, err)
+			}
+			if r, err := ci.TransactionReceipt(ctx, tx.Hash()); err != nil || r.BlockHash != rc.BlockHash {
+				t.Fatalf("node %d: no receipt node %d reported: %v", id, first, err)
+			}
+		}
+	}
+
 	// State at earlier blocks: before and after the first transfer, and
 	// the storage word before and after it was set.
 	if b, err := c.BalanceAt(ctx, payee, new(big.Int).Sub(rc1.BlockNumber, big.NewInt(1))); err != nil || b.Sign() != 0 {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core"
 	"github.com/ethereum/go-ethereum/core/types"
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
@@ -143,7 +144,50 @@ func (a *App) serve(w http.ResponseWriter, r *app.Request) {
 		return
 	}
 	ctx := context.WithValue(r.HTTP.Context(), userKey{}, r.User)
+	if r.HTTP.Header.Get(app.ForwardedUser) == "" && !a.isPrimary() {
+		if err := a.catchUp(ctx, r.User.ID); err != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": nil,
+				"error": map[string]any{"code": eth.CodeInvalidInput, "message": err.Error()}})
+			return
+		}
+	}
 	a.rpc.ServeHTTP(w, r.HTTP.WithContext(ctx))
+}
+
+// CatchUpTimeout bounds how long a backup waits to commit what the
+// primary has committed before it answers.
+const CatchUpTimeout = 5 * time.Second
+
+// catchUp makes a backup's answers include every block any node has
+// reported: it asks the primary how far it has committed and waits until
+// it has committed as far (a read barrier, as etcd's ReadIndex). A
+// receipt is only returned by a node that committed its block, and no
+// node commits beyond the primary, so what the primary committed when
+// the request arrived covers every receipt returned before it.
+// Forwarded calls (the primary's own) skip it.
+func (a *App) catchUp(ctx context.Context, user string) error {
+	raw, err := a.forward(ctx, user, "confide_committed")
+	if err != nil {
+		return fmt.Errorf("this node could not learn how far the primary has committed (%v); retry, or ask another node", err)
+	}
+	var seqno hexutil.Uint64
+	if err := json.Unmarshal(raw, &seqno); err != nil {
+		return fmt.Errorf("the primary's commit point: %v", err)
+	}
+	deadline := time.Now().Add(CatchUpTimeout)
+	for a.store().Committed() < uint64(seqno) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("this node lags the primary by more than %v (committed %d of %d); retry, or ask another node", CatchUpTimeout, a.store().Committed(), seqno)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return nil
 }
 
 func userOf(ctx context.Context) app.User {
@@ -189,7 +233,7 @@ func (a *App) Run(ctx context.Context) {
 			continue
 		}
 		a.govRequests(ctx)
-		if n, err := eth.Open(a.store()); err != nil || n == 0 {
+		if _, err := eth.Open(a.store()); err != nil {
 			continue
 		}
 		if err := a.closeBlock(ctx, a.opt.BlockInterval); err != nil && ctx.Err() == nil {

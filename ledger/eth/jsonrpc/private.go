@@ -97,6 +97,12 @@ func (c *confideAPI) user(ctx context.Context) string {
 // UserId is the caller's ledger user ID, which a link signature names.
 func (c *confideAPI) UserId(ctx context.Context) string { return c.user(ctx) }
 
+// Committed is how far this node has committed (a ledger seqno): a
+// backup asks the primary before it answers (App.catchUp).
+func (c *confideAPI) Committed() hexutil.Uint64 {
+	return hexutil.Uint64(c.a.store().Committed())
+}
+
 // LinkedAddresses are the caller's addresses.
 func (c *confideAPI) LinkedAddresses(ctx context.Context) []common.Address {
 	return append([]common.Address{}, eth.Addresses(c.a.store(), c.user(ctx))...)
