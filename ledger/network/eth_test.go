@@ -251,6 +251,28 @@ func TestEthClient(t *testing.T) {
 		}
 	}
 
+	// A held transaction that fails when its nonce comes (it spends more
+	// than the sender has) is dropped; its receipt says why, on the
+	// primary that held it.
+	tooMuch := new(big.Int).Mul(big.NewInt(2_000_000), big.NewInt(params.Ether))
+	held := en.send(t, c, 2, 1, &payee, tooMuch, nil, 21000)
+	first := en.send(t, c, 2, 0, &payee, big.NewInt(1), nil, 21000)
+	waitReceipt(t, c, first.Hash())
+	said := ""
+	for deadline := time.Now().Add(5 * time.Second); said == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, ci := range en.clients {
+			if _, err := ci.TransactionReceipt(ctx, held.Hash()); err != nil && !errors.Is(err, ethereum.NotFound) {
+				said = err.Error()
+			}
+		}
+	}
+	if !strings.Contains(said, "dropped") || !strings.Contains(said, "insufficient funds") || !strings.Contains(said, "send it again") {
+		t.Fatalf("a dropped transaction's receipt: %q", said)
+	}
+	if n, err := c.PendingNonceAt(ctx, en.addr(2)); err != nil || n != 1 {
+		t.Fatalf("pending nonce after the drop: %d %v", n, err)
+	}
+
 	// State at earlier blocks: before and after the first transfer, and
 	// the storage word before and after it was set.
 	if b, err := c.BalanceAt(ctx, payee, new(big.Int).Sub(rc1.BlockNumber, big.NewInt(1))); err != nil || b.Sign() != 0 {

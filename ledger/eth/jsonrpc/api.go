@@ -354,7 +354,14 @@ func (e *ethAPI) GetTransactionReceipt(ctx context.Context, h common.Hash) (map[
 		return nil, err
 	}
 	t, ok := eth.ReadTx(e.a.store(), h)
-	if !ok || !e.a.mined(t) {
+	if !ok {
+		if why := e.a.whyDropped(h, v.user); why != "" {
+			// A wallet waiting for this receipt stops and resends.
+			return nil, &eth.Error{Code: eth.CodeInvalidInput, Msg: why}
+		}
+		return nil, nil
+	}
+	if !e.a.mined(t) {
 		return nil, nil
 	}
 	if !v.sees(t) {

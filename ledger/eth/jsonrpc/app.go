@@ -63,9 +63,22 @@ type App struct {
 	head   uint64 // the last committed block seen
 	pruned uint64 // state before this block is forgotten
 	held   map[common.Address]map[uint64]heldTx
+	// dropped remembers, for their senders, why held transactions went
+	// (the newest MaxDropped): their receipts answer with the reason.
+	dropped   map[common.Hash]droppedTx
+	dropOrder []common.Hash
 
 	filters *filters
 }
+
+// droppedTx is a held transaction that will never run.
+type droppedTx struct {
+	user   string
+	reason string
+}
+
+// MaxDropped bounds the dropped transactions a node remembers.
+const MaxDropped = 10_000
 
 // New builds the app; Run closes blocks while the node is primary.
 func New(opt Options) *App {
@@ -75,7 +88,7 @@ func New(opt Options) *App {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	a := &App{opt: opt, held: map[common.Address]map[uint64]heldTx{}, filters: newFilters()}
+	a := &App{opt: opt, held: map[common.Address]map[uint64]heldTx{}, dropped: map[common.Hash]droppedTx{}, filters: newFilters()}
 	a.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: opt.TLS, MaxIdleConnsPerHost: 64}}
 	a.rpc = a.newServer("")
 	opt.Node.Store().KeepHistory(eth.HistoryMaps...)
@@ -284,6 +297,15 @@ func (a *App) submit(ctx context.Context, tx *types.Transaction, from common.Add
 		}
 		if err := a.execute(ctx, h.tx, from, h.user); err != nil {
 			a.opt.Log.Info("eth: a held transaction failed", "hash", h.tx.Hash(), "err", err)
+			a.mu.Lock()
+			a.drop(h, fmt.Sprintf("transaction %s was dropped: it waited for nonce %d of %s, and when that came it failed: %v; send it again", h.tx.Hash(), h.tx.Nonce(), from, err))
+			// Those after it wait for a nonce that will not come.
+			for n, later := range a.held[from] {
+				a.drop(later, fmt.Sprintf("transaction %s was dropped: it waited for nonce %d of %s, which failed; send both again", later.tx.Hash(), h.tx.Nonce(), from))
+				delete(a.held[from], n)
+			}
+			delete(a.held, from)
+			a.mu.Unlock()
 			return nil
 		}
 	}
@@ -335,7 +357,36 @@ func (a *App) link(ctx context.Context, addr common.Address, user string) error 
 func (a *App) dropHeld() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	for from, m := range a.held {
+		for _, h := range m {
+			a.drop(h, fmt.Sprintf("transaction %s was dropped: it waited for an earlier nonce of %s when this node stopped being primary; send it again, with any earlier ones that read as unknown", h.tx.Hash(), from))
+		}
+	}
 	clear(a.held)
+}
+
+// drop remembers why a held transaction went; a.mu is held.
+func (a *App) drop(h heldTx, reason string) {
+	hash := h.tx.Hash()
+	if _, ok := a.dropped[hash]; !ok {
+		a.dropOrder = append(a.dropOrder, hash)
+	}
+	a.dropped[hash] = droppedTx{user: h.user, reason: reason}
+	if len(a.dropOrder) > MaxDropped {
+		delete(a.dropped, a.dropOrder[0])
+		a.dropOrder = a.dropOrder[1:]
+	}
+}
+
+// whyDropped is the reason a transaction the user sent was dropped
+// here, or "".
+func (a *App) whyDropped(h common.Hash, user string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if d, ok := a.dropped[h]; ok && d.user == user {
+		return d.reason
+	}
+	return ""
 }
 
 func (a *App) isHeld(h common.Hash, user string) *types.Transaction {
