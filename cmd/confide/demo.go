@@ -1,10 +1,19 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/confide/confide/ledger/eth"
+	"github.com/confide/confide/ledger/eth/ethdemo"
+	"github.com/confide/confide/ledger/sandbox"
 	obldemo "github.com/confide/confide/oblivious/demo"
 	"github.com/confide/confide/sql/financedemo"
 )
@@ -80,6 +89,86 @@ computation on the plaintext with the same exact decimal arithmetic.`,
 		},
 	}
 	fin.Flags().IntVar(&positions, "rows", 2000, "positions to generate (a client per 20)")
-	cmd.AddCommand(obl, fin)
+	cmd.AddCommand(obl, fin, demoEthCmd())
 	return cmd
+}
+
+func demoEthCmd() *cobra.Command {
+	var out, geth string
+	var transfers, accounts int
+	var noGeth bool
+	c := &cobra.Command{
+		Use:   "eth",
+		Short: "Coco Ethereum versus Ethereum: one ERC-20 workload on a 3-node confide ledger and on geth",
+		Long: `Runs the same workload — deploy an ERC-20 token, give each of --accounts
+funded accounts tokens, then --transfers transfers among them, each account
+waiting for its receipt before its next (a closed loop: at most --accounts in
+flight) — against a 3-node confide ledger running the Ethereum app (public
+mode, SIMULATED TEE unless CONFIDE_PLATFORM names hardware), against geth
+--dev with instant sealing, and against geth --dev with a block every 12 s
+(public Ethereum's block time; it runs three blocks' worth of transfers).
+Every run is checked: balances sum to the supply and match the Transfer
+events. It prints committed transfers/s and p50/p99 latency side by side and
+writes eth.svg and results.json into --out.
+
+geth is the release this binary is built with: found on PATH or in
+$CONFIDE_HOME/bin, else built there with go install (a few minutes) when go is
+installed, else the geth runs are skipped. All on this machine, on loopback.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			w := cmd.OutOrStdout()
+			ctx := cmd.Context()
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			h, err := home()
+			if err != nil {
+				return err
+			}
+			if geth == "" && !noGeth {
+				geth = ethdemo.FindGeth(filepath.Join(h, "bin"), cmd.ErrOrStderr())
+			}
+			tmp, err := os.MkdirTemp("", "confide-demo-eth-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmp)
+			start := func(ctx context.Context) (ethdemo.Endpoint, error) {
+				dir := filepath.Join(tmp, "ledger")
+				sb, err := sandbox.Start(sandbox.Options{Nodes: 3, Dir: dir, Log: io.Discard, Eth: &sandbox.EthOptions{},
+					Command: func(cfg string) []string { return []string{exe, "ledger", "node", "--config", cfg} }})
+				if err != nil {
+					return ethdemo.Endpoint{}, err
+				}
+				rctx, cancel := context.WithCancel(ctx)
+				ran := make(chan struct{})
+				go func() { sb.Run(rctx); close(ran) }()
+				stopLedger := func() { cancel(); <-ran }
+				p, info, err := startSandboxEth(ctx, dir, "127.0.0.1:0", eth.Public)
+				if err != nil {
+					stopLedger()
+					return ethdemo.Endpoint{}, err
+				}
+				stop := func() { p.stop(); stopLedger() }
+				// The chain's genesis is written once a primary is elected.
+				for deadline := time.Now().Add(time.Minute); !ethdemo.Up(info.RPCURL); time.Sleep(100 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						stop()
+						return ethdemo.Endpoint{}, errors.New("the ledger's Ethereum app did not answer within a minute")
+					}
+				}
+				return ethdemo.Endpoint{RPC: info.RPCURL, AccountsFile: filepath.Join(dir, sandbox.EthAccountsFile), Stop: stop}, nil
+			}
+			_, err = ethdemo.Run(ctx, w, ethdemo.Options{Dir: out, Transfers: transfers, Senders: accounts, Geth: geth, NoGeth: noGeth,
+				Confide: start, Log: cmd.ErrOrStderr()})
+			return err
+		},
+	}
+	c.Flags().StringVar(&out, "out", ".", "directory to write eth.svg and results.json into")
+	c.Flags().StringVar(&geth, "geth", "", "the geth binary (default: found or built, see above)")
+	c.Flags().BoolVar(&noGeth, "no-geth", false, "run confide alone")
+	c.Flags().IntVar(&transfers, "transfers", 2000, "transfers against confide and instant geth")
+	c.Flags().IntVar(&accounts, "accounts", 64, "funded accounts, each with one transfer in flight")
+	return c
 }
