@@ -8,8 +8,11 @@
 #   geth-12s      geth --dev --dev.period 12 (public Ethereum's block time;
 #                 it runs max(TRANSFERS/20, 3×INFLIGHT) transfers, at most
 #                 INFLIGHT per 12 s),
-#   confide       `confide ledger sandbox --nodes 3 --eth` (skipped, with a
-#                 message, while the sandbox has no --eth),
+#   confide       `confide ledger sandbox --nodes 3 --eth`,
+#   ledger-raw    the same sandbox's raw write throughput afterwards
+#                 (bench/ledgerload: INFLIGHT clients writing 256 bytes through
+#                 the ledger's API and waiting for the commit, 10 s; with
+#                 confide only), for the EVM's cost,
 # all on loopback with their data on disk, for each INFLIGHT (senders =
 # INFLIGHT: each sender has one transaction in flight).
 #   [TARGETS="geth-instant geth-12s confide"] bash bench/eth.sh [TRANSFERS] [INFLIGHT...]
@@ -21,7 +24,7 @@ transfers=${1:-5000}
 shift || true
 counts=("$@")
 [ ${#counts[@]} -gt 0 ] || counts=(64 256)
-targets=" ${TARGETS:-geth-instant geth-12s confide} "
+targets=" ${TARGETS:-geth-instant geth-12s confide ledger-raw} "
 
 gethver=$(go list -m -f '{{.Version}}' github.com/ethereum/go-ethereum)
 geth=$PWD/.cache/bin/geth
@@ -52,6 +55,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 go build -o "$tmp/ethload" ./bench/ethload
+ledgerload=
+if [[ $targets == *" ledger-raw "* ]]; then
+  (cd bench/ledgerload && go build -o "$tmp/ledgerload" .) && ledgerload=$tmp/ledgerload
+fi
 with_confide=1
 if [[ $targets != *" confide "* ]]; then
   with_confide=0
@@ -143,6 +150,17 @@ run_confide() {
   fi
   "$tmp/ethload" -rpc "$rpc" "${tlsflags[@]}" -accounts "$sb/accounts.json" -senders "$c" -inflight "$c" \
     -transfers "$transfers" -label confide -json "$results" || { echo "ethload against confide failed" >&2; failed_runs=$((failed_runs + 1)); }
+  # The same ledger's raw write throughput: c clients writing 256 bytes
+  # each through the ledger's own API and waiting for the commit
+  # (bench/ledgerload, as bench/ledger.sh), for the EVM's cost.
+  if [ -n "$ledgerload" ]; then
+    "$ledgerload" -target confide -sandbox "$sb" -c "$c" -d 10s >"$tmp/raw.json" &&
+      python3 -c "
+import json
+r = json.load(open('$tmp/raw.json'))
+print(json.dumps({'label': 'ledger-raw', 'transfers': r['ops'], 'tps': r['per_second'], 'p50_ms': r['p50_ms'], 'p99_ms': r['p99_ms'], 'failed': r['errors'], 'inflight': $c, 'verified': r.get('receipts_verified', 0) > 0}))" >>"$results" ||
+      { echo "ledgerload against confide failed" >&2; failed_runs=$((failed_runs + 1)); }
+  fi
   stop "$spid"
   rm -rf "$sb"
 }
@@ -163,11 +181,11 @@ by = {}
 for r in rows:
     by.setdefault(r["inflight"], {})[r["label"]] = r
 print()
-print("| target | inflight | transfers | failed | transfers/s | p50 ms | p99 ms | verified | transfers/s vs geth-instant |")
+print("| target | inflight | transfers (writes) | failed | transfers/s (writes/s) | p50 ms | p99 ms | verified | vs geth-instant |")
 print("|---|---:|---:|---:|---:|---:|---:|---|---:|")
 for c in sorted(by):
     base = by[c].get("geth-instant")
-    for label in ["geth-instant", "geth-12s", "confide"]:
+    for label in ["geth-instant", "geth-12s", "confide", "ledger-raw"]:
         r = by[c].get(label)
         if r is None:
             continue

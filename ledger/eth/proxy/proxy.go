@@ -2,14 +2,19 @@
 // most Ethereum tools cannot present a TLS client certificate, so the
 // proxy serves plain HTTP JSON-RPC (and its WebSocket) on loopback only
 // and forwards each request to a node over the ledger's TLS with one
-// user's certificate, trying the next node when one does not answer.
+// user's certificate, to the primary when it knows it (it asks the
+// nodes every second: a backup would forward writes to the primary and
+// ask it how far it has committed before each answer, a round trip
+// each), else trying the next node when one does not answer.
 package proxy
 
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -32,11 +37,19 @@ type Options struct {
 
 // Proxy forwards JSON-RPC to the ledger.
 type Proxy struct {
-	opts Options
-	rp   *httputil.ReverseProxy
-	mu   sync.Mutex
-	next int
+	opts   Options
+	rp     *httputil.ReverseProxy
+	client *http.Client
+
+	mu      sync.Mutex
+	next    int
+	primary string    // the primary's address, "" when unknown
+	checked time.Time // when the nodes were last asked
+	asking  bool
 }
+
+// RecheckPrimary is how often the proxy asks which node is primary.
+const RecheckPrimary = time.Second
 
 // New builds a proxy.
 func New(opts Options) (*Proxy, error) {
@@ -51,22 +64,35 @@ func New(opts Options) (*Proxy, error) {
 		IdleConnTimeout:     90 * time.Second,
 		DialContext:         (&net.Dialer{Timeout: 3 * time.Second}).DialContext,
 	}
-	p := &Proxy{opts: opts}
+	p := &Proxy{opts: opts, client: &http.Client{Transport: tr, Timeout: 2 * time.Second}}
 	p.rp = &httputil.ReverseProxy{
 		Transport: tr,
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.Out.URL.Scheme, r.Out.URL.Host, r.Out.URL.Path, r.Out.URL.RawPath = "https", p.node(), jsonrpc.Path, ""
 			r.Out.Host = ""
 		},
+		ModifyResponse: func(resp *http.Response) error {
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				p.failed() // no primary, or it lags: try another
+			}
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			// The node did not answer: the next request goes to another.
-			p.mu.Lock()
-			p.next++
-			p.mu.Unlock()
+			p.failed()
 			http.Error(w, "the ledger node did not answer; retry", http.StatusBadGateway)
 		},
 	}
 	return p, nil
+}
+
+// failed moves on from the node in use: the next request goes to
+// another, until the nodes say again which is primary.
+func (p *Proxy) failed() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.next++
+	p.primary = ""
+	p.checked = time.Time{}
 }
 
 func (p *Proxy) node() string {
@@ -76,7 +102,38 @@ func (p *Proxy) node() string {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.asking && time.Since(p.checked) > RecheckPrimary {
+		p.asking = true
+		go p.findPrimary(nodes)
+	}
+	if p.primary != "" {
+		return p.primary
+	}
 	return nodes[p.next%len(nodes)]
+}
+
+// findPrimary asks each node, through its GET /node/state, whether it
+// is primary.
+func (p *Proxy) findPrimary(nodes []string) {
+	found := ""
+	for _, n := range nodes {
+		resp, err := p.client.Get("https://" + n + "/node/state")
+		if err != nil {
+			continue
+		}
+		var st struct {
+			Primary bool `json:"primary"`
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&st)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode == http.StatusOK && st.Primary {
+			found = n
+			break
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.primary, p.checked, p.asking = found, time.Now(), false
 }
 
 // ServeHTTP forwards a request.
