@@ -1,36 +1,37 @@
-// Package ethload is the load generator of the Ethereum benchmark ("Coco
-// Ethereum versus Ethereum": bench/ethload and `confide demo eth` run it): a closed loop of ERC-20
-// transfers against any Ethereum JSON-RPC endpoint, confide's Ethereum app
-// or geth alike. It starts nothing.
+// Package ethload is the load generator of the Ethereum benchmark and of
+// "Coco Ethereum versus Ethereum" (bench/ethload and `confide demo eth`
+// run it): a closed loop of ERC-20 transfers against any Ethereum
+// JSON-RPC endpoint, confide's Ethereum app or geth alike. It starts
+// nothing.
 //
-// Setup (untimed): it makes a fresh deployer and -senders fresh sender
-// accounts and funds them with ether, from the keys of -accounts, from
-// -dev-key, or (-fund-from-node) by eth_sendTransaction from the node's
-// own unlocked eth_accounts[0], as geth --dev has. The deployer deploys
-// the Token (ledger/eth/contracts) and gives each sender tokens, one
-// transfer each, pipelined with explicit nonces.
+// Setup (untimed): it makes a fresh deployer and Config.Senders fresh
+// sender accounts and funds them with ether, from the keys of an accounts
+// file, from one dev key, or by eth_sendTransaction from the node's own
+// unlocked eth_accounts[0], as geth --dev has. The deployer deploys the
+// Token (ledger/eth/contracts) and gives each sender tokens, one transfer
+// each, pipelined with explicit nonces. Warm-up (untimed): each sender
+// makes one transfer, all at once, so that connections are open before
+// the clock starts.
 //
 // Measured phase: each sender sends a transfer of one token unit to a
 // random other sender, waits for its receipt (eth_getTransactionReceipt
-// polled every -poll; by default one JSON-RPC batch per poll carries the
-// lookups of every transaction in flight) and sends the next: a closed
-// loop, with at most -inflight transactions in flight overall and one per
-// sender. Nonces are tracked locally; the gas limit is one eth_estimateGas
-// per sender ×1.2; transactions are EIP-1559 with a fee cap of
-// eth_gasPrice ×2 and a tip of eth_maxPriorityFeePerGas. A transaction's
-// latency runs from its send to its receipt being seen. A send the node
-// refuses, a receipt with status 0 and a receipt not seen within
-// -receipt-timeout are failures, counted and reported (the first five
-// printed as they happen); the phase ends early once transfers fail and
-// none has committed for -stall (a dead endpoint).
+// polled every Config.Poll; by default one JSON-RPC batch per poll
+// carries the lookups of every transaction in flight) and sends the
+// next: a closed loop, with at most Config.Inflight transactions in
+// flight overall and one per sender. Nonces are tracked locally; the gas
+// limit is one eth_estimateGas per sender ×1.2; transactions are EIP-1559
+// with a fee cap of eth_gasPrice ×2 and a tip of
+// eth_maxPriorityFeePerGas. A transaction's latency runs from its send to
+// its receipt being seen. A send the node refuses, a receipt with status
+// 0 and a receipt not seen within Config.ReceiptTimeout are failures,
+// counted and reported (the first five logged as they happen); the phase
+// ends early once transfers fail and none has committed for Config.Stall
+// (a dead endpoint).
 //
 // Then it verifies conservation: every holder's balanceOf is what the
 // successful receipts' Transfer events say, their sum is totalSupply, and
 // the successful Transfer receipts number the transfers attempted minus
-// the failures. It prints one human line and one JSON line
-// {"label","transfers","seconds","tps","p50_ms","p99_ms","failed",
-// "inflight","senders","verified"} (-json appends it to a file too), and
-// exits 1 if the verification fails.
+// the failures (the warm-up's included).
 package ethload
 
 import (
@@ -602,6 +603,8 @@ type result struct {
 	errors                          map[string]int
 	resyncs                         int64
 	stalled                         bool
+	// The warm-up's, which only the verification counts.
+	warmAttempted, warmOkEvents, warmFailed int
 }
 
 // failures counts the send errors by message; the first few are printed
@@ -690,6 +693,26 @@ func (l *loader) measure(ctx context.Context) result {
 	}
 	l.logf("measuring: %d senders, at most %d in flight, %s; gas limit %d per transfer (0: estimated each time)",
 		len(senders), min(l.cfg.Inflight, len(senders)), what, l.gasReuse)
+	// Warm-up, untimed: each sender makes one transfer, all at once, so
+	// that the connections (a TLS handshake each, where the endpoint
+	// speaks TLS) are open before the clock starts, as ledgerload's
+	// warm-up second does. Its transfers count in the verification.
+	fails.lastOK.Store(time.Now().UnixNano())
+	for _, s := range senders {
+		wg.Go(func() {
+			slots <- struct{}{}
+			l.transfer(ctx, s, senders, fails)
+			<-slots
+		})
+	}
+	wg.Wait()
+	var warm result
+	for _, s := range senders {
+		warm.attempted += s.attempted
+		warm.okEvents += s.okEvents
+		warm.failed += s.failed
+		s.attempted, s.ok, s.okEvents, s.failed, s.latencies = 0, 0, 0, 0, nil
+	}
 	start := time.Now()
 	fails.lastOK.Store(start.UnixNano())
 	if l.cfg.Duration > 0 {
@@ -712,7 +735,8 @@ func (l *loader) measure(ctx context.Context) result {
 		})
 	}
 	wg.Wait()
-	r := result{seconds: time.Since(start).Seconds(), errors: fails.byMsg, resyncs: fails.resyncs.Load(), stalled: fails.stalled.Load()}
+	r := result{seconds: time.Since(start).Seconds(), errors: fails.byMsg, resyncs: fails.resyncs.Load(), stalled: fails.stalled.Load(),
+		warmAttempted: warm.attempted, warmOkEvents: warm.okEvents, warmFailed: warm.failed}
 	for _, s := range senders {
 		r.attempted += s.attempted
 		r.ok += s.ok
@@ -827,8 +851,9 @@ func (l *loader) verify(ctx context.Context, r result) (bool, string) {
 		want[m.from].Sub(want[m.from], m.value)
 		want[m.to].Add(want[m.to], m.value)
 	}
-	if r.okEvents != r.attempted-r.failed {
-		return false, fmt.Sprintf("%d successful Transfer receipts, but %d attempted − %d failed = %d", r.okEvents, r.attempted, r.failed, r.attempted-r.failed)
+	okEvents, attempted, failed := r.okEvents+r.warmOkEvents, r.attempted+r.warmAttempted, r.failed+r.warmFailed
+	if okEvents != attempted-failed {
+		return false, fmt.Sprintf("%d successful Transfer receipts, but %d attempted − %d failed = %d (with the warm-up's)", okEvents, attempted, failed, attempted-failed)
 	}
 	// The latest state may lag the receipts: wait for the last block, and
 	// read again while the balances disagree.
