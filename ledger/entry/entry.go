@@ -275,12 +275,22 @@ func encodeWrites(ws WriteSet, public bool) []byte {
 		}
 	}
 	slices.Sort(names)
-	out := binary.BigEndian.AppendUint32(nil, uint32(len(names)))
+	size := 4
+	for _, n := range names {
+		size += 8 + len(n)
+		for _, w := range ws[n] {
+			size += 9 + len(w.Key) + len(w.Value)
+		}
+	}
+	out := make([]byte, 0, size)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(names)))
 	for _, n := range names {
 		out = binary.BigEndian.AppendUint32(out, uint32(len(n)))
 		out = append(out, n...)
 		writes := slices.Clone(ws[n])
-		slices.SortStableFunc(writes, func(a, b Write) int { return bytes.Compare(a.Key, b.Key) })
+		// Keys are unique in a write set (decodeWrites refuses repeats):
+		// an unstable sort gives the one order.
+		slices.SortFunc(writes, func(a, b Write) int { return bytes.Compare(a.Key, b.Key) })
 		out = binary.BigEndian.AppendUint32(out, uint32(len(writes)))
 		for _, w := range writes {
 			out = binary.BigEndian.AppendUint32(out, uint32(len(w.Key)))

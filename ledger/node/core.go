@@ -3,7 +3,6 @@ package node
 import (
 	"crypto/ecdsa"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +23,6 @@ import (
 	"github.com/confide/confide/ledger/kv"
 	"github.com/confide/confide/ledger/merkle"
 	"github.com/confide/confide/ledger/receipt"
-	"github.com/confide/confide/ledger/snapshot"
 )
 
 // Maps the node itself writes (spec/ledger-node.md). Apps may not write
@@ -213,10 +211,12 @@ type Core struct {
 	pending        []pendingSnap
 	snapCache      []byte // the primary's snapshot, encoded when it wrote the evidence
 	snapCacheSeqno uint64
-	restoredFrom   uint64 // the snapshot the node restarted from, if any
-	basePayload    []byte // the installed snapshot the files start after
-	committedSnap  uint64 // the newest committed snapshot
-	compacted      uint64 // the snapshot raft's log was last compacted to
+	snapJobs       []*snapJob // snapshots being encoded off the loop, oldest first
+	snapGen        uint64     // bumped by each rollback: older jobs are void
+	restoredFrom   uint64     // the snapshot the node restarted from, if any
+	basePayload    []byte     // the installed snapshot the files start after
+	committedSnap  uint64     // the newest committed snapshot
+	compacted      uint64     // the snapshot raft's log was last compacted to
 }
 
 // Open starts a node on its directory: a new network (cfg.Bootstrap), a
@@ -553,6 +553,7 @@ func (c *Core) rollback(seqno uint64) error {
 	c.confLog = slices.DeleteFunc(c.confLog, func(ch confAt) bool { return ch.seqno > seqno })
 	c.dropSnapshots(seqno)
 	c.snapCache = nil
+	c.snapGen++ // snapshots still being encoded are of a state rolled back
 	return nil
 }
 
@@ -647,6 +648,9 @@ func (c *Core) leading() (raft.BasicStatus, error) {
 // next index of the leader's log, which is the tree's next seqno because
 // Process ran since raft last appended anything itself.
 func (c *Core) propose(e *entry.Entry) (entry.TxID, error) {
+	if c.Snapshotting() {
+		return entry.TxID{}, ErrSnapshotting
+	}
 	b, err := c.cfg.Secret.Encode(e)
 	if err != nil {
 		return entry.TxID{}, err
@@ -757,7 +761,7 @@ func (c *Core) Sign(now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if st.RaftState != raft.StateLeader || c.Unsigned() == 0 {
+	if st.RaftState != raft.StateLeader || c.Unsigned() == 0 || c.Snapshotting() {
 		return nil
 	}
 	id := entry.TxID{View: st.Term, Seqno: c.tree.Size() + 1}
@@ -792,17 +796,11 @@ func (c *Core) Sign(now time.Time) error {
 		return err
 	}
 	// The state after this signature, which ends the chunk; its
-	// evidence starts the next, and the next signature covers it.
-	b, err := c.encodeSnapshot()
-	if err != nil {
-		return err
-	}
-	d := snapshot.Digest(b)
-	c.snapCache, c.snapCacheSeqno = b, id.Seqno
-	_, err = c.propose(&entry.Entry{TxID: entry.TxID{View: st.Term, Seqno: id.Seqno + 1}, Flags: entry.FlagSnapshot, Writes: entry.WriteSet{
-		MapSnapshots: {{Key: []byte("evidence"), Value: snapshot.MarshalEvidence(snapshot.Evidence{Seqno: id.Seqno, Digest: hex.EncodeToString(d[:])})}},
-	}})
-	return err
+	// evidence starts the next, and the next signature covers it. The
+	// snapshot is encoded off the node's loop (startSnapshot); nothing
+	// else is proposed until its evidence is.
+	c.startSnapshot(id.Seqno+1, st.Term, "")
+	return nil
 }
 
 // Process handles what raft has ready: it writes new entries to the

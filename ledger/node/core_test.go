@@ -92,6 +92,11 @@ func (c *cluster) settle() {
 	c.t.Helper()
 	for range 1000 {
 		for _, id := range c.order() {
+			// Snapshots encoded off the loop, finished as the node's
+			// loop would.
+			if err := c.cores[id].FinishSnapshots(); err != nil {
+				c.t.Fatalf("node %d: %v", id, err)
+			}
 			if err := c.cores[id].Process(); err != nil {
 				c.t.Fatalf("node %d: %v", id, err)
 			}
@@ -172,6 +177,10 @@ func (c *cluster) sign(id uint64) {
 	c.t.Helper()
 	c.now = c.now.Add(time.Millisecond)
 	if err := c.cores[id].Sign(c.now); err != nil {
+		c.t.Fatal(err)
+	}
+	// A snapshot's evidence follows its signature, once encoded.
+	if err := c.cores[id].FinishSnapshots(); err != nil {
 		c.t.Fatal(err)
 	}
 }

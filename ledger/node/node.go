@@ -206,9 +206,20 @@ func (n *Node) run() {
 	for {
 		var err error
 		executed := false
+		// While the primary encodes a snapshot, whose evidence comes
+		// next, transactions wait; raft's messages and ticks do not.
+		n.mu.Lock()
+		props, snapDone := n.props, n.core.SnapshotDone()
+		if n.core.Snapshotting() {
+			props = nil
+		}
+		n.mu.Unlock()
 		select {
 		case <-n.stop:
 			return
+		case <-snapDone:
+			n.mu.Lock()
+			err = n.core.FinishSnapshot()
 		case <-signTimer.C:
 			signPending = false
 			n.mu.Lock()
@@ -234,7 +245,7 @@ func (n *Node) run() {
 					more = false
 				}
 			}
-		case p := <-n.props:
+		case p := <-props:
 			n.mu.Lock()
 			executed = true
 			n.execute(p)

@@ -91,6 +91,9 @@ func (c *Core) encodeSnapshot() ([]byte, error) {
 
 // applyEvidence checks a snapshot evidence transaction against the
 // node's own state (after seqno−1) and keeps the snapshot, uncommitted.
+// A backup encodes its own state off its loop (startSnapshot) and
+// compares the digests when that is done; a difference then stops the
+// node, as one found at once would.
 func (c *Core) applyEvidence(e *entry.Entry) error {
 	w := e.Writes[MapSnapshots]
 	if len(w) != 1 {
@@ -100,13 +103,19 @@ func (c *Core) applyEvidence(e *entry.Entry) error {
 	if err != nil || ev.Seqno != e.TxID.Seqno-1 || ev.Seqno != c.tree.Size() {
 		return fmt.Errorf("%w: snapshot evidence %s is not for the state before it", ErrTampered, e.TxID)
 	}
-	b := c.snapCache
-	if c.snapCacheSeqno != ev.Seqno || b == nil {
-		if b, err = c.encodeSnapshot(); err != nil {
-			return err
-		}
+	c.lastSnap = ev.Seqno
+	if b := c.snapCache; b != nil && c.snapCacheSeqno == ev.Seqno {
+		// The primary's own, encoded before it proposed the evidence.
+		c.snapCache = nil
+		return c.keepSnapshot(*ev, e.TxID.Seqno, b)
 	}
-	c.snapCache = nil
+	c.startSnapshot(e.TxID.Seqno, e.TxID.View, ev.Digest)
+	return nil
+}
+
+// keepSnapshot checks an encoded snapshot against its evidence and
+// writes it, uncommitted.
+func (c *Core) keepSnapshot(ev snapshot.Evidence, evidence uint64, b []byte) error {
 	d := snapshot.Digest(b)
 	if hex.EncodeToString(d[:]) != ev.Digest {
 		return fmt.Errorf("%w: snapshot at %d: this node's state differs from the primary's", ErrTampered, ev.Seqno)
@@ -122,9 +131,102 @@ func (c *Core) applyEvidence(e *entry.Entry) error {
 		if err := os.Rename(tmp, filepath.Join(c.snapDir(), snapName(ev.Seqno, false))); err != nil {
 			return err
 		}
-		c.pending = append(c.pending, pendingSnap{ev.Seqno, e.TxID.Seqno})
+		c.pending = append(c.pending, pendingSnap{ev.Seqno, evidence})
 	}
-	c.lastSnap = ev.Seqno
+	return c.commitSnapshots()
+}
+
+// snapJob is a snapshot being encoded off the node's loop: encoding and
+// sealing a large state takes long enough (hundreds of milliseconds for
+// tens of megabytes) that a node doing it on its loop would miss
+// heartbeats, and a primary doing so would lose its office.
+type snapJob struct {
+	evidence uint64 // the evidence transaction's seqno; the snapshot's is one less
+	view     uint64
+	want     string // a backup's: the digest the evidence names ("": the primary's own)
+	gen      uint64
+	done     chan struct{}
+	b        []byte
+	err      error
+}
+
+// ErrSnapshotting: the primary proposes nothing while it encodes a
+// snapshot, whose evidence must come next.
+var ErrSnapshotting = errors.New("node: a snapshot is being taken; retry")
+
+// startSnapshot copies the state after evidence−1 (the copy is cheap: it
+// shares the values) and encodes it in a goroutine.
+func (c *Core) startSnapshot(evidence, view uint64, want string) {
+	s := c.tree.Size()
+	snap := &snapshot.Snapshot{Seqno: s, View: c.views[s-1], Voters: c.logVoters(s),
+		Views: slices.Clone(c.views), Sigs: slices.Clone(c.sigs), State: c.kv.Dump()}
+	snap.Leaves = make([]merkle.Hash, s)
+	for i := range snap.Leaves {
+		snap.Leaves[i], _ = c.tree.Leaf(uint64(i))
+	}
+	j := &snapJob{evidence: evidence, view: view, want: want, gen: c.snapGen, done: make(chan struct{})}
+	secret := c.cfg.Secret
+	go func() {
+		j.b, j.err = snapshot.Encode(snap, secret)
+		close(j.done)
+	}()
+	c.snapJobs = append(c.snapJobs, j)
+}
+
+// Snapshotting reports whether the primary is encoding a snapshot whose
+// evidence it has yet to propose: it proposes nothing else meanwhile.
+func (c *Core) Snapshotting() bool {
+	return len(c.snapJobs) > 0 && c.snapJobs[len(c.snapJobs)-1].want == ""
+}
+
+// SnapshotDone is closed when the oldest snapshot being encoded is
+// ready for FinishSnapshot; nil when none is.
+func (c *Core) SnapshotDone() <-chan struct{} {
+	if len(c.snapJobs) == 0 {
+		return nil
+	}
+	return c.snapJobs[0].done
+}
+
+// FinishSnapshot completes the oldest snapshot encoded (SnapshotDone):
+// the primary proposes its evidence, a backup checks it against the
+// evidence it holds; either keeps the file. A snapshot whose state was
+// rolled back meanwhile, or a primary's that lost its office, is
+// dropped.
+func (c *Core) FinishSnapshot() error {
+	j := c.snapJobs[0]
+	<-j.done
+	c.snapJobs = c.snapJobs[1:]
+	if j.gen != c.snapGen {
+		return nil
+	}
+	if j.err != nil {
+		return j.err
+	}
+	seqno := j.evidence - 1
+	if j.want != "" {
+		return c.keepSnapshot(snapshot.Evidence{Seqno: seqno, Digest: j.want}, j.evidence, j.b)
+	}
+	st, err := c.leading()
+	if err != nil || st.RaftState != raft.StateLeader || st.Term != j.view || c.tree.Size() != seqno {
+		return nil
+	}
+	d := snapshot.Digest(j.b)
+	c.snapCache, c.snapCacheSeqno = j.b, seqno
+	_, err = c.propose(&entry.Entry{TxID: entry.TxID{View: j.view, Seqno: j.evidence}, Flags: entry.FlagSnapshot, Writes: entry.WriteSet{
+		MapSnapshots: {{Key: []byte("evidence"), Value: snapshot.MarshalEvidence(snapshot.Evidence{Seqno: seqno, Digest: hex.EncodeToString(d[:])})}},
+	}})
+	return err
+}
+
+// FinishSnapshots waits for every snapshot being encoded and finishes
+// it (tests drive a Core without its Node).
+func (c *Core) FinishSnapshots() error {
+	for len(c.snapJobs) > 0 {
+		if err := c.FinishSnapshot(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
