@@ -79,6 +79,13 @@ type confAt struct {
 
 // encodeSnapshot encodes the node's state after its last seqno.
 func (c *Core) encodeSnapshot() ([]byte, error) {
+	return snapshot.Encode(c.snapshotState(), c.cfg.Secret)
+}
+
+// snapshotState copies what a snapshot holds of the node after its last
+// seqno (the state's values are shared, not copied: they are never
+// changed in place).
+func (c *Core) snapshotState() *snapshot.Snapshot {
 	s := c.tree.Size()
 	snap := &snapshot.Snapshot{Seqno: s, View: c.views[s-1], Voters: c.logVoters(s),
 		Views: slices.Clone(c.views), Sigs: slices.Clone(c.sigs), State: c.kv.Dump()}
@@ -86,7 +93,7 @@ func (c *Core) encodeSnapshot() ([]byte, error) {
 	for i := range snap.Leaves {
 		snap.Leaves[i], _ = c.tree.Leaf(uint64(i))
 	}
-	return snapshot.Encode(snap, c.cfg.Secret)
+	return snap
 }
 
 // applyEvidence checks a snapshot evidence transaction against the
@@ -154,16 +161,10 @@ type snapJob struct {
 // snapshot, whose evidence must come next.
 var ErrSnapshotting = errors.New("node: a snapshot is being taken; retry")
 
-// startSnapshot copies the state after evidence−1 (the copy is cheap: it
-// shares the values) and encodes it in a goroutine.
+// startSnapshot copies the state after evidence−1 (snapshotState) and
+// encodes it in a goroutine.
 func (c *Core) startSnapshot(evidence, view uint64, want string) {
-	s := c.tree.Size()
-	snap := &snapshot.Snapshot{Seqno: s, View: c.views[s-1], Voters: c.logVoters(s),
-		Views: slices.Clone(c.views), Sigs: slices.Clone(c.sigs), State: c.kv.Dump()}
-	snap.Leaves = make([]merkle.Hash, s)
-	for i := range snap.Leaves {
-		snap.Leaves[i], _ = c.tree.Leaf(uint64(i))
-	}
+	snap := c.snapshotState()
 	j := &snapJob{evidence: evidence, view: view, want: want, gen: c.snapGen, done: make(chan struct{})}
 	secret := c.cfg.Secret
 	go func() {
