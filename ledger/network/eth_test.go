@@ -34,6 +34,7 @@ import (
 	"github.com/confide/confide/ledger/eth/jsonrpc"
 	"github.com/confide/confide/ledger/gov"
 	"github.com/confide/confide/ledger/identity"
+	"github.com/confide/confide/ledger/node"
 	"github.com/confide/confide/ledger/sandbox"
 )
 
@@ -822,4 +823,53 @@ func userID(t *testing.T, dir, name string) string {
 		t.Fatal(err)
 	}
 	return app.UserID(cert)
+}
+
+// TestEthStepDown: transactions the primary held for an earlier nonce
+// are dropped when it stops being primary; their sender's receipt query
+// there says so, and elsewhere they are unknown.
+func TestEthStepDown(t *testing.T) {
+	en := startEth(t, 3, false)
+	ctx := context.Background()
+	primary := func() uint64 {
+		for id, r := range en.running {
+			p := false
+			r.Node.With(func(c *node.Core) { p = c.IsPrimary() })
+			if p {
+				return id
+			}
+		}
+		return 0
+	}
+	var old uint64
+	for deadline := time.Now().Add(10 * time.Second); old == 0; time.Sleep(10 * time.Millisecond) {
+		if old = primary(); old == 0 && time.Now().After(deadline) {
+			t.Fatal("no primary")
+		}
+	}
+	c := en.clients[old]
+	payee := common.HexToAddress("0x00000000000000000000000000000000000000bb")
+	held := en.send(t, c, 3, 1, &payee, big.NewInt(1), nil, 21000) // nonce 0 never comes
+	next := old%3 + 1
+	en.running[old].Node.With(func(c *node.Core) { c.TransferLeader(next) })
+	said := ""
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(said, "stopped being primary"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the held transaction's receipt on the old primary: %q (primary now %d)", said, primary())
+		}
+		if _, err := c.TransactionReceipt(ctx, held.Hash()); err != nil {
+			said = err.Error()
+		}
+	}
+	if !strings.Contains(said, "send it again") {
+		t.Fatalf("the reason says what to do: %q", said)
+	}
+	// Elsewhere: unknown, and the pending nonce is the committed one.
+	nc := en.clients[next]
+	if _, _, err := nc.TransactionByHash(ctx, held.Hash()); !errors.Is(err, ethereum.NotFound) {
+		t.Fatalf("the dropped transaction on node %d: %v", next, err)
+	}
+	if n, err := nc.PendingNonceAt(ctx, en.addr(3)); err != nil || n != 0 {
+		t.Fatalf("pending nonce %d %v", n, err)
+	}
 }

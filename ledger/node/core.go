@@ -566,6 +566,10 @@ func (c *Core) Step(m pb.Message) error { return c.rn.Step(m) }
 // Campaign makes the node stand for election (tests, leadership transfer).
 func (c *Core) Campaign() error { return c.rn.Campaign() }
 
+// TransferLeader asks the primary to hand its office to node to (raft's
+// leadership transfer: to catches up, then campaigns at once).
+func (c *Core) TransferLeader(to uint64) { c.rn.TransferLeader(to) }
+
 // Messages returns the messages to send, and forgets them.
 func (c *Core) Messages() []pb.Message {
 	m := c.out
