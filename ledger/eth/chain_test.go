@@ -199,6 +199,23 @@ func TestRefusals(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+	// A signature that recovers no key (r = s = 0), and one whose s is
+	// in the upper half (EIP-2: malleable).
+	signer := types.LatestSignerForChainID(big.NewInt(DefaultChainID))
+	good := c.sign(0, &types.LegacyTx{Nonce: 1, GasPrice: big.NewInt(params.GWei), Gas: 21000, To: &to})
+	zero, _ := good.WithSignature(signer, make([]byte, 65))
+	v, r, sv := good.RawSignatureValues()
+	high := make([]byte, 65)
+	r.FillBytes(high[:32])
+	new(big.Int).Sub(crypto.S256().Params().N, sv).FillBytes(high[32:64])
+	high[64] = byte(1 - (v.Uint64()-35-2*DefaultChainID)%2)
+	malleable, _ := good.WithSignature(signer, high)
+	for name, tx := range map[string]*types.Transaction{"zero signature": zero, "high s": malleable} {
+		raw, _ := tx.MarshalBinary()
+		if _, _, err := Decode(cfg, raw); err == nil || !strings.Contains(err.Error(), "signature") && !strings.Contains(err.Error(), "v, r, s") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 	var e *Error
 	if _, _, err := Decode(cfg, []byte{0xf8, 0x01}); !errors.As(err, &e) || e.Code != CodeInvalidParams {
 		t.Errorf("garbage: %v", err)

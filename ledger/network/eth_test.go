@@ -308,6 +308,19 @@ func TestEthClient(t *testing.T) {
 	if err := c.SendTransaction(ctx, wrong); err == nil || !strings.Contains(err.Error(), "invalid chain id") {
 		t.Errorf("wrong chain: %v", err)
 	}
+	// Oversized: a body above MaxBody, a batch above MaxBatch.
+	huge := "0x" + strings.Repeat("00", jsonrpc.MaxBody/2+1)
+	var out hexutil.Bytes
+	if err := en.rpcs[1].Call(&out, "eth_call", map[string]any{"to": payee, "data": huge}, "latest"); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("an oversized request: %v", err)
+	}
+	batch := make([]rpc.BatchElem, jsonrpc.MaxBatch+1)
+	for i := range batch {
+		batch[i] = rpc.BatchElem{Method: "eth_chainId", Result: new(hexutil.Uint64)}
+	}
+	if err := en.rpcs[1].BatchCall(batch); err == nil && (batch[0].Error == nil || !strings.Contains(batch[0].Error.Error(), "batch too large")) {
+		t.Errorf("an oversized batch: %v", batch[0].Error)
+	}
 	var res any
 	if err := en.rpcs[1].Call(&res, "eth_noSuchMethod"); err == nil {
 		t.Error("an unknown method answered")
