@@ -35,6 +35,7 @@ import (
 	"github.com/confide/confide/ledger/gov"
 	"github.com/confide/confide/ledger/identity"
 	"github.com/confide/confide/ledger/node"
+	"github.com/confide/confide/ledger/receipt"
 	"github.com/confide/confide/ledger/sandbox"
 )
 
@@ -162,6 +163,24 @@ func TestEthClient(t *testing.T) {
 	var raw map[string]any
 	if err := en.rpcs[2].Call(&raw, "eth_getTransactionReceipt", tx.Hash()); err != nil || raw["ledgerTransactionId"] == "" || raw["ledgerTransactionId"] == nil {
 		t.Fatalf("no ledger transaction in %v (%v)", raw, err)
+	}
+	// The ledger transaction's own receipt proves it offline.
+	svcPEM, _ := os.ReadFile(filepath.Join(en.dir, sandbox.ServiceCert))
+	user := client(t, en.dir, "user0", svcPEM)
+	lrURL := "https://" + en.running[2].RPCAddr + "/app/transactions/" + raw["ledgerTransactionId"].(string) + "/receipt"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		code, out := do(t, user, "GET", lrURL, "")
+		if code == 200 {
+			rb, _ := json.Marshal(out["receipt"])
+			r, err := receipt.Parse(rb)
+			if err != nil || r.Verify(en.svc) != nil || r.TxID != raw["ledgerTransactionId"] {
+				t.Fatalf("the ledger receipt of %v does not verify: %v", raw["ledgerTransactionId"], err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ledger receipt: %d %v", code, out)
+		}
 	}
 
 	// Nonces sent out of order: the later ones wait for the gap to fill.
