@@ -118,5 +118,6 @@ require (
 	golang.org/x/sync v0.24.0 // indirect
 	golang.org/x/term v0.45.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
+	gonum.org/v1/gonum v0.17.0
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 )

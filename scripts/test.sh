@@ -29,6 +29,10 @@ command -v npm >/dev/null || need+=(npm)
 command -v psql >/dev/null || need+=(postgresql-client) # psql against confide's SQL server
 [ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql)
 command -v gcc >/dev/null || need+=(gcc) # cgo: SQLite and PostgreSQL's parser
+# The ML baselines the differential tests compare against (importable from
+# /usr/bin/python3 only: Debian's packages).
+/usr/bin/python3 -c 'import sklearn' 2>/dev/null || need+=(python3-sklearn)
+/usr/bin/python3 -c 'import xgboost' 2>/dev/null || need+=(python3-xgboost)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi
@@ -44,6 +48,7 @@ if [ ! -f ledger/eth/contracts/node_modules/solc/package.json ]; then
   npm ci --silent --no-audit --no-fund --prefix ledger/eth/contracts
 fi
 export CONFIDE_SOLC_CHECK=1
+export CONFIDE_ML_CHECK=1 # the ML baselines must run, not skip
 
 go mod download
 echo "== go vet"
