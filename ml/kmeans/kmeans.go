@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"sync"
 
 	"github.com/confide/confide/ml/dataset"
 )
@@ -173,16 +175,50 @@ func lloyd(x [][]float64, c [][]float64, maxIter int, tol float64) ([][]float64,
 		sums[i] = make([]float64, nf)
 	}
 	counts := make([]int, k)
+	// Assignment runs over row blocks in parallel, each with its own
+	// sums, added in block order (a result independent of scheduling).
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(x)/4096))
+	type part struct {
+		sums   [][]float64
+		counts []int
+	}
+	parts := make([]part, workers)
+	for w := range parts {
+		parts[w].sums = make([][]float64, k)
+		for i := range k {
+			parts[w].sums[i] = make([]float64, nf)
+		}
+		parts[w].counts = make([]int, k)
+	}
 	for range maxIter {
+		var wg sync.WaitGroup
+		for w := range workers {
+			lo, hi := w*len(x)/workers, (w+1)*len(x)/workers
+			pt := parts[w]
+			wg.Go(func() {
+				for i := range pt.sums {
+					clear(pt.sums[i])
+					pt.counts[i] = 0
+				}
+				for _, row := range x[lo:hi] {
+					j, _ := nearest(c, row)
+					pt.counts[j]++
+					s := pt.sums[j]
+					for f, v := range row {
+						s[f] += v
+					}
+				}
+			})
+		}
+		wg.Wait()
 		for i := range sums {
 			clear(sums[i])
 			counts[i] = 0
-		}
-		for _, row := range x {
-			j, _ := nearest(c, row)
-			counts[j]++
-			for f, v := range row {
-				sums[j][f] += v
+			for _, pt := range parts {
+				counts[i] += pt.counts[i]
+				for f, v := range pt.sums[i] {
+					sums[i][f] += v
+				}
 			}
 		}
 		shift := 0.0

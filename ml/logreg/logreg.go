@@ -16,6 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 
 	"gonum.org/v1/gonum/optimize"
 
@@ -104,26 +106,52 @@ func Train(d *dataset.Dataset, p Params) (*Model, error) {
 	var lastX []float64
 	var lastF float64
 	lastG := make([]float64, nf+1)
+	// The sums run over row blocks in parallel; each block's partial
+	// sums are added in block order, so a result does not depend on
+	// scheduling.
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(x)/4096))
+	parts := make([][]float64, workers) // per block: gradient, then f
+	for i := range parts {
+		parts[i] = make([]float64, nf+2)
+	}
 	eval := func(theta []float64) {
 		if lastX != nil && equal(lastX, theta) {
 			return
 		}
 		lastX = append(lastX[:0], theta...)
 		w, b := theta[:nf], theta[nf]
-		f := 0.0
+		var wg sync.WaitGroup
+		for k := range workers {
+			lo, hi := k*len(x)/workers, (k+1)*len(x)/workers
+			g := parts[k]
+			wg.Go(func() {
+				clear(g)
+				f := 0.0
+				for i := lo; i < hi; i++ {
+					row := x[i]
+					z := b
+					for j, v := range row {
+						z += w[j] * v
+					}
+					// log(1+e^z) − y·z, stably.
+					f += softplus(z) - y[i]*z
+					r := sigmoid(z) - y[i]
+					for j, v := range row {
+						g[j] += r * v
+					}
+					g[nf] += r
+				}
+				g[nf+1] = f
+			})
+		}
+		wg.Wait()
 		clear(lastG)
-		for i, row := range x {
-			z := b
-			for j, v := range row {
-				z += w[j] * v
+		f := 0.0
+		for _, g := range parts {
+			for j := range nf + 1 {
+				lastG[j] += p.C * g[j]
 			}
-			// log(1+e^z) − y·z, stably.
-			f += softplus(z) - y[i]*z
-			r := p.C * (sigmoid(z) - y[i])
-			for j, v := range row {
-				lastG[j] += r * v
-			}
-			lastG[nf] += r
+			f += g[nf+1]
 		}
 		f *= p.C
 		for j := range nf {
