@@ -147,11 +147,14 @@ func seed(x [][]float64, k int, rng *rand.Rand) [][]float64 {
 			} else {
 				idx = rng.IntN(n)
 			}
-			p := 0.0
-			for i, row := range x {
-				cand[i] = min(closest[i], dist2(row, x[idx]))
-				p += cand[i]
-			}
+			p := blocks(len(x), func(lo, hi int) float64 {
+				s := 0.0
+				for i := lo; i < hi; i++ {
+					cand[i] = min(closest[i], dist2(x[i], x[idx]))
+					s += cand[i]
+				}
+				return s
+			})
 			if p < bestPot {
 				bestPot, bestIdx = p, idx
 				copy(bestD, cand)
@@ -162,6 +165,24 @@ func seed(x [][]float64, k int, rng *rand.Rand) [][]float64 {
 		pot = bestPot
 	}
 	return centers
+}
+
+// blocks runs f over row blocks in parallel and adds the blocks' results
+// in block order.
+func blocks(n int, f func(lo, hi int) float64) float64 {
+	workers := min(runtime.GOMAXPROCS(0), max(1, n/4096))
+	out := make([]float64, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*n/workers, (w+1)*n/workers
+		wg.Go(func() { out[w] = f(lo, hi) })
+	}
+	wg.Wait()
+	s := 0.0
+	for _, v := range out {
+		s += v
+	}
+	return s
 }
 
 // lloyd runs Lloyd's iterations from centres c until the centres' total
@@ -237,11 +258,14 @@ func lloyd(x [][]float64, c [][]float64, maxIter int, tol float64) ([][]float64,
 			break
 		}
 	}
-	inertia := 0.0
-	for _, row := range x {
-		_, d := nearest(c, row)
-		inertia += d
-	}
+	inertia := blocks(len(x), func(lo, hi int) float64 {
+		s := 0.0
+		for _, row := range x[lo:hi] {
+			_, d := nearest(c, row)
+			s += d
+		}
+		return s
+	})
 	return c, inertia
 }
 
