@@ -91,12 +91,21 @@ func Train(d *dataset.Dataset, p Params) (*Model, error) {
 	}
 	nf := len(d.Features)
 	m := &Model{Format: FormatName, Version: 1, Features: d.Features, Label: d.Label, Params: p}
-	x := d.X
 	if p.Standardize {
 		m.Mean, m.Scale = moments(d.X, nf)
-		x = make([][]float64, len(d.X))
-		for i, row := range d.X {
-			x[i] = m.standardize(row)
+	}
+	// One contiguous row-major copy (standardised if asked): the
+	// objective streams through it dozens of times.
+	n := len(d.X)
+	x := make([]float64, n*nf)
+	for i, row := range d.X {
+		r := x[i*nf : (i+1)*nf]
+		if m.Mean != nil {
+			for j, v := range row {
+				r[j] = (v - m.Mean[j]) / m.Scale[j]
+			}
+		} else {
+			copy(r, row)
 		}
 	}
 	y := d.Y
@@ -109,7 +118,7 @@ func Train(d *dataset.Dataset, p Params) (*Model, error) {
 	// The sums run over row blocks in parallel; each block's partial
 	// sums are added in block order, so a result does not depend on
 	// scheduling.
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(x)/4096))
+	workers := min(runtime.GOMAXPROCS(0), max(1, n/4096))
 	parts := make([][]float64, workers) // per block: gradient, then f
 	for i := range parts {
 		parts[i] = make([]float64, nf+2)
@@ -122,26 +131,34 @@ func Train(d *dataset.Dataset, p Params) (*Model, error) {
 		w, b := theta[:nf], theta[nf]
 		var wg sync.WaitGroup
 		for k := range workers {
-			lo, hi := k*len(x)/workers, (k+1)*len(x)/workers
+			lo, hi := k*n/workers, (k+1)*n/workers
 			g := parts[k]
 			wg.Go(func() {
 				clear(g)
-				f := 0.0
+				gw := g[:nf]
+				f, gb := 0.0, 0.0
 				for i := lo; i < hi; i++ {
-					row := x[i]
+					row := x[i*nf : (i+1)*nf : (i+1)*nf]
 					z := b
 					for j, v := range row {
 						z += w[j] * v
 					}
-					// log(1+e^z) − y·z, stably.
-					f += softplus(z) - y[i]*z
-					r := sigmoid(z) - y[i]
-					for j, v := range row {
-						g[j] += r * v
+					// log(1+e^z) − y·z and σ(z) − y from one exponential.
+					e := math.Exp(-math.Abs(z))
+					var sp, sg float64
+					if z > 0 {
+						sp, sg = z+math.Log1p(e), 1/(1+e)
+					} else {
+						sp, sg = math.Log1p(e), e/(1+e)
 					}
-					g[nf] += r
+					f += sp - y[i]*z
+					r := sg - y[i]
+					for j, v := range row {
+						gw[j] += r * v
+					}
+					gb += r
 				}
-				g[nf+1] = f
+				g[nf], g[nf+1] = gb, f
 			})
 		}
 		wg.Wait()
