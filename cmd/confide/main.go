@@ -68,6 +68,7 @@ State lives under $CONFIDE_HOME (default ~/.confide).`,
 		newEnclaveCmd(self),
 		newVetCmd(),
 		newDemoCmd(self),
+		newMLCmd(),
 		newLedgerCmd(self),
 		newEthCmd(),
 	)

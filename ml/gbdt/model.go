@@ -1,0 +1,130 @@
+package gbdt
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Model is a trained ensemble: the sum of its trees' leaves plus the base
+// margin, all in float32 as XGBoost computes it.
+type Model struct {
+	objective string
+	baseScore float32
+	// boostFromAverage is XGBoost's flag of the same name, carried only so
+	// that a model read and written again is unchanged; 1.7 ignores it.
+	boostFromAverage bool
+	// scalePosWeight is the objective's parameter as XGBoost wrote it,
+	// "" for "1"; it only matters in training, so it is only carried.
+	scalePosWeight string
+	numFeature     int
+	featureNames   []string // nil or numFeature names
+	featureTypes   []string // nil or numFeature XGBoost type names
+	attributes     map[string]string
+	trees          []tree
+}
+
+// tree is one regression tree in XGBoost's layout: node 0 is the root; a
+// leaf has left == right == -1 and its value in cond.
+type tree struct {
+	left, right, parent []int32
+	feature             []int32
+	cond                []float32 // split threshold (go left if x < cond), or leaf value
+	defaultLeft         []bool    // where a missing (NaN) value goes
+	// Training statistics, kept for XGBoost's file format only.
+	baseWeight, lossChange, sumHess []float32
+}
+
+func (t *tree) numNodes() int { return len(t.left) }
+
+// addNode appends a leaf and returns its id.
+func (t *tree) addNode(parent int32, leaf, baseWeight, sumHess float32) int32 {
+	id := int32(len(t.left))
+	t.left = append(t.left, -1)
+	t.right = append(t.right, -1)
+	t.parent = append(t.parent, parent)
+	t.feature = append(t.feature, 0)
+	t.cond = append(t.cond, leaf)
+	t.defaultLeft = append(t.defaultLeft, false)
+	t.baseWeight = append(t.baseWeight, baseWeight)
+	t.lossChange = append(t.lossChange, 0)
+	t.sumHess = append(t.sumHess, sumHess)
+	return id
+}
+
+// leaf returns the leaf x falls into.
+func (t *tree) leaf(x []float64) int32 {
+	n := int32(0)
+	for t.left[n] >= 0 {
+		v := float32(x[t.feature[n]])
+		switch {
+		case v != v: // NaN: missing
+			if t.defaultLeft[n] {
+				n = t.left[n]
+			} else {
+				n = t.right[n]
+			}
+		case v < t.cond[n]:
+			n = t.left[n]
+		default:
+			n = t.right[n]
+		}
+	}
+	return n
+}
+
+// Objective is the learning objective, BinaryLogistic or RegSquaredError.
+func (m *Model) Objective() string { return m.objective }
+
+// NumFeatures is how many values PredictMargin and Predict take.
+func (m *Model) NumFeatures() int { return m.numFeature }
+
+// FeatureNames are the training features' names, or nil if the model
+// does not record them.
+func (m *Model) FeatureNames() []string { return slices.Clone(m.featureNames) }
+
+// NumTrees is the number of trees (boosting rounds).
+func (m *Model) NumTrees() int { return len(m.trees) }
+
+// baseMargin is base_score on the margin scale.
+func (m *Model) baseMargin() float32 { return baseMargin(m.objective, m.baseScore) }
+
+func baseMargin(objective string, baseScore float32) float32 {
+	if objective == BinaryLogistic {
+		// XGBoost's ProbToMargin: -log(1/p - 1), in float32.
+		return float32(-math.Log(float64(1/baseScore - 1)))
+	}
+	return baseScore
+}
+
+// PredictMargin is the raw score of x: the log-odds for binary:logistic,
+// the prediction itself for reg:squarederror. x holds NumFeatures values
+// (compared in float32, as XGBoost does); NaN means missing. It panics if
+// len(x) differs from NumFeatures.
+func (m *Model) PredictMargin(x []float64) float64 {
+	if len(x) != m.numFeature {
+		panic(fmt.Sprintf("gbdt: PredictMargin: got %d values, the model has %d features", len(x), m.numFeature))
+	}
+	s := m.baseMargin()
+	for i := range m.trees {
+		t := &m.trees[i]
+		s += t.cond[t.leaf(x)]
+	}
+	return float64(s)
+}
+
+// Predict is the prediction for x: a probability for binary:logistic, the
+// value for reg:squarederror. See PredictMargin.
+func (m *Model) Predict(x []float64) float64 {
+	s := m.PredictMargin(x)
+	if m.objective == BinaryLogistic {
+		return float64(sigmoid(float32(s)))
+	}
+	return s
+}
+
+// sigmoid is XGBoost's common::Sigmoid: 1/(1+exp(-x)) in float32.
+func sigmoid(x float32) float32 {
+	e := float32(math.Exp(-float64(x)))
+	return 1 / (1 + e)
+}
