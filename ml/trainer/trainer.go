@@ -1,0 +1,328 @@
+// Package trainer is what runs inside the training enclave of a
+// multi-party job (spec/ml-manifest.md): it checks that every party
+// signed the manifest, obtains each party's data key (from the key
+// broker, after attestation, in production), reads each party's
+// encrypted file from the untrusted host's storage — checking it is the
+// file the manifest names, and that it decrypts, parses and matches the
+// schema — trains on the union of the parties' rows less a held-out
+// share, measures the model on the held-out rows, and returns the model
+// and a training report encrypted to each recipient, the report bound to
+// the trainer's evidence. Any failure names the party or file and ends
+// the job before anything is trained.
+package trainer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+
+	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/ml/dataset"
+	"github.com/confide/confide/ml/encfile"
+	"github.com/confide/confide/ml/gbdt"
+	"github.com/confide/confide/ml/kmeans"
+	"github.com/confide/confide/ml/logreg"
+	"github.com/confide/confide/ml/manifest"
+	"github.com/confide/confide/ml/output"
+)
+
+// Keys supplies a party's data key for the job.
+type Keys interface {
+	DataKey(ctx context.Context, m *manifest.Manifest, hash [32]byte, party string) ([]byte, error)
+}
+
+// Store is the host's storage, addressed by a file's SHA-256 (hex).
+type Store interface {
+	Open(sha256 string) (io.ReadCloser, error)
+}
+
+// Report is what every recipient learns of the training (JSON).
+type Report struct {
+	Version   int            `json:"version"`
+	Job       string         `json:"job"`
+	Manifest  string         `json:"manifest_sha256"`
+	Model     string         `json:"model_sha256"`
+	Algorithm string         `json:"algorithm"`
+	Parties   []PartyReport  `json:"parties"`
+	Metrics   map[string]any `json:"metrics"`
+	Released  bool           `json:"released"`
+}
+
+// PartyReport is one party's share of the rows.
+type PartyReport struct {
+	Name        string `json:"name"`
+	Rows        int    `json:"rows"`
+	TrainRows   int    `json:"train_rows"`
+	HoldoutRows int    `json:"holdout_rows"`
+}
+
+// Result is a finished job.
+type Result struct {
+	Report     Report
+	ReportJSON []byte
+	// Evidence is the trainer's attestation evidence whose report data
+	// is the manifest hash (nonce) and the report's hash (runtime data).
+	Evidence []byte
+	// Outputs are each recipient's envelopes: the report, and the model
+	// if the manifest releases it.
+	Outputs map[string][]*output.Envelope
+	// Model stays in the enclave: predictions only, when not released.
+	Model []byte
+}
+
+// ErrData wraps every problem with a party's data.
+var ErrData = errors.New("trainer: data")
+
+func dataErr(party, format string, args ...any) error {
+	return fmt.Errorf("%w: party %s: %s", ErrData, party, fmt.Sprintf(format, args...))
+}
+
+// partyErr wraps err, naming the party.
+func partyErr(party string, err error) error {
+	return fmt.Errorf("%w: party %s: %w", ErrData, party, err)
+}
+
+// Run runs a job.
+func Run(ctx context.Context, manifestBytes []byte, sigs *manifest.Signatures, keys Keys, store Store, att enclave.Attester) (*Result, error) {
+	m, err := manifest.Verify(manifestBytes, sigs)
+	if err != nil {
+		return nil, err
+	}
+	hash := manifest.Hash(manifestBytes)
+	// Each party's rows, in the schema's column order.
+	tables := make([]*dataset.Dataset, len(m.Parties))
+	for i, p := range m.Parties {
+		key, err := keys.DataKey(ctx, m, hash, p.Name)
+		if err != nil {
+			return nil, fmt.Errorf("trainer: party %s's data key: %w", p.Name, err)
+		}
+		d, err := readParty(store, p, key, m.Schema)
+		clear(key)
+		if err != nil {
+			return nil, err
+		}
+		tables[i] = d
+	}
+	train, holdout, reports := split(m, tables)
+	model, metrics, err := fit(m, train, holdout)
+	if err != nil {
+		return nil, err
+	}
+	mh := sha256.Sum256(model)
+	rep := Report{Version: 1, Job: m.Job, Manifest: hex.EncodeToString(hash[:]), Model: hex.EncodeToString(mh[:]),
+		Algorithm: m.Algorithm.Name, Parties: reports, Metrics: metrics, Released: m.Output.Release}
+	repJSON, err := json.Marshal(rep)
+	if err != nil {
+		return nil, err
+	}
+	rd, err := enclave.NewReportData(hash[:], repJSON)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := att.Evidence(ctx, rd)
+	if err != nil {
+		return nil, fmt.Errorf("trainer: evidence for the report: %w", err)
+	}
+	res := &Result{Report: rep, ReportJSON: repJSON, Evidence: ev, Outputs: map[string][]*output.Envelope{}}
+	if !m.Output.Release {
+		res.Model = model
+	}
+	for _, r := range m.Output.Recipients {
+		p, _ := m.Party(r)
+		pub, err := p.OutputPublicKey()
+		if err != nil {
+			return nil, err
+		}
+		env, err := output.Seal(pub, hash, r, "report", repJSON)
+		if err != nil {
+			return nil, err
+		}
+		res.Outputs[r] = append(res.Outputs[r], env)
+		if m.Output.Release {
+			env, err := output.Seal(pub, hash, r, "model", model)
+			if err != nil {
+				return nil, err
+			}
+			res.Outputs[r] = append(res.Outputs[r], env)
+		}
+	}
+	return res, nil
+}
+
+// readParty reads, checks and decrypts one party's file.
+func readParty(store Store, p manifest.Party, key []byte, schema manifest.Schema) (*dataset.Dataset, error) {
+	f, err := store.Open(p.Data.SHA256)
+	if err != nil {
+		return nil, dataErr(p.Name, "the host has no file %s…: %v", p.Data.SHA256[:12], err)
+	}
+	defer f.Close()
+	// The whole file is hashed as it is read; plaintext is used only
+	// once the hash matched (a swapped or replayed file is named as
+	// such, not merely as undecryptable).
+	h := sha256.New()
+	r, err := encfile.NewReader(io.TeeReader(io.LimitReader(f, p.Data.Bytes+1), h), key)
+	if err != nil {
+		return nil, partyErr(p.Name, err)
+	}
+	plain, err := io.ReadAll(r)
+	if err != nil {
+		return nil, partyErr(p.Name, err)
+	}
+	io.Copy(h, f) // anything after the last chunk
+	if got := hex.EncodeToString(h.Sum(nil)); got != p.Data.SHA256 {
+		clear(plain)
+		return nil, dataErr(p.Name, "the host's file is not the one the manifest names (sha256 %s…, want %s…)", got[:12], p.Data.SHA256[:12])
+	}
+	d, err := dataset.ReadCSV(bytes.NewReader(plain), p.Name+"'s data", schema.Label)
+	clear(plain)
+	if err != nil {
+		return nil, partyErr(p.Name, err)
+	}
+	// Columns by name, in the schema's order; no more, no fewer.
+	pos := map[string]int{}
+	for i, f := range d.Features {
+		pos[f] = i
+	}
+	if len(d.Features) != len(schema.Features) {
+		return nil, dataErr(p.Name, "%d feature columns, the schema has %d", len(d.Features), len(schema.Features))
+	}
+	idx := make([]int, len(schema.Features))
+	for i, f := range schema.Features {
+		j, ok := pos[f]
+		if !ok {
+			return nil, dataErr(p.Name, "no column %q, which the schema names", f)
+		}
+		idx[i] = j
+	}
+	for r, row := range d.X {
+		out := make([]float64, len(idx))
+		for i, j := range idx {
+			out[i] = row[j]
+		}
+		d.X[r] = out
+	}
+	d.Features = schema.Features
+	return d, nil
+}
+
+// split keeps out each party's holdout share, drawn with the manifest's
+// seed, and joins the rest.
+func split(m *manifest.Manifest, tables []*dataset.Dataset) (train, holdout *dataset.Dataset, reps []PartyReport) {
+	train = &dataset.Dataset{Features: m.Schema.Features, Label: m.Schema.Label}
+	holdout = &dataset.Dataset{Features: m.Schema.Features, Label: m.Schema.Label}
+	rng := rand.New(rand.NewPCG(m.Seed, 0x686f6c646f7574)) // "holdout"
+	for i, d := range tables {
+		n := d.Rows()
+		k := int(math.Round(m.Holdout * float64(n)))
+		perm := rng.Perm(n)
+		out := map[int]bool{}
+		for _, r := range perm[:k] {
+			out[r] = true
+		}
+		for r := range n {
+			dst := train
+			if out[r] {
+				dst = holdout
+			}
+			dst.X = append(dst.X, d.X[r])
+			if d.Y != nil {
+				dst.Y = append(dst.Y, d.Y[r])
+			}
+		}
+		reps = append(reps, PartyReport{Name: m.Parties[i].Name, Rows: n, TrainRows: n - k, HoldoutRows: k})
+	}
+	return train, holdout, reps
+}
+
+// fit trains the manifest's algorithm and measures it on the held-out
+// rows.
+func fit(m *manifest.Manifest, train, holdout *dataset.Dataset) ([]byte, map[string]any, error) {
+	metrics := map[string]any{"train_rows": train.Rows(), "holdout_rows": holdout.Rows()}
+	if train.Rows() == 0 {
+		return nil, nil, fmt.Errorf("%w: no training rows", ErrData)
+	}
+	switch m.Algorithm.Name {
+	case "gbdt":
+		p, _ := m.GBDT()
+		if p.Objective == gbdt.BinaryLogistic {
+			if err := train.CheckBinary(); err != nil {
+				return nil, nil, fmt.Errorf("%w: %v", ErrData, err)
+			}
+		}
+		mod, err := gbdt.Train(train, p)
+		if err != nil {
+			return nil, nil, err
+		}
+		binaryMetrics(metrics, holdout, mod.Predict, p.Objective == gbdt.BinaryLogistic)
+		b, err := mod.MarshalXGBoostJSON()
+		return b, metrics, err
+	case "logreg":
+		p, _ := m.LogReg()
+		mod, err := logreg.Train(train, p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", ErrData, err)
+		}
+		binaryMetrics(metrics, holdout, mod.Predict, true)
+		metrics["converged"] = mod.Converged
+		b, err := json.Marshal(mod)
+		return b, metrics, err
+	case "kmeans":
+		p, _ := m.KMeans()
+		if p.K > train.Rows() {
+			return nil, nil, fmt.Errorf("%w: %d clusters from %d training rows", ErrData, p.K, train.Rows())
+		}
+		mod, err := kmeans.Train(train, p)
+		if err != nil {
+			return nil, nil, err
+		}
+		metrics["train_inertia"] = mod.Inertia
+		in := 0.0
+		for _, x := range holdout.X {
+			c := mod.Centers[mod.Predict(x)]
+			for j, v := range x {
+				in += (v - c[j]) * (v - c[j])
+			}
+		}
+		metrics["holdout_inertia"] = in
+		b, err := json.Marshal(mod)
+		return b, metrics, err
+	}
+	return nil, nil, fmt.Errorf("trainer: algorithm %q", m.Algorithm.Name)
+}
+
+func binaryMetrics(metrics map[string]any, d *dataset.Dataset, predict func([]float64) float64, binary bool) {
+	if d.Rows() == 0 {
+		return
+	}
+	if !binary {
+		se := 0.0
+		for i, x := range d.X {
+			e := predict(x) - d.Y[i]
+			se += e * e
+		}
+		metrics["holdout_rmse"] = math.Sqrt(se / float64(d.Rows()))
+		return
+	}
+	correct, ll := 0, 0.0
+	for i, x := range d.X {
+		p := predict(x)
+		if (p >= 0.5) == (d.Y[i] == 1) {
+			correct++
+		}
+		p = math.Min(math.Max(p, 1e-15), 1-1e-15)
+		if d.Y[i] == 1 {
+			ll -= math.Log(p)
+		} else {
+			ll -= math.Log(1 - p)
+		}
+	}
+	metrics["holdout_accuracy"] = float64(correct) / float64(d.Rows())
+	metrics["holdout_logloss"] = ll / float64(d.Rows())
+}

@@ -1,0 +1,245 @@
+package trainer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/enclave/sim/simtest"
+	"github.com/confide/confide/ml/data"
+	"github.com/confide/confide/ml/dataset"
+	"github.com/confide/confide/ml/encfile"
+	"github.com/confide/confide/ml/gbdt"
+	"github.com/confide/confide/ml/manifest"
+	"github.com/confide/confide/ml/output"
+	"github.com/confide/confide/ml/party"
+)
+
+// dirStore is the host's storage: files named by their SHA-256.
+type dirStore string
+
+func (d dirStore) Open(h string) (io.ReadCloser, error) { return os.Open(filepath.Join(string(d), h)) }
+
+func (d dirStore) put(t *testing.T, b []byte) string {
+	h := sha256.Sum256(b)
+	name := hex.EncodeToString(h[:])
+	if err := os.WriteFile(filepath.Join(string(d), name), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// mapKeys stands in for the key broker in these unit tests of the
+// trainer's own checks; the protocol's end-to-end test releases keys
+// from the real broker.
+type mapKeys map[string][]byte
+
+func (k mapKeys) DataKey(_ context.Context, _ *manifest.Manifest, _ [32]byte, party string) ([]byte, error) {
+	key, ok := k[party]
+	if !ok {
+		return nil, errors.New("no key released")
+	}
+	return bytes.Clone(key), nil
+}
+
+type job struct {
+	parties  []*party.Keys
+	plain    [][]byte
+	enc      [][]byte
+	store    dirStore
+	keys     mapKeys
+	manifest []byte
+	sigs     manifest.Signatures
+}
+
+// newJob splits the breast-cancer rows unevenly among three hospitals.
+func newJob(t *testing.T, release bool) *job {
+	t.Helper()
+	lines := strings.SplitAfter(strings.TrimSpace(string(data.BreastCancerCSV)), "\n")
+	head, rows := lines[0], lines[1:]
+	cuts := []int{0, 100, 300, len(rows)}
+	j := &job{store: dirStore(t.TempDir()), keys: mapKeys{}}
+	var ps []map[string]any
+	for i := range 3 {
+		k, err := party.Generate(fmt.Sprintf("h%d", i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain := []byte(head + strings.Join(rows[cuts[i]:cuts[i+1]], "") + "\n")
+		enc, err := encfile.Encrypt(plain, k.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := j.store.put(t, enc)
+		j.parties, j.plain, j.enc = append(j.parties, k), append(j.plain, plain), append(j.enc, enc)
+		j.keys[k.Name] = k.Data
+		pub := k.Public()
+		ps = append(ps, map[string]any{"name": pub.Name, "signing_key": pub.SigningKey, "output_key": pub.OutputKey,
+			"data": map[string]any{"sha256": h, "bytes": len(enc)}})
+	}
+	d, _ := dataset.ReadCSV(bytes.NewReader(data.BreastCancerCSV), "bc", "malignant")
+	m := map[string]any{"version": 1, "job": "hospitals", "parties": ps,
+		"trainer":   map[string]any{"policy": json.RawMessage(`{"version":"1.0.0","allOf":[{"claim":"platform","equals":"sim"}]}`), "allow_simulation": true},
+		"schema":    map[string]any{"features": d.Features, "label": "malignant"},
+		"algorithm": map[string]any{"name": "gbdt", "params": map[string]any{"objective": "binary:logistic", "num_boost_round": 30, "max_depth": 4, "eta": 0.3, "lambda": 1, "alpha": 0, "min_child_weight": 1, "gamma": 0, "max_bin": 256, "base_score": 0.5}},
+		"holdout":   0.2, "seed": 7,
+		"output": map[string]any{"recipients": []string{"h1", "h2", "h3"}, "release": release}}
+	j.manifest, _ = json.MarshalIndent(m, "", " ")
+	for _, k := range j.parties {
+		if err := manifest.Sign(j.manifest, &j.sigs, k.Name, k.Sign); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return j
+}
+
+func TestJob(t *testing.T) {
+	plat := simtest.Start(t)
+	j := newJob(t, true)
+	ctx := context.Background()
+	res, err := Run(ctx, j.manifest, &j.sigs, j.keys, j.store, plat.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := res.Report
+	if rep.Parties[0].Rows != 100 || rep.Parties[1].Rows != 200 || rep.Parties[2].Rows != 269 || rep.Parties[0].HoldoutRows != 20 {
+		t.Fatalf("report %+v", rep.Parties)
+	}
+	if acc := rep.Metrics["holdout_accuracy"].(float64); acc < 0.9 {
+		t.Fatalf("held-out accuracy %v", acc)
+	}
+	// The report is bound to the trainer's evidence: the manifest hash
+	// as the nonce, the report's hash as the runtime data.
+	claims, err := plat.Verifier().Verify(ctx, res.Evidence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mh := manifest.Hash(j.manifest)
+	want, _ := enclave.NewReportData(mh[:], res.ReportJSON)
+	if claims.ReportData != want {
+		t.Fatal("the evidence does not bind the report")
+	}
+	// Each recipient opens its own report and model, and the model is
+	// the one the report names.
+	for _, k := range j.parties {
+		envs := res.Outputs[k.Name]
+		if len(envs) != 2 {
+			t.Fatalf("%s: %d envelopes", k.Name, len(envs))
+		}
+		model, err := output.Open(k.Out, mh, k.Name, envs[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := sha256.Sum256(model); hex.EncodeToString(h[:]) != rep.Model {
+			t.Fatal("the model is not the one the report names")
+		}
+		if _, err := gbdt.ReadXGBoostJSON(model); err != nil {
+			t.Fatal(err)
+		}
+		// Another party's envelope does not open with this key.
+		other := res.Outputs[j.parties[(len(k.Name)+1)%3].Name][1]
+		if other.Recipient != k.Name {
+			if _, err := output.Open(k.Out, mh, other.Recipient, other); err == nil {
+				t.Fatal("opened another party's model")
+			}
+		}
+	}
+	if res.Model != nil {
+		t.Fatal("a released model also kept")
+	}
+	// Prediction only: recipients get the report, the model stays.
+	p := newJob(t, false)
+	res, err = Run(ctx, p.manifest, &p.sigs, p.keys, p.store, plat.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Model == nil || len(res.Outputs["h1"]) != 1 || res.Outputs["h1"][0].What != "report" {
+		t.Fatal("a prediction-only model left the enclave")
+	}
+}
+
+// Every bad input: a clear error naming the party, nothing trained.
+func TestBadInput(t *testing.T) {
+	plat := simtest.Start(t)
+	ctx := context.Background()
+	run := func(j *job) error {
+		_, err := Run(ctx, j.manifest, &j.sigs, j.keys, j.store, plat.Client)
+		return err
+	}
+	j := newJob(t, true)
+	j.sigs.Signatures = j.sigs.Signatures[:2]
+	if err := run(j); !errors.Is(err, manifest.ErrUnsigned) || !strings.Contains(err.Error(), "h3 has not signed") {
+		t.Errorf("unsigned: %v", err)
+	}
+
+	j = newJob(t, true)
+	j.keys["h2"] = encfile.NewKey()
+	if err := run(j); !errors.Is(err, ErrData) || !strings.Contains(err.Error(), "party h2") || !errors.Is(err, encfile.ErrAuth) {
+		t.Errorf("a wrong key: %v", err)
+	}
+
+	j = newJob(t, true)
+	delete(j.keys, "h1")
+	if err := run(j); err == nil || !strings.Contains(err.Error(), "party h1's data key") {
+		t.Errorf("no key: %v", err)
+	}
+
+	// The host swaps h1's and h2's files.
+	j = newJob(t, true)
+	m, _ := manifest.Parse(j.manifest)
+	os.WriteFile(filepath.Join(string(j.store), m.Parties[0].Data.SHA256), j.enc[1], 0o644)
+	if err := run(j); !errors.Is(err, ErrData) || !strings.Contains(err.Error(), "party h1") {
+		t.Errorf("swapped files: %v", err)
+	}
+
+	// Tampered and truncated ciphertext.
+	for name, edit := range map[string]func([]byte) []byte{
+		"tampered":  func(b []byte) []byte { b = bytes.Clone(b); b[len(b)/2] ^= 1; return b },
+		"truncated": func(b []byte) []byte { return b[:len(b)-10] },
+	} {
+		j = newJob(t, true)
+		m, _ := manifest.Parse(j.manifest)
+		os.WriteFile(filepath.Join(string(j.store), m.Parties[2].Data.SHA256), edit(j.enc[2]), 0o644)
+		if err := run(j); !errors.Is(err, ErrData) || !strings.Contains(err.Error(), "party h3") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+
+	// A party whose table does not match the schema, or holds bad
+	// cells: its own file, encrypted and named in a manifest all signed.
+	for name, c := range map[string]struct {
+		edit func(string) string
+		want string
+	}{
+		"schema":  {func(s string) string { return strings.Replace(s, "mean_radius", "radius", 1) }, `no column "mean_radius"`},
+		"NaN":     {func(s string) string { return strings.Replace(s, "17.99", "NaN", 1) }, "not a finite number"},
+		"empty":   {func(s string) string { return strings.Replace(s, "17.99", "", 1) }, "empty cell"},
+		"letters": {func(s string) string { return strings.Replace(s, "17.99", "seventeen", 1) }, "not a number"},
+	} {
+		j = newJob(t, true)
+		k := j.parties[0]
+		enc, _ := encfile.Encrypt([]byte(c.edit(string(j.plain[0]))), k.Data)
+		h := j.store.put(t, enc)
+		var mm map[string]any
+		json.Unmarshal(j.manifest, &mm)
+		mm["parties"].([]any)[0].(map[string]any)["data"] = map[string]any{"sha256": h, "bytes": len(enc)}
+		j.manifest, _ = json.Marshal(mm)
+		j.sigs = manifest.Signatures{}
+		for _, k := range j.parties {
+			manifest.Sign(j.manifest, &j.sigs, k.Name, k.Sign)
+		}
+		if err := run(j); !errors.Is(err, ErrData) || !strings.Contains(err.Error(), "party h1") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
