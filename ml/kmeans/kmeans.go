@@ -188,17 +188,21 @@ func blocks(n int, f func(lo, hi int) float64) float64 {
 // lloyd runs Lloyd's iterations from centres c until the centres' total
 // squared movement is at most tol, and returns the centres and the
 // inertia of the final assignment (labels recomputed for the final
-// centres, as scikit-learn does).
+// centres, as scikit-learn does). Assignments use Hamerly's bounds: each
+// row keeps an upper bound on the distance to its centre and a lower
+// bound on the distance to any other, moved by how far centres moved,
+// and is compared with every centre only when the bounds no longer
+// settle it. The bounds are exact inequalities, so the assignments — and
+// the centres — are Lloyd's; most rows skip the scan once centres settle.
 func lloyd(x [][]float64, c [][]float64, maxIter int, tol float64) ([][]float64, float64) {
-	k, nf := len(c), len(c[0])
-	sums := make([][]float64, k)
-	for i := range sums {
-		sums[i] = make([]float64, nf)
-	}
-	counts := make([]int, k)
-	// Assignment runs over row blocks in parallel, each with its own
-	// sums, added in block order (a result independent of scheduling).
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(x)/4096))
+	k, nf, n := len(c), len(c[0]), len(x)
+	assign := make([]int32, n)
+	upper := make([]float64, n)
+	lower := make([]float64, n)
+	half := make([]float64, k) // half the distance to the nearest other centre
+	moved := make([]float64, k)
+	old := make([]float64, nf)
+	workers := min(runtime.GOMAXPROCS(0), max(1, n/4096))
 	type part struct {
 		sums   [][]float64
 		counts []int
@@ -211,20 +215,42 @@ func lloyd(x [][]float64, c [][]float64, maxIter int, tol float64) ([][]float64,
 		}
 		parts[w].counts = make([]int, k)
 	}
-	for range maxIter {
+	sums := make([][]float64, k)
+	for i := range sums {
+		sums[i] = make([]float64, nf)
+	}
+	counts := make([]int, k)
+	for it := range maxIter {
+		for a := range k {
+			half[a] = math.Inf(1)
+			for b := range k {
+				if a != b {
+					half[a] = min(half[a], 0.5*math.Sqrt(dist2(c[a], c[b])))
+				}
+			}
+		}
 		var wg sync.WaitGroup
 		for w := range workers {
-			lo, hi := w*len(x)/workers, (w+1)*len(x)/workers
+			lo, hi := w*n/workers, (w+1)*n/workers
 			pt := parts[w]
 			wg.Go(func() {
 				for i := range pt.sums {
 					clear(pt.sums[i])
 					pt.counts[i] = 0
 				}
-				for _, row := range x[lo:hi] {
-					j, _ := nearest(c, row)
-					pt.counts[j]++
-					s := pt.sums[j]
+				for i := lo; i < hi; i++ {
+					row := x[i]
+					if it == 0 {
+						assign[i], upper[i], lower[i] = nearestTwo(c, row)
+					} else if a := assign[i]; upper[i] > max(half[a], lower[i]) {
+						upper[i] = math.Sqrt(dist2(row, c[a]))
+						if upper[i] > max(half[a], lower[i]) {
+							assign[i], upper[i], lower[i] = nearestTwo(c, row)
+						}
+					}
+					a := assign[i]
+					pt.counts[a]++
+					s := pt.sums[a]
 					for f, v := range row {
 						s[f] += v
 					}
@@ -242,17 +268,24 @@ func lloyd(x [][]float64, c [][]float64, maxIter int, tol float64) ([][]float64,
 				}
 			}
 		}
-		shift := 0.0
+		shift, maxMoved := 0.0, 0.0
 		for j := range c {
+			moved[j] = 0
 			if counts[j] == 0 {
 				continue // an empty cluster keeps its centre
 			}
+			copy(old, c[j])
 			for f := range nf {
-				v := sums[j][f] / float64(counts[j])
-				d := v - c[j][f]
-				shift += d * d
-				c[j][f] = v
+				c[j][f] = sums[j][f] / float64(counts[j])
 			}
+			d2 := dist2(old, c[j])
+			shift += d2
+			moved[j] = math.Sqrt(d2)
+			maxMoved = max(maxMoved, moved[j])
+		}
+		for i := range n {
+			upper[i] += moved[assign[i]]
+			lower[i] -= maxMoved
 		}
 		if shift <= tol {
 			break
@@ -267,6 +300,21 @@ func lloyd(x [][]float64, c [][]float64, maxIter int, tol float64) ([][]float64,
 		return s
 	})
 	return c, inertia
+}
+
+// nearestTwo is the nearest centre (the first on a tie, as nearest), its
+// distance, and the distance to the second nearest.
+func nearestTwo(c [][]float64, row []float64) (int32, float64, float64) {
+	best, bd, second := 0, math.Inf(1), math.Inf(1)
+	for j, cj := range c {
+		d := dist2(row, cj)
+		if d < bd {
+			best, bd, second = j, d, bd
+		} else if d < second {
+			second = d
+		}
+	}
+	return int32(best), math.Sqrt(bd), math.Sqrt(second)
 }
 
 func nearest(c [][]float64, row []float64) (int, float64) {

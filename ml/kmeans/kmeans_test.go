@@ -3,6 +3,7 @@ package kmeans
 import (
 	"bytes"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/confide/confide/ml/data"
@@ -100,4 +101,49 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("cluster %d of %d", j, len(m.Centers))
 		}
 	})
+}
+
+// TestBoundsAreLloyd: Hamerly's bounds only skip comparisons, so the
+// centres after each number of iterations are plain Lloyd's.
+func TestBoundsAreLloyd(t *testing.T) {
+	d := standardized(t)
+	for _, k := range []int{1, 3, 7} {
+		for _, iters := range []int{1, 2, 5, 40} {
+			rng := rand.New(rand.NewPCG(uint64(k), 3))
+			start := seed(d.X, k, rng)
+			ref := make([][]float64, k)
+			for j := range start {
+				ref[j] = append([]float64(nil), start[j]...)
+			}
+			for range iters {
+				sums := make([][]float64, k)
+				counts := make([]int, k)
+				for j := range sums {
+					sums[j] = make([]float64, len(d.Features))
+				}
+				for _, r := range d.X {
+					j, _ := nearest(ref, r)
+					counts[j]++
+					for f, v := range r {
+						sums[j][f] += v
+					}
+				}
+				for j := range ref {
+					if counts[j] > 0 {
+						for f := range ref[j] {
+							ref[j][f] = sums[j][f] / float64(counts[j])
+						}
+					}
+				}
+			}
+			got, _ := lloyd(d.X, start, iters, -1)
+			for j := range ref {
+				for f := range ref[j] {
+					if math.Abs(got[j][f]-ref[j][f]) > 1e-9 {
+						t.Fatalf("k=%d after %d iterations: centre %d differs", k, iters, j)
+					}
+				}
+			}
+		}
+	}
 }
