@@ -98,6 +98,11 @@ func Load(dir, name string) (*Keys, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseKeys(b, keysPath, name)
+}
+
+// parseKeys reads a keys file's PEM blocks.
+func parseKeys(b []byte, keysPath, name string) (*Keys, error) {
 	k := &Keys{Name: name}
 	for {
 		var blk *pem.Block
@@ -135,13 +140,17 @@ func Load(dir, name string) (*Keys, error) {
 
 // ReadPublic reads a NAME.pub.json.
 func ReadPublic(path string) (Public, error) {
-	var p Public
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return p, err
+		return Public{}, err
 	}
-	if err := json.Unmarshal(b, &p); err != nil || p.Name == "" {
-		return p, fmt.Errorf("%s: not a party's public keys", path)
+	return parsePublic(b, path)
+}
+
+func parsePublic(b []byte, path string) (Public, error) {
+	var p Public
+	if err := json.Unmarshal(b, &p); err != nil || p.Name == "" || p.SigningKey == "" || p.OutputKey == "" {
+		return Public{}, fmt.Errorf("%s: not a party's public keys", path)
 	}
 	return p, nil
 }

@@ -40,3 +40,22 @@ func TestSaveLoad(t *testing.T) {
 		t.Fatal("a short data key loaded")
 	}
 }
+
+func FuzzParseKeys(f *testing.F) {
+	k, _ := Generate("h1")
+	dir := f.TempDir()
+	k.Save(dir)
+	b, _ := os.ReadFile(filepath.Join(dir, "h1.keys.pem"))
+	f.Add(b)
+	f.Add([]byte("-----BEGIN CONFIDE ML OUTPUT KEY-----\nAAAA\n-----END CONFIDE ML OUTPUT KEY-----\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, err := parseKeys(b, "fuzz", "x")
+		if err != nil {
+			return
+		}
+		if k.Sign == nil || k.Out == nil || len(k.Data) != 32 {
+			t.Fatal("incomplete keys accepted")
+		}
+		parsePublic(b, "fuzz")
+	})
+}
