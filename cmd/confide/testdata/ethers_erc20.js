@@ -12,8 +12,10 @@ function check(cond, what) {
 }
 
 (async () => {
-  const provider = new ethers.JsonRpcProvider(process.env.RPC_URL);
-  provider.pollingInterval = 50;
+  // ethers caches identical calls for 250 ms by default, the pending
+  // nonce included: on a chain that mines in milliseconds a wallet would
+  // reuse a nonce. cacheTimeout -1 (a documented option) turns it off.
+  const provider = new ethers.JsonRpcProvider(process.env.RPC_URL, undefined, { cacheTimeout: -1, pollingInterval: 50 });
   const wallet = new ethers.Wallet(process.env.KEY, provider);
   const other = new ethers.Wallet(process.env.KEY2, provider);
   const abi = JSON.parse(fs.readFileSync(process.env.ABI, "utf8"));
@@ -56,8 +58,6 @@ function check(cond, what) {
 
   // Several transactions at once, in reverse nonce order: the later
   // nonces wait on the node for the gap to fill, as in geth's pool.
-  // (ethers caches identical calls for 250 ms, so a wallet counts its
-  // own nonces rather than asking for "pending" before each.)
   const base = await wallet.getNonce("pending");
   const sent = [];
   for (let i = 4; i >= 0; i--) {
