@@ -63,7 +63,7 @@ type job struct {
 }
 
 // newJob splits the breast-cancer rows unevenly among three hospitals.
-func newJob(t *testing.T, release bool) *job {
+func newJob(t *testing.T, release bool, edits ...func(m map[string]any)) *job {
 	t.Helper()
 	lines := strings.SplitAfter(strings.TrimSpace(string(data.BreastCancerCSV)), "\n")
 	head, rows := lines[0], lines[1:]
@@ -94,6 +94,9 @@ func newJob(t *testing.T, release bool) *job {
 		"algorithm": map[string]any{"name": "gbdt", "params": map[string]any{"objective": "binary:logistic", "num_boost_round": 30, "max_depth": 4, "eta": 0.3, "lambda": 1, "alpha": 0, "min_child_weight": 1, "gamma": 0, "max_bin": 256, "base_score": 0.5}},
 		"holdout":   0.2, "seed": 7,
 		"output": map[string]any{"recipients": []string{"h1", "h2", "h3"}, "release": release}}
+	for _, e := range edits {
+		e(m)
+	}
 	j.manifest, _ = json.MarshalIndent(m, "", " ")
 	for _, k := range j.parties {
 		if err := manifest.Sign(j.manifest, &j.sigs, k.Name, k.Sign); err != nil {
