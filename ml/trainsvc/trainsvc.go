@@ -1,0 +1,274 @@
+// Package trainsvc is the multi-party trainer as an HTTP service (over
+// attested TLS when `confide ml serve` runs it): the untrusted host's
+// storage for the parties' encrypted files, and the jobs — registered
+// with a manifest every party signed, run by package trainer once every
+// file is stored, their outputs (encrypted to each recipient) and the
+// evidence binding the training report served to anyone: only the
+// recipients can open them.
+//
+//	PUT  /v1/files/{sha256}               an encrypted data set (the name must be its hash)
+//	POST /v1/jobs                         {"manifest": base64, "signatures": {…}} → the job's state
+//	GET  /v1/jobs/{id}                    the state: waiting (for which files), training, done, failed
+//	GET  /v1/jobs/{id}/outputs/{party}    the party's envelopes and the report's evidence
+//
+// A job's ID is its manifest's hash. A failed job (a key not yet in the
+// broker, say) runs again when it is posted again.
+package trainsvc
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/internal/httpx"
+	"github.com/confide/confide/ml/manifest"
+	"github.com/confide/confide/ml/output"
+	"github.com/confide/confide/ml/trainer"
+)
+
+// Config configures a service.
+type Config struct {
+	Storage  string // the host's directory for encrypted files
+	Keys     trainer.Keys
+	Attester enclave.Attester
+	Log      *slog.Logger
+	// MaxFile bounds an uploaded file (default 1 GiB).
+	MaxFile int64
+}
+
+// States of a job.
+const (
+	Waiting  = "waiting"
+	Training = "training"
+	Done     = "done"
+	Failed   = "failed"
+)
+
+// JobRequest is POST /v1/jobs's body.
+type JobRequest struct {
+	Manifest   []byte              `json:"manifest"`
+	Signatures manifest.Signatures `json:"signatures"`
+}
+
+// JobState is a job's state.
+type JobState struct {
+	ID      string   `json:"id"`
+	Job     string   `json:"job"`
+	State   string   `json:"state"`
+	Missing []string `json:"missing,omitempty"` // parties whose files are not stored yet
+	Error   string   `json:"error,omitempty"`
+}
+
+// Outputs is one party's share of a finished job.
+type Outputs struct {
+	Envelopes []*output.Envelope `json:"envelopes"`
+	// Evidence is the trainer's, binding the manifest hash (nonce) and
+	// the report (runtime data): the party checks it against the
+	// manifest's trainer policy and the report it decrypts.
+	Evidence []byte `json:"evidence"`
+}
+
+type job struct {
+	req    JobRequest
+	m      *manifest.Manifest
+	state  JobState
+	result *trainer.Result
+}
+
+// Service is a running trainer.
+type Service struct {
+	cfg  Config
+	http *httpx.Server
+	mu   sync.Mutex
+	jobs map[string]*job
+	wg   sync.WaitGroup
+}
+
+// New makes a service.
+func New(cfg Config, reg prometheus.Registerer) (*Service, error) {
+	if cfg.Storage == "" || cfg.Keys == nil || cfg.Attester == nil {
+		return nil, errors.New("trainsvc: storage, keys and an attester are needed")
+	}
+	if cfg.MaxFile == 0 {
+		cfg.MaxFile = 1 << 30
+	}
+	if err := os.MkdirAll(cfg.Storage, 0o700); err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, http: httpx.NewServer(cfg.Log, reg, "confide_ml"), jobs: map[string]*job{}}, nil
+}
+
+var hashPat = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// Handler serves the API.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	h := s.http
+	mux.Handle("PUT /v1/files/{sha256}", h.Handle("PUT /v1/files/{sha256}", s.putFile))
+	mux.Handle("POST /v1/jobs", h.Handle("POST /v1/jobs", s.postJob))
+	mux.Handle("GET /v1/jobs/{id}", h.Handle("GET /v1/jobs/{id}", s.getJob))
+	mux.Handle("GET /v1/jobs/{id}/outputs/{party}", h.Handle("GET /v1/jobs/{id}/outputs/{party}", s.getOutputs))
+	h.Common(mux, "/healthz", "/metrics", nil)
+	return mux
+}
+
+// Wait waits for the jobs running now (tests, shutdown).
+func (s *Service) Wait() { s.wg.Wait() }
+
+func (s *Service) putFile(w http.ResponseWriter, r *http.Request) error {
+	want := r.PathValue("sha256")
+	if !hashPat.MatchString(want) {
+		return httpx.BadRequest("a file is named by its SHA-256, 64 lower-case hex digits")
+	}
+	tmp, err := os.CreateTemp(s.cfg.Storage, ".upload-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(r.Body, s.cfg.MaxFile+1))
+	if err == nil {
+		err = tmp.Close()
+	} else {
+		tmp.Close()
+	}
+	if err != nil {
+		return err
+	}
+	if n > s.cfg.MaxFile {
+		return httpx.Errorf(http.StatusRequestEntityTooLarge, "too_large", "a file may hold %d bytes at most", s.cfg.MaxFile)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return httpx.BadRequest("the body's SHA-256 is %s, not %s", got, want)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(s.cfg.Storage, want)); err != nil {
+		return err
+	}
+	s.startReady()
+	httpx.WriteJSON(w, http.StatusCreated, map[string]any{"sha256": want, "bytes": n})
+	return nil
+}
+
+func (s *Service) postJob(w http.ResponseWriter, r *http.Request) error {
+	var req JobRequest
+	if err := httpx.DecodeJSON(r, 16<<20, &req); err != nil {
+		return err
+	}
+	m, err := manifest.Verify(req.Manifest, &req.Signatures)
+	if err != nil {
+		return httpx.BadRequest("%v", err)
+	}
+	hash := manifest.Hash(req.Manifest)
+	id := hex.EncodeToString(hash[:])
+	s.mu.Lock()
+	j, ok := s.jobs[id]
+	if !ok || j.state.State == Failed {
+		j = &job{req: req, m: m, state: JobState{ID: id, Job: m.Job, State: Waiting}}
+		s.jobs[id] = j
+	}
+	s.mu.Unlock()
+	s.startReady()
+	s.mu.Lock()
+	st := j.state
+	s.mu.Unlock()
+	httpx.WriteJSON(w, http.StatusAccepted, st)
+	return nil
+}
+
+// startReady starts every waiting job whose files are all stored.
+func (s *Service) startReady() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, j := range s.jobs {
+		if j.state.State != Waiting {
+			continue
+		}
+		j.state.Missing = nil
+		for _, p := range j.m.Parties {
+			if _, err := os.Stat(filepath.Join(s.cfg.Storage, p.Data.SHA256)); err != nil {
+				j.state.Missing = append(j.state.Missing, p.Name)
+			}
+		}
+		if len(j.state.Missing) > 0 {
+			continue
+		}
+		j.state.State = Training
+		s.wg.Add(1)
+		go s.run(j)
+	}
+}
+
+func (s *Service) run(j *job) {
+	defer s.wg.Done()
+	res, err := trainer.Run(context.Background(), j.req.Manifest, &j.req.Signatures, s.cfg.Keys, store(s.cfg.Storage), s.cfg.Attester)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		j.state.State, j.state.Error = Failed, err.Error()
+		return
+	}
+	j.state.State, j.result = Done, res
+}
+
+func (s *Service) lookup(id string) (*job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return nil, httpx.Errorf(http.StatusNotFound, "no_such_job", "no job %.16s…", id)
+	}
+	return j, nil
+}
+
+func (s *Service) getJob(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.lookup(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	st := j.state
+	s.mu.Unlock()
+	httpx.WriteJSON(w, http.StatusOK, st)
+	return nil
+}
+
+func (s *Service) getOutputs(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.lookup(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	st, res := j.state, j.result
+	s.mu.Unlock()
+	if st.State != Done {
+		return httpx.Errorf(http.StatusConflict, "not_done", "job %s is %s", st.Job, st.State)
+	}
+	party := r.PathValue("party")
+	envs, ok := res.Outputs[party]
+	if !ok {
+		return httpx.Errorf(http.StatusNotFound, "not_a_recipient", "%q receives nothing from job %s", party, st.Job)
+	}
+	httpx.WriteJSON(w, http.StatusOK, Outputs{Envelopes: envs, Evidence: res.Evidence})
+	return nil
+}
+
+// store reads the host's directory.
+type store string
+
+func (d store) Open(h string) (io.ReadCloser, error) {
+	if !hashPat.MatchString(h) {
+		return nil, errors.New("not a file name")
+	}
+	return os.Open(filepath.Join(string(d), h))
+}
