@@ -68,7 +68,7 @@ State lives under $CONFIDE_HOME (default ~/.confide).`,
 		newEnclaveCmd(self),
 		newVetCmd(),
 		newDemoCmd(self),
-		newMLCmd(),
+		newMLCmd(self),
 		newLedgerCmd(self),
 		newEthCmd(),
 	)

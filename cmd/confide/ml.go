@@ -23,7 +23,7 @@ import (
 	"github.com/confide/confide/ml/party"
 )
 
-func newMLCmd() *cobra.Command {
+func newMLCmd(self *launched) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ml",
 		Short: "Machine learning: train and predict locally; multi-party training in an enclave",
@@ -165,7 +165,7 @@ documents. Binary models need labels 0 and 1.`,
 	predict.Flags().StringVar(&dataPath, "data", "", "the rows (CSV with a header; columns matched by name)")
 	predict.MarkFlagRequired("model")
 	predict.MarkFlagRequired("data")
-	cmd.AddCommand(train, predict, mlKeygenCmd(), mlEncryptCmd(), mlManifestCmd())
+	cmd.AddCommand(train, predict, mlKeygenCmd(), mlEncryptCmd(), mlManifestCmd(), mlServeCmd(self), mlSubmitCmd(), mlStatusCmd(), mlFetchCmd())
 	return cmd
 }
 
