@@ -11,9 +11,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	kmsclient "github.com/confide/confide/kms/client"
 	"github.com/confide/confide/ledger/eth"
 	"github.com/confide/confide/ledger/eth/ethdemo"
 	"github.com/confide/confide/ledger/sandbox"
+	"github.com/confide/confide/ml/mpdemo"
 	obldemo "github.com/confide/confide/oblivious/demo"
 	"github.com/confide/confide/sql/financedemo"
 )
@@ -89,8 +91,62 @@ computation on the plaintext with the same exact decimal arithmetic.`,
 		},
 	}
 	fin.Flags().IntVar(&positions, "rows", 2000, "positions to generate (a client per 20)")
-	cmd.AddCommand(obl, fin, demoEthCmd())
+	cmd.AddCommand(obl, fin, demoEthCmd(), demoMPMLCmd(self))
 	return cmd
+}
+
+func demoMPMLCmd(self *launched) *cobra.Command {
+	var out, kmsPolicy string
+	c := &cobra.Command{
+		Use:   "mpml",
+		Short: "Three hospitals train one model without sharing their patients: solo against joint accuracy",
+		Long: `Three hospitals each hold an uneven share of the Wisconsin breast-cancer data
+(569 patients, 30 features); a quarter of the patients are common test rows.
+Each hospital trains boosted trees alone; then all three train jointly through
+the multi-party protocol (spec/ml-manifest.md): each encrypts its rows under its
+own key, every hospital signs the manifest, each stores its key in the key
+broker releasable only to this trainer's code for this manifest, and the
+trainer — this process, on this machine's platform (SIMULATED unless
+CONFIDE_PLATFORM names hardware) — obtains the keys by secure key release,
+trains on the union and seals the model to each hospital. It prints each
+model's accuracy on the common test rows, writes everything the untrusted host
+held into --out/host (checked to hold no plaintext record) and the chart
+--out/accuracy.svg.
+
+It needs the attestation service and the key broker: run confide dev and export
+what it prints (CONFIDE_ATTEST_URL, CONFIDE_KMS_URL, CONFIDE_SERVER_POLICY,
+CONFIDE_TOKEN_FILE).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			asURL := os.Getenv("CONFIDE_ATTEST_URL")
+			as, err := attestClient(asURL, "")
+			if err != nil {
+				return err
+			}
+			kmsURL := os.Getenv("CONFIDE_KMS_URL")
+			if kmsURL == "" {
+				return errors.New("no $CONFIDE_KMS_URL: run confide dev and export what it prints")
+			}
+			hc, err := httpClient(kmsURL, kmsPolicy)
+			if err != nil {
+				return err
+			}
+			kc := kmsclient.New(kmsURL, hc)
+			if kc.Bearer, err = bearer(); err != nil {
+				return err
+			}
+			p, err := self.connect(ctx)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			return mpdemo.Run(ctx, cmd.OutOrStdout(), mpdemo.Options{Dir: out, Platform: p, AS: as, ASURL: asURL, KMS: kc})
+		},
+	}
+	c.Flags().StringVar(&out, "out", ".", "directory for host/ and accuracy.svg")
+	c.Flags().StringVar(&kmsPolicy, "kms-policy", "", "policy the key broker's attested TLS must satisfy (default $"+serverPolicyEnv+")")
+	return c
 }
 
 func demoEthCmd() *cobra.Command {
