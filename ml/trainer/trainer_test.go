@@ -30,7 +30,7 @@ type dirStore string
 
 func (d dirStore) Open(h string) (io.ReadCloser, error) { return os.Open(filepath.Join(string(d), h)) }
 
-func (d dirStore) put(t *testing.T, b []byte) string {
+func (d dirStore) put(t testing.TB, b []byte) string {
 	h := sha256.Sum256(b)
 	name := hex.EncodeToString(h[:])
 	if err := os.WriteFile(filepath.Join(string(d), name), b, 0o644); err != nil {
