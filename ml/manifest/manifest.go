@@ -336,6 +336,9 @@ func (p *Party) signingKey() (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(b), err
 }
 
+// SigningPublicKey is the party's Ed25519 signing key.
+func (p *Party) SigningPublicKey() (ed25519.PublicKey, error) { return p.signingKey() }
+
 // OutputPublicKey is the party's X25519 output key.
 func (p *Party) OutputPublicKey() (*ecdh.PublicKey, error) { return p.outputKey() }
 

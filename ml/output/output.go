@@ -32,7 +32,7 @@ func info(manifest [32]byte, recipient, what string) []byte {
 type Envelope struct {
 	Version   int    `json:"version"`
 	Recipient string `json:"recipient"`
-	What      string `json:"what"` // "model" or "report"
+	What      string `json:"what"` // "model", "report" or "predictions"
 	Manifest  string `json:"manifest_sha256"`
 	// Ciphertext is HPKE's single-shot output: the encapsulated key
 	// followed by the sealed message.
@@ -87,8 +87,8 @@ func Parse(b []byte) (*Envelope, error) {
 	if err := json.Unmarshal(b, &e); err != nil {
 		return nil, fmt.Errorf("output: not an envelope: %w", err)
 	}
-	if e.Version != Version || e.Recipient == "" || (e.What != "model" && e.What != "report") || len(e.Ciphertext) == 0 {
-		return nil, errors.New("output: not a version 1 envelope of a model or report")
+	if e.Version != Version || e.Recipient == "" || (e.What != "model" && e.What != "report" && e.What != "predictions") || len(e.Ciphertext) == 0 {
+		return nil, errors.New("output: not a version 1 envelope of a model, a report or predictions")
 	}
 	return &e, nil
 }

@@ -10,6 +10,8 @@
 //	POST /v1/jobs                         {"manifest": base64, "signatures": {…}} → the job's state
 //	GET  /v1/jobs/{id}                    the state: waiting (for which files), training, done, failed
 //	GET  /v1/jobs/{id}/outputs/{party}    the party's envelopes and the report's evidence
+//	POST /v1/jobs/{id}/predict            a party's signed rows → its predictions, sealed to it
+//	                                      (a model the manifest does not release)
 //
 // A job's ID is its manifest's hash. A failed job (a key not yet in the
 // broker, say) runs again when it is posted again.
@@ -17,22 +19,29 @@ package trainsvc
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/internal/httpx"
+	"github.com/confide/confide/ml/dataset"
 	"github.com/confide/confide/ml/manifest"
+	"github.com/confide/confide/ml/model"
 	"github.com/confide/confide/ml/output"
 	"github.com/confide/confide/ml/trainer"
 )
@@ -119,6 +128,7 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("POST /v1/jobs", h.Handle("POST /v1/jobs", s.postJob))
 	mux.Handle("GET /v1/jobs/{id}", h.Handle("GET /v1/jobs/{id}", s.getJob))
 	mux.Handle("GET /v1/jobs/{id}/outputs/{party}", h.Handle("GET /v1/jobs/{id}/outputs/{party}", s.getOutputs))
+	mux.Handle("POST /v1/jobs/{id}/predict", h.Handle("POST /v1/jobs/{id}/predict", s.predict))
 	h.Common(mux, "/healthz", "/metrics", nil)
 	return mux
 }
@@ -271,4 +281,92 @@ func (d store) Open(h string) (io.ReadCloser, error) {
 		return nil, errors.New("not a file name")
 	}
 	return os.Open(filepath.Join(string(d), h))
+}
+
+// PredictRequest asks a prediction-only model for predictions: rows in
+// the schema's feature order, signed by the party (PredictMessage).
+type PredictRequest struct {
+	Party string      `json:"party"`
+	Time  int64       `json:"time"` // unix seconds: a request is good for MaxSkew
+	Rows  [][]float64 `json:"rows"`
+	Sig   []byte      `json:"sig"` // Ed25519 by the party's signing key
+}
+
+// MaxSkew bounds a prediction request's age.
+const MaxSkew = 5 * time.Minute
+
+// PredictMessage is what a party signs: a context string, the manifest
+// hash, its name, the time and the rows' hash.
+func PredictMessage(manifestHash [32]byte, r *PredictRequest) []byte {
+	rows, _ := json.Marshal(r.Rows)
+	h := sha256.Sum256(rows)
+	msg := append([]byte("confide ml predict v1\n"), manifestHash[:]...)
+	msg = append(msg, r.Party...)
+	msg = binary.BigEndian.AppendUint64(append(msg, 0), uint64(r.Time))
+	return append(msg, h[:]...)
+}
+
+func (s *Service) predict(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.lookup(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	var req PredictRequest
+	if err := httpx.DecodeJSON(r, 16<<20, &req); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	st, res := j.state, j.result
+	s.mu.Unlock()
+	if st.State != Done {
+		return httpx.Errorf(http.StatusConflict, "not_done", "job %s is %s", st.Job, st.State)
+	}
+	if res.Model == nil {
+		return httpx.Errorf(http.StatusConflict, "released", "job %s released its model to its recipients: predict with it there", st.Job)
+	}
+	p, ok := j.m.Party(req.Party)
+	if !ok {
+		return httpx.Errorf(http.StatusForbidden, "not_a_party", "%q is not a party of job %s", req.Party, st.Job)
+	}
+	if d := time.Since(time.Unix(req.Time, 0)); d > MaxSkew || d < -MaxSkew {
+		return httpx.Errorf(http.StatusForbidden, "stale", "the request's time is %v away from the trainer's clock", d.Round(time.Second))
+	}
+	pub, err := p.SigningPublicKey()
+	if err != nil {
+		return err
+	}
+	hash := manifest.Hash(j.req.Manifest)
+	if !ed25519.Verify(pub, PredictMessage(hash, &req), req.Sig) {
+		return httpx.Errorf(http.StatusForbidden, "bad_signature", "the request is not signed by %s", req.Party)
+	}
+	m, err := model.Read(res.Model)
+	if err != nil {
+		return err
+	}
+	d := &dataset.Dataset{Features: j.m.Schema.Features, X: req.Rows}
+	for i, row := range req.Rows {
+		if len(row) != len(j.m.Schema.Features) {
+			return httpx.BadRequest("row %d has %d values; the schema has %d features", i, len(row), len(j.m.Schema.Features))
+		}
+		for _, v := range row {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return httpx.BadRequest("row %d holds a value that is not a finite number", i)
+			}
+		}
+	}
+	ps, err := m.Predict(d)
+	if err != nil {
+		return httpx.BadRequest("%v", err)
+	}
+	out, _ := json.Marshal(ps)
+	outKey, err := p.OutputPublicKey()
+	if err != nil {
+		return err
+	}
+	env, err := output.Seal(outKey, hash, req.Party, "predictions", out)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, env)
+	return nil
 }
