@@ -5,6 +5,7 @@
 package dataset
 
 import (
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -144,4 +145,28 @@ func (d *Dataset) Subset(idx []int) *Dataset {
 		}
 	}
 	return s
+}
+
+// CSV writes the table as ReadCSV reads it: the header (features, then
+// the label if any), then each row, numbers in their shortest exact form.
+func (d *Dataset) CSV() []byte {
+	var b bytes.Buffer
+	head := slices.Clone(d.Features)
+	if d.Y != nil {
+		head = append(head, d.Label)
+	}
+	b.WriteString(strings.Join(head, ",") + "\n")
+	for i, x := range d.X {
+		for j, v := range x {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+		}
+		if d.Y != nil {
+			b.WriteString("," + strconv.FormatFloat(d.Y[i], 'g', -1, 64))
+		}
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
 }

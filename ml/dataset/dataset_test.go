@@ -22,6 +22,17 @@ func TestReadCSV(t *testing.T) {
 	}
 }
 
+func TestCSVRoundTrip(t *testing.T) {
+	in := "a,b,y\n0.1,-2e-07,1\n3,4.25,0\n"
+	d, err := ReadCSV(strings.NewReader(in), "t.csv", "y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(d.CSV()); got != in {
+		t.Fatalf("CSV() = %q, want %q", got, in)
+	}
+}
+
 // Every bad cell is an error naming the input, the row and the column.
 func TestBadInput(t *testing.T) {
 	for name, c := range map[string]struct{ csv, want string }{

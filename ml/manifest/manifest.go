@@ -301,6 +301,12 @@ func (m *Manifest) GBDT() (gbdt.Params, error) {
 	return p, nil
 }
 
+// GBDTParamsOf spells p out as a manifest does (GBDT's inverse).
+func GBDTParamsOf(p gbdt.Params) GBDTParams {
+	return GBDTParams{Objective: p.Objective, Rounds: p.Rounds, MaxDepth: p.MaxDepth, Eta: p.LearningRate,
+		Lambda: p.Lambda, Alpha: p.Alpha, MinChildWeight: p.MinChildWeight, Gamma: p.Gamma, MaxBin: p.MaxBins, BaseScore: p.BaseScore}
+}
+
 // LogReg is logistic regression's hyperparameters.
 func (m *Manifest) LogReg() (logreg.Params, error) {
 	var p logreg.Params

@@ -24,7 +24,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -100,7 +99,7 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 		if err != nil {
 			return err
 		}
-		enc, err := encfile.Encrypt(csv(own), k.Data)
+		enc, err := encfile.Encrypt(own.CSV(), k.Data)
 		if err != nil {
 			return err
 		}
@@ -120,9 +119,7 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 		return err
 	}
 	pol := fmt.Sprintf(`{"version":"1.0.0","allOf":[{"claim":"platform","equals":%q},{"claim":"unique_id","equals":%q}]}`, id.Platform, hex.EncodeToString(id.UniqueID))
-	gp, _ := json.Marshal(manifest.GBDTParams{Objective: params.Objective, Rounds: params.Rounds, MaxDepth: params.MaxDepth,
-		Eta: params.LearningRate, Lambda: params.Lambda, Alpha: params.Alpha, MinChildWeight: params.MinChildWeight,
-		Gamma: params.Gamma, MaxBin: params.MaxBins, BaseScore: params.BaseScore})
+	gp, _ := json.Marshal(manifest.GBDTParamsOf(params))
 	mf := manifest.Manifest{Version: manifest.Version, Job: fmt.Sprintf("mpml-%x", id.UniqueID[:4]) + "-" + strconv.FormatUint(rand.Uint64()%1e6, 10),
 		Parties: parties, Trainer: manifest.Trainer{Policy: json.RawMessage(pol), AllowSimulation: id.Platform == enclave.PlatformSim},
 		Schema: manifest.Schema{Features: d.Features, Label: d.Label}, Algorithm: manifest.Algorithm{Name: "gbdt", Params: gp},
@@ -148,7 +145,7 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 		}
 	}
 	res, err := trainer.Run(ctx, mb, &sigs, &trainer.BrokerKeys{KMS: o.KMS, AS: o.AS, Attester: o.Platform},
-		dirStore(filepath.Join(host, "files")), o.Platform)
+		trainer.DirStore(filepath.Join(host, "files")), o.Platform)
 	if err != nil {
 		return err
 	}
@@ -191,22 +188,6 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 	}
 	fmt.Fprintf(w, "chart: %s\n", chart)
 	return nil
-}
-
-type dirStore string
-
-func (s dirStore) Open(h string) (io.ReadCloser, error) { return os.Open(filepath.Join(string(s), h)) }
-
-func csv(d *dataset.Dataset) []byte {
-	var b bytes.Buffer
-	b.WriteString(strings.Join(append(append([]string{}, d.Features...), d.Label), ",") + "\n")
-	for i, x := range d.X {
-		for _, v := range x {
-			b.WriteString(strconv.FormatFloat(v, 'g', -1, 64) + ",")
-		}
-		b.WriteString(strconv.FormatFloat(d.Y[i], 'g', -1, 64) + "\n")
-	}
-	return b.Bytes()
 }
 
 func accuracy(d *dataset.Dataset, predict func([]float64) float64) float64 {

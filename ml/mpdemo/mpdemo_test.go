@@ -16,7 +16,7 @@ import (
 func TestCheckHost(t *testing.T) {
 	d, _ := dataset.ReadCSV(bytes.NewReader(data.BreastCancerCSV), "bc", "malignant")
 	dir := t.TempDir()
-	plain := csv(d.Subset([]int{7, 8}))
+	plain := d.Subset([]int{7, 8}).CSV()
 	enc, _ := encfile.Encrypt(plain, encfile.NewKey())
 	os.WriteFile(filepath.Join(dir, "a.enc"), enc, 0o644)
 	if n, err := checkHost(dir, d); err != nil || n != 1 {

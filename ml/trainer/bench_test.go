@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/confide/confide/enclave/sim/simtest"
@@ -42,7 +41,7 @@ func BenchmarkProtocol(b *testing.B) {
 func BenchmarkLocal(b *testing.B) {
 	_, d, p := benchJob(b)
 	n := int(float64(d.Rows()) * 0.9)
-	local := d.Subset(seq(n))
+	local := d.Subset(seq(n, 0))
 	b.ResetTimer()
 	for range b.N {
 		if _, err := gbdt.Train(local, p); err != nil {
@@ -51,10 +50,11 @@ func BenchmarkLocal(b *testing.B) {
 	}
 }
 
-func seq(n int) []int {
+// seq is the n row indices from n·part.
+func seq(n, part int) []int {
 	s := make([]int, n)
 	for i := range s {
-		s[i] = i
+		s[i] = part*n + i
 	}
 	return s
 }
@@ -84,30 +84,19 @@ func benchJob(b *testing.B) (*job, *dataset.Dataset, gbdt.Params) {
 	}
 	p := gbdt.Defaults()
 	p.Objective, p.Rounds = gbdt.BinaryLogistic, 100
-	j := &job{store: dirStore(b.TempDir()), keys: mapKeys{}}
+	j := &job{store: DirStore(b.TempDir()), keys: mapKeys{}}
 	var ps []map[string]any
 	for i := range 3 {
 		k, _ := party.Generate(fmt.Sprintf("h%d", i+1))
-		lo, hi := i*rows/3, (i+1)*rows/3
-		var sb strings.Builder
-		sb.WriteString(strings.Join(append(append([]string{}, d.Features...), "y"), ",") + "\n")
-		for r := lo; r < hi; r++ {
-			for _, v := range d.X[r] {
-				sb.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
-				sb.WriteByte(',')
-			}
-			sb.WriteString(strconv.FormatFloat(d.Y[r], 'g', -1, 64) + "\n")
-		}
-		enc, _ := encfile.Encrypt([]byte(sb.String()), k.Data)
-		h := j.store.put(b, enc)
+		enc, _ := encfile.Encrypt(d.Subset(seq(rows/3, i)).CSV(), k.Data)
+		h := put(b, j.store, enc)
 		j.parties = append(j.parties, k)
 		j.keys[k.Name] = k.Data
 		pub := k.Public()
 		ps = append(ps, map[string]any{"name": pub.Name, "signing_key": pub.SigningKey, "output_key": pub.OutputKey,
 			"data": map[string]any{"sha256": h, "bytes": len(enc)}})
 	}
-	gp, _ := json.Marshal(manifest.GBDTParams{Objective: p.Objective, Rounds: p.Rounds, MaxDepth: p.MaxDepth, Eta: p.LearningRate,
-		Lambda: p.Lambda, Alpha: p.Alpha, MinChildWeight: p.MinChildWeight, Gamma: p.Gamma, MaxBin: p.MaxBins, BaseScore: p.BaseScore})
+	gp, _ := json.Marshal(manifest.GBDTParamsOf(p))
 	m := map[string]any{"version": 1, "job": "bench", "parties": ps,
 		"trainer":   map[string]any{"policy": json.RawMessage(`{"version":"1.0.0","allOf":[{"claim":"platform","equals":"sim"}]}`), "allow_simulation": true},
 		"schema":    map[string]any{"features": d.Features, "label": "y"},

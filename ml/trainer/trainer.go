@@ -22,6 +22,9 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
 
 	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/ml/dataset"
@@ -41,6 +44,20 @@ type Keys interface {
 // Store is the host's storage, addressed by a file's SHA-256 (hex).
 type Store interface {
 	Open(sha256 string) (io.ReadCloser, error)
+}
+
+// DirStore is a Store over a directory whose files are named by their
+// SHA-256 (hex), as the host keeps them.
+type DirStore string
+
+var hashName = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// Open opens the file named h.
+func (d DirStore) Open(h string) (io.ReadCloser, error) {
+	if !hashName.MatchString(h) {
+		return nil, errors.New("not a SHA-256 file name")
+	}
+	return os.Open(filepath.Join(string(d), h))
 }
 
 // Report is what every recipient learns of the training (JSON).

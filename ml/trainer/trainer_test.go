@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,12 +24,8 @@ import (
 	"github.com/confide/confide/ml/party"
 )
 
-// dirStore is the host's storage: files named by their SHA-256.
-type dirStore string
-
-func (d dirStore) Open(h string) (io.ReadCloser, error) { return os.Open(filepath.Join(string(d), h)) }
-
-func (d dirStore) put(t testing.TB, b []byte) string {
+// put stores b in the host's directory under its hash.
+func put(t testing.TB, d DirStore, b []byte) string {
 	h := sha256.Sum256(b)
 	name := hex.EncodeToString(h[:])
 	if err := os.WriteFile(filepath.Join(string(d), name), b, 0o644); err != nil {
@@ -56,7 +51,7 @@ type job struct {
 	parties  []*party.Keys
 	plain    [][]byte
 	enc      [][]byte
-	store    dirStore
+	store    DirStore
 	keys     mapKeys
 	manifest []byte
 	sigs     manifest.Signatures
@@ -68,7 +63,7 @@ func newJob(t *testing.T, release bool, edits ...func(m map[string]any)) *job {
 	lines := strings.SplitAfter(strings.TrimSpace(string(data.BreastCancerCSV)), "\n")
 	head, rows := lines[0], lines[1:]
 	cuts := []int{0, 100, 300, len(rows)}
-	j := &job{store: dirStore(t.TempDir()), keys: mapKeys{}}
+	j := &job{store: DirStore(t.TempDir()), keys: mapKeys{}}
 	var ps []map[string]any
 	for i := range 3 {
 		k, err := party.Generate(fmt.Sprintf("h%d", i+1))
@@ -80,7 +75,7 @@ func newJob(t *testing.T, release bool, edits ...func(m map[string]any)) *job {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h := j.store.put(t, enc)
+		h := put(t, j.store, enc)
 		j.parties, j.plain, j.enc = append(j.parties, k), append(j.plain, plain), append(j.enc, enc)
 		j.keys[k.Name] = k.Data
 		pub := k.Public()
@@ -232,7 +227,7 @@ func TestBadInput(t *testing.T) {
 		j = newJob(t, true)
 		k := j.parties[0]
 		enc, _ := encfile.Encrypt([]byte(c.edit(string(j.plain[0]))), k.Data)
-		h := j.store.put(t, enc)
+		h := put(t, j.store, enc)
 		var mm map[string]any
 		json.Unmarshal(j.manifest, &mm)
 		mm["parties"].([]any)[0].(map[string]any)["data"] = map[string]any{"sha256": h, "bytes": len(enc)}

@@ -221,7 +221,7 @@ func (s *Service) startReady() {
 
 func (s *Service) run(j *job) {
 	defer s.wg.Done()
-	res, err := trainer.Run(context.Background(), j.req.Manifest, &j.req.Signatures, s.cfg.Keys, store(s.cfg.Storage), s.cfg.Attester)
+	res, err := trainer.Run(context.Background(), j.req.Manifest, &j.req.Signatures, s.cfg.Keys, trainer.DirStore(s.cfg.Storage), s.cfg.Attester)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
@@ -271,16 +271,6 @@ func (s *Service) getOutputs(w http.ResponseWriter, r *http.Request) error {
 	}
 	httpx.WriteJSON(w, http.StatusOK, Outputs{Envelopes: envs, Evidence: res.Evidence})
 	return nil
-}
-
-// store reads the host's directory.
-type store string
-
-func (d store) Open(h string) (io.ReadCloser, error) {
-	if !hashPat.MatchString(h) {
-		return nil, errors.New("not a file name")
-	}
-	return os.Open(filepath.Join(string(d), h))
 }
 
 // PredictRequest asks a prediction-only model for predictions: rows in
