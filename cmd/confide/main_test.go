@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -113,6 +115,16 @@ func scriptParams(dir string, setup func(*testscript.Env) error) testscript.Para
 				}
 				b[off] ^= 1
 				ts.Check(os.WriteFile(ts.MkAbs(args[2]), b, 0o600))
+			},
+			// sha256 FILE VAR sets VAR to FILE's SHA-256 (hex).
+			"sha256": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: sha256 FILE VAR")
+				}
+				b, err := os.ReadFile(ts.MkAbs(args[0]))
+				ts.Check(err)
+				h := sha256.Sum256(b)
+				ts.Setenv(args[1], hex.EncodeToString(h[:]))
 			},
 			// edit FILE OLD NEW replaces the first OLD in FILE by NEW.
 			"edit": func(ts *testscript.TestScript, neg bool, args []string) {

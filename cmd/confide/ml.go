@@ -128,12 +128,23 @@ documents. Binary models need labels 0 and 1.`,
 		}
 	}
 
-	var modelPath string
+	var modelPath, keyDir, partyName string
+	var job mlJob
 	predict := &cobra.Command{
 		Use:   "predict",
 		Short: "Print one prediction per row of a CSV file: a probability (binary models), a value, or a cluster index",
-		Args:  cobra.NoArgs,
+		Long: `predict scores each row of --data with a model: a model file (--model), or a
+model that stays inside the trainer's enclave (--server, --manifest, --party):
+the rows go to the trainer signed by the party, and the predictions come back
+sealed to the party's output key.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if modelPath == "" {
+				if partyName == "" {
+					return fmt.Errorf("%w: --model, or --party with --server and --manifest", errUsage)
+				}
+				return predictRemote(cmd, &job, keyDir, partyName, dataPath)
+			}
 			b, err := os.ReadFile(modelPath)
 			if err != nil {
 				return err
@@ -150,20 +161,15 @@ documents. Binary models need labels 0 and 1.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", dataPath, err)
 			}
-			w := cmd.OutOrStdout()
-			for _, p := range ps {
-				if m.Kind == model.KMeans {
-					fmt.Fprintln(w, int(p))
-				} else {
-					fmt.Fprintln(w, strconv.FormatFloat(p, 'g', 10, 64))
-				}
-			}
+			printPredictions(cmd, ps, m.Kind == model.KMeans)
 			return nil
 		},
 	}
 	predict.Flags().StringVar(&modelPath, "model", "", "the model file")
 	predict.Flags().StringVar(&dataPath, "data", "", "the rows (CSV with a header; columns matched by name)")
-	predict.MarkFlagRequired("model")
+	job.flags(predict)
+	predict.Flags().StringVar(&keyDir, "dir", ".", "directory of the party's key files (with --server)")
+	predict.Flags().StringVar(&partyName, "party", "", "the asking party (with --server)")
 	predict.MarkFlagRequired("data")
 	cmd.AddCommand(train, predict, mlKeygenCmd(), mlEncryptCmd(), mlManifestCmd(), mlServeCmd(self), mlSubmitCmd(), mlStatusCmd(), mlFetchCmd())
 	return cmd
@@ -357,27 +363,38 @@ func mlKeygenCmd() *cobra.Command {
 	return c
 }
 
+func printPredictions(cmd *cobra.Command, ps []float64, clusters bool) {
+	w := cmd.OutOrStdout()
+	for _, p := range ps {
+		if clusters {
+			fmt.Fprintln(w, int(p))
+		} else {
+			fmt.Fprintln(w, strconv.FormatFloat(p, 'g', 10, 64))
+		}
+	}
+}
+
 func mlEncryptCmd() *cobra.Command {
 	var dir, name, in, out string
 	c := &cobra.Command{
 		Use:   "encrypt",
-		Short: "Encrypt a data set (CSV) under the party's data key, checking it first; prints the hash the manifest names",
+		Short: "Check a data set (CSV) and encrypt it, as a binary table, under the party's data key; prints the hash the manifest names",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			k, err := party.Load(dir, name)
 			if err != nil {
 				return err
 			}
-			plain, err := os.ReadFile(in)
+			// A table the trainer would refuse is refused here, before
+			// anyone signs a manifest naming it; what is sealed is the
+			// binary form, which the trainer decodes without parsing.
+			d, err := dataset.Open(in, "")
 			if err != nil {
 				return err
 			}
-			// A table the trainer would refuse is refused here, before
-			// anyone signs a manifest naming it.
-			if _, err := dataset.ReadCSV(bytes.NewReader(plain), in, ""); err != nil {
-				return err
-			}
+			plain := d.Table()
 			enc, err := encfile.Encrypt(plain, k.Data)
+			clear(plain)
 			if err != nil {
 				return err
 			}

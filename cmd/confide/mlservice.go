@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/internal/httpx"
 	kmsclient "github.com/confide/confide/kms/client"
+	"github.com/confide/confide/ml/dataset"
 	"github.com/confide/confide/ml/manifest"
 	"github.com/confide/confide/ml/output"
 	"github.com/confide/confide/ml/party"
@@ -298,6 +300,65 @@ func mlFetchCmd() *cobra.Command {
 	c.Flags().DurationVar(&wait, "wait", time.Minute, "how long to wait for a job still training")
 	c.MarkFlagRequired("party")
 	return c
+}
+
+// predictRemote asks the trainer of a job whose model stays inside for
+// predictions on rows of a table, as party name, and prints them.
+func predictRemote(cmd *cobra.Command, j *mlJob, dir, name, dataPath string) error {
+	ctx := cmd.Context()
+	if err := j.load(); err != nil {
+		return err
+	}
+	if _, ok := j.m.Party(name); !ok {
+		return fmt.Errorf("%q is not a party of job %s", name, j.m.Job)
+	}
+	k, err := party.Load(dir, name)
+	if err != nil {
+		return err
+	}
+	d, err := dataset.Open(dataPath, "")
+	if err != nil {
+		return err
+	}
+	// The trainer takes rows in the schema's feature order; the table's
+	// columns are matched by name, and any others (the label) ignored.
+	pos := map[string]int{}
+	for i, f := range d.Features {
+		pos[f] = i
+	}
+	rows := make([][]float64, d.Rows())
+	for r, x := range d.X {
+		rows[r] = make([]float64, len(j.m.Schema.Features))
+		for i, f := range j.m.Schema.Features {
+			c, ok := pos[f]
+			if !ok {
+				return fmt.Errorf("%s: no column %q, which job %s's schema names", dataPath, f, j.m.Job)
+			}
+			rows[r][i] = x[c]
+		}
+	}
+	req := trainsvc.PredictRequest{Party: name, Time: time.Now().Unix(), Rows: rows}
+	req.Sig = ed25519.Sign(k.Sign, trainsvc.PredictMessage(j.hash, &req))
+	var env output.Envelope
+	if _, err := j.c.Do(ctx, http.MethodPost, "/v1/jobs/"+j.id()+"/predict", req, &env); err != nil {
+		return err
+	}
+	b, err := output.Open(k.Out, j.hash, name, &env)
+	if err != nil {
+		return fmt.Errorf("the trainer's predictions: %w", err)
+	}
+	if env.What != "predictions" {
+		return fmt.Errorf("the trainer sent %q, not predictions", env.What)
+	}
+	var ps []float64
+	if err := json.Unmarshal(b, &ps); err != nil {
+		return fmt.Errorf("the trainer's predictions: %w", err)
+	}
+	if len(ps) != len(rows) {
+		return fmt.Errorf("the trainer sent %d predictions for %d rows", len(ps), len(rows))
+	}
+	printPredictions(cmd, ps, j.m.Algorithm.Name == "kmeans")
+	return nil
 }
 
 // checkReport verifies the trainer's evidence: it satisfies the

@@ -53,6 +53,10 @@ func ReadCSV(r io.Reader, name, label string) (*Dataset, error) {
 		if h == "" {
 			return nil, fmt.Errorf("%w: %s: column %d has no name", ErrFormat, name, i+1)
 		}
+		if strings.ContainsRune(h, 0) {
+			// NUL starts a binary table (TableMagic): never a name.
+			return nil, fmt.Errorf("%w: %s: column %d's name holds a NUL byte", ErrFormat, name, i+1)
+		}
 		if seen[h] {
 			return nil, fmt.Errorf("%w: %s: column %q appears twice", ErrFormat, name, h)
 		}
@@ -112,14 +116,13 @@ func parseCell(s string) (float64, error) {
 	return v, nil
 }
 
-// Open reads a CSV file (ReadCSV).
+// Open reads a table file, CSV or binary (Read).
 func Open(path, label string) (*Dataset, error) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return ReadCSV(f, path, label)
+	return Read(b, path, label)
 }
 
 // CheckBinary checks that the label holds only 0 and 1.

@@ -153,17 +153,14 @@ type Reader struct {
 	header []byte
 	n      uint64
 	chunk  []byte
+	out    []byte // reused for each chunk's plaintext
 	plain  []byte
 	done   bool
 	err    error
 }
 
-// NewReader reads the header and returns a Reader opening under key.
-func NewReader(r io.Reader, key []byte) (*Reader, error) {
-	h := make([]byte, HeaderSize)
-	if _, err := io.ReadFull(r, h); err != nil {
-		return nil, fmt.Errorf("%w (header: %v)", ErrFormat, err)
-	}
+// openHeader checks a header and derives the file's chunk key.
+func openHeader(h, key []byte) (cipher.AEAD, error) {
 	if string(h[:len(magic)]) != magic {
 		return nil, ErrFormat
 	}
@@ -173,11 +170,20 @@ func NewReader(r io.Reader, key []byte) (*Reader, error) {
 	if cs := binary.BigEndian.Uint32(h[len(magic)+1:]); cs != ChunkSize {
 		return nil, fmt.Errorf("%w: chunk size %d", ErrFormat, cs)
 	}
-	aead, err := fileKey(key, h[len(magic)+5:])
+	return fileKey(key, h[len(magic)+5:])
+}
+
+// NewReader reads the header and returns a Reader opening under key.
+func NewReader(r io.Reader, key []byte) (*Reader, error) {
+	h := make([]byte, HeaderSize)
+	if _, err := io.ReadFull(r, h); err != nil {
+		return nil, fmt.Errorf("%w (header: %v)", ErrFormat, err)
+	}
+	aead, err := openHeader(h, key)
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{r: bufio.NewReaderSize(r, ChunkSize+tagSize+1), aead: aead, header: h, chunk: make([]byte, ChunkSize+tagSize)}, nil
+	return &Reader{r: bufio.NewReaderSize(r, ChunkSize+tagSize+1), aead: aead, header: h, chunk: make([]byte, ChunkSize+tagSize), out: make([]byte, 0, ChunkSize)}, nil
 }
 
 // Read returns authenticated plaintext.
@@ -219,7 +225,7 @@ func (d *Reader) next() {
 		d.err = ErrCut
 		return
 	}
-	plain, err := d.aead.Open(d.chunk[:0:0], nonce(d.n, last), d.chunk[:n], d.header)
+	plain, err := d.aead.Open(d.out[:0], nonce(d.n, last), d.chunk[:n], d.header)
 	if err != nil {
 		if last {
 			// Either tampered, or cut at a chunk boundary: the chunk
@@ -235,6 +241,53 @@ func (d *Reader) next() {
 	d.n++
 	d.plain = plain
 	d.done = last
+}
+
+// OpenInPlace opens a whole file held in memory, as a Reader would, but
+// decrypting each chunk where it lies and moving its plaintext down: the
+// plaintext it returns shares file's memory, and file is overwritten. A
+// trainer that needs the whole table anyway uses it to avoid a second
+// copy of every byte.
+func OpenInPlace(file, key []byte) ([]byte, error) {
+	if len(file) < HeaderSize {
+		return nil, fmt.Errorf("%w (header: %d bytes)", ErrFormat, len(file))
+	}
+	aead, err := openHeader(file[:HeaderSize], key)
+	if err != nil {
+		return nil, err
+	}
+	header := bytes.Clone(file[:HeaderSize])
+	body := file[HeaderSize:]
+	out := 0 // plaintext bytes so far, at file[:out]
+	for n := uint64(0); ; n++ {
+		size := min(len(body), ChunkSize+tagSize)
+		if size < tagSize {
+			return nil, ErrCut
+		}
+		chunk := body[:size]
+		body = body[size:]
+		if len(body) > 0 {
+			plain, err := aead.Open(chunk[:0], nonce(n, false), chunk, header)
+			if err != nil {
+				return nil, fmt.Errorf("%w (chunk %d)", ErrAuth, n)
+			}
+			out += copy(file[out:], plain)
+			continue
+		}
+		// The last chunk: opened into fresh memory, so that a failure
+		// leaves the ciphertext to try as a middle chunk (a file cut at a
+		// chunk boundary).
+		plain, err := aead.Open(nil, nonce(n, true), chunk, header)
+		if err != nil {
+			if _, err2 := aead.Open(nil, nonce(n, false), chunk, header); err2 == nil {
+				return nil, ErrCut
+			}
+			return nil, fmt.Errorf("%w (chunk %d)", ErrAuth, n)
+		}
+		out += copy(file[out:], plain)
+		clear(plain)
+		return file[:out], nil
+	}
 }
 
 // Encrypt seals plain under key.

@@ -28,6 +28,9 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil || !bytes.Equal(got, plain) {
 			t.Fatalf("%d bytes: %v", n, err)
 		}
+		if got, err := OpenInPlace(bytes.Clone(enc), key); err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("%d bytes in place: %v", n, err)
+		}
 		// Written in odd pieces, read in odd pieces: the same.
 		var buf bytes.Buffer
 		w, _ := NewWriter(&buf, key)
@@ -96,6 +99,9 @@ func TestBadFiles(t *testing.T) {
 		if !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", name, err, c.want)
 		}
+		if _, err := OpenInPlace(bytes.Clone(c.file), c.key); !errors.Is(err, c.want) {
+			t.Errorf("%s in place: %v, want %v", name, err, c.want)
+		}
 		if got != nil && len(got) > 0 && err != nil {
 			// Plaintext handed out before the error is only ever from
 			// chunks that authenticated.
@@ -117,6 +123,12 @@ func FuzzDecrypt(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		got, err := Decrypt(b, key)
+		// Opened in place, the same file gives the same answer.
+		inPlace, err2 := OpenInPlace(bytes.Clone(b), key)
+		if (err == nil) != (err2 == nil) || err == nil && !bytes.Equal(got, inPlace) ||
+			err != nil && (errors.Is(err, ErrCut) != errors.Is(err2, ErrCut) || errors.Is(err, ErrAuth) != errors.Is(err2, ErrAuth)) {
+			t.Fatalf("streamed: %v; in place: %v", err, err2)
+		}
 		if err == nil {
 			// Whatever opens re-encrypts to a file of the same length.
 			again, _ := Encrypt(got, key)

@@ -68,6 +68,7 @@ func train(d *dataset.Dataset, p Params) (*Model, *trainer, error) {
 	for range p.Rounds {
 		m.trees = append(m.trees, t.growTree())
 	}
+	m.packAll()
 	return m, t, nil
 }
 

@@ -463,6 +463,7 @@ func (f *xgbFile) model() (*Model, error) {
 			return nil, fmt.Errorf("tree %d: %w", i, err)
 		}
 	}
+	m.packAll()
 	return m, nil
 }
 

@@ -15,11 +15,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"image/color"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -99,7 +101,7 @@ func Run(ctx context.Context, w io.Writer, o Options) error {
 		if err != nil {
 			return err
 		}
-		enc, err := encfile.Encrypt(own.CSV(), k.Data)
+		enc, err := encfile.Encrypt(own.Table(), k.Data)
 		if err != nil {
 			return err
 		}
@@ -201,11 +203,17 @@ func accuracy(d *dataset.Dataset, predict func([]float64) float64) float64 {
 }
 
 // checkHost looks for any patient's record — its first values as the
-// CSV and as the data set print them — in every file the host held.
+// CSV prints them, and as the binary table the parties encrypt holds them
+// — in every file the host held.
 func checkHost(dir string, d *dataset.Dataset) (int, error) {
 	var needles [][]byte
 	for _, x := range d.X {
 		needles = append(needles, []byte(strconv.FormatFloat(x[0], 'g', -1, 64)+","+strconv.FormatFloat(x[1], 'g', -1, 64)+","+strconv.FormatFloat(x[2], 'g', -1, 64)))
+		var bin []byte
+		for _, v := range x[:3] {
+			bin = binary.LittleEndian.AppendUint64(bin, math.Float64bits(v))
+		}
+		needles = append(needles, bin)
 	}
 	n := 0
 	err := filepath.WalkDir(dir, func(path string, e os.DirEntry, err error) error {

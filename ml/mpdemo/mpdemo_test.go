@@ -26,4 +26,9 @@ func TestCheckHost(t *testing.T) {
 	if _, err := checkHost(dir, d); err == nil || !strings.Contains(err.Error(), "leak.csv holds a plaintext record") {
 		t.Fatalf("a plaintext file: %v", err)
 	}
+	os.Remove(filepath.Join(dir, "leak.csv"))
+	os.WriteFile(filepath.Join(dir, "leak.bin"), d.Subset([]int{9}).Table(), 0o644)
+	if _, err := checkHost(dir, d); err == nil || !strings.Contains(err.Error(), "leak.bin holds a plaintext record") {
+		t.Fatalf("a plaintext binary table: %v", err)
+	}
 }

@@ -12,7 +12,6 @@
 package trainer
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -25,6 +24,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"sync"
 
 	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/ml/dataset"
@@ -113,19 +114,41 @@ func Run(ctx context.Context, manifestBytes []byte, sigs *manifest.Signatures, k
 		return nil, err
 	}
 	hash := manifest.Hash(manifestBytes)
-	// Each party's rows, in the schema's column order.
-	tables := make([]*dataset.Dataset, len(m.Parties))
+	// First every party's file, checked against the manifest's hash: a
+	// file the host swapped, replayed, cut or tampered with costs no key
+	// release. Then the keys; then each party's rows, in the schema's
+	// column order. Files are read and decoded side by side (hashing,
+	// decrypting and decoding are most of what the protocol adds to
+	// training); the first failure in the manifest's party order is the
+	// one reported.
+	files := make([][]byte, len(m.Parties))
+	err = eachParty(m, func(i int, p manifest.Party) (err error) {
+		files[i], err = readFile(store, p)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	keyOf := make([][]byte, len(m.Parties))
+	defer func() {
+		for _, k := range keyOf {
+			clear(k)
+		}
+	}()
 	for i, p := range m.Parties {
 		key, err := keys.DataKey(ctx, m, hash, p.Name)
 		if err != nil {
 			return nil, fmt.Errorf("trainer: party %s's data key: %w", p.Name, err)
 		}
-		d, err := readParty(store, p, key, m.Schema)
-		clear(key)
-		if err != nil {
-			return nil, err
-		}
-		tables[i] = d
+		keyOf[i] = key
+	}
+	tables := make([]*dataset.Dataset, len(m.Parties))
+	err = eachParty(m, func(i int, p manifest.Party) (err error) {
+		tables[i], err = decode(files[i], p, keyOf[i], m.Schema)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	train, holdout, reports := split(m, tables)
 	model, metrics, err := fit(m, train, holdout)
@@ -173,61 +196,105 @@ func Run(ctx context.Context, manifestBytes []byte, sigs *manifest.Signatures, k
 	return res, nil
 }
 
-// readParty reads, checks and decrypts one party's file.
-func readParty(store Store, p manifest.Party, key []byte, schema manifest.Schema) (*dataset.Dataset, error) {
+// eachParty runs f for every party at once and returns the first error
+// in the manifest's order.
+func eachParty(m *manifest.Manifest, f func(int, manifest.Party) error) error {
+	errs := make([]error, len(m.Parties))
+	var wg sync.WaitGroup
+	for i, p := range m.Parties {
+		wg.Go(func() { errs[i] = f(i, p) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readFile reads a party's file whole (the table is needed whole) and
+// checks it against the manifest's hash, before any key is asked for.
+func readFile(store Store, p manifest.Party) ([]byte, error) {
 	f, err := store.Open(p.Data.SHA256)
 	if err != nil {
 		return nil, dataErr(p.Name, "the host has no file %s…: %v", p.Data.SHA256[:12], err)
 	}
 	defer f.Close()
-	// The whole file is hashed as it is read; plaintext is used only
-	// once the hash matched (a swapped or replayed file is named as
-	// such, not merely as undecryptable).
-	h := sha256.New()
-	r, err := encfile.NewReader(io.TeeReader(io.LimitReader(f, p.Data.Bytes+1), h), key)
+	file, err := readAll(f, p.Data.Bytes)
 	if err != nil {
+		return nil, dataErr(p.Name, "reading the host's file %s…: %v", p.Data.SHA256[:12], err)
+	}
+	if h := sha256.Sum256(file); hex.EncodeToString(h[:]) != p.Data.SHA256 {
+		return nil, dataErr(p.Name, "the host's file is not the one the manifest names (sha256 %x…, want %s…)", h[:6], p.Data.SHA256[:12])
+	}
+	return file, nil
+}
+
+// decode decrypts a party's file in place and checks its table against
+// the schema.
+func decode(file []byte, p manifest.Party, key []byte, schema manifest.Schema) (*dataset.Dataset, error) {
+	plain, err := encfile.OpenInPlace(file, key)
+	if err != nil {
+		clear(file)
 		return nil, partyErr(p.Name, err)
 	}
-	plain, err := io.ReadAll(r)
-	if err != nil {
-		return nil, partyErr(p.Name, err)
-	}
-	io.Copy(h, f) // anything after the last chunk
-	if got := hex.EncodeToString(h.Sum(nil)); got != p.Data.SHA256 {
-		clear(plain)
-		return nil, dataErr(p.Name, "the host's file is not the one the manifest names (sha256 %s…, want %s…)", got[:12], p.Data.SHA256[:12])
-	}
-	d, err := dataset.ReadCSV(bytes.NewReader(plain), p.Name+"'s data", schema.Label)
+	d, err := dataset.Read(plain, p.Name+"'s data", schema.Label)
 	clear(plain)
 	if err != nil {
 		return nil, partyErr(p.Name, err)
+	}
+	if len(d.Features) != len(schema.Features) {
+		return nil, dataErr(p.Name, "%d feature columns, the schema has %d", len(d.Features), len(schema.Features))
 	}
 	// Columns by name, in the schema's order; no more, no fewer.
 	pos := map[string]int{}
 	for i, f := range d.Features {
 		pos[f] = i
 	}
-	if len(d.Features) != len(schema.Features) {
-		return nil, dataErr(p.Name, "%d feature columns, the schema has %d", len(d.Features), len(schema.Features))
-	}
 	idx := make([]int, len(schema.Features))
+	inOrder := true
 	for i, f := range schema.Features {
 		j, ok := pos[f]
 		if !ok {
 			return nil, dataErr(p.Name, "no column %q, which the schema names", f)
 		}
 		idx[i] = j
+		inOrder = inOrder && i == j
 	}
-	for r, row := range d.X {
-		out := make([]float64, len(idx))
-		for i, j := range idx {
-			out[i] = row[j]
+	if !inOrder {
+		tmp := make([]float64, len(idx))
+		for _, row := range d.X {
+			for i, j := range idx {
+				tmp[i] = row[j]
+			}
+			copy(row, tmp)
 		}
-		d.X[r] = out
 	}
 	d.Features = schema.Features
 	return d, nil
 }
+
+// readAll reads r, expecting size bytes (more or fewer change the hash,
+// so up to one more is read).
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	b := make([]byte, min(size+1, maxPresize))
+	n, err := io.ReadFull(r, b)
+	switch {
+	case err == io.ErrUnexpectedEOF || err == io.EOF:
+		return b[:n], nil
+	case err != nil:
+		return nil, err
+	case int64(n) <= size: // a manifest claiming more than maxPresize
+		rest, err := io.ReadAll(io.LimitReader(r, size+1-int64(n)))
+		return append(b, rest...), err
+	}
+	return b, nil
+}
+
+// maxPresize bounds the buffer allocated before a file's bytes arrive,
+// whatever size a manifest states.
+const maxPresize = 1 << 30
 
 // split keeps out each party's holdout share, drawn with the manifest's
 // seed, and joins the rest.
@@ -239,7 +306,7 @@ func split(m *manifest.Manifest, tables []*dataset.Dataset) (train, holdout *dat
 		n := d.Rows()
 		k := int(math.Round(m.Holdout * float64(n)))
 		perm := rng.Perm(n)
-		out := map[int]bool{}
+		out := make([]bool, n)
 		for _, r := range perm[:k] {
 			out[r] = true
 		}
@@ -318,18 +385,18 @@ func binaryMetrics(metrics map[string]any, d *dataset.Dataset, predict func([]fl
 	if d.Rows() == 0 {
 		return
 	}
+	pred := predictAll(d.X, predict)
 	if !binary {
 		se := 0.0
-		for i, x := range d.X {
-			e := predict(x) - d.Y[i]
+		for i, p := range pred {
+			e := p - d.Y[i]
 			se += e * e
 		}
 		metrics["holdout_rmse"] = math.Sqrt(se / float64(d.Rows()))
 		return
 	}
 	correct, ll := 0, 0.0
-	for i, x := range d.X {
-		p := predict(x)
+	for i, p := range pred {
 		if (p >= 0.5) == (d.Y[i] == 1) {
 			correct++
 		}
@@ -342,4 +409,22 @@ func binaryMetrics(metrics map[string]any, d *dataset.Dataset, predict func([]fl
 	}
 	metrics["holdout_accuracy"] = float64(correct) / float64(d.Rows())
 	metrics["holdout_logloss"] = ll / float64(d.Rows())
+}
+
+// predictAll predicts every row, the rows shared among the CPUs: scoring
+// the held-out rows is part of what the job adds to training.
+func predictAll(X [][]float64, predict func([]float64) float64) []float64 {
+	out := make([]float64, len(X))
+	workers := min(runtime.GOMAXPROCS(0), (len(X)+1023)/1024)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(X)/workers, (w+1)*len(X)/workers
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				out[i] = predict(X[i])
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }

@@ -47,6 +47,17 @@ func (k mapKeys) DataKey(_ context.Context, _ *manifest.Manifest, _ [32]byte, pa
 	return bytes.Clone(key), nil
 }
 
+// countKeys counts the keys asked for.
+type countKeys struct {
+	Keys
+	n int
+}
+
+func (c *countKeys) DataKey(ctx context.Context, m *manifest.Manifest, h [32]byte, party string) ([]byte, error) {
+	c.n++
+	return c.Keys.DataKey(ctx, m, h, party)
+}
+
 type job struct {
 	parties  []*party.Keys
 	plain    [][]byte
@@ -192,24 +203,32 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("no key: %v", err)
 	}
 
-	// The host swaps h1's and h2's files.
-	j = newJob(t, true)
-	m, _ := manifest.Parse(j.manifest)
-	os.WriteFile(filepath.Join(string(j.store), m.Parties[0].Data.SHA256), j.enc[1], 0o644)
-	if err := run(j); !errors.Is(err, ErrData) || !strings.Contains(err.Error(), "party h1") {
-		t.Errorf("swapped files: %v", err)
-	}
-
-	// Tampered and truncated ciphertext.
-	for name, edit := range map[string]func([]byte) []byte{
-		"tampered":  func(b []byte) []byte { b = bytes.Clone(b); b[len(b)/2] ^= 1; return b },
-		"truncated": func(b []byte) []byte { return b[:len(b)-10] },
+	// The host swaps h1's and h2's files, or tampers with or truncates
+	// h3's: found before any key is asked for.
+	for name, c := range map[string]struct {
+		party int
+		edit  func(j *job) []byte
+	}{
+		"swapped":   {0, func(j *job) []byte { return j.enc[1] }},
+		"tampered":  {2, func(j *job) []byte { b := bytes.Clone(j.enc[2]); b[len(b)/2] ^= 1; return b }},
+		"truncated": {2, func(j *job) []byte { return j.enc[2][:len(j.enc[2])-10] }},
+		"missing":   {1, nil},
 	} {
 		j = newJob(t, true)
 		m, _ := manifest.Parse(j.manifest)
-		os.WriteFile(filepath.Join(string(j.store), m.Parties[2].Data.SHA256), edit(j.enc[2]), 0o644)
-		if err := run(j); !errors.Is(err, ErrData) || !strings.Contains(err.Error(), "party h3") {
+		path := filepath.Join(string(j.store), m.Parties[c.party].Data.SHA256)
+		if c.edit == nil {
+			os.Remove(path)
+		} else {
+			os.WriteFile(path, c.edit(j), 0o644)
+		}
+		asked := &countKeys{Keys: j.keys}
+		_, err := Run(ctx, j.manifest, &j.sigs, asked, j.store, plat.Client)
+		if !errors.Is(err, ErrData) || !strings.Contains(err.Error(), "party "+m.Parties[c.party].Name) || !strings.Contains(err.Error(), "the host") {
 			t.Errorf("%s: %v", name, err)
+		}
+		if asked.n != 0 {
+			t.Errorf("%s: %d keys asked for", name, asked.n)
 		}
 	}
 
