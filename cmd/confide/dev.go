@@ -27,7 +27,7 @@ import (
 )
 
 func newDevCmd(self *launched) *cobra.Command {
-	var attestAddr, kmsAddr, sqlAddr, ledgerAddr, ethAddr string
+	var attestAddr, kmsAddr, mlAddr, sqlAddr, ledgerAddr, ethAddr string
 	var ethPrivate bool
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -69,7 +69,7 @@ everything.`,
 			}
 			fmt.Fprintf(out, "platform   unix://%s  (simulated TEE%s; trust root %s)\n",
 				filepath.Join(dir, sim.SocketFile), note, filepath.Join(dir, sim.RootCertFile))
-			svcs, err := startDevServices(ctx, out, dir, attestAddr, kmsAddr)
+			svcs, err := startDevServices(ctx, out, dir, attestAddr, kmsAddr, mlAddr)
 			defer svcs.stop()
 			if err != nil {
 				return err
@@ -125,6 +125,7 @@ everything.`,
 	}
 	cmd.Flags().StringVar(&attestAddr, "attest-addr", "127.0.0.1:8441", "attestation service address")
 	cmd.Flags().StringVar(&kmsAddr, "kms-addr", "127.0.0.1:8442", "key broker address")
+	cmd.Flags().StringVar(&mlAddr, "ml-addr", "127.0.0.1:8445", "multi-party ML trainer address")
 	cmd.Flags().StringVar(&sqlAddr, "sql-addr", "127.0.0.1:5433", "Always Encrypted SQL server address")
 	cmd.Flags().StringVar(&ledgerAddr, "ledger-addr", "127.0.0.1:8443", "confidential ledger address")
 	cmd.Flags().StringVar(&ethAddr, "eth-addr", "127.0.0.1:8545", "loopback address of the Ethereum JSON-RPC proxy")
@@ -155,8 +156,8 @@ func (d *devServices) stop() {
 // startDevServices writes dev images (signed with the platform's dev
 // signer), a principals file with an admin token, and the policies that
 // pin the services' identities, then starts each service as its enclave.
-func startDevServices(ctx context.Context, out io.Writer, platDir, attestAddr, kmsAddr string) (*devServices, error) {
-	d := &devServices{exited: make(chan error, 2)}
+func startDevServices(ctx context.Context, out io.Writer, platDir, attestAddr, kmsAddr, mlAddr string) (*devServices, error) {
+	d := &devServices{exited: make(chan error, 3)}
 	h, err := home()
 	if err != nil {
 		return d, err
@@ -209,7 +210,11 @@ func startDevServices(ctx context.Context, out io.Writer, platDir, attestAddr, k
 	if err != nil {
 		return d, err
 	}
-	attestURL := "https://" + attestAddr
+	mlAddr, err = resolvePort(mlAddr)
+	if err != nil {
+		return d, err
+	}
+	attestURL, kmsURL := "https://"+attestAddr, "https://"+kmsAddr
 	signer := sha256.Sum256(keys.DevSigner.Public().(ed25519.PublicKey))
 	image := func(m enclave.Manifest) (string, string, error) {
 		raw := m.Marshal()
@@ -248,7 +253,26 @@ func startDevServices(ctx context.Context, out io.Writer, platDir, attestAddr, k
 	if err != nil {
 		return d, err
 	}
-	serverPolicy, err := policy("server-policy.json", asCfg, kmsCfg)
+	kmsPolicy, err := policy("kms-policy.json", kmsCfg)
+	if err != nil {
+		return d, err
+	}
+	kph, _, err := fileHash(kmsPolicy)
+	if err != nil {
+		return d, err
+	}
+	// The trainer trusts the attestation service and the key broker it
+	// was built for; manifests pin the trainer by trainer-policy.json.
+	mlImage, mlCfg, err := image(enclave.Manifest{Version: enclave.ManifestVersion, Role: "ml", Entry: []string{"ml", "serve"},
+		Settings: map[string]string{settingAttest: attestURL, settingServerPolicy: aph, settingKMS: kmsURL, settingKMSPolicy: kph}})
+	if err != nil {
+		return d, err
+	}
+	trainerPolicy, err := policy("trainer-policy.json", mlCfg)
+	if err != nil {
+		return d, err
+	}
+	serverPolicy, err := policy("server-policy.json", asCfg, kmsCfg, mlCfg)
 	if err != nil {
 		return d, err
 	}
@@ -304,10 +328,17 @@ func startDevServices(ctx context.Context, out io.Writer, platDir, attestAddr, k
 	if err != nil {
 		return d, err
 	}
+	mlLine, err := start("trainer", mlImage, "--addr="+mlAddr, "--attest="+attestURL, "--attest-policy="+asPolicy,
+		"--kms="+kmsURL, "--kms-policy="+kmsPolicy, "--data="+filepath.Join(devDir, "ml")) // host storage: nothing sealed
+	if err != nil {
+		return d, err
+	}
 	fmt.Fprintf(out, "attest     %s  (%s)\n", strings.TrimPrefix(asLine, "attestation service "), "attestation service, attested TLS")
 	fmt.Fprintf(out, "kms        %s  (%s)\n", strings.TrimPrefix(kmsLine, "key broker "), "key broker, attested TLS")
-	fmt.Fprintf(out, "clients:   export %s=%s CONFIDE_ATTEST_URL=%s CONFIDE_KMS_URL=https://%s CONFIDE_TOKEN_FILE=%s\n",
-		serverPolicyEnv, serverPolicy, attestURL, kmsAddr, tokFile)
+	fmt.Fprintf(out, "ml         %s  (multi-party ML trainer, attested TLS; manifests pin it with --trainer-policy %s)\n",
+		strings.TrimPrefix(mlLine, "trainer "), trainerPolicy)
+	fmt.Fprintf(out, "clients:   export %s=%s CONFIDE_ATTEST_URL=%s CONFIDE_KMS_URL=%s CONFIDE_ML_URL=https://%s CONFIDE_TOKEN_FILE=%s\n",
+		serverPolicyEnv, serverPolicy, attestURL, kmsURL, mlAddr, tokFile)
 	return d, nil
 }
 

@@ -80,7 +80,7 @@ var errUsage = errors.New("usage")
 // hostFlags are the flags a host may add to an enclave's fixed entry
 // point: where it listens and keeps its files, and values the service
 // checks against its manifest (pin) before using them.
-var hostFlags = []string{"addr", "data", "principals", "attest", "attest-policy"}
+var hostFlags = []string{"addr", "data", "principals", "attest", "attest-policy", "kms", "kms-policy"}
 
 // hostArgs returns the command line if it consists only of host flags in
 // --name=value form, and nothing otherwise: an enclave's command is its

@@ -44,6 +44,21 @@ binds the report (spec/ml-manifest.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			// The services the trainer trusts are its identity's, not
+			// the host's choice.
+			aph, _, err := fileHash(attestPolicy)
+			if err != nil {
+				return err
+			}
+			kph, _, err := fileHash(kmsPolicy)
+			if err != nil {
+				return err
+			}
+			for _, p := range [][2]string{{settingAttest, attestURL}, {settingServerPolicy, aph}, {settingKMS, kmsURL}, {settingKMSPolicy, kph}} {
+				if err := self.pin(p[0], p[1]); err != nil {
+					return err
+				}
+			}
 			r, err := b.start(ctx, self, "ml")
 			if err != nil {
 				return err

@@ -32,6 +32,8 @@ const (
 	settingPrincipals   = "principals_sha256"
 	settingAttest       = "attest"
 	settingServerPolicy = "server_policy_sha256"
+	settingKMS          = "kms"
+	settingKMSPolicy    = "kms_policy_sha256"
 )
 
 // pin checks a security-relevant setting against the manifest. The CLI
