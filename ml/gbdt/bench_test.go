@@ -112,11 +112,18 @@ func BenchmarkPredict(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := 0.0
-	for b.Loop() {
-		for _, x := range d.X {
-			s += m.Predict(x)
+	b.Run("row", func(b *testing.B) {
+		for b.Loop() {
+			for _, x := range d.X {
+				m.Predict(x)
+			}
 		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(d.X)), "ns/row")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(d.X)), "ns/row")
+	})
+	b.Run("all", func(b *testing.B) {
+		for b.Loop() {
+			m.PredictAll(d.X)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(d.X)), "ns/row")
+	})
 }

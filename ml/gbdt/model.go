@@ -34,11 +34,16 @@ type tree struct {
 	// Training statistics, kept for XGBoost's file format only.
 	baseWeight, lossChange, sumHess []float32
 	// nodes is the tree packed for prediction (pack): one 16-byte node
-	// per visit instead of one cache line from each of five arrays.
+	// per step instead of a cache line from each of five arrays.
 	nodes []pnode
+	// depth is the longest path from the root to a leaf.
+	depth int
 }
 
-// pnode is a packed node. A leaf has feature -1 and its value in cond.
+// pnode is a packed node. A leaf is its own child both ways, so that a
+// walk of the tree's full depth ends on the leaf whatever its length:
+// prediction runs a fixed number of steps, without the branch that asks
+// whether it has reached a leaf (a coin toss to the branch predictor).
 type pnode struct {
 	feature int32
 	cond    float32
@@ -48,14 +53,23 @@ type pnode struct {
 	missing uint8
 }
 
-// pack builds t.nodes; trees are packed once they are complete.
+// pack builds t.nodes; trees are packed once they are complete. Children
+// come after their parents (growth and the JSON reader both ensure it),
+// so one pass finds every node's depth.
 func (t *tree) pack() {
 	t.nodes = make([]pnode, len(t.left))
+	depth := make([]int, len(t.left))
+	t.depth = 0
 	for i := range t.nodes {
-		n := pnode{feature: t.feature[i], cond: t.cond[i], child: [2]int32{t.left[i], t.right[i]}, missing: 1}
-		if t.left[i] < 0 {
-			n.feature = -1
+		if i > 0 {
+			depth[i] = depth[t.parent[i]] + 1
+			t.depth = max(t.depth, depth[i])
 		}
+		if t.left[i] < 0 {
+			t.nodes[i] = pnode{child: [2]int32{int32(i), int32(i)}}
+			continue
+		}
+		n := pnode{feature: t.feature[i], cond: t.cond[i], child: [2]int32{t.left[i], t.right[i]}, missing: 1}
 		if t.defaultLeft[i] {
 			n.missing = 0
 		}
@@ -91,23 +105,23 @@ func (t *tree) addNode(parent int32, leaf, baseWeight, sumHess float32) int32 {
 func (t *tree) leaf(x []float64) int32 {
 	ns := t.nodes
 	n := int32(0)
-	for {
-		nd := &ns[n]
-		if nd.feature < 0 {
-			return n
-		}
-		v := float32(x[nd.feature])
-		// An index rather than a branch: which way a row goes is a coin
-		// toss to the branch predictor.
-		var right uint8
-		if v >= nd.cond {
-			right = 1
-		}
-		if v != v {
-			right = nd.missing
-		}
-		n = nd.child[right]
+	for range t.depth {
+		n = step(&ns[n], x)
 	}
+	return n
+}
+
+// step is where x goes from nd, chosen by an index rather than a branch.
+func step(nd *pnode, x []float64) int32 {
+	v := float32(x[nd.feature])
+	var right uint8
+	if v >= nd.cond {
+		right = 1
+	}
+	if v != v {
+		right = nd.missing
+	}
+	return nd.child[right]
 }
 
 // Objective is the learning objective, BinaryLogistic or RegSquaredError.
@@ -145,9 +159,53 @@ func (m *Model) PredictMargin(x []float64) float64 {
 	s := m.baseMargin()
 	for i := range m.trees {
 		t := &m.trees[i]
-		s += t.nodes[t.leaf(x)].cond
+		s += t.cond[t.leaf(x)]
 	}
 	return float64(s)
+}
+
+// block is how many rows PredictAll walks through a tree side by side:
+// independent walks keep the CPU busy while each waits for its next node.
+const block = 8
+
+// PredictAll is Predict for every row of X, without the per-row checks'
+// panics: it returns an error if a row's length is not NumFeatures.
+func (m *Model) PredictAll(X [][]float64) ([]float64, error) {
+	for i, x := range X {
+		if len(x) != m.numFeature {
+			return nil, fmt.Errorf("gbdt: row %d has %d values, the model has %d features", i, len(x), m.numFeature)
+		}
+	}
+	out := make([]float64, len(X))
+	base := m.baseMargin()
+	var s [block]float32
+	var n [block]int32
+	for lo := 0; lo < len(X); lo += block {
+		rows := X[lo:min(lo+block, len(X))]
+		for r := range rows {
+			s[r] = base
+		}
+		for i := range m.trees {
+			t := &m.trees[i]
+			ns := t.nodes
+			n = [block]int32{}
+			for range t.depth {
+				for r, x := range rows {
+					n[r] = step(&ns[n[r]], x)
+				}
+			}
+			for r := range rows {
+				s[r] += t.cond[n[r]]
+			}
+		}
+		for r := range rows {
+			out[lo+r] = float64(s[r])
+			if m.objective == BinaryLogistic {
+				out[lo+r] = float64(sigmoid(s[r]))
+			}
+		}
+	}
+	return out, nil
 }
 
 // Predict is the prediction for x: a probability for binary:logistic, the

@@ -133,6 +133,25 @@ func TestMarginsMatchPredict(t *testing.T) {
 				t.Fatalf("%s: row %d: PredictMargin %v, training margin %v", obj, i, got, tr.margin[i])
 			}
 		}
+		// PredictAll, walking rows side by side, agrees with Predict,
+		// missing values (and a ragged last block) included.
+		X := d.X[:1003]
+		for i := 0; i < len(X); i += 7 {
+			X[i] = slices.Clone(X[i])
+			X[i][i%6] = math.NaN()
+		}
+		all, err := m.PredictAll(X)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, x := range X {
+			if got := m.Predict(x); all[i] != got {
+				t.Fatalf("%s: row %d: PredictAll %v, Predict %v", obj, i, all[i], got)
+			}
+		}
+		if _, err := m.PredictAll([][]float64{{1, 2}}); err == nil {
+			t.Fatal("PredictAll took a short row")
+		}
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -221,14 +222,28 @@ func readFile(store Store, p manifest.Party) ([]byte, error) {
 		return nil, dataErr(p.Name, "the host has no file %s…: %v", p.Data.SHA256[:12], err)
 	}
 	defer f.Close()
-	file, err := readAll(f, p.Data.Bytes)
+	h := sha256.New()
+	file, err := readAll(hashReader{f, h}, p.Data.Bytes)
 	if err != nil {
 		return nil, dataErr(p.Name, "reading the host's file %s…: %v", p.Data.SHA256[:12], err)
 	}
-	if h := sha256.Sum256(file); hex.EncodeToString(h[:]) != p.Data.SHA256 {
-		return nil, dataErr(p.Name, "the host's file is not the one the manifest names (sha256 %x…, want %s…)", h[:6], p.Data.SHA256[:12])
+	if sum := h.Sum(nil); hex.EncodeToString(sum) != p.Data.SHA256 {
+		return nil, dataErr(p.Name, "the host's file is not the one the manifest names (sha256 %x…, want %s…)", sum[:6], p.Data.SHA256[:12])
 	}
 	return file, nil
+}
+
+// hashReader hashes what it reads, a piece at a time, while the piece is
+// still in the CPU's cache.
+type hashReader struct {
+	r io.Reader
+	h hash.Hash
+}
+
+func (r hashReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p[:min(len(p), 256<<10)])
+	r.h.Write(p[:n])
+	return n, err
 }
 
 // decode decrypts a party's file in place and checks its table against
@@ -344,7 +359,7 @@ func fit(m *manifest.Manifest, train, holdout *dataset.Dataset) ([]byte, map[str
 		if err != nil {
 			return nil, nil, err
 		}
-		binaryMetrics(metrics, holdout, mod.Predict, p.Objective == gbdt.BinaryLogistic)
+		binaryMetrics(metrics, holdout, func(X [][]float64) []float64 { out, _ := mod.PredictAll(X); return out }, p.Objective == gbdt.BinaryLogistic)
 		b, err := mod.MarshalXGBoostJSON()
 		return b, metrics, err
 	case "logreg":
@@ -353,7 +368,7 @@ func fit(m *manifest.Manifest, train, holdout *dataset.Dataset) ([]byte, map[str
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %v", ErrData, err)
 		}
-		binaryMetrics(metrics, holdout, mod.Predict, true)
+		binaryMetrics(metrics, holdout, eachRow(mod.Predict), true)
 		metrics["converged"] = mod.Converged
 		b, err := json.Marshal(mod)
 		return b, metrics, err
@@ -381,7 +396,7 @@ func fit(m *manifest.Manifest, train, holdout *dataset.Dataset) ([]byte, map[str
 	return nil, nil, fmt.Errorf("trainer: algorithm %q", m.Algorithm.Name)
 }
 
-func binaryMetrics(metrics map[string]any, d *dataset.Dataset, predict func([]float64) float64, binary bool) {
+func binaryMetrics(metrics map[string]any, d *dataset.Dataset, predict func([][]float64) []float64, binary bool) {
 	if d.Rows() == 0 {
 		return
 	}
@@ -413,18 +428,25 @@ func binaryMetrics(metrics map[string]any, d *dataset.Dataset, predict func([]fl
 
 // predictAll predicts every row, the rows shared among the CPUs: scoring
 // the held-out rows is part of what the job adds to training.
-func predictAll(X [][]float64, predict func([]float64) float64) []float64 {
+func predictAll(X [][]float64, predict func([][]float64) []float64) []float64 {
 	out := make([]float64, len(X))
 	workers := min(runtime.GOMAXPROCS(0), (len(X)+1023)/1024)
 	var wg sync.WaitGroup
 	for w := range workers {
 		lo, hi := w*len(X)/workers, (w+1)*len(X)/workers
-		wg.Go(func() {
-			for i := lo; i < hi; i++ {
-				out[i] = predict(X[i])
-			}
-		})
+		wg.Go(func() { copy(out[lo:hi], predict(X[lo:hi])) })
 	}
 	wg.Wait()
 	return out
+}
+
+// eachRow makes a predictor of rows from one of a row.
+func eachRow(predict func([]float64) float64) func([][]float64) []float64 {
+	return func(X [][]float64) []float64 {
+		out := make([]float64, len(X))
+		for i, x := range X {
+			out[i] = predict(x)
+		}
+		return out
+	}
 }
