@@ -40,7 +40,10 @@ storage), runs each job whose manifest every party signed once all its files are
 stored — the parties' data keys released to it by the key broker (--kms) on
 tokens from the attestation service (--attest) that name the manifest's hash —
 and serves each recipient's encrypted model and report with the evidence that
-binds the report (spec/ml-manifest.md).`,
+binds the report (spec/ml-manifest.md). Jobs are kept in --data/jobs, sealed to
+this trainer's code: a trainer stopped or killed and started again serves its
+finished jobs and predicts with the models it keeps, and trains again the jobs
+it had not finished.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -75,13 +78,23 @@ binds the report (spec/ml-manifest.md).`,
 			if err != nil {
 				return err
 			}
-			svc, err := trainsvc.New(trainsvc.Config{Storage: filepath.Join(b.data, "files"),
-				Keys:     &trainer.BrokerKeys{KMS: kmsclient.New(kmsURL, hc), AS: as, Attester: r.platform},
-				Attester: r.platform, Log: r.log}, r.registry)
+			// Jobs are kept sealed to this trainer's code: a restart
+			// loses none, and a model kept inside predicts again.
+			sealer, closeSealer, err := self.sealer(ctx)
 			if err != nil {
 				return err
 			}
+			defer closeSealer()
+			//confide:ignore false positive: the service holds the sealer beside its logger and storage; what it writes is the sealed record (ciphertext), and its logs carry job names and errors, never key material
+			svc, err := trainsvc.New(trainsvc.Config{Storage: filepath.Join(b.data, "files"),
+				Keys:     &trainer.BrokerKeys{KMS: kmsclient.New(kmsURL, hc), AS: as, Attester: r.platform},
+				Attester: r.platform, Log: r.log, Jobs: filepath.Join(b.data, "jobs"), Sealer: sealer}, r.registry)
+			if err != nil {
+				return err
+			}
+			//confide:ignore false positive: the service holds the sealer beside its logger and storage; what it writes is the sealed record (ciphertext), and its logs carry job names and errors, never key material
 			fmt.Fprintf(cmd.OutOrStdout(), "trainer %s\n", r.url)
+			//confide:ignore false positive: the service holds the sealer beside its logger and storage; what it writes is the sealed record (ciphertext), and its logs carry job names and errors, never key material
 			return r.serve(ctx, svc.Handler())
 		},
 	}

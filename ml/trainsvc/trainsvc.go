@@ -15,6 +15,14 @@
 //
 // A job's ID is its manifest's hash. A failed job (a key not yet in the
 // broker, say) runs again when it is posted again.
+//
+// With a sealer, every job is kept in a record sealed to this trainer's
+// own code (enclave.SealUnique), so that a trainer killed and started
+// again loses nothing: finished jobs serve their outputs again, a model
+// kept inside answers predictions again, and a job that was waiting or
+// training waits again, or trains again from its files. A record that
+// does not unseal — another trainer's, or one the host altered — is
+// reported and left where it is.
 package trainsvc
 
 import (
@@ -32,6 +40,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,6 +63,16 @@ type Config struct {
 	Log      *slog.Logger
 	// MaxFile bounds an uploaded file (default 1 GiB).
 	MaxFile int64
+	// Jobs is the directory for sealed job records, and Sealer seals
+	// them; without a Sealer jobs live in memory only.
+	Jobs   string
+	Sealer Sealer
+}
+
+// Sealer seals job records (package seal's Sealer).
+type Sealer interface {
+	Seal(ctx context.Context, policy enclave.SealPolicy, plaintext, aad []byte) ([]byte, error)
+	Unseal(ctx context.Context, blob, aad []byte) ([]byte, error)
 }
 
 // States of a job.
@@ -112,10 +131,110 @@ func New(cfg Config, reg prometheus.Registerer) (*Service, error) {
 	if cfg.MaxFile == 0 {
 		cfg.MaxFile = 1 << 30
 	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
 	if err := os.MkdirAll(cfg.Storage, 0o700); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, http: httpx.NewServer(cfg.Log, reg, "confide_ml"), jobs: map[string]*job{}}, nil
+	s := &Service{cfg: cfg, http: httpx.NewServer(cfg.Log, reg, "confide_ml"), jobs: map[string]*job{}}
+	if cfg.Sealer != nil {
+		if cfg.Jobs == "" {
+			return nil, errors.New("trainsvc: a sealer needs a jobs directory")
+		}
+		if err := os.MkdirAll(cfg.Jobs, 0o700); err != nil {
+			return nil, err
+		}
+		if err := s.load(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// record is a job as it is sealed.
+type record struct {
+	Request JobRequest      `json:"request"`
+	State   JobState        `json:"state"`
+	Result  *trainer.Result `json:"result,omitempty"`
+}
+
+const recordAAD = "confide ml job record v1\n"
+
+// save seals j's record (s.mu held) and replaces the last one.
+func (s *Service) save(j *job) error {
+	if s.cfg.Sealer == nil {
+		return nil
+	}
+	b, err := json.Marshal(record{Request: j.req, State: j.state, Result: j.result})
+	if err != nil {
+		return err
+	}
+	blob, err := s.cfg.Sealer.Seal(context.Background(), enclave.SealUnique, b, []byte(recordAAD+j.state.ID))
+	clear(b)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(s.cfg.Jobs, j.state.ID+".sealed")
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, blob, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// load reads every sealed record; jobs that were waiting or training
+// wait again (startReady runs those whose files are all stored).
+func (s *Service) load() error {
+	ents, err := os.ReadDir(s.cfg.Jobs)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		id, ok := strings.CutSuffix(e.Name(), ".sealed")
+		if !ok || !hashPat.MatchString(id) {
+			continue
+		}
+		j, err := s.loadOne(id)
+		if err != nil {
+			s.cfg.Log.Error("job record not loaded; left in place", "file", e.Name(), "error", err)
+			continue
+		}
+		s.jobs[id] = j
+	}
+	s.startReady()
+	return nil
+}
+
+func (s *Service) loadOne(id string) (*job, error) {
+	blob, err := os.ReadFile(filepath.Join(s.cfg.Jobs, id+".sealed"))
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.cfg.Sealer.Unseal(context.Background(), blob, []byte(recordAAD+id))
+	if err != nil {
+		return nil, err
+	}
+	defer clear(b)
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, err
+	}
+	m, err := manifest.Verify(r.Request.Manifest, &r.Request.Signatures)
+	if err != nil {
+		return nil, err
+	}
+	if h := manifest.Hash(r.Request.Manifest); hex.EncodeToString(h[:]) != id || r.State.ID != id {
+		return nil, errors.New("the record is another job's")
+	}
+	j := &job{req: r.Request, m: m, state: r.State, result: r.Result}
+	switch {
+	case j.state.State == Done && j.result == nil:
+		return nil, errors.New("a finished job without its result")
+	case j.state.State == Waiting || j.state.State == Training:
+		j.state.State, j.result = Waiting, nil
+	}
+	return j, nil
 }
 
 var hashPat = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -185,6 +304,10 @@ func (s *Service) postJob(w http.ResponseWriter, r *http.Request) error {
 	j, ok := s.jobs[id]
 	if !ok || j.state.State == Failed {
 		j = &job{req: req, m: m, state: JobState{ID: id, Job: m.Job, State: Waiting}}
+		if err := s.save(j); err != nil {
+			s.mu.Unlock()
+			return err
+		}
 		s.jobs[id] = j
 	}
 	s.mu.Unlock()
@@ -226,9 +349,14 @@ func (s *Service) run(j *job) {
 	defer s.mu.Unlock()
 	if err != nil {
 		j.state.State, j.state.Error = Failed, err.Error()
-		return
+	} else {
+		j.state.State, j.result = Done, res
 	}
-	j.state.State, j.result = Done, res
+	if err := s.save(j); err != nil {
+		// Served from memory until the trainer stops; a restart would
+		// train it again.
+		s.cfg.Log.Error("job record not saved", "job", j.state.Job, "error", err)
+	}
 }
 
 func (s *Service) lookup(id string) (*job, error) {
