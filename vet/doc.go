@@ -58,11 +58,22 @@
 // string index, the divisor of an integer / or %, a slice bound, a shift
 // count, an == or != on strings, arrays or structs (the compiler emits an
 // early-exit comparison), an operand of the integer min and max builtins,
-// a make size, an append size, a select, or in an argument of a call whose
+// a make size, an append size, a select, the divisor of a floating-point
+// division (but see float-division below), or in an argument of a call whose
 // callee lets that argument reach any of these. Ranging over a secret
 // integer is a loop condition; ranging over a secret string decodes UTF-8
 // with branches; ranging over a map of secrets depends on its keys.
 // Closures defined in an oblivious function are oblivious too.
+//
+//	//confide:oblivious float-division
+//
+// The same, except that a floating-point division by a secret is
+// accepted (by default it is a finding: a divisor's value can change a
+// division's latency on some CPUs). This states the function's threat
+// model: an attacker who sees its memory-access and branch trace, not its
+// timing — which a division by a secret never changes, since it touches
+// no memory. Integer division by a secret stays a finding. The ML
+// trainers' oblivious code uses it (ml/obl); closures inherit it.
 //
 //	//confide:ignore reason
 //
@@ -195,7 +206,9 @@
 //
 // The oblivious allow-list (constant-time: no indirect leak when passed a
 // secret): crypto/subtle; math.Float64bits, Float64frombits, Float32bits,
-// Float32frombits, Abs and Copysign; math/bits except Div, Div32, Div64,
+// Float32frombits, Abs, Copysign and Sqrt (one instruction, SQRTSD: no
+// branch, no memory access; its latency is fixed for normal operands on
+// current x86 cores, and only subnormal ones may differ); math/bits except Div, Div32, Div64,
 // Rem, Rem32 and Rem64; encoding/binary's fixed-width byte orders
 // (Uint16…64, PutUint… and AppendUint… of LittleEndian, BigEndian and
 // NativeEndian); and the declassifiers and cipher.AEAD's Open.
@@ -212,8 +225,9 @@
 // holding a secret is public; comparing a secret integer or pointer with
 // == compiles to a flag-setting instruction, not a branch, and is allowed
 // in oblivious code (branching on the result is not). Integer / and % are
-// variable-time in their divisor; floating-point operations are treated
-// as constant-time.
+// variable-time in their divisor, and so, on some CPUs, is floating-point
+// division (accepted under float-division); other floating-point
+// arithmetic is treated as constant-time.
 //
 // # Soundness
 //

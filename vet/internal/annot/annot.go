@@ -36,7 +36,16 @@ type Func struct {
 	Sink          bool
 	Boundary      bool
 	Oblivious     bool
+	// FloatDivision: an oblivious function that accepts floating-point
+	// division by a secret (//confide:oblivious float-division).
+	FloatDivision bool
 }
+
+// FloatDivisionOption is the option of //confide:oblivious that accepts
+// floating-point division by a secret: under a threat model of memory
+// traces (not timing), since a division's latency may depend on its
+// operands but what it touches does not.
+const FloatDivisionOption = "float-division"
 
 // Suppression is one //confide:ignore comment.
 type Suppression struct {
@@ -270,7 +279,12 @@ func (p *parser) funcDoc(fn *types.Func, recvName string, doc *ast.CommentGroup)
 		case Declassify, Sink, Boundary, Oblivious:
 			p.used[c] = true
 			found = true
-			if len(args) != 0 {
+			switch {
+			case name == Oblivious && len(args) == 1 && args[0] == FloatDivisionOption:
+				a.FloatDivision = true
+			case name == Oblivious && len(args) != 0:
+				p.problem(c.Pos(), "//confide:oblivious takes no arguments but %s", FloatDivisionOption)
+			case len(args) != 0:
 				p.problem(c.Pos(), "//confide:%s takes no arguments", name)
 			}
 			switch name {

@@ -153,6 +153,17 @@ func (p *pkgState) isOblivious(fn *ssa.Function) bool {
 	return false
 }
 
+// acceptsFloatDivision reports whether fn, or the oblivious function it
+// is a closure in, is annotated //confide:oblivious float-division.
+func (p *pkgState) acceptsFloatDivision(fn *ssa.Function) bool {
+	for f := fn; f != nil; f = f.Parent() {
+		if a := p.eff[f]; a != nil && a.Oblivious {
+			return a.FloatDivision
+		}
+	}
+	return false
+}
+
 // skeleton is the summary a function's annotations alone imply.
 func (p *pkgState) skeleton(fn *ssa.Function) *summary.Func {
 	a := p.eff[fn]

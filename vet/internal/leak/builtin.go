@@ -114,7 +114,7 @@ func init() {
 	kind(spAllowed,
 		"(crypto/cipher.AEAD).Open",
 		"math.Float64bits", "math.Float64frombits", "math.Float32bits", "math.Float32frombits",
-		"math.Abs", "math.Copysign")
+		"math.Abs", "math.Copysign", "math.Sqrt")
 	kind(spSecretResult, "(*github.com/confide/confide/seal.Sealer).Unseal")
 	// go-jose's JSON codec is a fork of encoding/json: it reports errors
 	// by panicking and recovering within the same call, which the

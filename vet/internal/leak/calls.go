@@ -354,7 +354,7 @@ func resultType(res ssa.Value, r int) types.Type {
 func (s *fnState) checkCall(pos token.Pos, t target, flows [][]argFlow) {
 	sum := t.sum
 	for i := range min(len(flows), len(sum.Params)) {
-		s.checkFlows(pos, &sum.Params[i], flows[i], s.oblivious, s.name)
+		s.checkFlows(pos, &sum.Params[i], flows[i], s.oblivious, s.name, s.floatDiv)
 	}
 	if sum.Oblivious {
 		s.checkFuncArgs(pos, t)
@@ -364,8 +364,9 @@ func (s *fnState) checkCall(pos token.Pos, t target, flows [][]argFlow) {
 // checkFlows checks the flows of one argument (or captured variable):
 // a secret reaching a sink is a direct leak; reaching a use, an indirect
 // leak if the use is in an oblivious function or obl holds (the caller
-// is oblivious, where names it).
-func (s *fnState) checkFlows(pos token.Pos, pf *summary.Param, flows []argFlow, obl bool, where0 string) {
+// is oblivious, where names it) — except a floating-point divisor when
+// that caller accepts them (floatDiv).
+func (s *fnState) checkFlows(pos token.Pos, pf *summary.Param, flows []argFlow, obl bool, where0 string, floatDiv bool) {
 	reportedSink, reportedUse := false, false
 	for _, af := range flows {
 		d := af.d
@@ -378,6 +379,9 @@ func (s *fnState) checkFlows(pos token.Pos, pf *summary.Param, flows []argFlow, 
 			s.addSinks(d.deps, sk.Sink, via)
 		}
 		for _, u := range af.fl.Uses {
+			if u.Where == "" && u.Kind == summary.FloatDivisor && floatDiv {
+				continue // accepted where it is attributed
+			}
 			applicable := u.Where != "" || obl
 			where := u.Where
 			if where == "" {
@@ -927,6 +931,9 @@ func (s *fnState) sinkValue(pos token.Pos, t taint, sink, via string) {
 
 // use reports a dependence of kind k on t at pos.
 func (s *fnState) use(pos token.Pos, t taint, k summary.Kind) {
+	if k == summary.FloatDivisor && s.floatDiv {
+		return // accepted: the function's threat model is memory traces
+	}
 	if s.oblivious && t.src != nil {
 		s.report(pos, "indirect leak: secret %s used as %s in oblivious function %s", t.src.what, k, s.name)
 	}
@@ -1024,7 +1031,7 @@ func (s *fnState) closure(mc *ssa.MakeClosure) {
 	}
 	for k := range mc.Bindings {
 		if i := free[k]; i < len(sum.Params) {
-			s.checkFlows(mc.Pos(), &sum.Params[i], flows[i], s.oblivious || recv != "", where)
+			s.checkFlows(mc.Pos(), &sum.Params[i], flows[i], s.oblivious || recv != "", where, s.floatDiv && recv == "")
 		}
 	}
 }

@@ -26,6 +26,7 @@ type fnState struct {
 	// oblivious: the function must not depend on secrets (annotated,
 	// inherited from an interface method or an enclosing function).
 	oblivious bool
+	floatDiv  bool // oblivious, accepting floating-point division by a secret
 	// contract names the oblivious interface method the function is
 	// checked against, whose receiver and parameters are all secret.
 	contract string
@@ -90,6 +91,7 @@ func newFnState(p *pkgState, fn *ssa.Function) *fnState {
 		s.ann = &annot.Func{}
 	}
 	s.oblivious = p.isOblivious(fn)
+	s.floatDiv = p.acceptsFloatDivision(fn)
 	s.contract = p.contract[fn]
 	return s
 }

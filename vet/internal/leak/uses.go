@@ -142,8 +142,12 @@ func (s *fnState) binary(op token.Token, x, y ast.Expr, pos token.Pos) {
 	case token.LAND, token.LOR:
 		s.use(x.Pos(), s.exprTaint(x), summary.ShortCircuit)
 	case token.QUO, token.REM:
-		if isInteger(info.TypeOf(y)) && info.Types[y].Value == nil {
+		switch {
+		case info.Types[y].Value != nil:
+		case isInteger(info.TypeOf(y)):
 			s.use(y.Pos(), s.exprTaint(y), summary.Divisor)
+		case isFloat(info.TypeOf(y)):
+			s.use(y.Pos(), s.exprTaint(y), summary.FloatDivisor)
 		}
 	case token.SHL, token.SHR:
 		if info.Types[y].Value == nil {
@@ -333,4 +337,12 @@ func isUnsafeSize(info *types.Info, call *ast.CallExpr) bool {
 		return true
 	}
 	return false
+}
+
+func isFloat(t types.Type) bool {
+	if t == nil {
+		return false
+	}
+	b, ok := t.Underlying().(*types.Basic)
+	return ok && b.Info()&types.IsFloat != 0
 }

@@ -19,6 +19,7 @@ const (
 	ShortCircuit                 // operand of && or ||
 	Index                        // slice, array, string or map index
 	Divisor                      // divisor or modulus of an integer division
+	FloatDivisor                 // divisor of a floating-point division
 	SliceBound                   // bound of a slice expression
 	Shift                        // shift count
 	Compare                      // == or != on strings, arrays or structs
@@ -37,6 +38,7 @@ var kindNames = [...]string{
 	ShortCircuit: "&&/|| operand",
 	Index:        "index",
 	Divisor:      "divisor",
+	FloatDivisor: "floating-point divisor",
 	SliceBound:   "slice bound",
 	Shift:        "shift count",
 	Compare:      "operand of an early-exit comparison",
