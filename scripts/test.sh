@@ -53,7 +53,7 @@ export CONFIDE_ML_CHECK=1 # the ML baselines must run, not skip
 go mod download
 echo "== go vet"
 go vet ./...
-go vet -tags obltrace ./oblivious/... ./sql/oblivq/
+go vet -tags obltrace ./oblivious/... ./sql/oblivq/ ./ml/obl/
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
@@ -69,5 +69,5 @@ echo "== go test -race (all but${no_race})"
 go test -race -timeout 30m $(go list ./... | grep -v "$no_race") "$@"
 echo "== go test ./oblivious/... (no goroutines: without -race)"
 go test -timeout 30m ./oblivious/... "$@"
-echo "== go test -tags obltrace ./oblivious/... ./sql/oblivq/ (access traces recorded)"
-go test -tags obltrace -timeout 30m ./oblivious/... ./sql/oblivq/ "$@"
+echo "== go test -tags obltrace ./oblivious/... ./sql/oblivq/ ./ml/obl/ (access traces recorded)"
+go test -tags obltrace -timeout 30m ./oblivious/... ./sql/oblivq/ ./ml/obl/ "$@"

@@ -18,10 +18,12 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"unsafe"
 
 	"gonum.org/v1/gonum/optimize"
 
 	"github.com/confide/confide/ml/dataset"
+	"github.com/confide/confide/oblivious/trace"
 )
 
 // Params are the hyperparameters.
@@ -138,6 +140,10 @@ func Train(d *dataset.Dataset, p Params) (*Model, error) {
 				gw := g[:nf]
 				f, gb := 0.0, 0.0
 				for i := lo; i < hi; i++ {
+					// Recorded in obltrace builds: how often the solver
+					// reads the rows is what the oblivious trainer's
+					// trace tests show this one to leak.
+					trace.Access(trace.OpRead, unsafe.Pointer(unsafe.SliceData(x)), i)
 					row := x[i*nf : (i+1)*nf : (i+1)*nf]
 					z := b
 					for j, v := range row {
