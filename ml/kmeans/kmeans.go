@@ -14,8 +14,10 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"unsafe"
 
 	"github.com/confide/confide/ml/dataset"
+	"github.com/confide/confide/oblivious/trace"
 )
 
 // Params are the hyperparameters.
@@ -249,6 +251,10 @@ func lloyd(x [][]float64, c [][]float64, maxIter int, tol float64) ([][]float64,
 						}
 					}
 					a := assign[i]
+					// Recorded in obltrace builds: the cluster a row
+					// joins is what the oblivious trainer's trace tests
+					// show this one to leak.
+					trace.Access(trace.OpWrite, unsafe.Pointer(unsafe.SliceData(pt.counts)), int(a))
 					pt.counts[a]++
 					s := pt.sums[a]
 					for f, v := range row {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/confide/confide/ml/dataset"
+	"github.com/confide/confide/ml/kmeans"
 	"github.com/confide/confide/ml/logreg"
 	"github.com/confide/confide/oblivious/trace"
 )
@@ -58,14 +59,21 @@ func pairs(rows, features int) map[string][2]*dataset.Dataset {
 		"extreme vs ordinary values": {
 			make(func(i, j int) float64 { return noise[i][j] * 1e12 }, balanced),
 			make(normal, balanced)},
+		"one cluster vs two": {
+			make(func(i, j int) float64 { return noise[i][j] * 1e-3 }, balanced),
+			make(func(i, j int) float64 { return noise[i][j] + 100*float64(i%2) }, balanced)},
 	}
 }
 
 // checkTraces runs an oblivious and a non-oblivious trainer on each
-// pair: the first must leave identical traces, the second must not (so
-// the test can fail).
-func checkTraces(t *testing.T, obl, plain func(*dataset.Dataset)) {
+// pair (for an unsupervised trainer, those whose rows differ): the first
+// must leave identical traces, the second must not (so the test can
+// fail).
+func checkTraces(t *testing.T, unsupervised bool, obl, plain func(*dataset.Dataset)) {
 	for name, p := range pairs(64, 4) {
+		if unsupervised && name == "one class vs balanced" {
+			continue // the same rows: labels are not read
+		}
 		a, b := record(func() { obl(p[0]) }), record(func() { obl(p[1]) })
 		if len(a) == 0 {
 			t.Fatalf("%s: nothing recorded", name)
@@ -83,7 +91,14 @@ func checkTraces(t *testing.T, obl, plain func(*dataset.Dataset)) {
 
 func TestLogRegTrace(t *testing.T) {
 	p := logreg.Params{C: 1, MaxIter: 30, Standardize: true}
-	checkTraces(t,
+	checkTraces(t, false,
 		func(d *dataset.Dataset) { LogReg(d, p) },
 		func(d *dataset.Dataset) { logreg.Train(d, p) })
+}
+
+func TestKMeansTrace(t *testing.T) {
+	p := kmeans.Params{K: 3, NInit: 2, MaxIter: 5, Seed: 3}
+	checkTraces(t, true,
+		func(d *dataset.Dataset) { KMeans(d, p) },
+		func(d *dataset.Dataset) { kmeans.Train(d, p) })
 }
