@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"log"
 	"math"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/confide/confide/bench/mldata"
 	"github.com/confide/confide/ml/dataset"
 	"github.com/confide/confide/ml/gbdt"
 	"github.com/confide/confide/ml/kmeans"
@@ -46,7 +46,7 @@ func main() {
 	log.SetFlags(0)
 	runtime.GOMAXPROCS(*threads)
 
-	d := generate(*rows, *cols, 42)
+	d := mldata.Generate(*rows, *cols, 42)
 	dir, err := os.MkdirTemp("", "mlbench")
 	if err != nil {
 		log.Fatal(err)
@@ -132,37 +132,6 @@ q = "inertia %%.6g" %% m.inertia_
 		}
 		fmt.Printf("| %s | %.2f | %s | %.2f | %.2fx | %s %s | %s; %s |\n", a, ours, base, theirs, ours/theirs, goal, verdict, quality, q)
 	}
-}
-
-// generate draws Gaussian features and labels from a logistic model with
-// a few interactions, so that trees have something to find.
-func generate(rows, cols int, seed uint64) *dataset.Dataset {
-	rng := rand.New(rand.NewPCG(seed, 0))
-	w := make([]float64, cols)
-	for j := range w {
-		w[j] = rng.NormFloat64()
-	}
-	d := &dataset.Dataset{Label: "y", X: make([][]float64, rows), Y: make([]float64, rows)}
-	for j := range cols {
-		d.Features = append(d.Features, "f"+strconv.Itoa(j))
-	}
-	for i := range rows {
-		x := make([]float64, cols)
-		z := 0.0
-		for j := range x {
-			x[j] = rng.NormFloat64()
-			z += w[j] * x[j]
-		}
-		z += 1.5 * x[0] * x[1]
-		if x[2] > 0.5 {
-			z -= 2
-		}
-		d.X[i] = x
-		if rng.Float64() < 1/(1+math.Exp(-z)) {
-			d.Y[i] = 1
-		}
-	}
-	return d
 }
 
 func writeRaw(path string, rows [][]float64) {

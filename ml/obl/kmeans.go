@@ -67,12 +67,42 @@ func keepBetter(best, c trace.Table, bestInertia *float64, inertia float64) {
 //confide:oblivious
 //confide:secret a b
 func sqDist(a, b []float64) float64 {
-	s := 0.0
-	for i, v := range a {
-		d := v - b[i]
-		s += d * d
+	b = b[:len(a)]
+	// Four sums: a single one would wait on each addition's latency.
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		d0, d1, d2, d3 := a[i]-b[i], a[i+1]-b[i+1], a[i+2]-b[i+2], a[i+3]-b[i+3]
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
 	}
-	return s
+	for ; i < len(a); i++ {
+		d := a[i] - b[i]
+		s0 += d * d
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// dot4 is a·b, in four sums.
+//
+//confide:oblivious
+//confide:secret a b
+func dot4(a, b []float64) float64 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // minF is min(a, b) by a mask.
@@ -111,20 +141,26 @@ func seedCenters(x trace.Table, k int, rng *rand.Rand) trace.Table {
 			for j, v := range x.Row(fallback) {
 				row[j] = oblivious.SelectFloat(zero, v, row[j])
 			}
-			p := 0.0
-			for i := range n {
-				d := minF(closest.At(i), sqDist(x.Row(i), row))
-				cand.Set(i, d)
-				p += d
-			}
+			p := blocks(n, func(lo, hi int) float64 {
+				s := 0.0
+				for i := lo; i < hi; i++ {
+					d := minF(closest.At(i), sqDist(x.Row(i), row))
+					cand.Set(i, d)
+					s += d
+				}
+				return s
+			})
 			better := oblivious.LtFloat(p, bestPot)
 			bestPot = oblivious.SelectFloat(better, p, bestPot)
 			for j, v := range row {
 				bestRow[j] = oblivious.SelectFloat(better, v, bestRow[j])
 			}
-			for i := range n {
-				bestD.Set(i, oblivious.SelectFloat(better, cand.At(i), bestD.At(i)))
-			}
+			blocks(n, func(lo, hi int) float64 {
+				for i := lo; i < hi; i++ {
+					bestD.Set(i, oblivious.SelectFloat(better, cand.At(i), bestD.At(i)))
+				}
+				return 0
+			})
 		}
 		copy(c.RowW(ci), bestRow)
 		for i := range n {
@@ -154,35 +190,84 @@ func pick(x trace.Table, w trace.Vec, r float64, row []float64) {
 	}
 }
 
+// workers is how many goroutines share n rows: a function of n alone
+// (one with obltrace, so that one recorder sees one order of events).
+func workers(n int) int {
+	if trace.Enabled {
+		return 1
+	}
+	return min(runtime.GOMAXPROCS(0), max(1, n/4096))
+}
+
+// blocks runs f over a partition of n rows on the CPUs and adds the
+// parts' results in order.
+func blocks(n int, f func(lo, hi int) float64) float64 {
+	w := workers(n)
+	out := make([]float64, w)
+	var wg sync.WaitGroup
+	wg.Add(w)
+	for k := range w {
+		lo, hi := k*n/w, (k+1)*n/w
+		go func() {
+			defer wg.Done()
+			out[k] = f(lo, hi)
+		}()
+	}
+	wg.Wait()
+	s := 0.0
+	for _, v := range out {
+		s += v
+	}
+	return s
+}
+
 // lloydFixed runs iters Lloyd iterations from the centres c (updated in
 // place) and returns the inertia of the final centres.
+//
+// The centres are used transposed and padded to a multiple of four
+// (padding centres are infinitely far), so that each row meets four
+// centres at a time, feature by feature, and is added to every centre's
+// sums in the same order.
 //
 //confide:oblivious float-division
 func lloydFixed(x trace.Table, c trace.Table, iters int) float64 {
 	n, k, nf := x.Rows(), c.Rows(), x.Cols
-	workers := min(runtime.GOMAXPROCS(0), max(1, n/4096))
-	if trace.Enabled {
-		workers = 1
-	}
-	// Per worker: k rows of sums, then the k counts, then the inertia.
+	kp := (k + 3) &^ 3
+	workers := workers(n)
+	// Per worker: nf rows of sums (feature j's row holds every centre's
+	// sum), the counts, and the inertia.
 	parts := make([]trace.Table, workers)
 	for w := range parts {
-		parts[w] = trace.NewTable(k+1, max(nf, k+1))
+		parts[w] = trace.NewTable(nf+2, kp)
 	}
+	ct := trace.NewTable(nf, kp)
+	cn := make([]float64, kp)
 	run := func(update bool) float64 {
+		// ‖x − c‖² = ‖x‖² − 2x·c + ‖c‖², as scikit-learn computes it:
+		// the nearest centre needs only the last two terms.
+		for ci := range kp {
+			cn[ci] = math.Inf(1)
+		}
+		for ci := range k {
+			cr := c.Row(ci)
+			cn[ci] = dot4(cr, cr)
+			for j, v := range cr {
+				ct.RowW(j)[ci] = v
+			}
+		}
 		var wg sync.WaitGroup
 		wg.Add(workers)
 		for w := range workers {
 			lo, hi, part := w*n/workers, (w+1)*n/workers, parts[w]
 			go func() {
 				defer wg.Done()
-				assignBlock(x, c, part, lo, hi, update)
+				assignBlock(x, ct, cn, part, lo, hi, update)
 			}()
 		}
 		wg.Wait()
 		inertia := 0.0
 		for _, part := range parts {
-			inertia += part.Row(k)[k]
+			inertia += part.Row(nf + 1)[0]
 		}
 		return inertia
 	}
@@ -191,14 +276,14 @@ func lloydFixed(x trace.Table, c trace.Table, iters int) float64 {
 		for ci := range k {
 			count := 0.0
 			for _, part := range parts {
-				count += part.Row(k)[ci]
+				count += part.Row(nf)[ci]
 			}
 			empty := oblivious.LtFloat(0, count).Not()
 			centre := c.RowW(ci)
 			for j := range nf {
 				s := 0.0
 				for _, part := range parts {
-					s += part.Row(ci)[j]
+					s += part.Row(j)[ci]
 				}
 				// An empty cluster keeps its centre (0/0 is selected away).
 				centre[j] = oblivious.SelectFloat(empty, centre[j], s/count)
@@ -211,37 +296,62 @@ func lloydFixed(x trace.Table, c trace.Table, iters int) float64 {
 // assignBlock assigns rows lo to hi to their nearest centres (the first
 // on a tie, as kmeans.Train) and, if update, adds each row to every
 // centre's sums in part, weighted 1 for its own centre and 0 for the
-// others; it stores the block's inertia at part[k][k].
+// others. ct holds the centres transposed (feature j's row), cn their
+// squared norms; part gets the sums (transposed), the counts (row nf)
+// and the block's inertia (row nf+1).
 //
 //confide:oblivious
-func assignBlock(x, c, part trace.Table, lo, hi int, update bool) {
-	k, nf := c.Rows(), x.Cols
-	for ci := range k + 1 {
-		clear(part.RowW(ci))
+//confide:secret cn
+func assignBlock(x, ct trace.Table, cn []float64, part trace.Table, lo, hi int, update bool) {
+	nf, kp := x.Cols, ct.Cols
+	for j := range nf + 2 {
+		clear(part.RowW(j))
 	}
-	counts := part.RowW(k)
+	dots, wgt := make([]float64, kp), make([]float64, kp)
 	inertia := 0.0
 	for i := lo; i < hi; i++ {
 		row := x.Row(i)
-		best, bd := uint64(0), sqDist(row, c.Row(0))
-		for ci := 1; ci < k; ci++ {
-			d := sqDist(row, c.Row(ci))
+		for c0 := 0; c0 < kp; c0 += 4 {
+			var a0, a1, a2, a3 float64
+			for j, v := range row {
+				cj := ct.Row(j)[c0 : c0+4 : c0+4]
+				a0 += v * cj[0]
+				a1 += v * cj[1]
+				a2 += v * cj[2]
+				a3 += v * cj[3]
+			}
+			dots[c0], dots[c0+1], dots[c0+2], dots[c0+3] = a0, a1, a2, a3
+		}
+		best, bd := uint64(0), cn[0]-2*dots[0]
+		for ci := 1; ci < kp; ci++ {
+			d := cn[ci] - 2*dots[ci]
 			lt := oblivious.LtFloat(d, bd)
 			bd = oblivious.SelectFloat(lt, d, bd)
 			best = oblivious.Select(lt, uint64(ci), best)
 		}
-		inertia += bd
+		// Rounding can take a tiny distance below zero.
+		sq := dot4(row, row) + bd
+		inertia += oblivious.SelectFloat(oblivious.LtFloat(sq, 0), 0, sq)
 		if !update {
 			continue
 		}
-		for ci := range k {
-			wgt := oblivious.SelectFloat(oblivious.Eq(best, uint64(ci)), 1, 0)
-			counts[ci] += wgt
-			s := part.RowW(ci)
-			for j := range nf {
-				s[j] += wgt * row[j]
+		for ci := range kp {
+			wgt[ci] = oblivious.SelectFloat(oblivious.Eq(best, uint64(ci)), 1, 0)
+		}
+		counts := part.RowW(nf)
+		for ci := range kp {
+			counts[ci] += wgt[ci]
+		}
+		for c0 := 0; c0 < kp; c0 += 4 {
+			w0, w1, w2, w3 := wgt[c0], wgt[c0+1], wgt[c0+2], wgt[c0+3]
+			for j, v := range row {
+				sj := part.RowW(j)[c0 : c0+4 : c0+4]
+				sj[0] += w0 * v
+				sj[1] += w1 * v
+				sj[2] += w2 * v
+				sj[3] += w3 * v
 			}
 		}
 	}
-	counts[k] = inertia
+	part.RowW(nf + 1)[0] = inertia
 }

@@ -190,10 +190,7 @@ func block(x trace.Table, y trace.Vec, theta, part []float64, lo, hi int) {
 	for i := lo; i < hi; i++ {
 		row := x.Row(i)
 		yi := y.At(i)
-		z := b
-		for j, v := range row {
-			z += w[j] * v
-		}
+		z := b + dot4(row, w)
 		// One exponential serves the loss and σ(z), as in logreg.Train.
 		e := Exp(-math.Abs(z))
 		pos := oblivious.LtFloat(0, z)

@@ -38,7 +38,8 @@ func clamp(x, lo, hi float64) float64 {
 // Exp is e^x for x in [ExpMin, ExpMax] (x is clamped to it) with a
 // relative error below 1e-15 (TestExp). x = n·ln 2 + r, |r| ≤ ½ln 2;
 // e^r is its Taylor polynomial of degree 13 (the next term is below
-// 5e-18), and 2^n is assembled in the exponent bits.
+// 5e-18), evaluated by Estrin's scheme, and 2^n is assembled in the
+// exponent bits.
 //
 //confide:oblivious
 //confide:secret x
@@ -46,20 +47,24 @@ func Exp(x float64) float64 {
 	x = clamp(x, ExpMin, ExpMax)
 	n := (x*log2e + roundK) - roundK
 	r := x - n*ln2Hi - n*ln2Lo
-	p := 1.0 / 6227020800 // 1/13!
-	p = p*r + 1.0/479001600
-	p = p*r + 1.0/39916800
-	p = p*r + 1.0/3628800
-	p = p*r + 1.0/362880
-	p = p*r + 1.0/40320
-	p = p*r + 1.0/5040
-	p = p*r + 1.0/720
-	p = p*r + 1.0/120
-	p = p*r + 1.0/24
-	p = p*r + 1.0/6
-	p = p*r + 0.5
-	p = p*r + 1
-	p = p*r + 1
+	// Estrin's scheme: pairs, then pairs of pairs, so that the terms are
+	// computed side by side rather than each waiting on the last.
+	r2 := r * r
+	r4 := r2 * r2
+	r8 := r4 * r4
+	p01 := 1 + r
+	p23 := 1.0/2 + r*(1.0/6)
+	p45 := 1.0/24 + r*(1.0/120)
+	p67 := 1.0/720 + r*(1.0/5040)
+	p89 := 1.0/40320 + r*(1.0/362880)
+	pab := 1.0/3628800 + r*(1.0/39916800)
+	pcd := 1.0/479001600 + r*(1.0/6227020800)
+	p03 := p01 + r2*p23
+	p47 := p45 + r2*p67
+	p8b := p89 + r2*pab
+	p07 := p03 + r4*p47
+	p8d := p8b + r4*pcd
+	p := p07 + r8*p8d
 	return p * math.Float64frombits(uint64(int64(n)+1023)<<52)
 }
 
