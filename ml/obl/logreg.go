@@ -44,9 +44,11 @@ func LogReg(d *dataset.Dataset, p logreg.Params) (*logreg.Model, error) {
 	}
 	m := &logreg.Model{Format: logreg.FormatName, Version: 1, Features: d.Features, Label: d.Label, Params: p}
 	if p.Standardize {
-		m.Mean, m.Scale = standardize(x)
+		mean, scale := standardize(x)
+		m.Mean, m.Scale = publish(mean), publish(scale)
 	}
 	theta, g := lbfgs(x, y, p.C, p.MaxIter)
+	theta = publish(theta)
 	m.Coef, m.Intercept = theta[:nf], theta[nf]
 	m.Iterations = p.MaxIter
 	// Outputs of the model, and so declassified with it.
