@@ -20,6 +20,7 @@ import (
 	"github.com/confide/confide/ml/logreg"
 	"github.com/confide/confide/ml/manifest"
 	"github.com/confide/confide/ml/model"
+	"github.com/confide/confide/ml/obl"
 	"github.com/confide/confide/ml/party"
 )
 
@@ -30,6 +31,7 @@ func newMLCmd(self *launched) *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	var algo, dataPath, label, out string
+	var oblivious bool
 	var lr logreg.Params
 	gb := gbdt.Defaults()
 	gb.Objective = gbdt.BinaryLogistic
@@ -60,7 +62,11 @@ documents. Binary models need labels 0 and 1.`,
 			var summary string
 			switch algo {
 			case "logreg":
-				m, err := logreg.Train(d, lr)
+				trainL := logreg.Train
+				if oblivious {
+					trainL = obl.LogReg
+				}
+				m, err := trainL(d, lr)
 				if err != nil {
 					return err
 				}
@@ -73,6 +79,9 @@ documents. Binary models need labels 0 and 1.`,
 				}
 				summary = fmt.Sprintf("logistic regression, %d features, %d iterations", len(m.Features), m.Iterations)
 			case "gbdt":
+				if oblivious {
+					return fmt.Errorf("%w: --oblivious is not available for gbdt yet (logreg and kmeans)", errUsage)
+				}
 				m, err := gbdt.Train(d, gb)
 				if err != nil {
 					return err
@@ -82,7 +91,11 @@ documents. Binary models need labels 0 and 1.`,
 				}
 				summary = fmt.Sprintf("%d boosted trees (%s), XGBoost JSON", gb.Rounds, gb.Objective)
 			case "kmeans":
-				m, err := kmeans.Train(d, km)
+				trainK := kmeans.Train
+				if oblivious {
+					trainK = obl.KMeans
+				}
+				m, err := trainK(d, km)
 				if err != nil {
 					return err
 				}
@@ -95,6 +108,9 @@ documents. Binary models need labels 0 and 1.`,
 			}
 			if err := os.WriteFile(out, b, 0o644); err != nil {
 				return err
+			}
+			if oblivious {
+				summary += " (oblivious)"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "trained on %d rows: %s; wrote %s\n", d.Rows(), summary, out)
 			return nil
@@ -120,15 +136,22 @@ documents. Binary models need labels 0 and 1.`,
 	f.IntVar(&km.K, "k", 0, "kmeans: clusters")
 	f.IntVar(&km.NInit, "n-init", km.NInit, "kmeans: seedings tried")
 	f.Uint64Var(&km.Seed, "seed", 1, "kmeans: random seed")
+	f.BoolVar(&oblivious, "oblivious", false, "train without memory accesses or branches that depend on the data (ml/obl): --max-iter is then the exact iteration count")
 	train.MarkFlagRequired("algo")
 	train.MarkFlagRequired("data")
 	train.PreRun = func(cmd *cobra.Command, _ []string) {
-		if cmd.Flags().Changed("max-iter") {
+		switch {
+		case cmd.Flags().Changed("max-iter"):
 			km.MaxIter = lr.MaxIter
+		case oblivious:
+			// Exact counts: enough for the solvers to converge on
+			// typical data, without the ordinary defaults' ceilings.
+			lr.MaxIter, km.MaxIter = 200, 100
 		}
 	}
 
 	var modelPath, keyDir, partyName string
+	var predictOblivious bool
 	var job mlJob
 	predict := &cobra.Command{
 		Use:   "predict",
@@ -157,7 +180,11 @@ sealed to the party's output key.`,
 			if err != nil {
 				return err
 			}
-			ps, err := m.Predict(d)
+			predictFn := m.Predict
+			if predictOblivious {
+				predictFn = m.PredictOblivious
+			}
+			ps, err := predictFn(d)
 			if err != nil {
 				return fmt.Errorf("%s: %w", dataPath, err)
 			}
@@ -170,6 +197,7 @@ sealed to the party's output key.`,
 	job.flags(predict)
 	predict.Flags().StringVar(&keyDir, "dir", ".", "directory of the party's key files (with --server)")
 	predict.Flags().StringVar(&partyName, "party", "", "the asking party (with --server)")
+	predict.Flags().BoolVar(&predictOblivious, "oblivious", false, "predict without memory accesses or branches that depend on the rows (ml/obl)")
 	predict.MarkFlagRequired("data")
 	cmd.AddCommand(train, predict, mlKeygenCmd(), mlEncryptCmd(), mlManifestCmd(), mlServeCmd(self), mlSubmitCmd(), mlStatusCmd(), mlFetchCmd())
 	return cmd
@@ -180,7 +208,7 @@ func mlManifestCmd() *cobra.Command {
 	var (
 		job, policyFile, schemaFrom, features, label, algo, paramsFile, recipients, out string
 		partyArgs                                                                       []string
-		allowSim, noRelease                                                             bool
+		allowSim, noRelease, oblivious                                                  bool
 		holdout                                                                         float64
 		seed                                                                            uint64
 	)
@@ -231,7 +259,7 @@ func mlManifestCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m.Algorithm = manifest.Algorithm{Name: algo, Params: json.RawMessage(bytes.TrimSpace(params))}
+			m.Algorithm = manifest.Algorithm{Name: algo, Params: json.RawMessage(bytes.TrimSpace(params)), Oblivious: oblivious}
 			if recipients != "" {
 				m.Output.Recipients = strings.Split(recipients, ",")
 			}
@@ -263,6 +291,7 @@ func mlManifestCmd() *cobra.Command {
 	f.StringVar(&paramsFile, "params", "", "every hyperparameter (JSON, spec/ml-manifest.md)")
 	f.StringVar(&recipients, "recipients", "", "parties who receive the model, comma-separated")
 	f.BoolVar(&noRelease, "no-release", false, "the model stays in the enclave: predictions only")
+	f.BoolVar(&oblivious, "oblivious", false, "train (and predict) without memory accesses or branches that depend on the data; max_iter is then exact")
 	f.Float64Var(&holdout, "holdout", 0.2, "fraction of each party's rows kept out to measure the model")
 	f.Uint64Var(&seed, "seed", 1, "draws the held-out rows")
 	f.StringVar(&out, "out", "manifest.json", "the manifest file")

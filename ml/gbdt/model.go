@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/confide/confide/oblivious"
 )
 
 // Model is a trained ensemble: the sum of its trees' leaves plus the base
@@ -222,4 +224,27 @@ func (m *Model) Predict(x []float64) float64 {
 func sigmoid(x float32) float32 {
 	e := float32(math.Exp(-float64(x)))
 	return 1 / (1 + e)
+}
+
+// Ensemble returns the trees in package oblivious's form, for oblivious
+// prediction: thresholds and leaf values widened to float64, the base
+// margin as Base. The oblivious walk compares float64 inputs with Go's <
+// and sends NaN right, where PredictMargin compares float32(x) and sends
+// NaN the tree's default way: round finite inputs to float32 first and
+// the walks agree.
+func (m *Model) Ensemble() *oblivious.Ensemble {
+	e := &oblivious.Ensemble{Aggregation: oblivious.Sum, Base: float64(m.baseMargin())}
+	for i := range m.trees {
+		t := &m.trees[i]
+		ot := make(oblivious.Tree, t.numNodes())
+		for n := range ot {
+			if t.left[n] < 0 {
+				ot[n] = oblivious.Node{Leaf: true, Left: uint32(n), Right: uint32(n), Value: float64(t.cond[n])}
+				continue
+			}
+			ot[n] = oblivious.Node{Feature: uint32(t.feature[n]), Left: uint32(t.left[n]), Right: uint32(t.right[n]), Threshold: float64(t.cond[n])}
+		}
+		e.Trees = append(e.Trees, ot)
+	}
+	return e
 }

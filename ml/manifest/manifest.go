@@ -84,6 +84,10 @@ type Schema struct {
 type Algorithm struct {
 	Name   string          `json:"name"` // gbdt, logreg, kmeans
 	Params json.RawMessage `json:"params"`
+	// Oblivious trains (and, for a model kept inside, predicts) with the
+	// data-oblivious trainers of package ml/obl; iteration counts are
+	// then exact.
+	Oblivious bool `json:"oblivious,omitempty"`
 }
 
 // Output says who receives the model. With Release false the model never

@@ -11,6 +11,7 @@ import (
 	"github.com/confide/confide/ml/gbdt"
 	"github.com/confide/confide/ml/kmeans"
 	"github.com/confide/confide/ml/logreg"
+	"github.com/confide/confide/ml/obl"
 )
 
 // Kinds of model.
@@ -28,6 +29,9 @@ type Model struct {
 	// value, or a cluster index for k-means).
 	Binary  bool
 	predict func(row []float64) float64
+	// oblivious predicts without a branch or access that depends on the
+	// row (package obl).
+	oblivious func(row []float64) float64
 }
 
 // Read parses a model file.
@@ -53,26 +57,41 @@ func Read(b []byte) (*Model, error) {
 				names = append(names, fmt.Sprintf("f%d", i))
 			}
 		}
-		return &Model{Kind: GBDT, Features: names, Binary: m.Objective() == gbdt.BinaryLogistic, predict: m.Predict}, nil
+		ob, err := obl.GBDTPredictor(m)
+		if err != nil {
+			return nil, err
+		}
+		return &Model{Kind: GBDT, Features: names, Binary: m.Objective() == gbdt.BinaryLogistic, predict: m.Predict, oblivious: ob}, nil
 	case head.Format == logreg.FormatName:
 		m, err := logreg.Read(b)
 		if err != nil {
 			return nil, err
 		}
-		return &Model{Kind: LogReg, Features: m.Features, Binary: true, predict: m.Predict}, nil
+		return &Model{Kind: LogReg, Features: m.Features, Binary: true, predict: m.Predict, oblivious: obl.LogRegPredictor(m)}, nil
 	case head.Format == kmeans.FormatName:
 		m, err := kmeans.Read(b)
 		if err != nil {
 			return nil, err
 		}
-		return &Model{Kind: KMeans, Features: m.Features, predict: func(r []float64) float64 { return float64(m.Predict(r)) }}, nil
+		return &Model{Kind: KMeans, Features: m.Features, predict: func(r []float64) float64 { return float64(m.Predict(r)) },
+			oblivious: obl.KMeansPredictor(m)}, nil
 	}
 	return nil, fmt.Errorf("model: unknown format %q (want XGBoost JSON, %s or %s)", head.Format, logreg.FormatName, kmeans.FormatName)
 }
 
 // Predict predicts every row of d, whose columns must include the
 // model's features (matched by name; others are ignored).
-func (m *Model) Predict(d *dataset.Dataset) ([]float64, error) {
+func (m *Model) Predict(d *dataset.Dataset) ([]float64, error) { return m.predictWith(d, m.predict) }
+
+// PredictOblivious is Predict computed obliviously (package obl): no
+// branch or memory access depends on a row's values, only on the number
+// of rows and the model's size. Boosted trees are read as a secret model
+// would be, by scans (a model kept inside the enclave stays hidden too).
+func (m *Model) PredictOblivious(d *dataset.Dataset) ([]float64, error) {
+	return m.predictWith(d, m.oblivious)
+}
+
+func (m *Model) predictWith(d *dataset.Dataset, predict func([]float64) float64) ([]float64, error) {
 	idx := make([]int, len(m.Features))
 	pos := map[string]int{}
 	for i, f := range d.Features {
@@ -91,7 +110,7 @@ func (m *Model) Predict(d *dataset.Dataset) ([]float64, error) {
 		for i, j := range idx {
 			row[i] = x[j]
 		}
-		out[r] = m.predict(row)
+		out[r] = predict(row)
 	}
 	return out, nil
 }

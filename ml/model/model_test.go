@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -16,6 +17,9 @@ func TestRead(t *testing.T) {
 	ps, err := m.Predict(d)
 	if err != nil || ps[0] != 1 || ps[1] != 0 {
 		t.Fatalf("%v %v", ps, err)
+	}
+	if po, err := m.PredictOblivious(d); err != nil || po[0] != 1 || po[1] != 0 {
+		t.Fatalf("oblivious: %v %v", po, err)
 	}
 	d, _ = dataset.ReadCSV(strings.NewReader("a\n1\n"), "t.csv", "")
 	if _, err := m.Predict(d); err == nil || !strings.Contains(err.Error(), `no column "b"`) {
@@ -39,8 +43,18 @@ func FuzzRead(f *testing.F) {
 		}
 		// Any model that reads predicts over a table with its columns.
 		d := &dataset.Dataset{Features: m.Features, X: [][]float64{make([]float64, len(m.Features))}}
-		if _, err := m.Predict(d); err != nil {
+		p, err := m.Predict(d)
+		if err != nil {
 			t.Fatal(err)
+		}
+		// Obliviously too, to the same answer (boosted trees: to float32
+		// rounding of the margin's sum).
+		po, err := m.PredictOblivious(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := math.Abs(p[0] - po[0]); !(d <= 1e-5*max(1, math.Abs(p[0]))) && !(math.IsNaN(p[0]) && math.IsNaN(po[0])) && !(math.IsInf(p[0], 0) && p[0] == po[0]) {
+			t.Fatalf("%s: predicts %v, obliviously %v", m.Kind, p[0], po[0])
 		}
 	})
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/confide/confide/ml/kmeans"
 	"github.com/confide/confide/ml/logreg"
 	"github.com/confide/confide/ml/manifest"
+	"github.com/confide/confide/ml/obl"
 	"github.com/confide/confide/ml/output"
 )
 
@@ -347,9 +348,16 @@ func fit(m *manifest.Manifest, train, holdout *dataset.Dataset) ([]byte, map[str
 	if train.Rows() == 0 {
 		return nil, nil, fmt.Errorf("%w: no training rows", ErrData)
 	}
+	oblivious := m.Algorithm.Oblivious
+	if oblivious {
+		metrics["oblivious"] = true
+	}
 	switch m.Algorithm.Name {
 	case "gbdt":
 		p, _ := m.GBDT()
+		if oblivious {
+			return nil, nil, errors.New("trainer: oblivious gbdt training is not available yet (logreg and kmeans are)")
+		}
 		if p.Objective == gbdt.BinaryLogistic {
 			if err := train.CheckBinary(); err != nil {
 				return nil, nil, fmt.Errorf("%w: %v", ErrData, err)
@@ -359,16 +367,20 @@ func fit(m *manifest.Manifest, train, holdout *dataset.Dataset) ([]byte, map[str
 		if err != nil {
 			return nil, nil, err
 		}
-		binaryMetrics(metrics, holdout, func(X [][]float64) []float64 { out, _ := mod.PredictAll(X); return out }, p.Objective == gbdt.BinaryLogistic)
+		binaryMetrics(metrics, holdout, func(X [][]float64) []float64 { out, _ := mod.PredictAll(X); return out }, p.Objective == gbdt.BinaryLogistic, false)
 		b, err := mod.MarshalXGBoostJSON()
 		return b, metrics, err
 	case "logreg":
 		p, _ := m.LogReg()
-		mod, err := logreg.Train(train, p)
+		trainL, predict := logreg.Train, func(mod *logreg.Model) func([]float64) float64 { return mod.Predict }
+		if oblivious {
+			trainL, predict = obl.LogReg, obl.LogRegPredictor
+		}
+		mod, err := trainL(train, p)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: %v", ErrData, err)
 		}
-		binaryMetrics(metrics, holdout, eachRow(mod.Predict), true)
+		binaryMetrics(metrics, holdout, eachRow(predict(mod)), true, oblivious)
 		metrics["converged"] = mod.Converged
 		b, err := json.Marshal(mod)
 		return b, metrics, err
@@ -377,53 +389,51 @@ func fit(m *manifest.Manifest, train, holdout *dataset.Dataset) ([]byte, map[str
 		if p.K > train.Rows() {
 			return nil, nil, fmt.Errorf("%w: %d clusters from %d training rows", ErrData, p.K, train.Rows())
 		}
-		mod, err := kmeans.Train(train, p)
+		trainK := kmeans.Train
+		if oblivious {
+			trainK = obl.KMeans
+		}
+		mod, err := trainK(train, p)
 		if err != nil {
 			return nil, nil, err
 		}
 		metrics["train_inertia"] = mod.Inertia
-		in := 0.0
-		for _, x := range holdout.X {
-			c := mod.Centers[mod.Predict(x)]
-			for j, v := range x {
-				in += (v - c[j]) * (v - c[j])
-			}
-		}
-		metrics["holdout_inertia"] = in
+		metrics["holdout_inertia"] = obl.Inertia(mod, holdout.X)
 		b, err := json.Marshal(mod)
 		return b, metrics, err
 	}
 	return nil, nil, fmt.Errorf("trainer: algorithm %q", m.Algorithm.Name)
 }
 
-func binaryMetrics(metrics map[string]any, d *dataset.Dataset, predict func([][]float64) []float64, binary bool) {
+// binaryMetrics scores the held-out rows: accuracy and log loss for a
+// binary model, RMSE for a regression; for an oblivious job, without a
+// branch on a row (package obl).
+func binaryMetrics(metrics map[string]any, d *dataset.Dataset, predict func([][]float64) []float64, binary, oblivious bool) {
 	if d.Rows() == 0 {
 		return
 	}
 	pred := predictAll(d.X, predict)
-	if !binary {
-		se := 0.0
+	switch {
+	case !binary:
+		metrics["holdout_rmse"] = obl.RMSE(pred, d.Y)
+	case oblivious:
+		metrics["holdout_accuracy"], metrics["holdout_logloss"] = obl.BinaryMetrics(pred, d.Y)
+	default:
+		correct, ll := 0, 0.0
 		for i, p := range pred {
-			e := p - d.Y[i]
-			se += e * e
+			if (p >= 0.5) == (d.Y[i] == 1) {
+				correct++
+			}
+			p = math.Min(math.Max(p, 1e-15), 1-1e-15)
+			if d.Y[i] == 1 {
+				ll -= math.Log(p)
+			} else {
+				ll -= math.Log(1 - p)
+			}
 		}
-		metrics["holdout_rmse"] = math.Sqrt(se / float64(d.Rows()))
-		return
+		metrics["holdout_accuracy"] = float64(correct) / float64(d.Rows())
+		metrics["holdout_logloss"] = ll / float64(d.Rows())
 	}
-	correct, ll := 0, 0.0
-	for i, p := range pred {
-		if (p >= 0.5) == (d.Y[i] == 1) {
-			correct++
-		}
-		p = math.Min(math.Max(p, 1e-15), 1-1e-15)
-		if d.Y[i] == 1 {
-			ll -= math.Log(p)
-		} else {
-			ll -= math.Log(1 - p)
-		}
-	}
-	metrics["holdout_accuracy"] = float64(correct) / float64(d.Rows())
-	metrics["holdout_logloss"] = ll / float64(d.Rows())
 }
 
 // predictAll predicts every row, the rows shared among the CPUs: scoring

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -257,6 +259,44 @@ func TestBadInput(t *testing.T) {
 		}
 		if err := run(j); !errors.Is(err, ErrData) || !strings.Contains(err.Error(), "party h1") || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// A manifest that asks for oblivious training gets package obl's
+// trainers, and models as good as the ordinary ones'.
+func TestObliviousJob(t *testing.T) {
+	plat := simtest.Start(t)
+	ctx := context.Background()
+	for name, alg := range map[string]map[string]any{
+		"logreg": {"name": "logreg", "params": map[string]any{"C": 1, "max_iter": 200, "tol": 1e-6, "standardize": true}},
+		"kmeans": {"name": "kmeans", "params": map[string]any{"k": 2, "n_init": 2, "max_iter": 50, "tol": 1e-4, "seed": 1}},
+	} {
+		var reps [2]Report
+		for i, oblivious := range []bool{false, true} {
+			a := maps.Clone(alg)
+			a["oblivious"] = oblivious
+			j := newJob(t, true, func(m map[string]any) { m["algorithm"] = a })
+			res, err := Run(ctx, j.manifest, &j.sigs, j.keys, j.store, plat.Client)
+			if err != nil {
+				t.Fatalf("%s oblivious=%v: %v", name, oblivious, err)
+			}
+			reps[i] = res.Report
+		}
+		if reps[1].Metrics["oblivious"] != true || reps[0].Metrics["oblivious"] != nil {
+			t.Errorf("%s: metrics %v / %v", name, reps[0].Metrics, reps[1].Metrics)
+		}
+		switch name {
+		case "logreg":
+			a, b := reps[0].Metrics["holdout_accuracy"].(float64), reps[1].Metrics["holdout_accuracy"].(float64)
+			if math.Abs(a-b) > 0.01 {
+				t.Errorf("held-out accuracy %v, oblivious %v", a, b)
+			}
+		case "kmeans":
+			a, b := reps[0].Metrics["train_inertia"].(float64), reps[1].Metrics["train_inertia"].(float64)
+			if math.Abs(a-b) > 0.01*a {
+				t.Errorf("inertia %v, oblivious %v", a, b)
+			}
 		}
 	}
 }

@@ -472,7 +472,11 @@ func (s *Service) predict(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	ps, err := m.Predict(d)
+	predict := m.Predict
+	if j.m.Algorithm.Oblivious {
+		predict = m.PredictOblivious
+	}
+	ps, err := predict(d)
 	if err != nil {
 		return httpx.BadRequest("%v", err)
 	}
