@@ -212,6 +212,15 @@ func TestTraceReadWrite(t *testing.T) {
 	})
 }
 
+func TestTraceAddPairLines(t *testing.T) {
+	checkTraces(t, "AddPairLines", func(n int) int { return (n + 7) / 8 }, func(r *rand.Rand, n int) func() {
+		dst := AlignedFloats(n)
+		i := secretIndex(r, len(dst)) &^ 1
+		a, b := r.NormFloat64(), r.Float64()
+		return func() { AddPairLines(dst, i, a, b) }
+	})
+}
+
 // TestTraceControl shows that the comparison can fail: a plain indexed
 // read, which touches the secret position, gives different traces for
 // different indexes.

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unsafe"
 
 	"github.com/confide/confide/ml/dataset"
+	"github.com/confide/confide/oblivious/trace"
 )
 
 // ErrData wraps every error about the training data.
@@ -442,6 +444,9 @@ func (t *trainer) partition(parents []*node) {
 			nl += pieces[j].nl
 		}
 		n.nleft = nl
+		// Recorded in obltrace builds: where a node's rows divide is
+		// what the oblivious trainer's trace tests show this one to leak.
+		trace.Access(trace.OpWrite, unsafe.Pointer(unsafe.SliceData(t.rows)), n.start+nl)
 		ro := nl
 		for k := i; k < j; k++ {
 			pieces[k].ro = ro

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/confide/confide/ml/dataset"
+	"github.com/confide/confide/ml/gbdt"
 	"github.com/confide/confide/ml/kmeans"
 	"github.com/confide/confide/ml/logreg"
 	"github.com/confide/confide/oblivious/trace"
@@ -101,4 +102,38 @@ func TestKMeansTrace(t *testing.T) {
 	checkTraces(t, true,
 		func(d *dataset.Dataset) { KMeans(d, p) },
 		func(d *dataset.Dataset) { kmeans.Train(d, p) })
+}
+
+func TestGBDTTrace(t *testing.T) {
+	p := gbdt.Defaults()
+	p.Objective, p.Rounds, p.MaxDepth, p.MaxBins = gbdt.BinaryLogistic, 3, 3, 16
+	p.Threads = 1
+	checkTraces(t, false,
+		func(d *dataset.Dataset) { GBDT(d, p) },
+		func(d *dataset.Dataset) { gbdt.Train(d, p) })
+}
+
+// Oblivious prediction leaves the same trace for any row; the reference
+// walk (oblivious.Ensemble.Predict) does not.
+func TestPredictTrace(t *testing.T) {
+	d := pairs(64, 4)["one cluster vs two"][1]
+	p := gbdt.Defaults()
+	p.Objective, p.Rounds, p.MaxDepth = gbdt.BinaryLogistic, 4, 3
+	m, err := gbdt.Train(d, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := GBDTPredictor(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := m.Ensemble()
+	lo, hi := []float64{-1e6, -1e6, -1e6, -1e6}, []float64{1e6, 1e6, 1e6, 1e6}
+	a, b := record(func() { pr(lo) }), record(func() { pr(hi) })
+	if d := trace.Diff(a, b); d != "" || len(a) == 0 {
+		t.Errorf("oblivious prediction: %d events, %s", len(a), d)
+	}
+	if trace.Diff(record(func() { e.Predict(lo) }), record(func() { e.Predict(hi) })) == "" {
+		t.Error("the reference walk's traces do not differ")
+	}
 }

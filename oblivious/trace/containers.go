@@ -62,3 +62,27 @@ func (t Table) RowW(i int) []float64 {
 	Access(OpWrite, t.base(), i)
 	return t.Cells[i*t.Cols : (i+1)*t.Cols : (i+1)*t.Cols]
 }
+
+// Bytes is a row-major table of bytes (bin indexes) whose row reads are
+// recorded, a row at a time.
+type Bytes struct {
+	Cells []uint8 //confide:secret
+	Cols  int     // public
+}
+
+// NewBytes makes a rows × cols table of zeros.
+func NewBytes(rows, cols int) Bytes { return Bytes{Cells: make([]uint8, rows*cols), Cols: cols} }
+
+func (t Bytes) base() unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(t.Cells)) }
+
+// Row returns row i to read.
+func (t Bytes) Row(i int) []uint8 {
+	Access(OpRead, t.base(), i)
+	return t.Cells[i*t.Cols : (i+1)*t.Cols : (i+1)*t.Cols]
+}
+
+// RowW returns row i to write (and read).
+func (t Bytes) RowW(i int) []uint8 {
+	Access(OpWrite, t.base(), i)
+	return t.Cells[i*t.Cols : (i+1)*t.Cols : (i+1)*t.Cols]
+}

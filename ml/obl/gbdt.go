@@ -1,0 +1,415 @@
+package obl
+
+import (
+	"errors"
+	"math"
+
+	"github.com/confide/confide/ml/dataset"
+	"github.com/confide/confide/ml/gbdt"
+	"github.com/confide/confide/oblivious"
+	"github.com/confide/confide/oblivious/trace"
+)
+
+// cutSample is how many rows, evenly spaced (positions are public), the
+// quantile cuts are taken from.
+const cutSample = 1 << 14
+
+// GBDT trains boosted trees of gbdt.Train's kind, obliviously.
+//
+// Public parameters: the number of rows and features and every
+// hyperparameter — rounds, max depth, bins, eta, lambda, alpha,
+// min_child_weight, gamma, the objective, base_score. Granularity: 64-byte
+// cache line for the histogram updates (oblivious.AddPairLines), element
+// for everything else.
+//
+//   - Cuts: each feature's quantiles over up to cutSample rows at evenly
+//     spaced positions, sorted by a sorting network (oblivious.SortUint64):
+//     max_bin − 1 cuts at fixed ranks, duplicates kept (a bin may be empty),
+//     so that their number says nothing about the data. XGBoost's sketch
+//     is data-dependent; these cuts are not the same cuts.
+//   - Bins: a value's bin is the number of cuts at or below it, counted
+//     against every cut (no search).
+//   - Trees are grown to full depth, level by level. A level's histograms
+//     are built for the left children only — every row is added, with
+//     weight 0 if it is a right child, to its parent's slot — and the right
+//     children's are the parents' minus them. Each addition touches every
+//     cache line of that feature's histograms.
+//   - Each node's split is the best by XGBoost's loss change, chosen by
+//     masks over every feature and bin; a node without a valid split
+//     sends all its rows left (threshold the largest float32), so its
+//     left child carries on with its rows and its right child is an
+//     empty leaf.
+//   - A row moves to its child by reading its node's split with a scan of
+//     the level's nodes and its bin with a scan of its features; a leaf's
+//     value reaches its margin by a scan of the leaves.
+func GBDT(d *dataset.Dataset, p gbdt.Params) (*gbdt.Model, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Y == nil || len(d.X) == 0 || len(d.Features) == 0 {
+		return nil, errors.New("obl: gbdt needs labelled rows and features")
+	}
+	x, y := load(d)
+	binary := p.Objective == gbdt.BinaryLogistic
+	if !finite32(x) || binary && !checkBinary(y) || !finiteY(y) {
+		// Which cell is not said: that would be a leak.
+		return nil, errors.New("obl: gbdt: a value is not a finite float32, or a label is not 0 or 1")
+	}
+	t := newGBDT(x, y, p)
+	var trees []gbdt.FullTree
+	for range p.Rounds {
+		trees = append(trees, t.tree())
+	}
+	return gbdt.FromFullTrees(p, d.Features, trees)
+}
+
+// finite32 reports whether every cell is finite as a float32, without a
+// branch per cell.
+//
+//confide:oblivious
+func finite32(x trace.Table) bool {
+	ok := oblivious.Mask(^uint64(0))
+	for i := range x.Rows() {
+		for _, v := range x.Row(i) {
+			b := uint64(math.Float32bits(float32(v)))
+			ok = ok.AndNot(oblivious.Eq(b&0x7f800000, 0x7f800000))
+		}
+	}
+	return declassify(ok)
+}
+
+//confide:oblivious
+//confide:secret y
+func finiteY(y trace.Vec) bool {
+	ok := oblivious.Mask(^uint64(0))
+	for i := range len(y) {
+		b := math.Float64bits(y.At(i))
+		ok = ok.AndNot(oblivious.Eq(b&0x7ff0000000000000, 0x7ff0000000000000))
+	}
+	return declassify(ok)
+}
+
+// gbdtTrainer holds the binned data and the margins between trees.
+type gbdtTrainer struct {
+	p     gbdt.Params
+	n, nf int
+	bins  trace.Bytes
+	// cuts holds each feature's nbins−1 cuts, ascending.
+	cuts   [][]float32 //confide:secret
+	y      trace.Vec   //confide:secret
+	margin trace.Vec   //confide:secret
+	g      trace.Vec   //confide:secret
+	h      trace.Vec   //confide:secret
+	// pos is each row's node within its level.
+	pos    trace.Vec //confide:secret
+	nbins  int
+	binary bool
+	lambda float64
+	alpha  float64
+	mcw    float64
+	gamma  float64
+	eta    float64
+	base   float64 // the base margin
+}
+
+//confide:oblivious float-division
+func newGBDT(x trace.Table, y trace.Vec, p gbdt.Params) *gbdtTrainer {
+	n, nf := x.Rows(), x.Cols
+	t := &gbdtTrainer{p: p, n: n, nf: nf, y: y, nbins: p.MaxBins, binary: p.Objective == gbdt.BinaryLogistic,
+		lambda: p.Lambda, alpha: p.Alpha, mcw: p.MinChildWeight, gamma: p.Gamma, eta: p.LearningRate,
+		margin: make(trace.Vec, n), g: make(trace.Vec, n), h: make(trace.Vec, n), pos: make(trace.Vec, n)}
+	t.base = p.BaseScore
+	if t.binary {
+		t.base = math.Log(p.BaseScore / (1 - p.BaseScore)) // public: a hyperparameter
+	}
+	for i := range n {
+		t.margin.Set(i, t.base)
+	}
+	t.cuts = quantileCuts(x, t.nbins)
+	t.bins = binAll(x, t.cuts)
+	return t
+}
+
+// quantileCuts takes each feature's nbins−1 cuts at fixed ranks of a
+// sorted sample of rows at evenly spaced positions.
+//
+//confide:oblivious
+func quantileCuts(x trace.Table, nbins int) [][]float32 {
+	n, nf := x.Rows(), x.Cols
+	s := min(n, cutSample)
+	cuts := make([][]float32, nf)
+	keys := make([]uint64, s)
+	for f := range nf {
+		for k := range s {
+			keys[k] = oblivious.FloatKey(float64(float32(x.Row(k * n / s)[f])))
+		}
+		oblivious.SortUint64(keys)
+		cuts[f] = make([]float32, nbins-1)
+		for b := range nbins - 1 {
+			cuts[f][b] = float32(math.Float64frombits(fromFloatKey(keys[min(s-1, (b+1)*s/nbins)])))
+		}
+	}
+	return cuts
+}
+
+// fromFloatKey inverts oblivious.FloatKey, branch-free.
+//
+//confide:oblivious
+//confide:secret k
+func fromFloatKey(k uint64) uint64 {
+	t := uint64(int64(k) >> 63)
+	return k ^ (^t | t&(1<<63))
+}
+
+// binAll gives every cell its bin: how many of its feature's cuts are at
+// or below it, counted against all of them.
+//
+//confide:oblivious
+func binAll(x trace.Table, cuts [][]float32) trace.Bytes {
+	n, nf := x.Rows(), x.Cols
+	bins := trace.NewBytes(n, nf)
+	ck := make([][]uint64, nf)
+	for f := range nf {
+		ck[f] = make([]uint64, len(cuts[f]))
+		for b, c := range cuts[f] {
+			ck[f][b] = oblivious.FloatKey(float64(c))
+		}
+	}
+	for i := range n {
+		row, out := x.Row(i), bins.RowW(i)
+		for f, v := range row {
+			vk := oblivious.FloatKey(float64(float32(v)))
+			count := uint64(0)
+			for _, c := range ck[f] {
+				count += 1 - oblivious.Lt(vk, c).Bit()
+			}
+			out[f] = uint8(count)
+		}
+	}
+	return bins
+}
+
+// gradients computes every row's gradient and hessian from its margin.
+//
+//confide:oblivious
+func (t *gbdtTrainer) gradients() {
+	for i := range t.n {
+		m, y := t.margin.At(i), t.y.At(i)
+		g, h := m-y, 1.0
+		if t.binary {
+			pr := Sigmoid(m)
+			g = pr - y
+			h = pr * (1 - pr)
+			h = oblivious.SelectFloat(oblivious.LtFloat(h, 1e-16), 1e-16, h)
+		}
+		t.g.Set(i, g)
+		t.h.Set(i, h)
+		t.pos.Set(i, 0)
+	}
+}
+
+// thresholdL1 soft-thresholds g by alpha, branch-free.
+//
+//confide:oblivious
+//confide:secret g
+func thresholdL1(g, alpha float64) float64 {
+	hi := oblivious.LtFloat(alpha, g)
+	lo := oblivious.LtFloat(g, -alpha)
+	return oblivious.SelectFloat(hi, g-alpha, oblivious.SelectFloat(lo, g+alpha, 0))
+}
+
+// gain is G²/(H+λ), 0 for no hessian (gbdt's gain).
+//
+//confide:oblivious float-division
+//confide:secret g h
+func (t *gbdtTrainer) gain(g, h float64) float64 {
+	tg := thresholdL1(g, t.alpha)
+	return oblivious.SelectFloat(oblivious.LtFloat(0, h), tg*tg/(h+t.lambda), 0)
+}
+
+// weight is −G/(H+λ), 0 below min_child_weight (gbdt's weight).
+//
+//confide:oblivious float-division
+//confide:secret g h
+func (t *gbdtTrainer) weight(g, h float64) float64 {
+	ok := oblivious.LtFloat(h, t.mcw).Not().And(oblivious.LtFloat(0, h))
+	return oblivious.SelectFloat(ok, -thresholdL1(g, t.alpha)/(h+t.lambda), 0)
+}
+
+// tree grows one full tree and adds it to the margins.
+//
+//confide:oblivious float-division
+func (t *gbdtTrainer) tree() gbdt.FullTree {
+	t.gradients()
+	depth := t.p.MaxDepth
+	nNodes, nSplits := 1<<(depth+1)-1, 1<<depth-1
+	ft := gbdt.FullTree{Depth: depth, Feature: make([]int32, nSplits), Cond: make([]float32, nNodes),
+		BaseWeight: make([]float32, nNodes), LossChange: make([]float32, nSplits), SumHess: make([]float32, nNodes)}
+	G, H := make([]float64, nNodes), make([]float64, nNodes)
+	for i := range t.n {
+		G[0] += t.g.At(i)
+		H[0] += t.h.At(i)
+	}
+	var hist [][]float64 // this level's, per feature: [node][bin](g, h)
+	split := make([]float64, 2*(1<<depth))
+	for level := range depth {
+		nodes := 1 << level
+		first := nodes - 1
+		hist = t.levelHist(level, hist)
+		for v := range nodes {
+			id := first + v
+			f, s, loss, gl, hl := t.bestSplit(hist, v, G[id], H[id])
+			ft.Feature[id] = int32(f)
+			ft.LossChange[id] = float32(loss)
+			// s = nbins−1 means no split: everything goes left. The
+			// feature is secret too: every feature's cuts are read.
+			cond := float32(math.MaxFloat32)
+			for feat, cuts := range t.cuts {
+				isF := oblivious.Eq(uint64(feat), f)
+				for b, c := range cuts {
+					cond = float32(oblivious.SelectFloat(isF.And(oblivious.Eq(uint64(b), s)), float64(c), float64(cond)))
+				}
+			}
+			ft.Cond[id] = cond
+			ft.BaseWeight[id] = float32(t.weight(G[id], H[id]))
+			ft.SumHess[id] = float32(H[id])
+			G[2*id+1], H[2*id+1] = gl, hl
+			G[2*id+2], H[2*id+2] = G[id]-gl, H[id]-hl
+			split[2*v], split[2*v+1] = float64(f), float64(s)
+		}
+		t.descend(nodes, split)
+	}
+	// The leaves: their values, and each row's margin.
+	leaves := 1 << depth
+	values := make([]float64, leaves)
+	for v := range leaves {
+		id := nSplits + v
+		w := t.weight(G[id], H[id]) * t.eta
+		values[v] = float64(float32(w))
+		ft.Cond[id] = float32(w)
+		ft.BaseWeight[id] = float32(w)
+		ft.SumHess[id] = float32(H[id])
+	}
+	for i := range t.n {
+		pos := uint64(t.pos.At(i))
+		add := 0.0
+		for v, w := range values {
+			add = oblivious.SelectFloat(oblivious.Eq(uint64(v), pos), w, add)
+		}
+		t.margin.Set(i, t.margin.At(i)+add)
+	}
+	publishTree(&ft)
+	return ft
+}
+
+// publishTree declassifies a finished tree: it is the model.
+//
+//confide:declassify
+func publishTree(ft *gbdt.FullTree) {}
+
+// levelHist builds this level's histograms: the root's from every row;
+// below it, each left child's from every row (weighted 0 unless the row
+// is a left child) and each right child's as its parent's minus it.
+//
+//confide:oblivious
+func (t *gbdtTrainer) levelHist(level int, parent [][]float64) [][]float64 {
+	nb := t.nbins
+	nodes := 1 << level
+	built := max(1, nodes/2)
+	out := make([][]float64, t.nf)
+	for f := range out {
+		out[f] = oblivious.AlignedFloats(built * nb * 2)
+	}
+	for i := range t.n {
+		g, h := t.g.At(i), t.h.At(i)
+		pos := uint64(t.pos.At(i))
+		slot := pos >> 1
+		if level > 0 {
+			left := oblivious.SelectFloat(oblivious.Eq(pos&1, 0), 1, 0)
+			g, h = g*left, h*left
+		} else {
+			slot = 0
+		}
+		row := t.bins.Row(i)
+		for f := range t.nf {
+			oblivious.AddPairLines(out[f], (slot*uint64(nb)+uint64(row[f]))*2, g, h)
+		}
+	}
+	if level == 0 {
+		return out
+	}
+	full := make([][]float64, t.nf)
+	for f := range full {
+		full[f] = make([]float64, nodes*nb*2)
+		for pn := range built {
+			l := out[f][pn*nb*2 : (pn+1)*nb*2]
+			par := parent[f][pn*nb*2 : (pn+1)*nb*2]
+			copy(full[f][2*pn*nb*2:], l)
+			r := full[f][(2*pn+1)*nb*2 : (2*pn+2)*nb*2]
+			for k := range r {
+				r[k] = par[k] - l[k]
+			}
+		}
+	}
+	return full
+}
+
+// bestSplit is the best split of node v over every feature and bin, as
+// gbdt's evaluation scores them (ties to the lower feature, then bin), or
+// bin nbins−1 (no split) if none is valid.
+//
+//confide:oblivious float-division
+//confide:secret gsum hsum
+func (t *gbdtTrainer) bestSplit(hist [][]float64, v int, gsum, hsum float64) (f, s uint64, loss, gl, hl float64) {
+	nb := t.nbins
+	root := t.gain(gsum, hsum)
+	best := 0.0
+	bf, bs := uint64(0), uint64(nb-1)
+	for feat := range t.nf {
+		hv := hist[feat][v*nb*2 : (v+1)*nb*2]
+		lg, lh := 0.0, 0.0
+		for b := range nb - 1 {
+			lg += hv[2*b]
+			lh += hv[2*b+1]
+			rg, rh := gsum-lg, hsum-lh
+			l := t.gain(lg, lh) + t.gain(rg, rh) - root
+			valid := oblivious.LtFloat(lh, t.mcw).Not().And(oblivious.LtFloat(rh, t.mcw).Not()).
+				And(oblivious.LtFloat(1e-6, l)).And(oblivious.LtFloat(l, t.gamma).Not()).
+				And(oblivious.LtFloat(0, lh)).And(oblivious.LtFloat(0, rh)).
+				And(oblivious.LtFloat(best, l))
+			best = oblivious.SelectFloat(valid, l, best)
+			bf = oblivious.Select(valid, uint64(feat), bf)
+			bs = oblivious.Select(valid, uint64(b), bs)
+			gl = oblivious.SelectFloat(valid, lg, gl)
+			hl = oblivious.SelectFloat(valid, lh, hl)
+		}
+	}
+	none := oblivious.Eq(bs, uint64(nb-1))
+	gl = oblivious.SelectFloat(none, gsum, gl)
+	hl = oblivious.SelectFloat(none, hsum, hl)
+	return bf, bs, best, gl, hl
+}
+
+// descend moves every row to its child: split holds each node's feature
+// and bin; a row goes right if its bin is above its node's.
+//
+//confide:oblivious
+//confide:secret split
+func (t *gbdtTrainer) descend(nodes int, split []float64) {
+	for i := range t.n {
+		pos := uint64(t.pos.At(i))
+		f, s := 0.0, 0.0
+		for v := range nodes {
+			m := oblivious.Eq(uint64(v), pos)
+			f = oblivious.SelectFloat(m, split[2*v], f)
+			s = oblivious.SelectFloat(m, split[2*v+1], s)
+		}
+		row := t.bins.Row(i)
+		b := uint64(0)
+		for k, bin := range row {
+			b = oblivious.Select(oblivious.Eq(uint64(k), uint64(f)), uint64(bin), b)
+		}
+		right := oblivious.Lt(uint64(s), b).Bit()
+		t.pos.Set(i, float64(2*pos+right))
+	}
+}

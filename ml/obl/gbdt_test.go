@@ -1,0 +1,92 @@
+package obl
+
+import (
+	"math"
+	"testing"
+
+	"github.com/confide/confide/ml/gbdt"
+)
+
+// Oblivious boosted trees are as accurate as gbdt.Train's over the same
+// 5-fold cross-validation of the breast-cancer data.
+func TestGBDTQuality(t *testing.T) {
+	d := breastCancer(t)
+	p := gbdt.Defaults()
+	p.Objective, p.Rounds, p.MaxDepth, p.MaxBins = gbdt.BinaryLogistic, 20, 4, 64
+	train, test := folds(d, 5)
+	accO, accP := 0.0, 0.0
+	for f := range train {
+		mo, err := GBDT(train[f], p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mp, err := gbdt.Train(train[f], p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		accO += accuracy(test[f], mo.Predict) / 5
+		accP += accuracy(test[f], mp.Predict) / 5
+		if mo.NumTrees() != 20 {
+			t.Fatalf("%d trees", mo.NumTrees())
+		}
+	}
+	t.Logf("5-fold accuracy: oblivious %.4f, gbdt.Train %.4f", accO, accP)
+	if math.Abs(accO-accP) > 0.01 {
+		t.Errorf("oblivious %.4f, gbdt.Train %.4f: more than 1 point apart", accO, accP)
+	}
+}
+
+// The model written out reads back, predicts the same, and trains a
+// regression too.
+func TestGBDTModel(t *testing.T) {
+	d := breastCancer(t).Subset(seqN(200))
+	p := gbdt.Defaults()
+	p.Objective, p.Rounds, p.MaxDepth, p.MaxBins = gbdt.RegSquaredError, 5, 3, 32
+	m, err := GBDT(d, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.MarshalXGBoostJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := gbdt.ReadXGBoostJSON(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	se, se0, mean := 0.0, 0.0, 0.0
+	for _, y := range d.Y {
+		mean += y / float64(d.Rows())
+	}
+	for i, x := range d.X {
+		if a, b := m.Predict(x), back.Predict(x); a != b {
+			t.Fatalf("row %d: %v, read back %v", i, a, b)
+		}
+		e := m.Predict(x) - d.Y[i]
+		se += e * e
+		se0 += (mean - d.Y[i]) * (mean - d.Y[i])
+	}
+	if se >= se0 {
+		t.Errorf("training error %v, the mean's %v: nothing learnt", se, se0)
+	}
+	// Bad labels and values are refused, without saying where.
+	bad := d.Subset([]int{0, 1, 2})
+	bad.X = [][]float64{bad.X[0], bad.X[1], append([]float64{1e300}, bad.X[2][1:]...)}
+	if _, err := GBDT(bad, p); err == nil {
+		t.Error("a value beyond float32 accepted")
+	}
+	bad = d.Subset([]int{0, 1, 2})
+	bad.Y = []float64{0, 2, 1}
+	p.Objective = gbdt.BinaryLogistic
+	if _, err := GBDT(bad, p); err == nil {
+		t.Error("a label 2 accepted")
+	}
+}
+
+func seqN(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
+}

@@ -1,0 +1,57 @@
+package oblivious
+
+import (
+	"unsafe"
+
+	"github.com/confide/confide/oblivious/trace"
+)
+
+// Cache-line granularity. Under a threat model that sees which 64-byte
+// lines are touched but not where within a line (caches, the memory bus
+// and page tables all work in lines or coarser), an update at a secret
+// index need not touch every element: touching every line once, and the
+// right offset within each, is enough. This is part of the audited core:
+// the offset within the line is computed from the secret through unsafe,
+// which the leak checker cannot follow, and is the one thing that
+// varies.
+
+// LineFloats is how many float64 values a 64-byte cache line holds.
+const LineFloats = 8
+
+// AlignedFloats returns n zeros (n rounded up to whole lines) starting on
+// a 64-byte boundary, so that every group of LineFloats elements is one
+// hardware cache line.
+func AlignedFloats(n int) []float64 {
+	n = (n + LineFloats - 1) &^ (LineFloats - 1)
+	buf := make([]float64, n+LineFloats)
+	off := 0
+	if r := uintptr(unsafe.Pointer(unsafe.SliceData(buf))) % 64; r != 0 {
+		off = int((64 - r) / 8)
+	}
+	return buf[off : off+n : off+n]
+}
+
+// AddPairLines adds a to dst[i] and b to dst[i+1], for an even i, and
+// adds zero at the same offset of every other line: every line of dst is
+// read and written once, in order, whatever i. Public: len(dst), which
+// must be a whole number of lines (AlignedFloats). Granularity: 64-byte
+// cache line — the offset within each line is i mod 8. An i out of range
+// changes nothing.
+//
+//confide:oblivious
+//confide:secret i a b
+func AddPairLines(dst []float64, i uint64, a, b float64) {
+	if len(dst)%LineFloats != 0 {
+		panic("oblivious: AddPairLines: not whole lines")
+	}
+	base := unsafe.Pointer(unsafe.SliceData(dst))
+	off := uintptr(i&(LineFloats-2)) * 8 // even: a pair stays in its line
+	target := i / LineFloats
+	for l := range len(dst) / LineFloats {
+		trace.LineAccess(trace.OpWrite, base, l)
+		m := SelectFloat(Eq(uint64(l), target), 1, 0)
+		p := (*[2]float64)(unsafe.Add(base, uintptr(l)*64+off))
+		p[0] += m * a
+		p[1] += m * b
+	}
+}

@@ -1,0 +1,33 @@
+package oblivious
+
+import (
+	"math"
+	"testing"
+	"unsafe"
+)
+
+func TestAddPairLines(t *testing.T) {
+	dst := AlignedFloats(40)
+	if len(dst) != 40 || uintptr(unsafe.Pointer(&dst[0]))%64 != 0 {
+		t.Fatalf("%d floats at %p", len(dst), &dst[0])
+	}
+	want := make([]float64, len(dst))
+	for k, i := range []uint64{0, 6, 8, 38, 14, 14, 30} {
+		a, b := float64(k+1), -float64(k+1)/2
+		AddPairLines(dst, i, a, b)
+		want[i] += a
+		want[i+1] += b
+	}
+	AddPairLines(dst, 400, 1, 1) // out of range: nothing
+	for j := range dst {
+		if dst[j] != want[j] {
+			t.Fatalf("dst[%d] = %v, want %v", j, dst[j], want[j])
+		}
+	}
+	// Extreme values elsewhere are not disturbed by the zero additions.
+	dst[2] = math.MaxFloat64
+	AddPairLines(dst, 10, 1, 1)
+	if dst[2] != math.MaxFloat64 {
+		t.Fatal("an untargeted element changed")
+	}
+}
