@@ -1,6 +1,7 @@
 package oblivious
 
 import (
+	"math"
 	"unsafe"
 
 	"github.com/confide/confide/oblivious/trace"
@@ -47,11 +48,15 @@ func AddPairLines(dst []float64, i uint64, a, b float64) {
 	base := unsafe.Pointer(unsafe.SliceData(dst))
 	off := uintptr(i&(LineFloats-2)) * 8 // even: a pair stays in its line
 	target := i / LineFloats
+	ab, bb := math.Float64bits(a), math.Float64bits(b)
 	for l := range len(dst) / LineFloats {
 		trace.LineAccess(trace.OpWrite, base, l)
-		m := SelectFloat(Eq(uint64(l), target), 1, 0)
+		// All ones on the target line, else zero: the addends become
+		// +0 (bits cleared, so an infinite addend cannot make NaN).
+		d := uint64(l) ^ target
+		m := ((d | -d) >> 63) - 1
 		p := (*[2]float64)(unsafe.Add(base, uintptr(l)*64+off))
-		p[0] += m * a
-		p[1] += m * b
+		p[0] += math.Float64frombits(ab & m)
+		p[1] += math.Float64frombits(bb & m)
 	}
 }

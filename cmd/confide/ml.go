@@ -79,10 +79,11 @@ documents. Binary models need labels 0 and 1.`,
 				}
 				summary = fmt.Sprintf("logistic regression, %d features, %d iterations", len(m.Features), m.Iterations)
 			case "gbdt":
+				trainG := gbdt.Train
 				if oblivious {
-					return fmt.Errorf("%w: --oblivious is not available for gbdt yet (logreg and kmeans)", errUsage)
+					trainG = obl.GBDT
 				}
-				m, err := gbdt.Train(d, gb)
+				m, err := trainG(d, gb)
 				if err != nil {
 					return err
 				}

@@ -3,6 +3,7 @@ package obl
 import (
 	"errors"
 	"math"
+	"sync"
 
 	"github.com/confide/confide/ml/dataset"
 	"github.com/confide/confide/ml/gbdt"
@@ -320,21 +321,19 @@ func (t *gbdtTrainer) levelHist(level int, parent [][]float64) [][]float64 {
 	for f := range out {
 		out[f] = oblivious.AlignedFloats(built * nb * 2)
 	}
-	for i := range t.n {
-		g, h := t.g.At(i), t.h.At(i)
-		pos := uint64(t.pos.At(i))
-		slot := pos >> 1
-		if level > 0 {
-			left := oblivious.SelectFloat(oblivious.Eq(pos&1, 0), 1, 0)
-			g, h = g*left, h*left
-		} else {
-			slot = 0
-		}
-		row := t.bins.Row(i)
-		for f := range t.nf {
-			oblivious.AddPairLines(out[f], (slot*uint64(nb)+uint64(row[f]))*2, g, h)
-		}
+	// The features are shared among the CPUs (each histogram has one
+	// writer); every worker reads every row.
+	workers := min(workers(t.n*t.nf), t.nf)
+	var wg sync.WaitGroup
+	wg.Add(workers)
+	for w := range workers {
+		lo, hi := w*t.nf/workers, (w+1)*t.nf/workers
+		go func() {
+			defer wg.Done()
+			t.histFeatures(out, level, lo, hi)
+		}()
 	}
+	wg.Wait()
 	if level == 0 {
 		return out
 	}
@@ -352,6 +351,28 @@ func (t *gbdtTrainer) levelHist(level int, parent [][]float64) [][]float64 {
 		}
 	}
 	return full
+}
+
+// histFeatures adds every row to the histograms of features lo to hi.
+//
+//confide:oblivious
+func (t *gbdtTrainer) histFeatures(out [][]float64, level, lo, hi int) {
+	nb := uint64(t.nbins)
+	for i := range t.n {
+		g, h := t.g.At(i), t.h.At(i)
+		pos := uint64(t.pos.At(i))
+		slot := pos >> 1
+		if level > 0 {
+			left := oblivious.SelectFloat(oblivious.Eq(pos&1, 0), 1, 0)
+			g, h = g*left, h*left
+		} else {
+			slot = 0
+		}
+		row := t.bins.Row(i)
+		for f := lo; f < hi; f++ {
+			oblivious.AddPairLines(out[f], (slot*nb+uint64(row[f]))*2, g, h)
+		}
+	}
 }
 
 // bestSplit is the best split of node v over every feature and bin, as

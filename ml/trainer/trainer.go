@@ -356,7 +356,17 @@ func fit(m *manifest.Manifest, train, holdout *dataset.Dataset) ([]byte, map[str
 	case "gbdt":
 		p, _ := m.GBDT()
 		if oblivious {
-			return nil, nil, errors.New("trainer: oblivious gbdt training is not available yet (logreg and kmeans are)")
+			mod, err := obl.GBDT(train, p)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: %v", ErrData, err)
+			}
+			pr, err := obl.GBDTPredictor(mod)
+			if err != nil {
+				return nil, nil, err
+			}
+			binaryMetrics(metrics, holdout, eachRow(pr), p.Objective == gbdt.BinaryLogistic, true)
+			b, err := mod.MarshalXGBoostJSON()
+			return b, metrics, err
 		}
 		if p.Objective == gbdt.BinaryLogistic {
 			if err := train.CheckBinary(); err != nil {
