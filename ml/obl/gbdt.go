@@ -299,14 +299,18 @@ func (t *gbdtTrainer) tree() gbdt.FullTree {
 		}
 		t.margin.Set(i, t.margin.At(i)+add)
 	}
-	publishTree(&ft)
-	return ft
+	return publishTree(ft)
 }
 
-// publishTree declassifies a finished tree: it is the model.
+// publishTree copies a finished tree, declassified on purpose: it is the
+// model, which goes (sealed) to the job's recipients.
 //
 //confide:declassify
-func publishTree(ft *gbdt.FullTree) {}
+func publishTree(ft gbdt.FullTree) gbdt.FullTree {
+	return gbdt.FullTree{Depth: ft.Depth, Feature: append([]int32(nil), ft.Feature...), Cond: append([]float32(nil), ft.Cond...),
+		BaseWeight: append([]float32(nil), ft.BaseWeight...), LossChange: append([]float32(nil), ft.LossChange...),
+		SumHess: append([]float32(nil), ft.SumHess...)}
+}
 
 // levelHist builds this level's histograms: the root's from every row;
 // below it, each left child's from every row (weighted 0 unless the row

@@ -271,7 +271,7 @@ func TestObliviousJob(t *testing.T) {
 	for name, alg := range map[string]map[string]any{
 		"logreg": {"name": "logreg", "params": map[string]any{"C": 1, "max_iter": 200, "tol": 1e-6, "standardize": true}},
 		"kmeans": {"name": "kmeans", "params": map[string]any{"k": 2, "n_init": 2, "max_iter": 50, "tol": 1e-4, "seed": 1}},
-		"gbdt": {"name": "gbdt", "params": map[string]any{"objective": "binary:logistic", "num_boost_round": 20, "max_depth": 3, "eta": 0.3, "lambda": 1, "alpha": 0, "min_child_weight": 1, "gamma": 0, "max_bin": 64, "base_score": 0.5}},
+		"gbdt":   {"name": "gbdt", "params": map[string]any{"objective": "binary:logistic", "num_boost_round": 20, "max_depth": 3, "eta": 0.3, "lambda": 1, "alpha": 0, "min_child_weight": 1, "gamma": 0, "max_bin": 64, "base_score": 0.5}},
 	} {
 		var reps [2]Report
 		for i, oblivious := range []bool{false, true} {
