@@ -16,8 +16,48 @@ import (
 // which the leak checker cannot follow, and is the one thing that
 // varies.
 
-// LineFloats is how many float64 values a 64-byte cache line holds.
-const LineFloats = 8
+// LineFloats is how many float64 values a 64-byte cache line holds;
+// LineFloat32s how many float32.
+const (
+	LineFloats   = 8
+	LineFloat32s = 16
+)
+
+// AlignedFloat32s is AlignedFloats for float32.
+func AlignedFloat32s(n int) []float32 {
+	n = (n + LineFloat32s - 1) &^ (LineFloat32s - 1)
+	buf := make([]float32, n+LineFloat32s)
+	off := 0
+	if r := uintptr(unsafe.Pointer(unsafe.SliceData(buf))) % 64; r != 0 {
+		off = int((64 - r) / 4)
+	}
+	return buf[off : off+n : off+n]
+}
+
+// AddPairLines32 is AddPairLines for float32: sixteen values, eight
+// pairs, a line, so half the lines for the same number of pairs. Public:
+// len(dst), a whole number of lines (AlignedFloat32s). Granularity:
+// 64-byte cache line.
+//
+//confide:oblivious
+//confide:secret i a b
+func AddPairLines32(dst []float32, i uint64, a, b float32) {
+	if len(dst)%LineFloat32s != 0 {
+		panic("oblivious: AddPairLines32: not whole lines")
+	}
+	base := unsafe.Pointer(unsafe.SliceData(dst))
+	off := uintptr(i&(LineFloat32s-2)) * 4
+	target := i / LineFloat32s
+	ab, bb := math.Float32bits(a), math.Float32bits(b)
+	for l := range len(dst) / LineFloat32s {
+		trace.LineAccess(trace.OpWrite, base, l)
+		d := uint64(l) ^ target
+		m := uint32(((d | -d) >> 63) - 1)
+		p := (*[2]float32)(unsafe.Add(base, uintptr(l)*64+off))
+		p[0] += math.Float32frombits(ab & m)
+		p[1] += math.Float32frombits(bb & m)
+	}
+}
 
 // AlignedFloats returns n zeros (n rounded up to whole lines) starting on
 // a 64-byte boundary, so that every group of LineFloats elements is one

@@ -221,6 +221,15 @@ func TestTraceAddPairLines(t *testing.T) {
 	})
 }
 
+func TestTraceAddPairLines32(t *testing.T) {
+	checkTraces(t, "AddPairLines32", func(n int) int { return (n + 15) / 16 }, func(r *rand.Rand, n int) func() {
+		dst := AlignedFloat32s(n)
+		i := secretIndex(r, len(dst)) &^ 1
+		a, b := float32(r.NormFloat64()), r.Float32()
+		return func() { AddPairLines32(dst, i, a, b) }
+	})
+}
+
 // TestTraceControl shows that the comparison can fail: a plain indexed
 // read, which touches the secret position, gives different traces for
 // different indexes.

@@ -357,11 +357,29 @@ func (t *gbdtTrainer) levelHist(level int, parent [][]float64) [][]float64 {
 	return full
 }
 
+// histBlock is how many rows are summed in float32 before their sums
+// join the float64 histograms: float32 pairs put eight in a cache line
+// (half the lines to touch per row), and a block's rounding stays small.
+const histBlock = 4096
+
 // histFeatures adds every row to the histograms of features lo to hi.
 //
 //confide:oblivious
 func (t *gbdtTrainer) histFeatures(out [][]float64, level, lo, hi int) {
 	nb := uint64(t.nbins)
+	part := make([][]float32, hi-lo)
+	for f := range part {
+		part[f] = oblivious.AlignedFloat32s(len(out[lo+f]))
+	}
+	flush := func() {
+		for f, pf := range part {
+			of := out[lo+f]
+			for k, v := range pf[:len(of)] {
+				of[k] += float64(v)
+			}
+			clear(pf)
+		}
+	}
 	for i := range t.n {
 		g, h := t.g.At(i), t.h.At(i)
 		pos := uint64(t.pos.At(i))
@@ -373,10 +391,15 @@ func (t *gbdtTrainer) histFeatures(out [][]float64, level, lo, hi int) {
 			slot = 0
 		}
 		row := t.bins.Row(i)
+		g32, h32 := float32(g), float32(h)
 		for f := lo; f < hi; f++ {
-			oblivious.AddPairLines(out[f], (slot*nb+uint64(row[f]))*2, g, h)
+			oblivious.AddPairLines32(part[f-lo], (slot*nb+uint64(row[f]))*2, g32, h32)
+		}
+		if (i+1)%histBlock == 0 {
+			flush()
 		}
 	}
+	flush()
 }
 
 // bestSplit is the best split of node v over every feature and bin, as
