@@ -49,13 +49,30 @@ func AddPairLines32(dst []float32, i uint64, a, b float32) {
 	off := uintptr(i&(LineFloat32s-2)) * 4
 	target := i / LineFloat32s
 	ab, bb := math.Float32bits(a), math.Float32bits(b)
-	for l := range len(dst) / LineFloat32s {
+	lines := len(dst) / LineFloat32s
+	p := unsafe.Add(base, off)
+	// Two lines a step: the loop's own work is a good part of a line's.
+	l := 0
+	for ; l+2 <= lines; l += 2 {
+		trace.LineAccess(trace.OpWrite, base, l)
+		trace.LineAccess(trace.OpWrite, base, l+1)
+		d0, d1 := uint64(l)^target, uint64(l+1)^target
+		m0, m1 := uint32(((d0|-d0)>>63)-1), uint32(((d1|-d1)>>63)-1)
+		p0 := (*[2]float32)(p)
+		p1 := (*[18]float32)(p)
+		p0[0] += math.Float32frombits(ab & m0)
+		p0[1] += math.Float32frombits(bb & m0)
+		p1[16] += math.Float32frombits(ab & m1)
+		p1[17] += math.Float32frombits(bb & m1)
+		p = unsafe.Add(p, 128)
+	}
+	if l < lines {
 		trace.LineAccess(trace.OpWrite, base, l)
 		d := uint64(l) ^ target
 		m := uint32(((d | -d) >> 63) - 1)
-		p := (*[2]float32)(unsafe.Add(base, uintptr(l)*64+off))
-		p[0] += math.Float32frombits(ab & m)
-		p[1] += math.Float32frombits(bb & m)
+		p0 := (*[2]float32)(p)
+		p0[0] += math.Float32frombits(ab & m)
+		p0[1] += math.Float32frombits(bb & m)
 	}
 }
 
