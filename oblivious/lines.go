@@ -51,28 +51,35 @@ func AddPairLines32(dst []float32, i uint64, a, b float32) {
 	ab, bb := math.Float32bits(a), math.Float32bits(b)
 	lines := len(dst) / LineFloat32s
 	p := unsafe.Add(base, off)
-	// Two lines a step: the loop's own work is a good part of a line's.
+	// Four lines a step: the loop's own work is a good part of a line's.
 	l := 0
-	for ; l+2 <= lines; l += 2 {
+	for ; l+4 <= lines; l += 4 {
 		trace.LineAccess(trace.OpWrite, base, l)
 		trace.LineAccess(trace.OpWrite, base, l+1)
-		d0, d1 := uint64(l)^target, uint64(l+1)^target
+		trace.LineAccess(trace.OpWrite, base, l+2)
+		trace.LineAccess(trace.OpWrite, base, l+3)
+		d0, d1, d2, d3 := uint64(l)^target, uint64(l+1)^target, uint64(l+2)^target, uint64(l+3)^target
 		m0, m1 := uint32(((d0|-d0)>>63)-1), uint32(((d1|-d1)>>63)-1)
-		p0 := (*[2]float32)(p)
-		p1 := (*[18]float32)(p)
-		p0[0] += math.Float32frombits(ab & m0)
-		p0[1] += math.Float32frombits(bb & m0)
-		p1[16] += math.Float32frombits(ab & m1)
-		p1[17] += math.Float32frombits(bb & m1)
-		p = unsafe.Add(p, 128)
+		m2, m3 := uint32(((d2|-d2)>>63)-1), uint32(((d3|-d3)>>63)-1)
+		q := (*[50]float32)(p) // lines l … l+3 from the pair's offset
+		q[0] += math.Float32frombits(ab & m0)
+		q[1] += math.Float32frombits(bb & m0)
+		q[16] += math.Float32frombits(ab & m1)
+		q[17] += math.Float32frombits(bb & m1)
+		q[32] += math.Float32frombits(ab & m2)
+		q[33] += math.Float32frombits(bb & m2)
+		q[48] += math.Float32frombits(ab & m3)
+		q[49] += math.Float32frombits(bb & m3)
+		p = unsafe.Add(p, 256)
 	}
-	if l < lines {
+	for ; l < lines; l++ {
 		trace.LineAccess(trace.OpWrite, base, l)
 		d := uint64(l) ^ target
 		m := uint32(((d | -d) >> 63) - 1)
 		p0 := (*[2]float32)(p)
 		p0[0] += math.Float32frombits(ab & m)
 		p0[1] += math.Float32frombits(bb & m)
+		p = unsafe.Add(p, 64)
 	}
 }
 

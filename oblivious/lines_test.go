@@ -33,21 +33,24 @@ func TestAddPairLines(t *testing.T) {
 }
 
 func TestAddPairLines32(t *testing.T) {
-	dst := AlignedFloat32s(40)
-	if len(dst) != 48 || uintptr(unsafe.Pointer(&dst[0]))%64 != 0 {
-		t.Fatalf("%d floats at %p", len(dst), &dst[0])
-	}
-	want := make([]float32, len(dst))
-	for k, i := range []uint64{0, 14, 16, 46, 30, 30, 2} {
-		a, b := float32(k+1), -float32(k+1)/2
-		AddPairLines32(dst, i, a, b)
-		want[i] += a
-		want[i+1] += b
-	}
-	AddPairLines32(dst, 4000, 1, 1)
-	for j := range dst {
-		if dst[j] != want[j] {
-			t.Fatalf("dst[%d] = %v, want %v", j, dst[j], want[j])
+	for _, n := range []int{40, 100, 200} {
+		dst := AlignedFloat32s(n)
+		if len(dst)%16 != 0 || len(dst) < n || uintptr(unsafe.Pointer(&dst[0]))%64 != 0 {
+			t.Fatalf("%d floats at %p", len(dst), &dst[0])
+		}
+		want := make([]float32, len(dst))
+		for k := range 50 {
+			i := uint64(k*37) % uint64(len(dst)) &^ 1
+			a, b := float32(k+1), -float32(k+1)/2
+			AddPairLines32(dst, i, a, b)
+			want[i] += a
+			want[i+1] += b
+		}
+		AddPairLines32(dst, 4000, 1, 1)
+		for j := range dst {
+			if dst[j] != want[j] {
+				t.Fatalf("n=%d: dst[%d] = %v, want %v", n, j, dst[j], want[j])
+			}
 		}
 	}
 }
