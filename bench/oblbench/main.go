@@ -5,7 +5,7 @@
 // held-out rows — beside the ratios Ohrimenko et al. (2016) and Secure
 // XGBoost published for their oblivious trainers.
 //
-//	go run ./bench/oblbench [-rows 1000000] [-rounds 3] [-algos logreg,kmeans,gbdt,predict] [-gbdt-rows 20000]
+//	go run ./bench/oblbench [-rows 1000000] [-rounds 3] [-algos logreg,kmeans,gbdt,predict] [-gbdt-rows 100000]
 package main
 
 import (
@@ -36,10 +36,11 @@ func main() {
 	convIters := flag.Int("logreg-conv-iters", 100, "logreg: the oblivious solver's iterations against the ordinary one run to its tolerance")
 	k := flag.Int("k", 8, "kmeans: clusters")
 	kIters := flag.Int("kmeans-iters", 20, "kmeans: Lloyd iterations on both sides")
-	gbdtRows := flag.Int("gbdt-rows", 20000, "gbdt: training rows")
+	gbdtRows := flag.Int("gbdt-rows", 100000, "gbdt: training rows")
 	gbdtRounds := flag.Int("gbdt-rounds", 10, "gbdt: rounds")
 	gbdtDepth := flag.Int("gbdt-depth", 6, "gbdt: max depth")
 	gbdtBins := flag.Int("gbdt-bins", 256, "gbdt: bins")
+	predictRows := flag.Int("predict-rows", 10000, "prediction: held-out rows scored")
 	flag.Parse()
 	log.SetFlags(0)
 	all := mldata.Generate(*rows+*rows/10, *cols, 42)
@@ -103,7 +104,7 @@ func main() {
 			m := must(gbdt.Train(train, p))
 			pub := must(oblivious.NewPublicModel(m.Ensemble(), *cols))
 			sec := must(obl.GBDTPredictor(m))
-			X := test.X
+			X := test.X[:min(len(test.X), *predictRows)]
 			score := func(f func([]float64) float64) func() {
 				return func() {
 					for _, x := range X {
