@@ -383,7 +383,10 @@ func quickScorer(t Tree) (qsTree, bool) {
 		} else {
 			left = (uint64(1)<<(h-l) - 1) << l
 		}
-		tkey := FloatKey(n.Threshold + 0) // −0 + 0 is +0
+		// FloatKey's formula on a public threshold (FloatKey itself
+		// declares its argument secret); −0 + 0 is +0.
+		b := math.Float64bits(n.Threshold + 0)
+		tkey := b ^ (uint64(int64(b)>>63) | 1<<63)
 		if math.IsNaN(n.Threshold) {
 			tkey = 0
 		}
