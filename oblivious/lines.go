@@ -124,3 +124,52 @@ func AddPairLines(dst []float64, i uint64, a, b float64) {
 		p[1] += math.Float64frombits(bb & m)
 	}
 }
+
+// AlignedUint64s is AlignedFloats for uint64.
+func AlignedUint64s(n int) []uint64 {
+	n = (n + LineFloats - 1) &^ (LineFloats - 1)
+	buf := make([]uint64, n+LineFloats)
+	off := 0
+	if r := uintptr(unsafe.Pointer(unsafe.SliceData(buf))) % 64; r != 0 {
+		off = int((64 - r) / 8)
+	}
+	return buf[off : off+n : off+n]
+}
+
+// ReadLine64 returns xs[i], reading every line of xs once, in order, at
+// the offset i mod 8. Public: len(xs), a whole number of lines
+// (AlignedUint64s). Granularity: 64-byte cache line. An i out of range
+// returns 0.
+//
+//confide:oblivious
+//confide:secret xs i
+func ReadLine64(xs []uint64, i uint64) uint64 {
+	if len(xs)%LineFloats != 0 {
+		panic("oblivious: ReadLine64: not whole lines")
+	}
+	base := unsafe.Pointer(unsafe.SliceData(xs))
+	off := uintptr(i%LineFloats) * 8
+	target := i / LineFloats
+	lines := len(xs) / LineFloats
+	p := unsafe.Add(base, off)
+	var out uint64
+	// Four lines a step, as AddPairLines32.
+	l := 0
+	for ; l+4 <= lines; l += 4 {
+		trace.LineAccess(trace.OpRead, base, l)
+		trace.LineAccess(trace.OpRead, base, l+1)
+		trace.LineAccess(trace.OpRead, base, l+2)
+		trace.LineAccess(trace.OpRead, base, l+3)
+		d0, d1, d2, d3 := uint64(l)^target, uint64(l+1)^target, uint64(l+2)^target, uint64(l+3)^target
+		q := (*[25]uint64)(p) // lines l … l+3 at the offset
+		out |= q[0]&(((d0|-d0)>>63)-1) | q[8]&(((d1|-d1)>>63)-1) | q[16]&(((d2|-d2)>>63)-1) | q[24]&(((d3|-d3)>>63)-1)
+		p = unsafe.Add(p, 256)
+	}
+	for ; l < lines; l++ {
+		trace.LineAccess(trace.OpRead, base, l)
+		d := uint64(l) ^ target
+		out |= *(*uint64)(p) & (((d | -d) >> 63) - 1)
+		p = unsafe.Add(p, 64)
+	}
+	return out
+}

@@ -54,3 +54,23 @@ func TestAddPairLines32(t *testing.T) {
 		}
 	}
 }
+
+func TestReadLine64(t *testing.T) {
+	for _, n := range []int{20, 40, 70} {
+		xs := AlignedUint64s(n)
+		if len(xs)%8 != 0 || len(xs) < n || uintptr(unsafe.Pointer(&xs[0]))%64 != 0 {
+			t.Fatalf("%d at %p", len(xs), &xs[0])
+		}
+		for i := range xs {
+			xs[i] = uint64(i*i + 7)
+		}
+		for i := range xs {
+			if got := ReadLine64(xs, uint64(i)); got != xs[i] {
+				t.Fatalf("n=%d: ReadLine64(%d) = %d, want %d", n, i, got, xs[i])
+			}
+		}
+		if got := ReadLine64(xs, 1000); got != 0 {
+			t.Fatalf("out of range: %d", got)
+		}
+	}
+}

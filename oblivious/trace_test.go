@@ -230,6 +230,14 @@ func TestTraceAddPairLines32(t *testing.T) {
 	})
 }
 
+func TestTraceReadLine64(t *testing.T) {
+	checkTraces(t, "ReadLine64", func(n int) int { return (n + 7) / 8 }, func(r *rand.Rand, n int) func() {
+		xs := AlignedUint64s(n)
+		i := secretIndex(r, len(xs))
+		return func() { ReadLine64(xs, i) }
+	})
+}
+
 // TestTraceControl shows that the comparison can fail: a plain indexed
 // read, which touches the secret position, gives different traces for
 // different indexes.

@@ -136,3 +136,22 @@ func TestSecretModelTraces(t *testing.T) {
 		}
 	}
 }
+
+// A complete model's trace is the same for every input.
+func TestCompleteTraces(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for m := range 20 {
+		features := 1 + rng.IntN(40)
+		cm, _ := randComplete(rng, 1+rng.IntN(6), features, 1+rng.IntN(4))
+		left, right := treeExtremes(features)
+		ref := treeTrace(func() { cm.Predict(left) })
+		if len(ref) == 0 {
+			t.Fatal("empty trace")
+		}
+		for _, x := range [][]float64{right, randFeatures(rng, features), randFeatures(rng, features)} {
+			if d := trace.Diff(ref, treeTrace(func() { cm.Predict(x) })); d != "" {
+				t.Fatalf("model %d: %s", m, d)
+			}
+		}
+	}
+}

@@ -64,3 +64,43 @@ func FromFullTrees(p Params, features []string, trees []FullTree) (*Model, error
 	m.packAll()
 	return m, nil
 }
+
+// CompleteTrees returns the trees as complete trees — splits breadth
+// first, then leaves left to right — if every tree is one of the same
+// depth, as oblivious training grows them (whose shape is public by
+// construction). Thresholds and leaf values are widened to float64.
+func (m *Model) CompleteTrees() (depth int, feature [][]uint32, threshold, leaves [][]float64, ok bool) {
+	if len(m.trees) == 0 {
+		return 0, nil, nil, nil, false
+	}
+	for k := range m.trees {
+		t := &m.trees[k]
+		n := t.numNodes()
+		d := 0
+		for 1<<(d+1)-1 < n {
+			d++
+		}
+		if 1<<(d+1)-1 != n || k > 0 && d != depth {
+			return 0, nil, nil, nil, false
+		}
+		depth = d
+		splits := 1<<d - 1
+		f, th, lv := make([]uint32, splits), make([]float64, splits), make([]float64, 0, n-splits)
+		for i := range n {
+			internal := i < splits
+			if (t.left[i] >= 0) != internal || internal && (t.left[i] != int32(2*i+1) || t.right[i] != int32(2*i+2)) {
+				return 0, nil, nil, nil, false
+			}
+			if internal {
+				f[i], th[i] = uint32(t.feature[i]), float64(t.cond[i])
+			} else {
+				lv = append(lv, float64(t.cond[i]))
+			}
+		}
+		feature, threshold, leaves = append(feature, f), append(threshold, th), append(leaves, lv)
+	}
+	return depth, feature, threshold, leaves, true
+}
+
+// BaseMargin is the margin every prediction starts from.
+func (m *Model) BaseMargin() float64 { return float64(m.baseMargin()) }

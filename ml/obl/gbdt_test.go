@@ -58,9 +58,21 @@ func TestGBDTModel(t *testing.T) {
 	for _, y := range d.Y {
 		mean += y / float64(d.Rows())
 	}
+	// Its trees are complete: the oblivious predictor takes the
+	// CompleteModel route, to the same values.
+	if depth, _, _, _, ok := m.CompleteTrees(); !ok || depth != 3 {
+		t.Fatalf("trees not complete of depth 3: %v %d", ok, depth)
+	}
+	pr, err := GBDTPredictor(m)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, x := range d.X {
 		if a, b := m.Predict(x), back.Predict(x); a != b {
 			t.Fatalf("row %d: %v, read back %v", i, a, b)
+		}
+		if a, b := m.Predict(x), pr(x); math.Abs(a-b) > 1e-6*max(1, math.Abs(a)) {
+			t.Fatalf("row %d: %v, obliviously %v", i, a, b)
 		}
 		e := m.Predict(x) - d.Y[i]
 		se += e * e

@@ -50,12 +50,22 @@ func KMeansPredictor(m *kmeans.Model) func(x []float64) float64 {
 }
 
 // GBDTPredictor returns m's prediction through package oblivious's
-// SecretModel: the trees, padded to one shape, are read by scans, so
-// neither the row nor the model (one kept inside the enclave) shows in
-// the trace. Rows are rounded to float32 first, as XGBoost compares
+// CompleteModel for complete trees (what oblivious training grows), else
+// its SecretModel (the trees padded to one shape and read by scans), so
+// that neither the row nor the model's splits and values (one kept
+// inside the enclave) show in the trace. Rows are rounded to float32 first, as XGBoost compares
 // them; the margin is summed in float64 (PredictMargin sums in float32),
 // so predictions agree with m.Predict to about 1e-6.
 func GBDTPredictor(m *gbdt.Model) (func(x []float64) float64, error) {
+	// Trees grown obliviously are complete, their shape public: the
+	// faster CompleteModel hides their splits and values.
+	if depth, f, th, lv, ok := m.CompleteTrees(); ok && depth >= 1 && depth <= 6 {
+		cm, err := oblivious.NewCompleteModel(depth, m.NumFeatures(), m.BaseMargin(), f, th, lv)
+		if err != nil {
+			return nil, fmt.Errorf("obl: %w", err)
+		}
+		return gbdtPredict(cm, m.Objective() == gbdt.BinaryLogistic), nil
+	}
 	e := m.Ensemble()
 	shape := oblivious.ShapeOf(e, m.NumFeatures())
 	padded, err := oblivious.Pad(e, shape)
@@ -69,8 +79,16 @@ func GBDTPredictor(m *gbdt.Model) (func(x []float64) float64, error) {
 	return gbdtPredict(sm, m.Objective() == gbdt.BinaryLogistic), nil
 }
 
+// treePredictor is what gbdtPredict walks: a SecretModel or a
+// CompleteModel.
+type treePredictor interface {
+	//confide:oblivious
+	//confide:secret x
+	Predict(x []float64) float64
+}
+
 //confide:oblivious
-func gbdtPredict(sm *oblivious.SecretModel, binary bool) func(x []float64) float64 {
+func gbdtPredict(sm treePredictor, binary bool) func(x []float64) float64 {
 	return func(x []float64) float64 {
 		r := make([]float64, len(x))
 		for j, v := range x {
