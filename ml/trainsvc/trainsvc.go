@@ -112,6 +112,10 @@ type job struct {
 	m      *manifest.Manifest
 	state  JobState
 	result *trainer.Result
+	// kept is the model kept inside, read once for its predictions.
+	keptOnce sync.Once
+	kept     *model.Model
+	keptErr  error
 }
 
 // Service is a running trainer.
@@ -457,7 +461,8 @@ func (s *Service) predict(w http.ResponseWriter, r *http.Request) error {
 	if !ed25519.Verify(pub, PredictMessage(hash, &req), req.Sig) {
 		return httpx.Errorf(http.StatusForbidden, "bad_signature", "the request is not signed by %s", req.Party)
 	}
-	m, err := model.Read(res.Model)
+	j.keptOnce.Do(func() { j.kept, j.keptErr = model.Read(res.Model) })
+	m, err := j.kept, j.keptErr
 	if err != nil {
 		return err
 	}
