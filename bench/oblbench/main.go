@@ -126,13 +126,13 @@ func main() {
 			// them: shallow leaves become splits over copies of the leaf),
 			// secret but for their shape.
 			cm := completeModel(m.Ensemble(), 6, *cols)
-			for _, x := range X[:100] {
+			for i, x := range X[:100] {
 				r := make([]float64, len(x))
 				for j, v := range x {
 					r[j] = float64(float32(v))
 				}
 				if a, b := m.PredictMargin(x), cm.Predict(r); math.Abs(a-b) > 1e-5*math.Max(1, math.Abs(a)) {
-					log.Fatalf("the complete trees predict %v where the model predicts %v", b, a)
+					log.Fatalf("row %d: the complete trees do not predict what the model predicts", i)
 				}
 			}
 			tp, to = alternate(*rounds, score(m.Predict), score(func(x []float64) float64 {
