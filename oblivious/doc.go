@@ -23,8 +23,14 @@
 // Aggregate (sort-based grouping), Read and Write by full scan, an ORAM
 // for large arrays (Path ORAM's tree and recursive position map with
 // Circuit ORAM's eviction: two fixed eviction paths per access, each a
-// single pass that carries at most one block down), and decision-tree
-// inference.
+// single pass that carries at most one block down), decision-tree
+// inference (a public model by QuickScorer's leaf masks, a secret model
+// by scans, complete secret trees by leaf masks and cache-line reads),
+// and cache-line-granular reads and updates (lines.go: ReadLine64,
+// AddPairLines, AddPairLines32), which touch every line of an array
+// once and vary only the offset within a line — for code whose threat
+// model is stated at 64-byte granularity, such as the ML trainers'
+// histograms.
 //
 // # What the Go runtime could leak, and how it is avoided
 //
@@ -48,6 +54,7 @@
 // with the same public parameters and require identical traces, count
 // executed branches through coverage counters, disassemble the building
 // blocks to check for conditional jumps, and run dudect-style timing
-// tests. The small audited core that needs unsafe (CondSwap, CondMove on
-// records) is in record.go.
+// tests. The small audited core that needs unsafe is in record.go
+// (CondSwap, CondMove on records), lines.go (the cache-line offsets) and
+// complete.go (the row's keys read by line).
 package oblivious
