@@ -3,7 +3,6 @@ package obl
 import (
 	"errors"
 	"math"
-	"runtime"
 	"sync"
 
 	"github.com/confide/confide/ml/dataset"
@@ -134,10 +133,7 @@ type objective struct {
 }
 
 func newObjective(x trace.Table, c float64) *objective {
-	o := &objective{c: c, workers: min(runtime.GOMAXPROCS(0), max(1, x.Rows()/4096))}
-	if trace.Enabled {
-		o.workers = 1 // one recorder: one order of events
-	}
+	o := &objective{c: c, workers: workers(x.Rows())}
 	o.parts = make([][]float64, o.workers)
 	for i := range o.parts {
 		o.parts[i] = make([]float64, x.Cols+2)
@@ -246,18 +242,20 @@ func lbfgs(x trace.Table, y trace.Vec, c float64, iters int) (theta, g []float64
 			beta := rho[s] * dot(Y[s], d)
 			axpy(alpha[s]-beta, S[s], d)
 		}
-		// Not a descent direction: the scaled gradient instead.
-		gd := -dot(g, d)
-		bad := oblivious.LtFloat(gd, 0).Not() // −g·d ≥ 0 means d·g ≥ 0 … written for d = H·g
+		// d is H·g so far, and −d a descent direction if g·d > 0;
+		// otherwise the scaled gradient serves.
+		ascent := oblivious.LtFloat(0, dot(g, d)).Not()
 		for j := range d {
-			d[j] = -oblivious.SelectFloat(bad, gamma*g[j], d[j])
+			d[j] = -oblivious.SelectFloat(ascent, gamma*g[j], d[j])
 		}
-		gd = dot(g, d)
+		gd := dot(g, d)
 		for j := range trial {
 			trial[j] = theta[j] + step*d[j]
 		}
 		ft := o.eval(x, y, trial, gt)
-		accept := oblivious.LtFloat(ft, f+1e-4*step*gd+1e-300*0).Or(equalF(ft, f+1e-4*step*gd))
+		// Armijo's condition: ft ≤ f + c·step·g·d.
+		armijo := f + 1e-4*step*gd
+		accept := oblivious.LtFloat(ft, armijo).Or(equalF(ft, armijo))
 		// The pair, in this iteration's slot either way.
 		slot := k % lbfgsMemory
 		for j := range dim {
