@@ -2,6 +2,7 @@ package obl
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 
@@ -10,6 +11,10 @@ import (
 	"github.com/confide/confide/oblivious"
 	"github.com/confide/confide/oblivious/trace"
 )
+
+// MaxGBDTDepth bounds the depth of obliviously grown trees, which are
+// always full.
+const MaxGBDTDepth = 10
 
 // cutSample is how many rows, evenly spaced (positions are public), the
 // quantile cuts are taken from.
@@ -49,6 +54,11 @@ func GBDT(d *dataset.Dataset, p gbdt.Params) (*gbdt.Model, error) {
 	}
 	if d.Y == nil || len(d.X) == 0 || len(d.Features) == 0 {
 		return nil, errors.New("obl: gbdt needs labelled rows and features")
+	}
+	if p.MaxDepth > MaxGBDTDepth {
+		// Full trees: 2^depth leaves, and histograms for half as many
+		// nodes at the last level, whatever the data.
+		return nil, fmt.Errorf("obl: gbdt: max_depth %d; oblivious trees grow to full depth, at most %d", p.MaxDepth, MaxGBDTDepth)
 	}
 	x, y := load(d)
 	binary := p.Objective == gbdt.BinaryLogistic

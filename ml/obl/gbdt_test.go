@@ -2,6 +2,7 @@ package obl
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/confide/confide/ml/gbdt"
@@ -86,6 +87,11 @@ func TestGBDTModel(t *testing.T) {
 	bad.X = [][]float64{bad.X[0], bad.X[1], append([]float64{1e300}, bad.X[2][1:]...)}
 	if _, err := GBDT(bad, p); err == nil {
 		t.Error("a value beyond float32 accepted")
+	}
+	deep := p
+	deep.MaxDepth = MaxGBDTDepth + 1
+	if _, err := GBDT(d, deep); err == nil || !strings.Contains(err.Error(), "at most 10") {
+		t.Errorf("depth %d: %v", deep.MaxDepth, err)
 	}
 	bad = d.Subset([]int{0, 1, 2})
 	bad.Y = []float64{0, 2, 1}
