@@ -61,8 +61,20 @@ func Read(b []byte, name, label string) (*Dataset, error) {
 
 // ReadTable decodes a binary table, with the checks ReadCSV makes: named,
 // distinct columns, the label present, at least one row, every cell a
-// finite number. The rows share one backing array.
+// finite number (the first that is not is named by row and column). The
+// rows share one backing array.
 func ReadTable(b []byte, name, label string) (*Dataset, error) {
+	return readTable(b, name, label, true)
+}
+
+// ReadTableWhole is ReadTable for data-oblivious readers: it checks every
+// cell without a branch on its value and, if any is not finite, says so
+// without saying which (the position would depend on the data).
+func ReadTableWhole(b []byte, name, label string) (*Dataset, error) {
+	return readTable(b, name, label, false)
+}
+
+func readTable(b []byte, name, label string, nameCell bool) (*Dataset, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s: binary table: %s", ErrFormat, name, fmt.Sprintf(format, args...))
 	}
@@ -135,16 +147,21 @@ func ReadTable(b []byte, name, label string) (*Dataset, error) {
 	cells := make([]float64, int(nrow)*nf)
 	d.X = make([][]float64, nrow)
 	off := 0
+	// NaN and ±Inf are the values whose exponent bits are all ones.
+	const exp = 0x7ff0000000000000
+	var nonFinite uint64 // 1 once a cell is not finite (ReadTableWhole)
 	for r := range d.X {
 		x := cells[r*nf : (r+1)*nf : (r+1)*nf]
 		k := 0
 		for c := range int(ncol) {
-			v := math.Float64frombits(binary.LittleEndian.Uint64(b[off:]))
+			bits := binary.LittleEndian.Uint64(b[off:])
+			v := math.Float64frombits(bits)
 			off += 8
-			// NaN and ±Inf are the values whose exponent bits are all ones.
-			if math.Float64bits(v)&0x7ff0000000000000 == 0x7ff0000000000000 {
+			if nameCell && bits&exp == exp {
 				return nil, fmt.Errorf("%w: %s: data row %d, column %q: %v is not a finite number", ErrFormat, name, r+1, cols[c], v)
 			}
+			e := bits&exp ^ exp // 0 exactly when not finite
+			nonFinite |= ((e | -e) >> 63) ^ 1
 			if c == li {
 				d.Y[r] = v
 				continue
@@ -153,6 +170,9 @@ func ReadTable(b []byte, name, label string) (*Dataset, error) {
 			k++
 		}
 		d.X[r] = x
+	}
+	if nonFinite != 0 {
+		return nil, fmt.Errorf("%w: %s: a cell is not a finite number", ErrFormat, name)
 	}
 	return d, nil
 }

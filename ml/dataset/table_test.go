@@ -76,6 +76,15 @@ func TestTableBadInput(t *testing.T) {
 			t.Errorf("%s: %v (want %q)", name, err, c.want)
 		}
 	}
+	// Read whole, a bad cell is found without being placed.
+	for _, b := range [][]byte{nan, inf} {
+		if _, err := ReadTableWhole(b, "t.bin", "y"); err == nil || !strings.Contains(err.Error(), "t.bin: a cell is not a finite number") {
+			t.Errorf("whole: %v", err)
+		}
+	}
+	if d, err := ReadTableWhole(good, "t.bin", "y"); err != nil || d.Rows() != 3 {
+		t.Errorf("whole, good: %v", err)
+	}
 	if _, err := ReadTable(good, "t.bin", "z"); err == nil || !strings.Contains(err.Error(), `no label column "z"`) {
 		t.Errorf("no label: %v", err)
 	}

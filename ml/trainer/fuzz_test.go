@@ -25,7 +25,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := decode(file, manifest.Party{Name: "p"}, key, schema)
+		got, err := decode(file, manifest.Party{Name: "p"}, key, schema, len(plain)%2 == 0)
 		if err != nil {
 			return
 		}

@@ -12,6 +12,7 @@
 package trainer
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -146,7 +147,7 @@ func Run(ctx context.Context, manifestBytes []byte, sigs *manifest.Signatures, k
 	}
 	tables := make([]*dataset.Dataset, len(m.Parties))
 	err = eachParty(m, func(i int, p manifest.Party) (err error) {
-		tables[i], err = decode(files[i], p, keyOf[i], m.Schema)
+		tables[i], err = decode(files[i], p, keyOf[i], m.Schema, m.Algorithm.Oblivious)
 		return err
 	})
 	if err != nil {
@@ -249,13 +250,25 @@ func (r hashReader) Read(p []byte) (int, error) {
 
 // decode decrypts a party's file in place and checks its table against
 // the schema.
-func decode(file []byte, p manifest.Party, key []byte, schema manifest.Schema) (*dataset.Dataset, error) {
+//
+// An oblivious job takes binary tables only (a CSV is parsed with
+// branches on its text), read whole: a non-finite cell is refused without
+// being placed.
+func decode(file []byte, p manifest.Party, key []byte, schema manifest.Schema, oblivious bool) (*dataset.Dataset, error) {
 	plain, err := encfile.OpenInPlace(file, key)
 	if err != nil {
 		clear(file)
 		return nil, partyErr(p.Name, err)
 	}
-	d, err := dataset.Read(plain, p.Name+"'s data", schema.Label)
+	var d *dataset.Dataset
+	switch {
+	case !oblivious:
+		d, err = dataset.Read(plain, p.Name+"'s data", schema.Label)
+	case bytes.HasPrefix(plain, []byte(dataset.TableMagic)):
+		d, err = dataset.ReadTableWhole(plain, p.Name+"'s data", schema.Label)
+	default:
+		err = errors.New("an oblivious job takes binary tables (confide ml encrypt writes them), not CSV")
+	}
 	clear(plain)
 	if err != nil {
 		return nil, partyErr(p.Name, err)

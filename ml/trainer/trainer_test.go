@@ -263,6 +263,34 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// asTables re-seals every party's rows as a binary table (what confide
+// ml encrypt writes) and has the manifest, naming the new files, signed
+// again.
+func asTables(t *testing.T, j *job) {
+	t.Helper()
+	var m map[string]any
+	json.Unmarshal(j.manifest, &m)
+	for i, k := range j.parties {
+		d, err := dataset.ReadCSV(bytes.NewReader(j.plain[i]), k.Name, "malignant")
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := encfile.Encrypt(d.Table(), k.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m["parties"].([]any)[i].(map[string]any)["data"] = map[string]any{"sha256": put(t, j.store, enc), "bytes": len(enc)}
+		j.enc[i] = enc
+	}
+	j.manifest, _ = json.MarshalIndent(m, "", " ")
+	j.sigs = manifest.Signatures{}
+	for _, k := range j.parties {
+		if err := manifest.Sign(j.manifest, &j.sigs, k.Name, k.Sign); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // A manifest that asks for oblivious training gets package obl's
 // trainers, and models as good as the ordinary ones'.
 func TestObliviousJob(t *testing.T) {
@@ -278,6 +306,13 @@ func TestObliviousJob(t *testing.T) {
 			a := maps.Clone(alg)
 			a["oblivious"] = oblivious
 			j := newJob(t, true, func(m map[string]any) { m["algorithm"] = a })
+			if oblivious {
+				// CSV is refused: it is parsed with branches on its text.
+				if _, err := Run(ctx, j.manifest, &j.sigs, j.keys, j.store, plat.Client); err == nil || !strings.Contains(err.Error(), "takes binary tables") {
+					t.Fatalf("%s: an oblivious job on CSV: %v", name, err)
+				}
+				asTables(t, j)
+			}
 			res, err := Run(ctx, j.manifest, &j.sigs, j.keys, j.store, plat.Client)
 			if err != nil {
 				t.Fatalf("%s oblivious=%v: %v", name, oblivious, err)
