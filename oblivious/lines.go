@@ -24,15 +24,7 @@ const (
 )
 
 // AlignedFloat32s is AlignedFloats for float32.
-func AlignedFloat32s(n int) []float32 {
-	n = (n + LineFloat32s - 1) &^ (LineFloat32s - 1)
-	buf := make([]float32, n+LineFloat32s)
-	off := 0
-	if r := uintptr(unsafe.Pointer(unsafe.SliceData(buf))) % 64; r != 0 {
-		off = int((64 - r) / 4)
-	}
-	return buf[off : off+n : off+n]
-}
+func AlignedFloat32s(n int) []float32 { return aligned[float32](n) }
 
 // AddPairLines32 is AddPairLines for float32: sixteen values, eight
 // pairs, a line, so half the lines for the same number of pairs. Public:
@@ -58,9 +50,8 @@ func AddPairLines32(dst []float32, i uint64, a, b float32) {
 		trace.LineAccess(trace.OpWrite, base, l+1)
 		trace.LineAccess(trace.OpWrite, base, l+2)
 		trace.LineAccess(trace.OpWrite, base, l+3)
-		d0, d1, d2, d3 := uint64(l)^target, uint64(l+1)^target, uint64(l+2)^target, uint64(l+3)^target
-		m0, m1 := uint32(((d0|-d0)>>63)-1), uint32(((d1|-d1)>>63)-1)
-		m2, m3 := uint32(((d2|-d2)>>63)-1), uint32(((d3|-d3)>>63)-1)
+		m0, m1 := uint32(lineMask(uint64(l), target)), uint32(lineMask(uint64(l+1), target))
+		m2, m3 := uint32(lineMask(uint64(l+2), target)), uint32(lineMask(uint64(l+3), target))
 		q := (*[50]float32)(p) // lines l … l+3 from the pair's offset
 		q[0] += math.Float32frombits(ab & m0)
 		q[1] += math.Float32frombits(bb & m0)
@@ -74,8 +65,7 @@ func AddPairLines32(dst []float32, i uint64, a, b float32) {
 	}
 	for ; l < lines; l++ {
 		trace.LineAccess(trace.OpWrite, base, l)
-		d := uint64(l) ^ target
-		m := uint32(((d | -d) >> 63) - 1)
+		m := uint32(lineMask(uint64(l), target))
 		p0 := (*[2]float32)(p)
 		p0[0] += math.Float32frombits(ab & m)
 		p0[1] += math.Float32frombits(bb & m)
@@ -83,18 +73,30 @@ func AddPairLines32(dst []float32, i uint64, a, b float32) {
 	}
 }
 
-// AlignedFloats returns n zeros (n rounded up to whole lines) starting on
-// a 64-byte boundary, so that every group of LineFloats elements is one
-// hardware cache line.
-func AlignedFloats(n int) []float64 {
-	n = (n + LineFloats - 1) &^ (LineFloats - 1)
-	buf := make([]float64, n+LineFloats)
+// aligned returns n zeros (n rounded up to whole lines) starting on a
+// 64-byte boundary.
+func aligned[T float32 | float64 | uint64](n int) []T {
+	per := int(64 / unsafe.Sizeof(T(0)))
+	n = (n + per - 1) / per * per
+	buf := make([]T, n+per)
 	off := 0
 	if r := uintptr(unsafe.Pointer(unsafe.SliceData(buf))) % 64; r != 0 {
-		off = int((64 - r) / 8)
+		off = int((64 - r) / unsafe.Sizeof(T(0)))
 	}
 	return buf[off : off+n : off+n]
 }
+
+// lineMask is all ones when line l is the target line, else zero,
+// without a branch.
+func lineMask(l, target uint64) uint64 {
+	d := l ^ target
+	return ((d | -d) >> 63) - 1
+}
+
+// AlignedFloats returns n zeros (n rounded up to whole lines) starting on
+// a 64-byte boundary, so that every group of LineFloats elements is one
+// hardware cache line.
+func AlignedFloats(n int) []float64 { return aligned[float64](n) }
 
 // AddPairLines adds a to dst[i] and b to dst[i+1], for an even i, and
 // adds zero at the same offset of every other line: every line of dst is
@@ -117,8 +119,7 @@ func AddPairLines(dst []float64, i uint64, a, b float64) {
 		trace.LineAccess(trace.OpWrite, base, l)
 		// All ones on the target line, else zero: the addends become
 		// +0 (bits cleared, so an infinite addend cannot make NaN).
-		d := uint64(l) ^ target
-		m := ((d | -d) >> 63) - 1
+		m := lineMask(uint64(l), target)
 		p := (*[2]float64)(unsafe.Add(base, uintptr(l)*64+off))
 		p[0] += math.Float64frombits(ab & m)
 		p[1] += math.Float64frombits(bb & m)
@@ -126,15 +127,7 @@ func AddPairLines(dst []float64, i uint64, a, b float64) {
 }
 
 // AlignedUint64s is AlignedFloats for uint64.
-func AlignedUint64s(n int) []uint64 {
-	n = (n + LineFloats - 1) &^ (LineFloats - 1)
-	buf := make([]uint64, n+LineFloats)
-	off := 0
-	if r := uintptr(unsafe.Pointer(unsafe.SliceData(buf))) % 64; r != 0 {
-		off = int((64 - r) / 8)
-	}
-	return buf[off : off+n : off+n]
-}
+func AlignedUint64s(n int) []uint64 { return aligned[uint64](n) }
 
 // ReadLine64 returns xs[i], reading every line of xs once, in order, at
 // the offset i mod 8. Public: len(xs), a whole number of lines
@@ -160,15 +153,14 @@ func ReadLine64(xs []uint64, i uint64) uint64 {
 		trace.LineAccess(trace.OpRead, base, l+1)
 		trace.LineAccess(trace.OpRead, base, l+2)
 		trace.LineAccess(trace.OpRead, base, l+3)
-		d0, d1, d2, d3 := uint64(l)^target, uint64(l+1)^target, uint64(l+2)^target, uint64(l+3)^target
 		q := (*[25]uint64)(p) // lines l … l+3 at the offset
-		out |= q[0]&(((d0|-d0)>>63)-1) | q[8]&(((d1|-d1)>>63)-1) | q[16]&(((d2|-d2)>>63)-1) | q[24]&(((d3|-d3)>>63)-1)
+		out |= q[0]&lineMask(uint64(l), target) | q[8]&lineMask(uint64(l+1), target) |
+			q[16]&lineMask(uint64(l+2), target) | q[24]&lineMask(uint64(l+3), target)
 		p = unsafe.Add(p, 256)
 	}
 	for ; l < lines; l++ {
 		trace.LineAccess(trace.OpRead, base, l)
-		d := uint64(l) ^ target
-		out |= *(*uint64)(p) & (((d | -d) >> 63) - 1)
+		out |= *(*uint64)(p) & lineMask(uint64(l), target)
 		p = unsafe.Add(p, 64)
 	}
 	return out

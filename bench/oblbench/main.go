@@ -112,13 +112,7 @@ func main() {
 					}
 				}
 			}
-			tp, to := alternate(*rounds, score(m.Predict), score(func(x []float64) float64 {
-				r := make([]float64, len(x))
-				for j, v := range x {
-					r[j] = float64(float32(v))
-				}
-				return pub.Predict(r)
-			}))
+			tp, to := alternate(*rounds, score(m.Predict), score(func(x []float64) float64 { return pub.Predict(round32(x)) }))
 			row(fmt.Sprintf("prediction, 100 trees of depth 6, %d rows, model public (PublicModel)", len(X)), tp, to, "≤ 10x", "31.1x (Ohrimenko, decision trees)", "")
 			tp, to = alternate(*rounds, score(m.Predict), score(sec))
 			row(fmt.Sprintf("prediction, 100 trees of depth 6, %d rows, model secret too (SecretModel)", len(X)), tp, to, "≤ 10x", "31.1x (Ohrimenko, decision trees)", "")
@@ -127,26 +121,26 @@ func main() {
 			// secret but for their shape.
 			cm := completeModel(m.Ensemble(), 6, *cols)
 			for i, x := range X[:100] {
-				r := make([]float64, len(x))
-				for j, v := range x {
-					r[j] = float64(float32(v))
-				}
-				if a, b := m.PredictMargin(x), cm.Predict(r); math.Abs(a-b) > 1e-5*math.Max(1, math.Abs(a)) {
+				if a, b := m.PredictMargin(x), cm.Predict(round32(x)); math.Abs(a-b) > 1e-5*math.Max(1, math.Abs(a)) {
 					log.Fatalf("row %d: the complete trees do not predict what the model predicts", i)
 				}
 			}
-			tp, to = alternate(*rounds, score(m.Predict), score(func(x []float64) float64 {
-				r := make([]float64, len(x))
-				for j, v := range x {
-					r[j] = float64(float32(v))
-				}
-				return cm.Predict(r)
-			}))
+			tp, to = alternate(*rounds, score(m.Predict), score(func(x []float64) float64 { return cm.Predict(round32(x)) }))
 			row(fmt.Sprintf("prediction, the same trees made complete, %d rows, model secret but its shape (CompleteModel)", len(X)), tp, to, "≤ 10x", "31.1x (Ohrimenko, decision trees)", "")
 		default:
 			log.Fatalf("unknown algorithm %q", a)
 		}
 	}
+}
+
+// round32 rounds a row to float32, as the trees compare it (XGBoost's
+// rule): the oblivious models compare float64.
+func round32(x []float64) []float64 {
+	r := make([]float64, len(x))
+	for j, v := range x {
+		r[j] = float64(float32(v))
+	}
+	return r
 }
 
 // completeModel expands every tree to a complete one of the given depth:

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,18 +15,18 @@ import (
 	"github.com/confide/confide/internal/httpx"
 	"github.com/confide/confide/ml/data"
 	"github.com/confide/confide/ml/dataset"
-	"github.com/confide/confide/ml/encfile"
 	"github.com/confide/confide/ml/manifest"
 	"github.com/confide/confide/ml/output"
 	"github.com/confide/confide/ml/party"
 )
 
-// keyMap hands out the parties' keys: the broker's release is
-// TestProtocol's subject; here, what a prediction-only model serves.
+// keyMap hands out the parties' keys, by job and party name (two jobs
+// may share party names): the broker's release is TestProtocol's
+// subject; here, what a prediction-only model serves.
 type keyMap map[string][]byte
 
-func (k keyMap) DataKey(_ context.Context, _ *manifest.Manifest, _ [32]byte, p string) ([]byte, error) {
-	return bytes.Clone(k[p]), nil
+func (k keyMap) DataKey(_ context.Context, m *manifest.Manifest, _ [32]byte, p string) ([]byte, error) {
+	return bytes.Clone(k[m.Job+p]), nil
 }
 
 // TestPredictOnly: a model the manifest does not release answers each
@@ -46,32 +43,13 @@ func TestPredictOnly(t *testing.T) {
 	ts := httptest.NewServer(svc.Handler())
 	t.Cleanup(ts.Close)
 	c := &httpx.Client{BaseURL: ts.URL}
-	lines := strings.SplitAfter(strings.TrimSpace(string(data.BreastCancerCSV)), "\n")
-	var ks []*party.Keys
-	var ps []map[string]any
-	for i := range 2 {
-		k, _ := party.Generate(fmt.Sprintf("h%d", i+1))
-		enc, _ := encfile.Encrypt([]byte(lines[0]+strings.Join(lines[1+i*284:1+(i+1)*284], "")+"\n"), k.Data)
+	j := newTwoParty(t, "predict-only", keys)
+	ks, hash := j.keys, j.hash
+	for _, enc := range j.encs {
 		put(t, c, enc)
-		h := sha256.Sum256(enc)
-		pub := k.Public()
-		ps = append(ps, map[string]any{"name": pub.Name, "signing_key": pub.SigningKey, "output_key": pub.OutputKey,
-			"data": map[string]any{"sha256": hex.EncodeToString(h[:]), "bytes": len(enc)}})
-		ks, keys[k.Name] = append(ks, k), k.Data
 	}
-	d, _ := dataset.ReadCSV(bytes.NewReader(data.BreastCancerCSV), "bc", "malignant")
-	mb, _ := json.Marshal(map[string]any{"version": 1, "job": "predict-only", "parties": ps,
-		"trainer":   map[string]any{"policy": json.RawMessage(`{"version":"1.0.0","allOf":[{"claim":"platform","equals":"sim"}]}`), "allow_simulation": true},
-		"schema":    map[string]any{"features": d.Features, "label": "malignant"},
-		"algorithm": map[string]any{"name": "kmeans", "params": map[string]any{"k": 2, "n_init": 2, "max_iter": 100, "tol": 1e-4, "seed": 1}},
-		"holdout":   0, "seed": 1, "output": map[string]any{"recipients": []string{"h1", "h2"}, "release": false}})
-	var sigs manifest.Signatures
-	for _, k := range ks {
-		manifest.Sign(mb, &sigs, k.Name, k.Sign)
-	}
-	hash := manifest.Hash(mb)
 	var st JobState
-	if _, err := c.Do(ctx, http.MethodPost, "/v1/jobs", JobRequest{Manifest: mb, Signatures: sigs}, &st); err != nil {
+	if _, err := c.Do(ctx, http.MethodPost, "/v1/jobs", j.req, &st); err != nil {
 		t.Fatal(err)
 	}
 	if st = wait(t, c, st.ID); st.State != Done {
@@ -83,6 +61,7 @@ func TestPredictOnly(t *testing.T) {
 		t.Fatalf("a prediction-only job sent %d envelopes", len(out.Envelopes))
 	}
 
+	d, _ := dataset.ReadCSV(bytes.NewReader(data.BreastCancerCSV), "bc", "malignant")
 	rows := d.X[:5]
 	ask := func(k *party.Keys, req PredictRequest, sign bool) (*output.Envelope, error) {
 		if sign {

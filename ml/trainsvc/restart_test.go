@@ -72,13 +72,6 @@ func seq(lo, hi int) []int {
 	return s
 }
 
-// jobKeys are keyed by job name and party, since two jobs share names.
-type jobKeys keyMap
-
-func (k jobKeys) DataKey(_ context.Context, m *manifest.Manifest, _ [32]byte, p string) ([]byte, error) {
-	return bytes.Clone(k[m.Job+p]), nil
-}
-
 // A trainer stopped and started again loses nothing: a finished job
 // still serves its outputs and its model kept inside still predicts, a
 // waiting job trains once its last file arrives, and a record the host
@@ -94,7 +87,7 @@ func TestRestart(t *testing.T) {
 	keys := keyMap{}
 	var logs bytes.Buffer
 	start := func() (*Service, *httpx.Client) {
-		svc, err := New(Config{Storage: storage, Keys: jobKeys(keys), Attester: plat.Client, Jobs: jobs, Sealer: sealer,
+		svc, err := New(Config{Storage: storage, Keys: keys, Attester: plat.Client, Jobs: jobs, Sealer: sealer,
 			Log: slog.New(slog.NewTextHandler(&logs, nil))}, nil)
 		if err != nil {
 			t.Fatal(err)
