@@ -165,3 +165,98 @@ func ReadLine64(xs []uint64, i uint64) uint64 {
 	}
 	return out
 }
+
+// ReadLineFloat is ReadLine64 for float64: xs[i], every line read once
+// at the offset i mod 8. Public: len(xs), a whole number of lines
+// (AlignedFloats). Granularity: 64-byte cache line.
+//
+//confide:oblivious
+//confide:secret xs i
+func ReadLineFloat(xs []float64, i uint64) float64 {
+	ws := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(xs))), len(xs))
+	return math.Float64frombits(ReadLine64(ws, i))
+}
+
+// LineTable is a table of fields × n words, field-major, each field's n
+// words on whole cache lines, so that eight rows share a line: a secret
+// row's fields are read and written at cache-line granularity, a run of
+// fields in one call. (What a trainer keeps per tree node, say.)
+type LineTable struct {
+	words  []uint64 //confide:secret
+	stride int      // public: n rounded up to whole lines
+}
+
+// NewLineTable makes a table of zeros. Public: fields and n.
+func NewLineTable(fields, n int) LineTable {
+	stride := (n + LineFloats - 1) / LineFloats * LineFloats
+	return LineTable{words: aligned[uint64](fields * stride), stride: stride}
+}
+
+// Set sets field f of row i, a public row.
+func (t LineTable) Set(f, i int, v uint64) { t.words[f*t.stride+i] = v }
+
+// Get returns field f of row i, a public row.
+func (t LineTable) Get(f, i int) uint64 { return t.words[f*t.stride+i] }
+
+// Read sets out[k] to field first+k of row i for every k, reading every
+// line of those fields once, in order, at the offset i mod 8. Public:
+// first and len(out). Granularity: 64-byte cache line. An i out of range
+// reads zeros.
+//
+//confide:oblivious
+//confide:secret i out
+func (t LineTable) Read(i uint64, first int, out []uint64) {
+	if (first+len(out))*t.stride > len(t.words) {
+		panic("oblivious: LineTable.Read: no such field")
+	}
+	clear(out)
+	base, p, lines, target := t.at(i, first)
+	// Line by line, each field's word on it: one mask per line.
+	for l := range lines {
+		m := lineMask(uint64(l), target)
+		q := p
+		for k := range out {
+			trace.LineAccess(trace.OpRead, base, (first+k)*lines+l)
+			out[k] |= *(*uint64)(q) & m
+			q = unsafe.Add(q, t.stride*8)
+		}
+		p = unsafe.Add(p, 64)
+	}
+}
+
+// at returns where Read and Write start: the table, row i's offset in
+// field first's first line, the lines per field and row i's line.
+//
+//confide:oblivious
+//confide:secret i
+func (t LineTable) at(i uint64, first int) (base, p unsafe.Pointer, lines int, target uint64) {
+	base = unsafe.Pointer(unsafe.SliceData(t.words))
+	return base, unsafe.Add(base, uintptr(first*t.stride)*8+uintptr(i%LineFloats)*8), t.stride / LineFloats, i / LineFloats
+}
+
+// Write sets field first+k of row i to vals[k] where masks[k] is True,
+// reading and writing every line of those fields once, in order, at the
+// offset i mod 8 (everything else keeps its value). Public: first and
+// len(vals) (= len(masks)). Granularity: 64-byte cache line. An i out of
+// range changes nothing.
+//
+//confide:oblivious
+//confide:secret i vals masks
+func (t LineTable) Write(i uint64, first int, vals []uint64, masks []Mask) {
+	if (first+len(vals))*t.stride > len(t.words) || len(masks) != len(vals) {
+		panic("oblivious: LineTable.Write: no such field")
+	}
+	masks = masks[:len(vals)]
+	base, p, lines, target := t.at(i, first)
+	for l := range lines {
+		lm := lineMask(uint64(l), target)
+		q := p
+		for k, v := range vals {
+			trace.LineAccess(trace.OpWrite, base, (first+k)*lines+l)
+			w := (*uint64)(q)
+			*w ^= lm & uint64(masks[k]) & (*w ^ v)
+			q = unsafe.Add(q, t.stride*8)
+		}
+		p = unsafe.Add(p, 64)
+	}
+}

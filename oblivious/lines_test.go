@@ -74,3 +74,49 @@ func TestReadLine64(t *testing.T) {
 		}
 	}
 }
+
+func TestLineTable(t *testing.T) {
+	for _, n := range []int{1, 8, 9, 40} {
+		tb := NewLineTable(5, n)
+		want := make([][]uint64, 5)
+		for f := range want {
+			want[f] = make([]uint64, n)
+			for i := range n {
+				want[f][i] = uint64(1000*f + i)
+				tb.Set(f, i, want[f][i])
+			}
+		}
+		for i := range n {
+			// Fields 1…3 of row i: 10+i where the mask is True, else kept.
+			masks := []Mask{True, False, True}
+			tb.Write(uint64(i), 1, []uint64{uint64(10 + i), 99, uint64(20 + i)}, masks)
+			want[1][i], want[3][i] = uint64(10+i), uint64(20+i)
+		}
+		tb.Write(uint64(n+8), 0, []uint64{7}, []Mask{True}) // out of range: nothing
+		for i := range n {
+			out := make([]uint64, 4)
+			tb.Read(uint64(i), 1, out)
+			for k, v := range out {
+				if v != want[1+k][i] || tb.Get(1+k, i) != v {
+					t.Fatalf("n=%d: field %d of row %d = %d (Get %d), want %d", n, 1+k, i, v, tb.Get(1+k, i), want[1+k][i])
+				}
+			}
+		}
+		out := []uint64{5}
+		if tb.Read(uint64(n+8), 0, out); out[0] != 0 {
+			t.Fatalf("out of range read %d", out[0])
+		}
+	}
+}
+
+func TestReadLineFloat(t *testing.T) {
+	xs := AlignedFloats(20)
+	for i := range xs {
+		xs[i] = float64(i) - 0.5
+	}
+	for i := range xs {
+		if got := ReadLineFloat(xs, uint64(i)); got != xs[i] {
+			t.Fatalf("ReadLineFloat(%d) = %v", i, got)
+		}
+	}
+}

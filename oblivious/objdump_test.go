@@ -15,7 +15,7 @@ package oblivious
 // checked function fails the test.) The checks:
 //
 //   - Branch-free functions (Lt, Le, Gt, Ge, Eq, IsZero, LtInt, EqInt,
-//     FloatKey, LtFloat, Select, SelectInt, SelectFloat, CondSwap64,
+//     FloatKey, LtFloat, LtFinite, Select, SelectInt, SelectFloat, CondSwap64,
 //     FromBit and the Mask methods): no jump of any kind (conditional,
 //     unconditional, LOOP*, J*CXZ), no CALL, no DIV/IDIV (variable
 //     latency), and a final RET. They are small leaves, so the compiler
@@ -95,7 +95,7 @@ type (
 )
 
 var keep = []any{
-	o.Lt, o.Le, o.Gt, o.Ge, o.Eq, o.IsZero, o.LtInt, o.EqInt, o.FloatKey, o.LtFloat,
+	o.Lt, o.Le, o.Gt, o.Ge, o.Eq, o.IsZero, o.LtInt, o.EqInt, o.FloatKey, o.LtFloat, o.LtFinite,
 	o.Select, o.SelectInt, o.SelectFloat, o.CondSwap64, o.FromBit,
 	o.Mask.Not, o.Mask.And, o.Mask.Or, o.Mask.AndNot, o.Mask.Bit,
 	o.CondCopyBytes, o.CondSwapBytes, o.EqBytes,
@@ -141,7 +141,7 @@ func controlEarlyExit(a, b []byte) bool {
 
 // branchFree are the functions that must contain no jump at all.
 var branchFree = []string{
-	"Lt", "Le", "Gt", "Ge", "Eq", "IsZero", "LtInt", "EqInt", "FloatKey", "LtFloat",
+	"Lt", "Le", "Gt", "Ge", "Eq", "IsZero", "LtInt", "EqInt", "FloatKey", "LtFloat", "LtFinite",
 	"Select", "SelectInt", "SelectFloat", "CondSwap64", "FromBit",
 	"Mask.Not", "Mask.And", "Mask.Or", "Mask.AndNot", "Mask.Bit",
 }

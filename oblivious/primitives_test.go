@@ -879,3 +879,64 @@ func TestReadWrite(t *testing.T) {
 	t.Run("40a8", testReadWrite[rec40a8])
 	t.Run("0", testReadWrite[rec0])
 }
+
+// LtFinite agrees with LtFloat on every pair of finite values (−0 < +0
+// included), random ones too.
+func TestLtFinite(t *testing.T) {
+	fs := []float64{}
+	for _, f := range floatValues() {
+		if !math.IsNaN(f) && !math.IsInf(f, 0) {
+			fs = append(fs, f)
+		}
+	}
+	r := newRand(t)
+	for range 2000 {
+		fs = append(fs, math.Float64frombits(r.Uint64()&^(0x7ff<<52)|uint64(r.IntN(0x7ff))<<52))
+	}
+	for _, a := range fs {
+		for _, b := range fs {
+			if got, want := LtFinite(a, b), LtFloat(a, b); got != want {
+				t.Fatalf("LtFinite(%v, %v) = %#x, LtFloat %#x", a, b, uint64(got), uint64(want))
+			}
+		}
+	}
+}
+
+func TestByteAt(t *testing.T) {
+	ws := []uint64{0x0706050403020100, 0x0f0e0d0c0b0a0908, 0x17161514131211ff}
+	for i := range uint64(24) {
+		want := i
+		if i == 16 {
+			want = 0xff
+		}
+		if got := ByteAt(ws, i); got != want {
+			t.Fatalf("ByteAt(%d) = %#x, want %#x", i, got, want)
+		}
+	}
+	if got := ByteAt(ws, 24); got != 0 {
+		t.Fatalf("out of range: %#x", got)
+	}
+}
+
+func TestSortRows(t *testing.T) {
+	r := newRand(t)
+	for _, n := range []int{0, 1, 2, 7, 100, 1000} {
+		keys := make([]uint64, n)
+		rows := make([]uint64, 3*n)
+		for i := range keys {
+			keys[i] = r.Uint64N(50)
+			rows[3*i], rows[3*i+1], rows[3*i+2] = keys[i], uint64(i), ^keys[i]
+		}
+		SortRows(keys, rows, 3)
+		seen := make([]bool, n)
+		for i := range n {
+			if i > 0 && keys[i-1] > keys[i] {
+				t.Fatalf("n=%d: keys not sorted at %d", n, i)
+			}
+			if rows[3*i] != keys[i] || rows[3*i+2] != ^keys[i] || seen[rows[3*i+1]] {
+				t.Fatalf("n=%d: row %d does not travel with its key", n, i)
+			}
+			seen[rows[3*i+1]] = true
+		}
+	}
+}

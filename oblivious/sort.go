@@ -47,6 +47,22 @@ func SortUint64(keys []uint64) {
 	s.sort(0, len(keys), true)
 }
 
+// SortRows sorts keys ascending with the same network as Sort and
+// permutes rows alongside: rows holds len(keys) records of width words
+// each, row i at rows[i*width:(i+1)*width] (records whose size is known
+// only at run time, such as a table's rows). Public: len(keys) and width.
+// Granularity: element.
+//
+//confide:oblivious
+//confide:secret keys rows
+func SortRows(keys []uint64, rows []uint64, width int) {
+	if width <= 0 || len(rows) != len(keys)*width {
+		panic("oblivious: SortRows: rows is not len(keys) records of width words")
+	}
+	s := sorter[struct{}]{k: keys, rw: rows}
+	s.sort(0, len(keys), true)
+}
+
 // sortBy sorts keys and permutes rs (nil, or the same length) alongside.
 //
 //confide:oblivious
@@ -58,8 +74,11 @@ func sortBy[R any](keys []uint64, rs []R) int {
 }
 
 type sorter[R any] struct {
-	k     []uint64
-	r     []R
+	k []uint64
+	r []R
+	// rw holds records of len(rw)/len(k) words (SortRows): the width
+	// is a ratio of lengths, public by construction.
+	rw    []uint64
 	count int
 }
 
@@ -134,6 +153,14 @@ func (s *sorter[R]) cmpexRange(a, b, cnt int, up bool) {
 	var zero R
 	size, align := unsafe.Sizeof(zero), unsafe.Alignof(zero)
 	switch {
+	case len(s.rw) > 0: // public: the record layout
+		w := len(s.rw) / len(s.k)
+		for i := range ka {
+			traceSwap(s.k, a+i, b+i)
+			var m Mask
+			ka[i], kb[i], m = order(ka[i], kb[i], up)
+			condSwapWords(m, s.rw[(a+i)*w:(a+i+1)*w], s.rw[(b+i)*w:(b+i+1)*w])
+		}
 	case len(s.r) == 0: // public: whether records ride along
 		for i := range ka {
 			traceSwap(s.k, a+i, b+i)
@@ -234,11 +261,28 @@ func (s *sorter[R]) level(lo, m, p int, up bool) {
 		var mk Mask
 		k[i], k[j], mk = order(k[i], k[j], up)
 		switch {
-		case len(w) > 0: // public: the record layout
+		case len(s.rw) > 0: // public: the record layout
+			rw := len(s.rw) / len(s.k)
+			condSwapWords(mk, s.rw[(lo+i)*rw:(lo+i+1)*rw], s.rw[(lo+j)*rw:(lo+j+1)*rw])
+		case len(w) > 0:
 			CondSwap64(mk, &w[i], &w[j])
 		case len(s.r) > 0:
 			CondSwap(mk, &s.r[lo+i], &s.r[lo+j])
 		}
 	}
 	s.count += m / 2
+}
+
+// condSwapWords swaps the words of a and b (of equal length) if m is
+// True; every word of both is read and written either way.
+//
+//confide:oblivious
+//confide:secret m a b
+func condSwapWords(m Mask, a, b []uint64) {
+	b = b[:len(a)]
+	for i := range a {
+		d := uint64(m) & (a[i] ^ b[i])
+		a[i] ^= d
+		b[i] ^= d
+	}
 }

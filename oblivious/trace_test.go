@@ -265,3 +265,27 @@ func TestTraceControl(t *testing.T) {
 		t.Fatal("Read traces over lengths 3 and 4 compare equal")
 	}
 }
+
+func TestTraceLineTable(t *testing.T) {
+	lines := func(n int) int { return (n + 7) / 8 }
+	checkTraces(t, "LineTable.Read", func(n int) int { return 3 * lines(n) }, func(r *rand.Rand, n int) func() {
+		tb := NewLineTable(4, n)
+		i := secretIndex(r, n)
+		out := make([]uint64, 3)
+		return func() { tb.Read(i, 1, out) }
+	})
+	checkTraces(t, "LineTable.Write", func(n int) int { return 2 * lines(n) }, func(r *rand.Rand, n int) func() {
+		tb := NewLineTable(4, n)
+		i := secretIndex(r, n)
+		vals, masks := []uint64{r.Uint64(), r.Uint64()}, secretMasks(r, 2)
+		return func() { tb.Write(i, 2, vals, masks) }
+	})
+}
+
+func TestTraceSortRows(t *testing.T) {
+	checkTraces(t, "SortRows", func(n int) int { return 2 * NetworkSize(n) }, func(r *rand.Rand, n int) func() {
+		keys := secretKeys(r, n)
+		rows := make([]uint64, 3*n)
+		return func() { SortRows(keys, rows, 3) }
+	})
+}

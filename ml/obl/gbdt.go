@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/confide/confide/ml/dataset"
 	"github.com/confide/confide/ml/gbdt"
@@ -66,12 +65,21 @@ func GBDT(d *dataset.Dataset, p gbdt.Params) (*gbdt.Model, error) {
 		// Which cell is not said: that would be a leak.
 		return nil, errors.New("obl: gbdt: a value is not a finite float32, or a label is not 0 or 1")
 	}
+	return gbdtTrain(d.Features, x, y, p, columnBytes(x.Rows(), x.Cols, binary) <= columnBudget)
+}
+
+// gbdtTrain grows the trees by sorted columns or by histograms.
+func gbdtTrain(features []string, x trace.Table, y trace.Vec, p gbdt.Params, columns bool) (*gbdt.Model, error) {
 	t := newGBDT(x, y, p)
+	tree := t.tree
+	if columns {
+		tree = newColumns(t).tree
+	}
 	var trees []gbdt.FullTree
 	for range p.Rounds {
-		trees = append(trees, t.tree())
+		trees = append(trees, tree())
 	}
-	return gbdt.FromFullTrees(p, d.Features, trees)
+	return gbdt.FromFullTrees(p, features, trees)
 }
 
 // finite32 reports whether every cell is finite as a float32, without a
@@ -205,18 +213,25 @@ func binAll(x trace.Table, cuts [][]float32) trace.Bytes {
 //confide:oblivious
 func (t *gbdtTrainer) gradients() {
 	for i := range t.n {
-		m, y := t.margin.At(i), t.y.At(i)
-		g, h := m-y, 1.0
-		if t.binary {
-			pr := Sigmoid(m)
-			g = pr - y
-			h = pr * (1 - pr)
-			h = oblivious.SelectFloat(oblivious.LtFloat(h, 1e-16), 1e-16, h)
-		}
+		g, h := t.gradient(t.margin.At(i), t.y.At(i))
 		t.g.Set(i, g)
 		t.h.Set(i, h)
 		t.pos.Set(i, 0)
 	}
+}
+
+// gradient is the loss's gradient and hessian at margin m for label y
+// (gbdt's: the logistic hessian floored at 1e-16).
+//
+//confide:oblivious
+//confide:secret m y
+func (t *gbdtTrainer) gradient(m, y float64) (g, h float64) {
+	if !t.binary {
+		return m - y, 1
+	}
+	pr := Sigmoid(m)
+	h = pr * (1 - pr)
+	return pr - y, oblivious.SelectFloat(oblivious.LtFloat(h, 1e-16), 1e-16, h)
 }
 
 // thresholdL1 soft-thresholds g by alpha, branch-free.
@@ -224,6 +239,9 @@ func (t *gbdtTrainer) gradients() {
 //confide:oblivious
 //confide:secret g
 func thresholdL1(g, alpha float64) float64 {
+	if alpha == 0 { // public: a hyperparameter (and the default)
+		return g
+	}
 	hi := oblivious.LtFloat(alpha, g)
 	lo := oblivious.LtFloat(g, -alpha)
 	return oblivious.SelectFloat(hi, g-alpha, oblivious.SelectFloat(lo, g+alpha, 0))
@@ -253,10 +271,7 @@ func (t *gbdtTrainer) weight(g, h float64) float64 {
 func (t *gbdtTrainer) tree() gbdt.FullTree {
 	t.gradients()
 	depth := t.p.MaxDepth
-	nNodes, nSplits := 1<<(depth+1)-1, 1<<depth-1
-	ft := gbdt.FullTree{Depth: depth, Feature: make([]int32, nSplits), Cond: make([]float32, nNodes),
-		BaseWeight: make([]float32, nNodes), LossChange: make([]float32, nSplits), SumHess: make([]float32, nNodes)}
-	G, H := make([]float64, nNodes), make([]float64, nNodes)
+	ft, G, H := t.newTree()
 	for i := range t.n {
 		G[0] += t.g.At(i)
 		H[0] += t.h.At(i)
@@ -270,37 +285,13 @@ func (t *gbdtTrainer) tree() gbdt.FullTree {
 		for v := range nodes {
 			id := first + v
 			f, s, loss, gl, hl := t.bestSplit(hist, v, G[id], H[id])
-			ft.Feature[id] = int32(f)
-			ft.LossChange[id] = float32(loss)
-			// s = nbins−1 means no split: everything goes left. The
-			// feature is secret too: every feature's cuts are read.
-			cond := float32(math.MaxFloat32)
-			for feat, cuts := range t.cuts {
-				isF := oblivious.Eq(uint64(feat), f)
-				for b, c := range cuts {
-					cond = float32(oblivious.SelectFloat(isF.And(oblivious.Eq(uint64(b), s)), float64(c), float64(cond)))
-				}
-			}
-			ft.Cond[id] = cond
-			ft.BaseWeight[id] = float32(t.weight(G[id], H[id]))
-			ft.SumHess[id] = float32(H[id])
-			G[2*id+1], H[2*id+1] = gl, hl
-			G[2*id+2], H[2*id+2] = G[id]-gl, H[id]-hl
+			t.setSplit(ft, G, H, id, f, s, loss, gl, hl)
 			split[2*v], split[2*v+1] = float64(f), float64(s)
 		}
 		t.descend(nodes, split)
 	}
 	// The leaves: their values, and each row's margin.
-	leaves := 1 << depth
-	values := make([]float64, leaves)
-	for v := range leaves {
-		id := nSplits + v
-		w := t.weight(G[id], H[id]) * t.eta
-		values[v] = float64(float32(w))
-		ft.Cond[id] = float32(w)
-		ft.BaseWeight[id] = float32(w)
-		ft.SumHess[id] = float32(H[id])
-	}
+	values := t.setLeaves(ft, G, H)
 	for i := range t.n {
 		pos := uint64(t.pos.At(i))
 		add := 0.0
@@ -310,6 +301,50 @@ func (t *gbdtTrainer) tree() gbdt.FullTree {
 		t.margin.Set(i, t.margin.At(i)+add)
 	}
 	return publishTree(ft)
+}
+
+// newTree makes a full tree of the trainer's depth to fill, and its
+// nodes' gradient and hessian sums.
+func (t *gbdtTrainer) newTree() (ft gbdt.FullTree, G, H []float64) {
+	depth := t.p.MaxDepth
+	nNodes, nSplits := 1<<(depth+1)-1, 1<<depth-1
+	ft = gbdt.FullTree{Depth: depth, Feature: make([]int32, nSplits), Cond: make([]float32, nNodes),
+		BaseWeight: make([]float32, nNodes), LossChange: make([]float32, nSplits), SumHess: make([]float32, nNodes)}
+	return ft, make([]float64, nNodes), make([]float64, nNodes)
+}
+
+// setSplit records node id's split — feature f, bin s (nbins−1: none),
+// its loss change and its left child's sums — and its children's sums.
+//
+//confide:oblivious float-division
+//confide:secret ft G H f s loss gl hl
+func (t *gbdtTrainer) setSplit(ft gbdt.FullTree, G, H []float64, id int, f, s uint64, loss, gl, hl float64) {
+	ft.Feature[id] = int32(f)
+	ft.LossChange[id] = float32(loss)
+	ft.Cond[id] = t.cond(f, s)
+	ft.BaseWeight[id] = float32(t.weight(G[id], H[id]))
+	ft.SumHess[id] = float32(H[id])
+	G[2*id+1], H[2*id+1] = gl, hl
+	G[2*id+2], H[2*id+2] = G[id]-gl, H[id]-hl
+}
+
+// setLeaves records the leaves' values from their sums and returns them
+// (AlignedFloats, as float32 rounds them).
+//
+//confide:oblivious float-division
+//confide:secret ft G H
+func (t *gbdtTrainer) setLeaves(ft gbdt.FullTree, G, H []float64) []float64 {
+	leaves := 1 << t.p.MaxDepth
+	values := oblivious.AlignedFloats(leaves)
+	for v := range leaves {
+		id := leaves - 1 + v
+		w := t.weight(G[id], H[id]) * t.eta
+		values[v] = float64(float32(w))
+		ft.Cond[id] = float32(w)
+		ft.BaseWeight[id] = float32(w)
+		ft.SumHess[id] = float32(H[id])
+	}
+	return values
 }
 
 // publishTree copies a finished tree, declassified on purpose: it is the
@@ -338,16 +373,7 @@ func (t *gbdtTrainer) levelHist(level int, parent [][]float64) [][]float64 {
 	// The features are shared among the CPUs (each histogram has one
 	// writer); every worker reads every row.
 	workers := min(workers(t.n*t.nf), t.nf)
-	var wg sync.WaitGroup
-	wg.Add(workers)
-	for w := range workers {
-		lo, hi := w*t.nf/workers, (w+1)*t.nf/workers
-		go func() {
-			defer wg.Done()
-			t.histFeatures(out, level, lo, hi)
-		}()
-	}
-	wg.Wait()
+	spread(workers, t.nf, func(_, lo, hi int) { t.histFeatures(out, level, lo, hi) })
 	if level == 0 {
 		return out
 	}

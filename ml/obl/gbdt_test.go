@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/confide/confide/ml/dataset"
 	"github.com/confide/confide/ml/gbdt"
 )
 
@@ -15,25 +16,61 @@ func TestGBDTQuality(t *testing.T) {
 	p := gbdt.Defaults()
 	p.Objective, p.Rounds, p.MaxDepth, p.MaxBins = gbdt.BinaryLogistic, 20, 4, 64
 	train, test := folds(d, 5)
-	accO, accP := 0.0, 0.0
+	accC, accH, accP := 0.0, 0.0, 0.0
 	for f := range train {
-		mo, err := GBDT(train[f], p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		mc, mh := trainBoth(t, train[f], p)
 		mp, err := gbdt.Train(train[f], p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		accO += accuracy(test[f], mo.Predict) / 5
+		accC += accuracy(test[f], mc.Predict) / 5
+		accH += accuracy(test[f], mh.Predict) / 5
 		accP += accuracy(test[f], mp.Predict) / 5
-		if mo.NumTrees() != 20 {
-			t.Fatalf("%d trees", mo.NumTrees())
+		if mc.NumTrees() != 20 || mh.NumTrees() != 20 {
+			t.Fatalf("%d and %d trees", mc.NumTrees(), mh.NumTrees())
 		}
 	}
-	t.Logf("5-fold accuracy: oblivious %.4f, gbdt.Train %.4f", accO, accP)
-	if math.Abs(accO-accP) > 0.01 {
-		t.Errorf("oblivious %.4f, gbdt.Train %.4f: more than 1 point apart", accO, accP)
+	t.Logf("5-fold accuracy: oblivious by sorted columns %.4f, by histograms %.4f; gbdt.Train %.4f", accC, accH, accP)
+	for _, acc := range []float64{accC, accH} {
+		if math.Abs(acc-accP) > 0.01 {
+			t.Errorf("oblivious %.4f, gbdt.Train %.4f: more than 1 point apart", acc, accP)
+		}
+	}
+}
+
+// Sorted columns and histograms find the same splits: with integer
+// gradients (squared error, integer labels, base score 0.5) every sum is
+// exact either way, so the first tree is the same to the bit; later
+// trees may part where rounding breaks a near tie.
+func TestGBDTColumns(t *testing.T) {
+	d := breastCancer(t)
+	for i := range d.Y {
+		d.Y[i] = float64(int(d.X[i][0]) % 5) // integer labels, related to a feature
+	}
+	p := gbdt.Defaults()
+	p.Objective, p.Rounds, p.MaxDepth, p.MaxBins = gbdt.RegSquaredError, 1, 4, 32
+	for _, mcw := range []float64{1, 20} { // and where min_child_weight rules some out
+		p.MinChildWeight = mcw
+		mc, mh := trainBoth(t, d, p)
+		jc, _ := mc.MarshalXGBoostJSON()
+		jh, _ := mh.MarshalXGBoostJSON()
+		if string(jc) != string(jh) {
+			t.Fatalf("min_child_weight %v: the trees differ:\n%s\n%s", mcw, jc, jh)
+		}
+		depth, _, threshold, _, ok := mc.CompleteTrees()
+		if !ok || depth != 4 {
+			t.Fatalf("not a complete tree of depth 4")
+		}
+		splits := 0
+		for _, c := range threshold[0] {
+			if c < math.MaxFloat32 {
+				splits++
+			}
+		}
+		if splits < 8 {
+			t.Fatalf("min_child_weight %v: %d real splits of 15: too few to compare", mcw, splits)
+		}
+		t.Logf("min_child_weight %v: %d real splits of 15, the same", mcw, splits)
 	}
 }
 
@@ -99,6 +136,20 @@ func TestGBDTModel(t *testing.T) {
 	if _, err := GBDT(bad, p); err == nil {
 		t.Error("a label 2 accepted")
 	}
+}
+
+// trainBoth trains by sorted columns and by histograms.
+func trainBoth(t *testing.T, d *dataset.Dataset, p gbdt.Params) (columns, histograms *gbdt.Model) {
+	x, y := load(d)
+	mc, err := gbdtTrain(d.Features, x, y, p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mh, err := gbdtTrain(d.Features, x, y, p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mc, mh
 }
 
 func seqN(n int) []int {

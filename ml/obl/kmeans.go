@@ -206,21 +206,27 @@ func workers(n int) int {
 	return min(runtime.GOMAXPROCS(0), max(1, n/4096))
 }
 
-// blocks runs f over a partition of n rows on the CPUs and adds the
-// parts' results in order.
-func blocks(n int, f func(lo, hi int) float64) float64 {
-	w := workers(n)
-	out := make([]float64, w)
+// spread runs f(k, lo, hi) on w goroutines, the k-th taking [lo, hi) of
+// [0, n), and waits for them.
+func spread(w, n int, f func(k, lo, hi int)) {
 	var wg sync.WaitGroup
 	wg.Add(w)
 	for k := range w {
 		lo, hi := k*n/w, (k+1)*n/w
 		go func() {
 			defer wg.Done()
-			out[k] = f(lo, hi)
+			f(k, lo, hi)
 		}()
 	}
 	wg.Wait()
+}
+
+// blocks runs f over a partition of n rows on the CPUs and adds the
+// parts' results in order.
+func blocks(n int, f func(lo, hi int) float64) float64 {
+	w := workers(n)
+	out := make([]float64, w)
+	spread(w, n, func(k, lo, hi int) { out[k] = f(lo, hi) })
 	s := 0.0
 	for _, v := range out {
 		s += v

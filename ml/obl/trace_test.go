@@ -108,9 +108,19 @@ func TestGBDTTrace(t *testing.T) {
 	p := gbdt.Defaults()
 	p.Objective, p.Rounds, p.MaxDepth, p.MaxBins = gbdt.BinaryLogistic, 3, 3, 16
 	p.Threads = 1
-	checkTraces(t, false,
-		func(d *dataset.Dataset) { GBDT(d, p) },
-		func(d *dataset.Dataset) { gbdt.Train(d, p) })
+	for _, columns := range []bool{true, false} {
+		name := map[bool]string{true: "sorted columns", false: "histograms"}[columns]
+		t.Run(name, func(t *testing.T) {
+			checkTraces(t, false,
+				func(d *dataset.Dataset) {
+					x, y := load(d)
+					if _, err := gbdtTrain(d.Features, x, y, p, columns); err != nil {
+						t.Fatal(err)
+					}
+				},
+				func(d *dataset.Dataset) { gbdt.Train(d, p) })
+		})
+	}
 }
 
 // Oblivious prediction leaves the same trace for any row; the reference

@@ -86,3 +86,35 @@ func (t Bytes) RowW(i int) []uint8 {
 	Access(OpWrite, t.base(), i)
 	return t.Cells[i*t.Cols : (i+1)*t.Cols : (i+1)*t.Cols]
 }
+
+// Words is a row-major table of 64-bit words (records of packed fields)
+// whose row reads and writes are recorded, a row at a time.
+type Words struct {
+	Cells []uint64 //confide:secret
+	Cols  int      // public
+}
+
+// NewWords makes a rows × cols table of zeros.
+func NewWords(rows, cols int) Words { return Words{Cells: make([]uint64, rows*cols), Cols: cols} }
+
+func (t Words) base() unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(t.Cells)) }
+
+// Rows is the number of rows.
+func (t Words) Rows() int {
+	if t.Cols == 0 {
+		return 0
+	}
+	return len(t.Cells) / t.Cols
+}
+
+// Row returns row i to read.
+func (t Words) Row(i int) []uint64 {
+	Access(OpRead, t.base(), i)
+	return t.Cells[i*t.Cols : (i+1)*t.Cols : (i+1)*t.Cols]
+}
+
+// RowW returns row i to write (and read).
+func (t Words) RowW(i int) []uint64 {
+	Access(OpWrite, t.base(), i)
+	return t.Cells[i*t.Cols : (i+1)*t.Cols : (i+1)*t.Cols]
+}
