@@ -58,8 +58,11 @@
 // string index, the divisor of an integer / or %, a slice bound, a shift
 // count, an == or != on strings, arrays or structs (the compiler emits an
 // early-exit comparison), an operand of the integer min and max builtins,
-// a make size, an append size, a select, the divisor of a floating-point
-// division (but see float-division below), or in an argument of a call whose
+// a make size, an append size, a select, a conversion between a float and
+// uint64, uint or uintptr (amd64 has no instruction for it: the compiler
+// branches on whether the value reaches 2^63; convert through int64), the
+// divisor of a floating-point division (but see float-division below), or
+// in an argument of a call whose
 // callee lets that argument reach any of these. Ranging over a secret
 // integer is a loop condition; ranging over a secret string decodes UTF-8
 // with branches; ranging over a map of secrets depends on its keys.

@@ -286,14 +286,14 @@ func (t *gbdtTrainer) tree() gbdt.FullTree {
 			id := first + v
 			f, s, loss, gl, hl := t.bestSplit(hist, v, G[id], H[id])
 			t.setSplit(ft, G, H, id, f, s, loss, gl, hl)
-			split[2*v], split[2*v+1] = float64(f), float64(s)
+			split[2*v], split[2*v+1] = float64(int64(f)), float64(int64(s))
 		}
 		t.descend(nodes, split)
 	}
 	// The leaves: their values, and each row's margin.
 	values := t.setLeaves(ft, G, H)
 	for i := range t.n {
-		pos := uint64(t.pos.At(i))
+		pos := posAt(t.pos, i)
 		add := 0.0
 		for v, w := range values {
 			add = oblivious.SelectFloat(oblivious.Eq(uint64(v), pos), w, add)
@@ -346,6 +346,19 @@ func (t *gbdtTrainer) setLeaves(ft gbdt.FullTree, G, H []float64) []float64 {
 	}
 	return values
 }
+
+// posAt and setPos read and write a row's node position, kept as a
+// float64 in a traced vector. Through int64: Go converts between float64
+// and uint64 with a branch on the value (the same way for every
+// position, but a branch); between float64 and int64 it does not.
+//
+//confide:oblivious
+//confide:secret v
+func posAt(v trace.Vec, i int) uint64 { return uint64(int64(v.At(i))) }
+
+//confide:oblivious
+//confide:secret v pos
+func setPos(v trace.Vec, i int, pos uint64) { v.Set(i, float64(int64(pos))) }
 
 // publishTree copies a finished tree, declassified on purpose: it is the
 // model, which goes (sealed) to the job's recipients.
@@ -418,7 +431,7 @@ func (t *gbdtTrainer) histFeatures(out [][]float64, level, lo, hi int) {
 	}
 	for i := range t.n {
 		g, h := t.g.At(i), t.h.At(i)
-		pos := uint64(t.pos.At(i))
+		pos := posAt(t.pos, i)
 		slot := pos >> 1
 		if level > 0 {
 			left := oblivious.SelectFloat(oblivious.Eq(pos&1, 0), 1, 0)
@@ -481,7 +494,7 @@ func (t *gbdtTrainer) bestSplit(hist [][]float64, v int, gsum, hsum float64) (f,
 //confide:secret split
 func (t *gbdtTrainer) descend(nodes int, split []float64) {
 	for i := range t.n {
-		pos := uint64(t.pos.At(i))
+		pos := posAt(t.pos, i)
 		f, s := 0.0, 0.0
 		for v := range nodes {
 			m := oblivious.Eq(uint64(v), pos)
@@ -491,9 +504,9 @@ func (t *gbdtTrainer) descend(nodes int, split []float64) {
 		row := t.bins.Row(i)
 		b := uint64(0)
 		for k, bin := range row {
-			b = oblivious.Select(oblivious.Eq(uint64(k), uint64(f)), uint64(bin), b)
+			b = oblivious.Select(oblivious.Eq(uint64(k), uint64(int64(f))), uint64(bin), b)
 		}
-		right := oblivious.Lt(uint64(s), b).Bit()
-		t.pos.Set(i, float64(2*pos+right))
+		right := oblivious.Lt(uint64(int64(s)), b).Bit()
+		setPos(t.pos, i, 2*pos+right)
 	}
 }

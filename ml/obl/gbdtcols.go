@@ -140,7 +140,7 @@ func (c *colTrainer) fill(rec []uint64, bins []uint8, y float64) {
 //confide:secret rec
 func (c *colTrainer) label(rec []uint64) float64 {
 	if c.binary {
-		return float64(oblivious.ByteAt(rec[:c.binWords], uint64(c.nf)))
+		return float64(int64(oblivious.ByteAt(rec[:c.binWords], uint64(c.nf))))
 	}
 	return math.Float64frombits(rec[c.binWords])
 }
@@ -241,7 +241,7 @@ func (c *colTrainer) descend(rec []uint64, pos uint64, split []uint64) uint64 {
 // a row of each in turn: a row's step depends on the one before it in
 // the same copy (through its node's sums), and a copy's next row cannot
 // start until this one's gains are divided out; another copy's row can.
-const interleave = 4
+const interleave = 2
 
 // scan runs one level over a group of copies (interleave features from
 // first): in each, every row moves to its child (below the root), its
@@ -281,10 +281,10 @@ func (c *colTrainer) step(col *column, f, i, level int, split []uint64) {
 	var mask [nFields - nAccG]oblivious.Mask
 	ns := col.nodes
 	rec := col.rec.Row(i)
-	pos := uint64(col.pos.At(i))
+	pos := posAt(col.pos, i)
 	if level > 0 {
 		pos = c.descend(rec, pos, split)
-		col.pos.Set(i, float64(pos))
+		setPos(col.pos, i, pos)
 	}
 	b := rec[f/8] >> (8 * (f % 8)) & 0xff // public: where the feature is
 	g, h := col.g.At(i), col.h.At(i)
@@ -303,10 +303,11 @@ func (c *colTrainer) step(col *column, f, i, level int, split []uint64) {
 	}
 	ok := oblivious.Lt(last, b).And(c.valid(lh, rh, l)).
 		And(oblivious.Lt(cur[nBest], math.Float64bits(l))) // both ≥ 0 where valid: bits order as floats
-	upd = [...]uint64{nAccG - nAccG: math.Float64bits(lg + g), nAccH - nAccG: math.Float64bits(lh + h),
-		nLast - nAccG: b, nBest - nAccG: math.Float64bits(l), nBestS - nAccG: last,
-		nBestG - nAccG: math.Float64bits(lg), nBestH - nAccG: math.Float64bits(lh)}
-	mask = [...]oblivious.Mask{oblivious.True, oblivious.True, oblivious.True, ok, ok, ok, ok}
+	const o = nAccG // upd and mask start at field nAccG
+	upd[nAccG-o], upd[nAccH-o], upd[nLast-o] = math.Float64bits(lg+g), math.Float64bits(lh+h), b
+	upd[nBest-o], upd[nBestS-o], upd[nBestG-o], upd[nBestH-o] = math.Float64bits(l), last, math.Float64bits(lg), math.Float64bits(lh)
+	mask[nAccG-o], mask[nAccH-o], mask[nLast-o] = oblivious.True, oblivious.True, oblivious.True
+	mask[nBest-o], mask[nBestS-o], mask[nBestG-o], mask[nBestH-o] = ok, ok, ok, ok
 	ns.Write(pos, nAccG, upd[:], mask[:])
 }
 
@@ -337,7 +338,7 @@ func (c *colTrainer) valid(lh, rh, l float64) oblivious.Mask {
 //confide:secret split values
 func (c *colTrainer) leaves(col *column, split []uint64, values []float64) {
 	for i := range c.n {
-		pos := c.descend(col.rec.Row(i), uint64(col.pos.At(i)), split)
+		pos := c.descend(col.rec.Row(i), posAt(col.pos, i), split)
 		col.margin.Set(i, col.margin.At(i)+oblivious.ReadLineFloat(values, pos))
 	}
 }

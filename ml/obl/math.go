@@ -82,7 +82,7 @@ func Log(x float64) float64 {
 	m := math.Float64frombits(b&(1<<52-1) | 1023<<52) // [1, 2)
 	big := oblivious.LtFloat(sqrt2, m)
 	m = oblivious.SelectFloat(big, m*0.5, m)
-	e += float64(big.Bit())
+	e += float64(int64(big.Bit())) // through int64: no branch
 	s := (m - 1) / (m + 1)
 	s2 := s * s
 	p := 1.0 / 21

@@ -409,6 +409,9 @@ func (p *pkgState) analyzeFunc(fn *ssa.Function) (s *fnState) {
 	s = newFnState(p, fn)
 	defer func() {
 		if r := recover(); r != nil {
+			if os.Getenv("CONFIDE_VET_PANIC") != "" { // for debugging the checker: the stack
+				panic(r)
+			}
 			s.sum = p.defaultFunc(s.name, fn.Signature, "function "+s.name+" (not analysed)")
 			for len(s.sum.Params) < len(fn.Params)+len(fn.FreeVars) {
 				s.sum.Params = append(s.sum.Params, summary.Param{})

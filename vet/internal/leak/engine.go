@@ -56,7 +56,7 @@ type fnState struct {
 	// which labels already reach a sink, and each kind of use (in or
 	// out of an oblivious function)
 	sinkDone uint64
-	useDone  [2 * (summary.Call + 1)]uint64
+	useDone  [2 * summary.NumKinds]uint64
 }
 
 type secretConst struct {

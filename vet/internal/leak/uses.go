@@ -98,6 +98,7 @@ func (s *fnState) checkUses() {
 			}
 		case *ast.CallExpr:
 			s.builtinUses(n)
+			s.conversion(n)
 		}
 		return true
 	})
@@ -217,6 +218,31 @@ func (s *fnState) rangeStmt(n *ast.RangeStmt) {
 }
 
 // builtinUses checks the operands of min, max, make, append and delete.
+// conversion checks a conversion between a floating-point type and a
+// 64-bit unsigned integer type: amd64 has no such instruction, so Go
+// compiles one with a branch on the value (whether it reaches 2^63);
+// through int64 there is none.
+func (s *fnState) conversion(call *ast.CallExpr) {
+	info := s.p.pass.TypesInfo
+	if tv, ok := info.Types[call.Fun]; !ok || !tv.IsType() || len(call.Args) != 1 {
+		return
+	}
+	from, to := info.TypeOf(call.Args[0]), info.TypeOf(call)
+	if isFloat(from) && isUint64(to) || isUint64(from) && isFloat(to) {
+		if info.Types[call.Args[0]].Value == nil {
+			s.use(call.Args[0].Pos(), s.exprTaint(call.Args[0]), summary.UintFloat)
+		}
+	}
+}
+
+func isUint64(t types.Type) bool {
+	if t == nil {
+		return false
+	}
+	b, ok := t.Underlying().(*types.Basic)
+	return ok && (b.Kind() == types.Uint64 || b.Kind() == types.Uint || b.Kind() == types.Uintptr)
+}
+
 func (s *fnState) builtinUses(call *ast.CallExpr) {
 	info := s.p.pass.TypesInfo
 	id, ok := ast.Unparen(call.Fun).(*ast.Ident)

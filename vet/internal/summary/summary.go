@@ -28,7 +28,8 @@ const (
 	AppendSize                   // number of elements appended
 	Select                       // channel of a select
 	Call                         // argument of a call that is not known to be oblivious
-	numKinds
+	UintFloat                    // operand of a conversion between a float and a 64-bit unsigned integer
+	NumKinds                     // one past the last kind
 )
 
 var kindNames = [...]string{
@@ -47,10 +48,11 @@ var kindNames = [...]string{
 	AppendSize:   "append size",
 	Select:       "select channel",
 	Call:         "argument of a function not known to be oblivious",
+	UintFloat:    "operand of a float/uint64 conversion (compiled with a branch on the value)",
 }
 
 func (k Kind) String() string {
-	if k > 0 && k < numKinds {
+	if k > 0 && k < NumKinds {
 		return kindNames[k]
 	}
 	return "use"

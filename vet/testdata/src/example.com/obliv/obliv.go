@@ -42,17 +42,20 @@ func kinds(s uint64, n int, str string, arr [4]byte, m map[uint64]int, ch []chan
 	_ = pub / n  // want `used as divisor`
 	_ = pub % n  // want `used as divisor`
 	q := pub
-	q /= n              // want `used as divisor`
-	_ = n / pub         // secret dividend, public divisor: fine
-	_ = table[:s]       // want `used as slice bound`
-	_ = pub << s        // want `used as shift count`
-	_ = s >> pub        // public shift count: fine
-	_ = str == "x"      // want `used as operand of an early-exit comparison`
-	_ = arr == arr      // want `used as operand of an early-exit comparison`
-	_ = s == 3          // integer comparison: a SETcc, no branch
-	_ = min(n, pub)     // want `used as min/max operand`
-	_ = max(1.0, 2.0)   // floats: fine
-	_ = make([]byte, n) // want `used as make size`
+	q /= n                // want `used as divisor`
+	_ = n / pub           // secret dividend, public divisor: fine
+	_ = table[:s]         // want `used as slice bound`
+	_ = pub << s          // want `used as shift count`
+	_ = s >> pub          // public shift count: fine
+	_ = float64(s)        // want `used as operand of a float/uint64 conversion`
+	_ = float64(int64(s)) // through int64: no branch
+	_ = uint32(s)         // integer conversions: fine
+	_ = str == "x"        // want `used as operand of an early-exit comparison`
+	_ = arr == arr        // want `used as operand of an early-exit comparison`
+	_ = s == 3            // integer comparison: a SETcc, no branch
+	_ = min(n, pub)       // want `used as min/max operand`
+	_ = max(1.0, 2.0)     // floats: fine
+	_ = make([]byte, n)   // want `used as make size`
 	select {
 	case <-ch[0]: // want `used as select channel`
 	default:
