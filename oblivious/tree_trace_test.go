@@ -142,7 +142,7 @@ func TestCompleteTraces(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	for m := range 20 {
 		features := 1 + rng.IntN(40)
-		cm, _ := randComplete(rng, 1+rng.IntN(6), features, 1+rng.IntN(4))
+		cm, _ := randComplete(rng, 1+rng.IntN(MaxCompleteDepth), features, 1+rng.IntN(4))
 		left, right := treeExtremes(features)
 		ref := treeTrace(func() { cm.Predict(left) })
 		if len(ref) == 0 {

@@ -50,24 +50,33 @@ func KMeansPredictor(m *kmeans.Model) func(x []float64) float64 {
 }
 
 // GBDTPredictor returns m's prediction through package oblivious's
-// CompleteModel for complete trees (what oblivious training grows), else
-// its SecretModel (the trees padded to one shape and read by scans), so
-// that neither the row nor the model's splits and values (one kept
-// inside the enclave) show in the trace. Rows are rounded to float32 first, as XGBoost compares
-// them; the margin is summed in float64 (PredictMargin sums in float32),
-// so predictions agree with m.Predict to about 1e-6.
+// CompleteModel, so that neither the row nor the model's splits and
+// values (one kept inside the enclave) show in the trace: trees grown
+// obliviously are complete already; others are expanded to complete
+// trees as deep as the deepest (oblivious.Complete), and only beyond
+// oblivious.MaxCompleteDepth does it fall back to a SecretModel (the
+// trees padded to one shape and read by scans, much slower). Rows are
+// rounded to float32 first, as XGBoost compares them; the margin is
+// summed in float64 (PredictMargin sums in float32), so predictions
+// agree with m.Predict to about 1e-6.
 func GBDTPredictor(m *gbdt.Model) (func(x []float64) float64, error) {
-	// Trees grown obliviously are complete, their shape public: the
-	// faster CompleteModel hides their splits and values.
-	if depth, f, th, lv, ok := m.CompleteTrees(); ok && depth >= 1 && depth <= 6 {
+	binary := m.Objective() == gbdt.BinaryLogistic
+	if depth, f, th, lv, ok := m.CompleteTrees(); ok && depth >= 1 && depth <= oblivious.MaxCompleteDepth {
 		cm, err := oblivious.NewCompleteModel(depth, m.NumFeatures(), m.BaseMargin(), f, th, lv)
 		if err != nil {
 			return nil, fmt.Errorf("obl: %w", err)
 		}
-		return gbdtPredict(cm, m.Objective() == gbdt.BinaryLogistic), nil
+		return gbdtPredict(cm, binary), nil
 	}
 	e := m.Ensemble()
 	shape := oblivious.ShapeOf(e, m.NumFeatures())
+	if shape.Depth <= oblivious.MaxCompleteDepth {
+		cm, err := oblivious.Complete(e, m.NumFeatures())
+		if err != nil {
+			return nil, fmt.Errorf("obl: %w", err)
+		}
+		return gbdtPredict(cm, binary), nil
+	}
 	padded, err := oblivious.Pad(e, shape)
 	if err != nil {
 		return nil, fmt.Errorf("obl: %w", err)
@@ -76,7 +85,7 @@ func GBDTPredictor(m *gbdt.Model) (func(x []float64) float64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("obl: %w", err)
 	}
-	return gbdtPredict(sm, m.Objective() == gbdt.BinaryLogistic), nil
+	return gbdtPredict(sm, binary), nil
 }
 
 // treePredictor is what gbdtPredict walks: a SecretModel or a
