@@ -19,18 +19,21 @@
 // only defined below 2^31).
 //
 // On top of them: Sort (a bitonic network for any n, over records keyed by
-// a method — the API the SQL enclave and the ML trainer use), Compact,
+// a method — the API the SQL enclave and the ML trainer use — and
+// SortRows for records whose width is known only at run time), Compact,
 // Aggregate (sort-based grouping), Read and Write by full scan, an ORAM
 // for large arrays (Path ORAM's tree and recursive position map with
 // Circuit ORAM's eviction: two fixed eviction paths per access, each a
 // single pass that carries at most one block down), decision-tree
-// inference (a public model by QuickScorer's leaf masks, a secret model
-// by scans, complete secret trees by leaf masks and cache-line reads),
-// and cache-line-granular reads and updates (lines.go: ReadLine64,
-// AddPairLines, AddPairLines32), which touch every line of an array
-// once and vary only the offset within a line — for code whose threat
-// model is stated at 64-byte granularity, such as the ML trainers'
-// histograms.
+// inference (a public model by QuickScorer's leaf masks; a secret model
+// of complete trees — any trees to depth 10, expanded by Complete — by a
+// root-to-leaf walk whose every read is at cache-line granularity; deeper
+// secret models by scans), and cache-line-granular reads and updates
+// (lines.go: ReadLine64, ReadLineFloat, AddPairLines, AddPairLines32, and
+// LineTable for several fields of one secret row), which touch every line
+// of an array once and vary only the offset within a line — for code
+// whose threat model is stated at 64-byte granularity, such as the ML
+// trainers' per-node state.
 //
 // # What the Go runtime could leak, and how it is avoided
 //

@@ -24,8 +24,9 @@ const cutSample = 1 << 14
 // Public parameters: the number of rows and features and every
 // hyperparameter — rounds, max depth, bins, eta, lambda, alpha,
 // min_child_weight, gamma, the objective, base_score. Granularity: 64-byte
-// cache line for the histogram updates (oblivious.AddPairLines), element
-// for everything else.
+// cache line for the per-node state (sorted columns) or the histograms
+// (oblivious.LineTable, AddPairLines32) and the reads of a node's split
+// and a leaf's value; element for everything else.
 //
 //   - Cuts: each feature's quantiles over up to cutSample rows at evenly
 //     spaced positions, sorted by a sorting network (oblivious.SortUint64):
@@ -34,19 +35,23 @@ const cutSample = 1 << 14
 //     is data-dependent; these cuts are not the same cuts.
 //   - Bins: a value's bin is the number of cuts at or below it, counted
 //     against every cut (no search).
-//   - Trees are grown to full depth, level by level. A level's histograms
-//     are built for the left children only — every row is added, with
-//     weight 0 if it is a right child, to its parent's slot — and the right
-//     children's are the parents' minus them. Each addition touches every
-//     cache line of that feature's histograms.
-//   - Each node's split is the best by XGBoost's loss change, chosen by
-//     masks over every feature and bin; a node without a valid split
-//     sends all its rows left (threshold the largest float32), so its
-//     left child carries on with its rows and its right child is an
-//     empty leaf.
-//   - A row moves to its child by reading its node's split with a scan of
-//     the level's nodes and its bin with a scan of its features; a leaf's
-//     value reaches its margin by a scan of the leaves.
+//   - Trees are grown to full depth, level by level, every node's split
+//     the best by XGBoost's loss change (ties to the lower feature, then
+//     bin); a node without a valid split sends all its rows left
+//     (threshold the largest float32), so its left child carries on with
+//     its rows and its right child is an empty leaf.
+//   - Splits are found by sorted columns (gbdtcols.go) when every
+//     feature's copy of the rows fits in columnBudget — features² × rows
+//     bytes and more; that is a choice made on public sizes — else by
+//     histograms: a level's histograms are built for the left children
+//     only (every row added, with weight 0 if it is a right child, to its
+//     parent's slot; the right children's are the parents' minus them),
+//     each addition touching every cache line of that feature's
+//     histograms. Both give the same splits but for the sums' rounding.
+//   - A row moves to its child by reading its node's split (a scan of the
+//     level, or a line-granular read) and its bin for that feature (a
+//     scan of its features); a leaf's value reaches its margin the same
+//     way.
 func GBDT(d *dataset.Dataset, p gbdt.Params) (*gbdt.Model, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
