@@ -3,10 +3,10 @@ package tdx
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/pem"
 	"fmt"
 
 	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/enclave/dcap"
 	"github.com/google/go-tdx-guest/abi"
 	pb "github.com/google/go-tdx-guest/proto/tdx"
 )
@@ -152,34 +152,8 @@ func checkQuoteLayout(raw []byte) error {
 	if n := le32(pck[2:]); uint64(n) != uint64(len(chain)) {
 		return fmt.Errorf("PCK chain length %d, but %d bytes follow", n, len(chain))
 	}
-	return checkPCKChainEncoding(chain)
-}
-
-// checkPCKChainEncoding requires the PCK certificate chain to be exactly
-// three PEM CERTIFICATE blocks as encoding/pem writes them (64-column base64,
-// no headers, nothing between or around the blocks), optionally followed by
-// one NUL byte, which some quoting enclaves append. PEM decoders skip
-// whitespace, stray text and non-zero base64 padding bits; none of those
-// bytes reaches a signature, so they are ruled out here.
-func checkPCKChainEncoding(chain []byte) error {
-	text := chain
-	if n := len(text); n > 0 && text[n-1] == 0 {
-		text = text[:n-1]
-	}
-	var canonical []byte
-	rest := text
-	for i := 0; i < 3; i++ {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil || block.Type != "CERTIFICATE" || len(block.Headers) != 0 {
-			return fmt.Errorf("PCK chain: block %d is not a PEM CERTIFICATE", i)
-		}
-		canonical = append(canonical, pem.EncodeToMemory(block)...)
-	}
-	if !bytes.Equal(canonical, text) {
-		return fmt.Errorf("PCK chain is not three canonically encoded PEM certificates")
-	}
-	return nil
+	// The same rule as SGX quotes: spec/evidence-tdx.md, evidence-sgx.md.
+	return dcap.CheckPCKChain(chain)
 }
 
 // trimQuote drops zero padding after the end that a quote's signed data
