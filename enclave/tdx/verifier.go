@@ -3,7 +3,6 @@ package tdx
 import (
 	"context"
 	"crypto/x509"
-	_ "embed"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -12,31 +11,18 @@ import (
 	"time"
 
 	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/enclave/dcap"
 	"github.com/google/go-tdx-guest/pcs"
 	pb "github.com/google/go-tdx-guest/proto/tdx"
 	"github.com/google/go-tdx-guest/verify"
 )
 
-// intelRootPEM is Intel's SGX Root CA, the same certificate go-tdx-guest
-// embeds. It is embedded here as well so that the verifier always passes
-// explicit roots: the library logs a warning to stdout on every
-// verification that falls back to its own copy.
-//
-//go:embed intel_sgx_root_ca.pem
-var intelRootPEM []byte
-
 // IntelRoots returns a new pool holding only Intel's SGX Root CA, the root
-// of every PCK certificate chain and every piece of PCS collateral.
-func IntelRoots() *x509.CertPool {
-	block, _ := pem.Decode(intelRootPEM)
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		panic("tdx: embedded Intel SGX Root CA does not parse: " + err.Error())
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return pool
-}
+// of every PCK certificate chain and every piece of PCS collateral
+// (dcap.IntelRoots: the same certificate go-tdx-guest embeds, passed
+// explicitly so that the library never falls back to its own copy, which
+// logs a warning on every verification).
+func IntelRoots() *x509.CertPool { return dcap.IntelRoots() }
 
 // Errors callers test for. Parsing errors wrap enclave.ErrMalformedEvidence.
 var (
