@@ -14,8 +14,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -212,9 +216,7 @@ func (qe *QE) Quote(t testing.TB, h *Hierarchy, version uint16, enclaveReport dc
 	copy(qr.ReportData[:], bind[:])
 	copy(q.QEReport[:], qr.Marshal())
 	q.QEReportSig = Sign(t, qe.Platform.PCKKey, q.QEReport[:])
-	for _, c := range []*x509.Certificate{qe.Platform.PCK, h.PlatformCA, h.Root} {
-		q.PCKChain = append(q.PCKChain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-	}
+	q.PCKChain = PEMChain(qe.Platform.PCK, h.PlatformCA, h.Root)
 	q.Signature = Sign(t, qe.AttestKey, q.Signed())
 	return q
 }
@@ -227,4 +229,130 @@ func EnclaveReport(reportData [64]byte) dcap.Report {
 	r.MRSigner = sha256.Sum256([]byte("a confide signer"))
 	r.Attributes[0] = dcap.AttrInit | dcap.AttrMode64
 	return r
+}
+
+// Chain returns the PEM issuer chain of collateral signed by the TCB
+// signing key: the signing certificate, then the root.
+func (h *Hierarchy) Chain() []byte { return PEMChain(h.TCBSigning, h.Root) }
+
+// PEMChain encodes certificates as PEM, in order.
+func PEMChain(certs ...*x509.Certificate) []byte {
+	var b []byte
+	for _, c := range certs {
+		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	return b
+}
+
+// signBody wraps a signed object as PCS serves it.
+func (h *Hierarchy) signBody(t testing.TB, name string, obj []byte) []byte {
+	sig := Sign(t, h.TCBSigningKey, obj)
+	return []byte(fmt.Sprintf(`{"%s":%s,"signature":"%s"}`, name, obj, hex.EncodeToString(sig[:])))
+}
+
+// Window is a collateral validity window.
+type Window struct{ Issue, Next time.Time }
+
+// Valid is a window that holds on Now.
+var (
+	Now   = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	Valid = Window{Now.AddDate(0, 0, -1), Now.AddDate(0, 0, 29)}
+)
+
+// TCBInfo signs an SGX TCB info of format version (2 or 3) for the
+// platform's FMSPC and PCE ID with the given levels.
+func (h *Hierarchy) TCBInfo(t testing.TB, version int, x dcap.PCKExtensions, w Window, evalNum int, levels []dcap.TCBLevel) []byte {
+	t.Helper()
+	var ls []map[string]any
+	for _, l := range levels {
+		tcb := map[string]any{"pcesvn": l.PCESVN}
+		if version == 2 {
+			for i, svn := range l.CompSVN {
+				tcb[fmt.Sprintf("sgxtcbcomp%02dsvn", i+1)] = svn
+			}
+		} else {
+			var comps []map[string]any
+			for _, svn := range l.CompSVN {
+				comps = append(comps, map[string]any{"svn": svn, "category": "", "type": ""})
+			}
+			tcb["sgxtcbcomponents"] = comps
+		}
+		lv := map[string]any{"tcb": tcb, "tcbDate": l.Date.UTC().Format(time.RFC3339), "tcbStatus": l.Status}
+		if l.AdvisoryIDs != nil {
+			lv["advisoryIDs"] = l.AdvisoryIDs
+		}
+		ls = append(ls, lv)
+	}
+	info := map[string]any{"version": version, "issueDate": w.Issue.Format(time.RFC3339), "nextUpdate": w.Next.Format(time.RFC3339),
+		"fmspc": hex.EncodeToString(x.FMSPC[:]), "pceId": hex.EncodeToString(x.PCEID[:]), "tcbType": 0,
+		"tcbEvaluationDataNumber": evalNum, "tcbLevels": ls}
+	if version == 3 {
+		info["id"] = "SGX"
+	}
+	obj, err := json.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.signBody(t, "tcbInfo", obj)
+}
+
+// QEIdentity signs the fake QE's identity with the given levels.
+func (h *Hierarchy) QEIdentity(t testing.TB, w Window, evalNum int, levels []dcap.QELevel) []byte {
+	t.Helper()
+	var ls []map[string]any
+	for _, l := range levels {
+		lv := map[string]any{"tcb": map[string]any{"isvsvn": l.ISVSVN}, "tcbDate": l.Date.UTC().Format(time.RFC3339), "tcbStatus": l.Status}
+		if l.AdvisoryIDs != nil {
+			lv["advisoryIDs"] = l.AdvisoryIDs
+		}
+		ls = append(ls, lv)
+	}
+	id := map[string]any{"id": "QE", "version": 2, "issueDate": w.Issue.Format(time.RFC3339), "nextUpdate": w.Next.Format(time.RFC3339),
+		"tcbEvaluationDataNumber": evalNum, "miscselect": "00000000", "miscselectMask": "FFFFFFFF",
+		"attributes": "11000000000000000000000000000000", "attributesMask": "FBFFFFFFFFFFFFFF0000000000000000",
+		"mrsigner": strings.ToUpper(hex.EncodeToString(QEMRSigner[:])), "isvprodid": 1, "tcbLevels": ls}
+	obj, err := json.Marshal(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.signBody(t, "enclaveIdentity", obj)
+}
+
+// CRL issues a CRL by issuer revoking the given certificates.
+func CRL(t testing.TB, issuer *x509.Certificate, key *ecdsa.PrivateKey, w Window, revoked ...*x509.Certificate) []byte {
+	t.Helper()
+	var entries []x509.RevocationListEntry
+	for _, c := range revoked {
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: c.SerialNumber, RevocationTime: w.Issue})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: w.Issue, NextUpdate: w.Next,
+		RevokedCertificateEntries: entries}, issuer, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// Collateral is valid collateral for p at Now: one TCB level equal to the
+// platform's (UpToDate) and one QE level at the QE's SVN (UpToDate), and
+// CRLs that revoke nothing.
+func (h *Hierarchy) Collateral(t testing.TB, p *Platform) *dcap.Collateral {
+	t.Helper()
+	date := Now.AddDate(0, -1, 0)
+	return &dcap.Collateral{
+		TCBInfo:         h.TCBInfo(t, 3, p.TCB, Valid, 17, []dcap.TCBLevel{{CompSVN: p.TCB.CompSVN, PCESVN: p.TCB.PCESVN, Date: date, Status: dcap.UpToDate}}),
+		TCBInfoChain:    h.Chain(),
+		QEIdentity:      h.QEIdentity(t, Valid, 17, []dcap.QELevel{{ISVSVN: 8, Date: date, Status: dcap.UpToDate}}),
+		QEIdentityChain: h.Chain(),
+		PCKCRL:          CRL(t, h.PlatformCA, h.PlatformCAKey, Valid),
+		PCKCRLChain:     PEMChain(h.PlatformCA, h.Root),
+		RootCRL:         CRL(t, h.Root, h.RootKey, Valid),
+	}
+}
+
+// RootPool returns a pool holding only the hierarchy's root.
+func RootPool(h *Hierarchy) *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(h.Root)
+	return p
 }
