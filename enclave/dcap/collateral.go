@@ -125,11 +125,11 @@ func checkSigned(body, chainPEM []byte, object string, roots *x509.CertPool, at 
 	if err != nil || len(sig) != SignatureLen {
 		return nil, fmt.Errorf("%s: signature is not %d bytes of hex", object, SignatureLen)
 	}
-	leaf, err := verifyChain(chainPEM, roots, at, wantCN)
+	chain, err := verifyChain(chainPEM, roots, at, wantCN)
 	if err != nil {
 		return nil, fmt.Errorf("%s issuer chain: %v", object, err)
 	}
-	if !verifySig(leaf, signed, sig) {
+	if !verifySig(chain[0], signed, sig) {
 		return nil, fmt.Errorf("%s: signature does not verify", object)
 	}
 	return signed, nil
@@ -169,8 +169,9 @@ func parseChain(chainPEM []byte) ([]*x509.Certificate, error) {
 }
 
 // verifyChain verifies a leaf-first PEM chain to roots at time at, with
-// ECDSA throughout, and the leaf's common name; it returns the leaf.
-func verifyChain(chainPEM []byte, roots *x509.CertPool, at time.Time, wantCN ...string) (*x509.Certificate, error) {
+// ECDSA throughout, and the leaf's common name; it returns the verified
+// chain, leaf first and the trusted root last.
+func verifyChain(chainPEM []byte, roots *x509.CertPool, at time.Time, wantCN ...string) ([]*x509.Certificate, error) {
 	certs, err := parseChain(chainPEM)
 	if err != nil {
 		return nil, err
@@ -197,14 +198,14 @@ func verifyChain(chainPEM []byte, roots *x509.CertPool, at time.Time, wantCN ...
 	if !ok {
 		return nil, fmt.Errorf("leaf %q, want %q", leaf.Subject.CommonName, wantCN)
 	}
-	return leaf, nil
+	return chains[0], nil
 }
 
 // ParseTCBInfo verifies an SGX TCB info body under its issuer chain and
 // reads it. The validity window is not checked here (Verify does, so that
 // expiry is reported apart).
 func ParseTCBInfo(body, chainPEM []byte, roots *x509.CertPool, at time.Time) (*TCBInfo, error) {
-	signed, err := checkSigned(body, chainPEM, "tcbInfo", roots, at, "Intel SGX TCB Signing")
+	signed, err := checkSigned(body, chainPEM, "tcbInfo", roots, at, cnTCBSigning)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCollateral, err)
 	}
@@ -319,7 +320,7 @@ func parseTCBLevel(jl jsonTCBLevel, version int) (TCBLevel, error) {
 // ParseQEIdentity verifies a QE identity body under its issuer chain and
 // reads it.
 func ParseQEIdentity(body, chainPEM []byte, roots *x509.CertPool, at time.Time) (*QEIdentity, error) {
-	signed, err := checkSigned(body, chainPEM, "enclaveIdentity", roots, at, "Intel SGX TCB Signing")
+	signed, err := checkSigned(body, chainPEM, "enclaveIdentity", roots, at, cnTCBSigning)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCollateral, err)
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-tdx-guest/testing/testdata"
 )
 
-func mint(t *testing.T, version uint16) (*dcaptest.Hierarchy, *dcaptest.QE, []byte) {
+func mint(t testing.TB, version uint16) (*dcaptest.Hierarchy, *dcaptest.QE, []byte) {
 	h := dcaptest.New(t)
 	qe := h.NewPlatform(t, dcaptest.DefaultTCB()).NewQE(t)
 	var rd [64]byte

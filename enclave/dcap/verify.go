@@ -7,10 +7,13 @@ import (
 	"crypto/elliptic"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -55,6 +58,7 @@ const (
 	cnPCK         = "Intel SGX PCK Certificate"
 	cnPlatformCA  = "Intel SGX PCK Platform CA"
 	cnProcessorCA = "Intel SGX PCK Processor CA"
+	cnTCBSigning  = "Intel SGX TCB Signing"
 )
 
 // Verify verifies an SGX quote against collateral, following Intel's Quote
@@ -66,6 +70,129 @@ const (
 // the two statuses converged. It returns the verdict whatever the status:
 // which statuses to accept is the caller's policy.
 func Verify(raw []byte, col *Collateral, opt Options) (*Result, error) {
+	return NewVerifier(opt).Verify(raw, col)
+}
+
+// Verifier verifies quotes as Verify does, remembering what it has
+// verified that does not change with time — a PCK chain's or a collateral
+// signer's signatures, a collateral body's signature and contents, a
+// CRL's signature — so that quotes from the same platforms against the
+// same collateral cost their own signatures only. Validity windows are
+// checked on every call. Safe for concurrent use.
+type Verifier struct {
+	opt  Options
+	mu   sync.Mutex
+	memo map[[32]byte]any
+}
+
+// maxMemo bounds a Verifier's memory: past it, it starts afresh.
+const maxMemo = 4096
+
+// NewVerifier returns a Verifier for opt (opt.At zero: the time of each
+// call).
+func NewVerifier(opt Options) *Verifier {
+	if opt.Roots == nil {
+		opt.Roots = IntelRoots()
+	}
+	return &Verifier{opt: opt, memo: map[[32]byte]any{}}
+}
+
+func (v *Verifier) recall(key [32]byte) (any, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	x, ok := v.memo[key]
+	return x, ok
+}
+
+func (v *Verifier) remember(key [32]byte, x any) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.memo) >= maxMemo {
+		clear(v.memo)
+	}
+	v.memo[key] = x
+}
+
+func memoKey(kind string, parts ...[]byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(kind))
+	for _, p := range parts {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write(p)
+	}
+	return [32]byte(h.Sum(nil))
+}
+
+// chain is verifyChain, remembered: a hit re-checks only the validity
+// windows of the verified chain's certificates.
+func (v *Verifier) chain(chainPEM []byte, at time.Time, wantCN ...string) ([]*x509.Certificate, error) {
+	key := memoKey("chain", append([]byte(strings.Join(wantCN, "\x00")+"\x00"), chainPEM...))
+	if x, ok := v.recall(key); ok {
+		certs := x.([]*x509.Certificate)
+		for _, c := range certs {
+			if at.Before(c.NotBefore) || at.After(c.NotAfter) {
+				return nil, fmt.Errorf("%q is not valid at %s", c.Subject.CommonName, at.Format(time.RFC3339))
+			}
+		}
+		return certs, nil
+	}
+	certs, err := verifyChain(chainPEM, v.opt.Roots, at, wantCN...)
+	if err != nil {
+		return nil, err
+	}
+	v.remember(key, certs)
+	return certs, nil
+}
+
+// signedObject is checkSigned, remembered: a hit re-checks the signing
+// chain's windows and returns the object read before.
+func (v *Verifier) signedObject(body, chainPEM []byte, object string, at time.Time, read func([]byte) (any, error)) (any, error) {
+	key := memoKey(object, body, chainPEM)
+	if x, ok := v.recall(key); ok {
+		if _, err := v.chain(chainPEM, at, cnTCBSigning); err != nil {
+			return nil, fmt.Errorf("%w: %s issuer chain: %v", ErrCollateral, object, err)
+		}
+		return x, nil
+	}
+	signed, err := checkSigned(body, chainPEM, object, v.opt.Roots, at, cnTCBSigning)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCollateral, err)
+	}
+	x, err := read(signed)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCollateral, object, err)
+	}
+	v.remember(key, x)
+	return x, nil
+}
+
+// crl parses a CRL and checks it is issuer's, remembered.
+func (v *Verifier) crl(der []byte, issuer *x509.Certificate) (*x509.RevocationList, error) {
+	key := memoKey("crl", der, issuer.Raw)
+	if x, ok := v.recall(key); ok {
+		return x.(*x509.RevocationList), nil
+	}
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		return nil, err
+	}
+	if err := crl.CheckSignatureFrom(issuer); err != nil {
+		return nil, fmt.Errorf("not signed by %q: %v", issuer.Subject.CommonName, err)
+	}
+	v.remember(key, crl)
+	return crl, nil
+}
+
+// Verify verifies a quote against collateral (see the package function)
+// at the Verifier's time.
+func (v *Verifier) Verify(raw []byte, col *Collateral) (*Result, error) {
+	return v.VerifyAt(raw, col, v.opt.At)
+}
+
+// VerifyAt verifies a quote against collateral at time at (zero: now).
+func (v *Verifier) VerifyAt(raw []byte, col *Collateral, at time.Time) (*Result, error) {
 	q, err := Parse(raw)
 	if err != nil {
 		return nil, err
@@ -76,11 +203,6 @@ func Verify(raw []byte, col *Collateral, opt Options) (*Result, error) {
 	if q.QEVendorID != IntelQEVendorID {
 		return nil, fmt.Errorf("%w: QE vendor ID %x is not Intel's", ErrInvalid, q.QEVendorID)
 	}
-	roots := opt.Roots
-	if roots == nil {
-		roots = IntelRoots()
-	}
-	at := opt.At
 	if at.IsZero() {
 		at = time.Now()
 	}
@@ -90,14 +212,18 @@ func Verify(raw []byte, col *Collateral, opt Options) (*Result, error) {
 	}
 
 	// The PCK chain, and the PCK certificate's platform.
-	chain, err := parseChain(q.PCKChain)
-	if err != nil || len(chain) != pckChainCerts {
+	chain, err := v.chain(q.PCKChain, at, cnPCK)
+	if err != nil {
 		return nil, fmt.Errorf("%w: PCK chain: %v", ErrInvalid, err)
+	}
+	// The chain verified is the quote's own: its CA and root, not others
+	// that the pools held.
+	embedded, err := parseChain(q.PCKChain)
+	if err != nil || len(chain) != pckChainCerts || len(embedded) != pckChainCerts ||
+		!bytes.Equal(embedded[1].Raw, chain[1].Raw) || !bytes.Equal(embedded[2].Raw, chain[2].Raw) {
+		return nil, fmt.Errorf("%w: the PCK chain does not end in the trusted root", ErrInvalid)
 	}
 	pck, ca := chain[0], chain[1]
-	if _, err := verifyChain(q.PCKChain, roots, at, cnPCK); err != nil {
-		return nil, fmt.Errorf("%w: PCK chain: %v", ErrInvalid, err)
-	}
 	if ca.Subject.CommonName != cnPlatformCA && ca.Subject.CommonName != cnProcessorCA {
 		return nil, fmt.Errorf("%w: PCK issuer %q", ErrInvalid, ca.Subject.CommonName)
 	}
@@ -131,14 +257,16 @@ func Verify(raw []byte, col *Collateral, opt Options) (*Result, error) {
 	if col == nil {
 		return nil, fmt.Errorf("%w: none given", ErrCollateral)
 	}
-	tcb, err := ParseTCBInfo(col.TCBInfo, col.TCBInfoChain, roots, at)
+	x, err := v.signedObject(col.TCBInfo, col.TCBInfoChain, "tcbInfo", at, func(b []byte) (any, error) { return parseTCBInfo(b) })
 	if err != nil {
 		return nil, err
 	}
-	qid, err := ParseQEIdentity(col.QEIdentity, col.QEIdentityChain, roots, at)
+	tcb := x.(*TCBInfo)
+	x, err = v.signedObject(col.QEIdentity, col.QEIdentityChain, "enclaveIdentity", at, func(b []byte) (any, error) { return parseQEIdentity(b) })
 	if err != nil {
 		return nil, err
 	}
+	qid := x.(*QEIdentity)
 	res.CollateralExpiry = tcb.NextUpdate
 	for _, w := range []struct {
 		what               string
@@ -152,8 +280,8 @@ func Verify(raw []byte, col *Collateral, opt Options) (*Result, error) {
 			res.CollateralExpiry = w.nextUpdate
 		}
 	}
-	if !opt.SkipRevocation {
-		exp, err := checkRevocation(col, chain, roots, at)
+	if !v.opt.SkipRevocation {
+		exp, err := v.checkRevocation(col, chain, at)
 		if err != nil {
 			return nil, err
 		}
@@ -251,11 +379,10 @@ func attestKey(b [AttestKeyLen]byte) (*ecdsa.PublicKey, error) {
 // and the PCK CRL (signed by the PCK's issuer) at time at, and that
 // neither revokes a certificate of the PCK chain. It returns the CRLs'
 // earliest next update.
-func checkRevocation(col *Collateral, chain []*x509.Certificate, roots *x509.CertPool, at time.Time) (time.Time, error) {
+func (v *Verifier) checkRevocation(col *Collateral, chain []*x509.Certificate, at time.Time) (time.Time, error) {
+	// chain is the verified chain: its last certificate is the trusted
+	// root it verified to.
 	pck, ca, root := chain[0], chain[1], chain[2]
-	if _, err := root.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: at}); err != nil {
-		return time.Time{}, fmt.Errorf("%w: PCK chain root: %v", ErrInvalid, err)
-	}
 	var expiry time.Time
 	for _, c := range []struct {
 		what    string
@@ -263,12 +390,9 @@ func checkRevocation(col *Collateral, chain []*x509.Certificate, roots *x509.Cer
 		issuer  *x509.Certificate
 		subject *x509.Certificate
 	}{{"root CA CRL", col.RootCRL, root, ca}, {"PCK CRL", col.PCKCRL, ca, pck}} {
-		crl, err := x509.ParseRevocationList(c.der)
+		crl, err := v.crl(c.der, c.issuer)
 		if err != nil {
 			return time.Time{}, fmt.Errorf("%w: %s: %v", ErrCollateral, c.what, err)
-		}
-		if err := crl.CheckSignatureFrom(c.issuer); err != nil {
-			return time.Time{}, fmt.Errorf("%w: %s is not signed by %q: %v", ErrCollateral, c.what, c.issuer.Subject.CommonName, err)
 		}
 		if at.Before(crl.ThisUpdate) || !at.Before(crl.NextUpdate) {
 			return time.Time{}, fmt.Errorf("%w: %s valid %s to %s, verification time %s", ErrExpired, c.what,

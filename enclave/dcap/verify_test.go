@@ -19,7 +19,7 @@ type fixture struct {
 	col *dcap.Collateral
 }
 
-func newFixture(t *testing.T, version uint16) *fixture {
+func newFixture(t testing.TB, version uint16) *fixture {
 	h, qe, raw := mint(t, version)
 	return &fixture{h: h, qe: qe, raw: raw, col: h.Collateral(t, qe.Platform)}
 }
@@ -28,7 +28,7 @@ func (f *fixture) opts() dcap.Options {
 	return dcap.Options{Roots: dcaptest.RootPool(f.h), At: dcaptest.Now}
 }
 
-func (f *fixture) verify(t *testing.T) (*dcap.Result, error) {
+func (f *fixture) verify(t testing.TB) (*dcap.Result, error) {
 	t.Helper()
 	return dcap.Verify(f.raw, f.col, f.opts())
 }
@@ -48,6 +48,13 @@ func TestVerify(t *testing.T) {
 		}
 		if !r.CollateralExpiry.Equal(dcaptest.Valid.Next) {
 			t.Fatalf("expiry %v", r.CollateralExpiry)
+		}
+		// The chain must end in the trusted root itself, not another
+		// certificate the signatures do not depend on.
+		q, _ := dcap.Parse(f.raw)
+		q.PCKChain = dcaptest.PEMChain(f.qe.Platform.PCK, f.h.PlatformCA, dcaptest.New(t).Root)
+		if _, err := dcap.Verify(q.Marshal(), f.col, f.opts()); !errors.Is(err, dcap.ErrInvalid) {
+			t.Fatalf("format %d: another root embedded: %v", v, err)
 		}
 		// Intel's root is not the fake one.
 		if _, err := dcap.Verify(f.raw, f.col, dcap.Options{At: dcaptest.Now}); !errors.Is(err, dcap.ErrInvalid) {
@@ -247,4 +254,32 @@ func TestVerifyTampering(t *testing.T) {
 		*field = orig
 	}
 	*f.col = good
+}
+
+// A Verifier that remembers chains and collateral still checks every
+// quote's own signatures and every validity window on each call.
+func TestVerifierMemory(t *testing.T) {
+	f := newFixture(t, dcap.Version3)
+	v := dcap.NewVerifier(f.opts())
+	for range 2 {
+		if _, err := v.Verify(f.raw, f.col); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < len(f.raw); i += 7 {
+		bad := bytes.Clone(f.raw)
+		bad[i] ^= 0x04
+		if _, err := v.Verify(bad, f.col); err == nil {
+			t.Fatalf("byte %d changed: verifies from memory", i)
+		}
+	}
+	if _, err := v.VerifyAt(f.raw, f.col, dcaptest.Valid.Next); !errors.Is(err, dcap.ErrExpired) {
+		t.Fatalf("at the collateral's next update: %v", err)
+	}
+	if _, err := v.VerifyAt(f.raw, f.col, dcaptest.NotAfter.AddDate(0, 0, 1)); err == nil {
+		t.Fatal("after the certificates expired: verifies from memory")
+	}
+	if _, err := v.Verify(f.raw, f.col); err != nil {
+		t.Fatal(err)
+	}
 }
