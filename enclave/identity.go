@@ -25,6 +25,9 @@ const (
 	TCBConfigurationNeeded = "ConfigurationNeeded"
 	TCBOutOfDate           = "OutOfDate"
 	TCBRevoked             = "Revoked"
+	// Intel's combined statuses (SGX).
+	TCBConfigurationAndSWHardeningNeeded = "ConfigurationAndSWHardeningNeeded"
+	TCBOutOfDateConfigurationNeeded      = "OutOfDateConfigurationNeeded"
 )
 
 // Identity is what a platform measured about an enclave. Byte fields are as

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -56,7 +57,8 @@ func newAttestCmd(self *launched) *cobra.Command {
 	cmd.AddCommand(ev)
 
 	var policyFile, verifyNonce string
-	var simRoot, tdxCollateral string
+	var simRoot, at string
+	var hw hardwareOptions
 	vf := &cobra.Command{
 		Use:   "verify FILE",
 		Short: "Verify evidence: chain to trust roots, nonce, and policy; print claims as JSON",
@@ -84,7 +86,12 @@ func newAttestCmd(self *launched) *cobra.Command {
 					return err
 				}
 			}
-			v, err := newVerifier(simRoot, tdxCollateral)
+			if at != "" {
+				if hw.at, err = time.Parse(time.RFC3339, at); err != nil {
+					return fmt.Errorf("--at: %w", err)
+				}
+			}
+			v, err := newVerifier(simRoot, hw)
 			if err != nil {
 				return err
 			}
@@ -100,7 +107,11 @@ func newAttestCmd(self *launched) *cobra.Command {
 	vf.Flags().StringVar(&policyFile, "policy", "", "appraisal policy (JSON, Azure SKR grammar)")
 	vf.Flags().StringVar(&verifyNonce, "nonce", "", "expected nonce, hex")
 	vf.Flags().StringVar(&simRoot, "sim-root", "", "simulated vendor root (PEM); default: this machine's platform root")
-	vf.Flags().StringVar(&tdxCollateral, "tdx-collateral", "", "directory of Intel PCS collateral (TCB info, QE identity, CRLs) for TDX evidence")
+	vf.Flags().StringVar(&hw.tdxCollateral, "tdx-collateral", "", "directory of Intel PCS collateral (TCB info, QE identity, CRLs) for TDX evidence")
+	vf.Flags().StringVar(&hw.sgxCollateral, "sgx-collateral", "", "directory of Intel PCS collateral (TCB info, QE identity, CRLs) for SGX evidence (spec/evidence-sgx.md)")
+	vf.Flags().StringVar(&hw.sgxRoot, "sgx-root", "", "root CA (PEM) trusted for SGX instead of Intel's SGX Root CA (tests, private PKIs)")
+	vf.Flags().StringSliceVar(&hw.sgxAccept, "sgx-accept", nil, "TCB statuses accepted for SGX (default UpToDate), e.g. UpToDate,SWHardeningNeeded")
+	vf.Flags().StringVar(&at, "at", "", "verification time for SGX evidence and its collateral (RFC 3339), for audits; default now")
 	cmd.AddCommand(vf)
 	newAttestServiceCmds(self, cmd)
 	return cmd
@@ -108,7 +119,7 @@ func newAttestCmd(self *launched) *cobra.Command {
 
 // newVerifier trusts this machine's simulated root (or the one given) for
 // simulated evidence, and the vendors' real roots for hardware evidence.
-func newVerifier(simRoot, tdxCollateral string) (*attest.Verifier, error) {
+func newVerifier(simRoot string, hw hardwareOptions) (*attest.Verifier, error) {
 	backends := map[string]enclave.Verifier{}
 	if simRoot == "" {
 		dir, err := platformDir()
@@ -129,7 +140,7 @@ func newVerifier(simRoot, tdxCollateral string) (*attest.Verifier, error) {
 		}
 		backends[enclave.PlatformSim] = &sim.Verifier{Roots: roots}
 	}
-	if err := addHardwareVerifiers(backends, tdxCollateral); err != nil {
+	if err := addHardwareVerifiers(backends, hw); err != nil {
 		return nil, err
 	}
 	return &attest.Verifier{Backends: backends}, nil

@@ -31,7 +31,7 @@ func newAttestServiceCmds(self *launched, cmd *cobra.Command) {
 				return err
 			}
 			defer r.Close()
-			v, err := newVerifier("", "")
+			v, err := newVerifier("", hardwareOptions{})
 			if err != nil {
 				return err
 			}

@@ -77,7 +77,7 @@ computation on the plaintext with the same exact decimal arithmetic.`,
 			if err != nil {
 				return err
 			}
-			v, err := newVerifier("", "")
+			v, err := newVerifier("", hardwareOptions{})
 			if err != nil {
 				return err
 			}

@@ -281,7 +281,7 @@ func (o *govOpts) load() (*govClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("gov: %s: %w", o.policy, err)
 		}
-		v, err := newVerifier("", "")
+		v, err := newVerifier("", hardwareOptions{})
 		if err != nil {
 			return nil, err
 		}

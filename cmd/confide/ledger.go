@@ -56,7 +56,7 @@ func newLedgerCmd(self *launched) *cobra.Command {
 			}
 			defer closeSealer()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("service", "ledger", "node", cfg.ID)
-			v, err := newVerifier("", "")
+			v, err := newVerifier("", hardwareOptions{})
 			if err != nil {
 				return err
 			}

@@ -393,7 +393,7 @@ func predictRemote(cmd *cobra.Command, j *mlJob, dir, name, dataPath string) err
 // manifest's trainer policy (and, unless simulation is allowed, is
 // neither simulated nor debug), and binds the manifest and the report.
 func checkReport(ctx context.Context, m *manifest.Manifest, hash [32]byte, report, evidence []byte) error {
-	v, err := newVerifier("", "")
+	v, err := newVerifier("", hardwareOptions{})
 	if err != nil {
 		return err
 	}

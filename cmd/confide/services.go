@@ -230,7 +230,7 @@ func httpClient(url, policyFile string) (*http.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", policyFile, err)
 	}
-	v, err := newVerifier("", "")
+	v, err := newVerifier("", hardwareOptions{})
 	if err != nil {
 		return nil, err
 	}

@@ -48,7 +48,7 @@ func openSQL(dsn string, trust []string) (*sql.DB, error) {
 	// The SQL enclave's evidence is checked against the DSN's
 	// enclave_policy with this machine's simulated root and the vendors'
 	// roots; without them, statements that need the enclave are refused.
-	v, _ := newVerifier("", "")
+	v, _ := newVerifier("", hardwareOptions{})
 	c := driver.NewConnector(dsn, driver.Config{Keys: &cek.Cache{Providers: keyStores(), Trusted: trustedPaths(trust)}, Enclave: v,
 		OnNotice: progressNotices(os.Stderr)})
 	return sql.OpenDB(c), nil

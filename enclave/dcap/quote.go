@@ -284,3 +284,31 @@ func (q *Quote) Signed() []byte {
 	b := q.Marshal()
 	return b[:HeaderLen+len(q.Body)]
 }
+
+// TrimPadding drops zero bytes after the end that a quote's signature
+// data length declares, as a fixed-size quote buffer leaves them; anything
+// else is returned as it is (Parse then judges it). For attesters: a
+// verifier accepts no trailing bytes at all.
+func TrimPadding(raw []byte) []byte {
+	if len(raw) < HeaderLen {
+		return raw
+	}
+	bodyLen := ReportBodyLen
+	if binary.LittleEndian.Uint16(raw) == Version4 && binary.LittleEndian.Uint32(raw[4:]) == TEETDX {
+		bodyLen = TDBodyLen
+	}
+	sigLenOff := HeaderLen + bodyLen
+	if len(raw) < sigLenOff+4 {
+		return raw
+	}
+	end := uint64(sigLenOff+4) + uint64(binary.LittleEndian.Uint32(raw[sigLenOff:]))
+	if end >= uint64(len(raw)) {
+		return raw
+	}
+	for _, c := range raw[end:] {
+		if c != 0 {
+			return raw
+		}
+	}
+	return raw[:end]
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/enclave/dcap"
 	"github.com/google/go-configfs-tsm/configfs/configfsi"
 	"github.com/google/go-configfs-tsm/configfs/linuxtsm"
 	"github.com/google/go-configfs-tsm/report"
@@ -92,7 +93,7 @@ func (a *Attester) Evidence(ctx context.Context, reportData enclave.ReportData) 
 	if err != nil {
 		return nil, err
 	}
-	raw = trimQuote(raw)
+	raw = dcap.TrimPadding(raw)
 	q, err := parseQuote(raw)
 	if err != nil {
 		return nil, fmt.Errorf("tdx: quote provider returned a bad quote: %w", err)
@@ -126,7 +127,7 @@ func (a *Attester) Identity(ctx context.Context) (enclave.Identity, error) {
 	if err != nil {
 		return enclave.Identity{}, err
 	}
-	q, err := parseQuote(trimQuote(raw))
+	q, err := parseQuote(dcap.TrimPadding(raw))
 	if err != nil {
 		return enclave.Identity{}, fmt.Errorf("tdx: quote provider returned a bad quote: %w", err)
 	}

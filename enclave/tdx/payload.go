@@ -155,22 +155,3 @@ func checkQuoteLayout(raw []byte) error {
 	// The same rule as SGX quotes: spec/evidence-tdx.md, evidence-sgx.md.
 	return dcap.CheckPCKChain(chain)
 }
-
-// trimQuote drops zero padding after the end that a quote's signed data
-// length declares, as a fixed-size quote buffer leaves it. Only the
-// attester uses it; the verifier accepts no trailing bytes at all.
-func trimQuote(raw []byte) []byte {
-	if len(raw) < sigDataOff {
-		return raw
-	}
-	end := uint64(sigDataOff) + uint64(binary.LittleEndian.Uint32(raw[sigDataLenOff:]))
-	if end >= uint64(len(raw)) {
-		return raw
-	}
-	for _, c := range raw[end:] {
-		if c != 0 {
-			return raw
-		}
-	}
-	return raw[:end]
-}

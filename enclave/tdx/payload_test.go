@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/enclave/dcap"
 )
 
 // Offsets into the captured quote, for building malformed variants.
@@ -138,12 +139,12 @@ func TestParsePayload(t *testing.T) {
 func TestTrimQuote(t *testing.T) {
 	quote := capturedQuote(t)
 	padded := append(bytes.Clone(quote), make([]byte, 100)...)
-	if !bytes.Equal(trimQuote(padded), quote) {
+	if !bytes.Equal(dcap.TrimPadding(padded), quote) {
 		t.Fatal("zero padding not trimmed")
 	}
 	for _, b := range [][]byte{quote, append(bytes.Clone(quote), 0, 1), quote[:10], quote[:len(quote)-1]} {
-		if !bytes.Equal(trimQuote(b), b) {
-			t.Fatalf("trimQuote changed a quote of %d bytes", len(b))
+		if !bytes.Equal(dcap.TrimPadding(b), b) {
+			t.Fatalf("TrimPadding changed a quote of %d bytes", len(b))
 		}
 	}
 }
