@@ -2,8 +2,11 @@ package enclave_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/confide/confide/enclave"
@@ -114,6 +117,35 @@ func TestClaimsJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"platform":"sim","extra":1}`), &back); err == nil {
 		t.Error("unknown claim accepted")
+	}
+	// Extra claims ("x-…") travel after the common ones, in name order,
+	// and come back; others are refused.
+	c.Extra = map[string]any{"x-sgx-tcb-evaluation-data-number": 17.0, "x-sgx-advisory-INTEL-SA-00615": true, "x-note": "n"}
+	b, err = json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"report_data":"` + hex.EncodeToString(c.ReportData[:]) + `","x-note":"n","x-sgx-advisory-INTEL-SA-00615":true,"x-sgx-tcb-evaluation-data-number":17}`; !strings.HasSuffix(string(b), want) {
+		t.Fatalf("claims JSON %s", b)
+	}
+	back = enclave.Claims{}
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back.Extra, c.Extra) {
+		t.Fatalf("round trip of extras: %v, %v", back.Extra, err)
+	}
+	if m := back.Map(); m["x-sgx-advisory-INTEL-SA-00615"] != true || m["x-sgx-tcb-evaluation-data-number"] != 17.0 {
+		t.Fatalf("Map: %v", m)
+	}
+	for _, bad := range []map[string]any{{"tcb": 1.0}, {"x-a b": true}, {"x-obj": map[string]any{}}, {"x-" + strings.Repeat("a", 95): true}} {
+		c.Extra = bad
+		if _, err := json.Marshal(c); err == nil {
+			t.Errorf("extra claims %v written", bad)
+		}
+	}
+	for _, bad := range []string{`"x-obj":{}`, `"x-list":[1]`, `"x y":1`, `"x-null":null`} {
+		j := strings.TrimSuffix(string(b), "}") + "," + bad + "}"
+		if err := json.Unmarshal([]byte(j), &back); err == nil {
+			t.Errorf("claims with %s accepted", bad)
+		}
 	}
 }
 

@@ -7,6 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
 )
 
 // Platform names, as they appear in the "platform" claim.
@@ -59,6 +63,30 @@ func (id Identity) Equal(o Identity) bool {
 type Claims struct {
 	Identity
 	ReportData ReportData
+	// Extra holds a platform's claims beyond the common model, named
+	// "x-<platform>-…" (ValidExtraClaim) with string, float64 or bool
+	// values — SGX's TCB evaluation data number and one claim per Intel
+	// advisory ID, so that a policy can require or forbid each.
+	Extra map[string]any
+}
+
+// ValidExtraClaim reports whether name and v may be an extra claim: a
+// name starting "x-", at most 96 bytes of letters, digits, '-', '_' and
+// '.', and a string, float64 or bool value.
+func ValidExtraClaim(name string, v any) bool {
+	if !strings.HasPrefix(name, "x-") || len(name) > 96 {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	switch v.(type) {
+	case string, float64, bool:
+		return true
+	}
+	return false
 }
 
 type claimsJSON struct {
@@ -74,9 +102,9 @@ type claimsJSON struct {
 }
 
 // MarshalJSON writes the claims under their canonical names, byte values in
-// lower-case hex.
+// lower-case hex, then the extra claims in name order.
 func (c Claims) MarshalJSON() ([]byte, error) {
-	return json.Marshal(claimsJSON{
+	b, err := json.Marshal(claimsJSON{
 		Platform:   c.Platform,
 		UniqueID:   hex.EncodeToString(c.UniqueID),
 		ConfigID:   hex.EncodeToString(c.ConfigID),
@@ -87,21 +115,60 @@ func (c Claims) MarshalJSON() ([]byte, error) {
 		TCBStatus:  c.TCBStatus,
 		ReportData: hex.EncodeToString(c.ReportData[:]),
 	})
+	if err != nil || len(c.Extra) == 0 {
+		return b, err
+	}
+	b = b[:len(b)-1]
+	for _, name := range slices.Sorted(maps.Keys(c.Extra)) {
+		v := c.Extra[name]
+		if !ValidExtraClaim(name, v) {
+			return nil, fmt.Errorf("claims: invalid extra claim %q", name)
+		}
+		k, _ := json.Marshal(name)
+		x, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(append(b, ','), k...), ':'), x...)
+	}
+	return append(b, '}'), nil
 }
 
 // UnmarshalJSON reads claims written by MarshalJSON. Unknown fields are
-// errors: claims travel into policies, and a misspelt name must not pass.
+// errors, but for valid extra claims: claims travel into policies, and a
+// misspelt name must not pass.
 func (c *Claims) UnmarshalJSON(b []byte) error {
-	var j claimsJSON
+	var all map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
+	if err := dec.Decode(&all); err != nil {
 		return fmt.Errorf("claims: %w", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("claims: trailing data")
 	}
-	var out Claims
+	var extra map[string]any
+	known := map[string]bool{}
+	for _, f := range reflect.VisibleFields(reflect.TypeFor[claimsJSON]()) {
+		known[f.Tag.Get("json")] = true
+	}
+	for name, raw := range all {
+		if known[name] {
+			continue
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil || !ValidExtraClaim(name, v) {
+			return fmt.Errorf("claims: unknown claim %q", name)
+		}
+		if extra == nil {
+			extra = map[string]any{}
+		}
+		extra[name] = v
+	}
+	var j claimsJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return fmt.Errorf("claims: %w", err)
+	}
+	out := Claims{Extra: extra}
 	var err error
 	out.Platform, out.ProductID, out.SVN, out.Debug, out.TCBStatus = j.Platform, j.ProductID, j.SVN, j.Debug, j.TCBStatus
 	for _, f := range []struct {
@@ -121,9 +188,10 @@ func (c *Claims) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Map returns the claims as policy input: names to string, number or bool.
+// Map returns the claims as policy input: names to string, number or bool,
+// the extra claims included.
 func (c Claims) Map() map[string]any {
-	return map[string]any{
+	m := map[string]any{
 		"platform":    c.Platform,
 		"unique_id":   hex.EncodeToString(c.UniqueID),
 		"config_id":   hex.EncodeToString(c.ConfigID),
@@ -134,4 +202,10 @@ func (c Claims) Map() map[string]any {
 		"tcb_status":  c.TCBStatus,
 		"report_data": hex.EncodeToString(c.ReportData[:]),
 	}
+	for k, v := range c.Extra {
+		if ValidExtraClaim(k, v) {
+			m[k] = v
+		}
+	}
+	return m
 }

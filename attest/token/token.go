@@ -61,6 +61,9 @@ type Claims struct {
 	Debug      bool   `json:"debug"`
 	TCBStatus  string `json:"tcb_status"`
 	ReportData string `json:"report_data"`
+	// Ext holds the evidence's extra claims (enclave.Claims.Extra: names
+	// "x-…"), each a claim of its own to policies.
+	Ext map[string]any `json:"ext,omitempty"`
 
 	// RuntimeData is the runtime data (base64url, unpadded) whose SHA-256
 	// the report data's second half is; empty when none was sent.
@@ -87,6 +90,15 @@ func (c *Claims) FromEvidence(e enclave.Claims) {
 	c.ConfigID = hex.EncodeToString(e.ConfigID)
 	c.SignerID = hex.EncodeToString(e.SignerID)
 	c.ReportData = hex.EncodeToString(e.ReportData[:])
+	c.Ext = nil
+	for k, v := range e.Extra {
+		if enclave.ValidExtraClaim(k, v) {
+			if c.Ext == nil {
+				c.Ext = map[string]any{}
+			}
+			c.Ext[k] = v
+		}
+	}
 }
 
 // SetRuntimeData records the runtime data and, when it is a JSON object,
@@ -106,7 +118,7 @@ func (c *Claims) RawRuntimeData() ([]byte, error) {
 }
 
 // Map returns the claims as a policy sees them: the evidence claims by
-// name, "runtime_data", and each runtime member as "runtime.<name>",
+// name (the extra ones too), "runtime_data", and each runtime member as "runtime.<name>",
 // nested objects as "runtime.<name>.<member>" (arrays are not
 // addressable). Numbers are float64, as encoding/json decodes them.
 func (c *Claims) Map() map[string]any {
@@ -124,6 +136,11 @@ func (c *Claims) Map() map[string]any {
 	}
 	if c.RuntimeData != "" {
 		m["runtime_data"] = c.RuntimeData
+	}
+	for k, v := range c.Ext {
+		if enclave.ValidExtraClaim(k, v) {
+			m[k] = v
+		}
 	}
 	flatten(m, "runtime", c.Runtime, 0)
 	return m

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/confide/confide/attest/token"
+	"github.com/confide/confide/enclave"
 )
 
 func issuer(t testing.TB, now time.Time) *token.Issuer {
@@ -25,7 +26,9 @@ func issuer(t testing.TB, now time.Time) *token.Issuer {
 func TestIssueVerify(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	i := issuer(t, now)
-	c := &token.Claims{ID: "1", Nonce: "ab", Platform: "sim", SVN: 2, Verdict: token.None}
+	c := &token.Claims{ID: "1", Nonce: "ab", Verdict: token.None}
+	c.FromEvidence(enclave.Claims{Identity: enclave.Identity{Platform: "sim", SVN: 2},
+		Extra: map[string]any{"x-sgx-advisory-INTEL-SA-00615": true, "x-sgx-tcb-evaluation-data-number": 17.0, "not-x": 1.0}})
 	c.SetRuntimeData([]byte(`{"jwk":{"kty":"EC"},"job":"x","deep":{"a":{"b":1}}}`))
 	tok, err := i.Issue(c, now)
 	if err != nil {
@@ -38,6 +41,9 @@ func TestIssueVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := got.Map()
+	if m["x-sgx-advisory-INTEL-SA-00615"] != true || m["x-sgx-tcb-evaluation-data-number"] != 17.0 || m["not-x"] != nil {
+		t.Errorf("extra claims in the map: %v", m)
+	}
 	if m["svn"] != 2.0 || m["runtime.job"] != "x" || m["runtime.deep.a.b"] != 1.0 || m["runtime.jwk.kty"] != "EC" || got.Profile != token.Profile {
 		t.Errorf("claims map %v", m)
 	}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
+	"github.com/confide/confide/attest"
 	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/enclave/dcap"
 	"github.com/confide/confide/enclave/dcap/dcaptest"
@@ -203,5 +205,43 @@ func TestClaims(t *testing.T) {
 	if string(c.UniqueID) != string(r.MREnclave[:]) || string(c.SignerID) != string(r.MRSigner[:]) ||
 		c.ProductID != 7 || c.SVN != 3 || !c.Debug || string(c.ConfigID[:15]) != "a KSS config id" || len(c.ConfigID) != 64 {
 		t.Fatalf("claims %+v", c)
+	}
+}
+
+// Each advisory ID is a claim a policy can forbid or require, beside the
+// TCB evaluation data number.
+func TestAdvisoryClaims(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, Config{AcceptStatuses: []string{enclave.TCBUpToDate, enclave.TCBSWHardeningNeeded}})
+	p := w.fake.qe.Platform
+	level := []dcap.TCBLevel{{CompSVN: p.TCB.CompSVN, PCESVN: p.TCB.PCESVN, Date: dcaptest.Now.AddDate(0, -1, 0),
+		Status: dcap.SWHardeningNeeded, AdvisoryIDs: []string{"INTEL-SA-00615", "INTEL-SA-00657"}}}
+	if err := os.WriteFile(filepath.Join(w.colDir, "tcbinfo-00906ed50000.json"), w.h.TCBInfo(t, 3, p.TCB, dcaptest.Valid, 16, level), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := NewAttester(AttesterConfig{Quotes: w.fake}).Evidence(ctx, enclave.ReportData{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := w.verifier.Verify(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{ClaimTCBEvaluationDataNumber: 16.0, ClaimAdvisoryPrefix + "INTEL-SA-00615": true, ClaimAdvisoryPrefix + "INTEL-SA-00657": true}
+	if !reflect.DeepEqual(c.Extra, want) {
+		t.Fatalf("extra claims %v", c.Extra)
+	}
+	for pol, ok := range map[string]bool{
+		`{"version":"1.0.0","allOf":[{"claim":"x-sgx-advisory-INTEL-SA-00615","exists":false}]}`:          false,
+		`{"version":"1.0.0","allOf":[{"claim":"x-sgx-advisory-INTEL-SA-00001","exists":false}]}`:          true,
+		`{"version":"1.0.0","allOf":[{"claim":"x-sgx-tcb-evaluation-data-number","greaterOrEquals":17}]}`: false,
+	} {
+		p, err := attest.ParsePolicy([]byte(pol))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.EvaluateClaims(c); (err == nil) != ok {
+			t.Errorf("%s: %v", pol, err)
+		}
 	}
 }

@@ -42,6 +42,15 @@ type Verifier struct {
 
 var _ enclave.Verifier = (*Verifier)(nil)
 
+// Extra claims of SGX evidence: the TCB evaluation data number of the
+// collateral the verdict rests on, and one claim, true, per advisory ID
+// of the platform's and the QE's TCB levels ("x-sgx-advisory-INTEL-SA-
+// 00615"), so that a policy's exists can forbid or allow each.
+const (
+	ClaimTCBEvaluationDataNumber = "x-sgx-tcb-evaluation-data-number"
+	ClaimAdvisoryPrefix          = "x-sgx-advisory-"
+)
+
 // ErrTCBStatus is returned for a verified quote whose TCB status the
 // verifier does not accept.
 var ErrTCBStatus = errors.New("sgx: TCB status not accepted")
@@ -141,6 +150,12 @@ func claimsOf(res *dcap.Result) enclave.Claims {
 	}}
 	if r.Flags()&dcap.AttrKSS != 0 {
 		copy(c.ConfigID, r.ConfigID[:])
+	}
+	c.Extra = map[string]any{ClaimTCBEvaluationDataNumber: float64(res.TCBEvaluationDataNumber)}
+	for _, a := range res.AdvisoryIDs {
+		if enclave.ValidExtraClaim(ClaimAdvisoryPrefix+a, true) {
+			c.Extra[ClaimAdvisoryPrefix+a] = true
+		}
 	}
 	c.ReportData = enclave.ReportData(r.ReportData)
 	return c
