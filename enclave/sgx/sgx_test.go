@@ -80,6 +80,20 @@ func newWorld(t *testing.T, cfg Config) *world {
 	return w
 }
 
+// claims verifies fresh evidence from the fake QE.
+func (w *world) claims(t *testing.T) enclave.Claims {
+	t.Helper()
+	ev, err := NewAttester(AttesterConfig{Quotes: w.fake}).Evidence(context.Background(), enclave.ReportData{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := w.verifier.Verify(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestConformance(t *testing.T) {
 	w := newWorld(t, Config{})
 	a := NewAttester(AttesterConfig{Gramine: w.gramine, Quotes: w.fake, Verifier: w.verifier})
@@ -189,19 +203,11 @@ func TestStatusesAndCollateral(t *testing.T) {
 // CONFIGID where the enclave uses KSS.
 func TestClaims(t *testing.T) {
 	w := newWorld(t, Config{})
-	ctx := context.Background()
 	r := dcaptest.EnclaveReport([64]byte{})
 	r.Attributes[0] |= dcap.AttrKSS | dcap.AttrDebug
 	copy(r.ConfigID[:], "a KSS config id")
 	w.fake.report = r
-	ev, err := NewAttester(AttesterConfig{Quotes: w.fake}).Evidence(ctx, enclave.ReportData{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := w.verifier.Verify(ctx, ev)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := w.claims(t)
 	if string(c.UniqueID) != string(r.MREnclave[:]) || string(c.SignerID) != string(r.MRSigner[:]) ||
 		c.ProductID != 7 || c.SVN != 3 || !c.Debug || string(c.ConfigID[:15]) != "a KSS config id" || len(c.ConfigID) != 64 {
 		t.Fatalf("claims %+v", c)
@@ -211,7 +217,6 @@ func TestClaims(t *testing.T) {
 // Each advisory ID is a claim a policy can forbid or require, beside the
 // TCB evaluation data number.
 func TestAdvisoryClaims(t *testing.T) {
-	ctx := context.Background()
 	w := newWorld(t, Config{AcceptStatuses: []string{enclave.TCBUpToDate, enclave.TCBSWHardeningNeeded}})
 	p := w.fake.qe.Platform
 	level := []dcap.TCBLevel{{CompSVN: p.TCB.CompSVN, PCESVN: p.TCB.PCESVN, Date: dcaptest.Now.AddDate(0, -1, 0),
@@ -219,14 +224,7 @@ func TestAdvisoryClaims(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(w.colDir, "tcbinfo-00906ed50000.json"), w.h.TCBInfo(t, 3, p.TCB, dcaptest.Valid, 16, level), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ev, err := NewAttester(AttesterConfig{Quotes: w.fake}).Evidence(ctx, enclave.ReportData{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := w.verifier.Verify(ctx, ev)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := w.claims(t)
 	want := map[string]any{ClaimTCBEvaluationDataNumber: 16.0, ClaimAdvisoryPrefix + "INTEL-SA-00615": true, ClaimAdvisoryPrefix + "INTEL-SA-00657": true}
 	if !reflect.DeepEqual(c.Extra, want) {
 		t.Fatalf("extra claims %v", c.Extra)
