@@ -71,6 +71,7 @@ State lives under $CONFIDE_HOME (default ~/.confide).`,
 		newMLCmd(self),
 		newLedgerCmd(self),
 		newEthCmd(),
+		newSGXCmd(),
 	)
 	return root
 }

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/confide/confide/enclave"
@@ -59,11 +63,49 @@ func sgxFixture(t *testing.T, dir string) {
 
 // TestSGXScripts runs the scripts under testdata/sgx with $SGXFIX holding
 // a fixture from sgxFixture.
+//
+// $PCCS is a fake PCCS (v4 API) serving the fixture's collateral/ files,
+// issuer chains URL-encoded in headers.
 func TestSGXScripts(t *testing.T) {
 	dir := t.TempDir()
 	sgxFixture(t, dir)
+	file := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, "collateral", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	enc := func(b []byte) string { return strings.ReplaceAll(url.QueryEscape(string(b)), "+", "%20") }
+	mux := http.NewServeMux()
+	for path, f := range map[string][3]string{
+		"/sgx/certification/v4/tcb":         {"fmspc=00906ed50000", "TCB-Info-Issuer-Chain", "tcbinfo-00906ed50000"},
+		"/sgx/certification/v4/qe/identity": {"", "SGX-Enclave-Identity-Issuer-Chain", "qeidentity"},
+		"/sgx/certification/v4/pckcrl":      {"ca=platform&encoding=der", "SGX-PCK-CRL-Issuer-Chain", "pckcrl-platform"},
+		"/sgx/certification/v4/rootcacrl":   {"", "", "rootcrl"},
+	} {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.RawQuery != f[0] {
+				http.NotFound(w, r)
+				return
+			}
+			if f[1] == "" {
+				w.Write(file(f[2] + ".der"))
+				return
+			}
+			w.Header().Set(f[1], enc(file(f[2]+".chain.pem")))
+			ext := ".json"
+			if strings.HasPrefix(f[2], "pckcrl") {
+				ext = ".der"
+			}
+			w.Write(file(f[2] + ext))
+		})
+	}
+	pccs := httptest.NewServer(mux)
+	t.Cleanup(pccs.Close) // the scripts run after this function returns
 	testscript.Run(t, scriptParams("testdata/sgx", func(e *testscript.Env) error {
 		e.Setenv("SGXFIX", dir)
+		e.Setenv("PCCS", pccs.URL)
 		return nil
 	}))
 }

@@ -146,6 +146,10 @@ func verifySig(cert *x509.Certificate, msg, sig []byte) bool {
 	return ecdsa.Verify(pub, d[:], r, s)
 }
 
+// ParseCertificates reads PEM certificates, at least one and nothing else
+// (a trailing NUL or line feeds aside).
+func ParseCertificates(chainPEM []byte) ([]*x509.Certificate, error) { return parseChain(chainPEM) }
+
 // parseChain reads PEM certificates, nothing else.
 func parseChain(chainPEM []byte) ([]*x509.Certificate, error) {
 	var certs []*x509.Certificate
