@@ -3,11 +3,13 @@ package dcap_test
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/confide/confide/enclave/dcap"
@@ -66,7 +68,15 @@ func TestFuzzSeeds(t *testing.T) {
 	if *update {
 		_, _, v3 := mint(t, dcap.Version3)
 		_, _, v4 := mint(t, dcap.Version4)
-		seeds["FuzzParse"] = [][]byte{v3, v4, tdx}
+		h, err := os.ReadFile("testdata/lcp-sgx-v3.hex")
+		if err != nil {
+			t.Fatal(err)
+		}
+		real, err := hex.DecodeString(strings.TrimSpace(string(h)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds["FuzzParse"] = [][]byte{v3, v4, tdx, real}
 		seeds["FuzzSGXExtension"] = [][]byte{dcaptest.MarshalSGXExtension(t, dcaptest.DefaultTCB())}
 		q, err := dcap.Parse(tdx)
 		if err != nil {

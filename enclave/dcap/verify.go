@@ -193,66 +193,99 @@ func (v *Verifier) Verify(raw []byte, col *Collateral) (*Result, error) {
 
 // VerifyAt verifies a quote against collateral at time at (zero: now).
 func (v *Verifier) VerifyAt(raw []byte, col *Collateral, at time.Time) (*Result, error) {
-	q, err := Parse(raw)
-	if err != nil {
-		return nil, err
-	}
-	if q.TEEType != TEESGX {
-		return nil, fmt.Errorf("%w: a TDX quote (package tdx verifies those)", ErrInvalid)
-	}
-	if q.QEVendorID != IntelQEVendorID {
-		return nil, fmt.Errorf("%w: QE vendor ID %x is not Intel's", ErrInvalid, q.QEVendorID)
-	}
 	if at.IsZero() {
 		at = time.Now()
 	}
+	res, chain, qe, err := v.quoteSide(raw, at)
+	if err != nil {
+		return nil, err
+	}
+	return v.collateralSide(res, chain, qe, col, at)
+}
+
+// VerifyQuote checks everything in a quote that needs no collateral: its
+// bytes, the PCK chain to a trusted root at time at (zero: now), the QE
+// report signed by the PCK key and binding the attestation key, and the
+// quote signature. The result has the enclave's report and the PCK
+// certificate's platform but no TCB status: that takes collateral
+// (VerifyAt). For vectors captured without their collateral, and for
+// tools that only read quotes.
+func (v *Verifier) VerifyQuote(raw []byte, at time.Time) (*Result, error) {
+	if at.IsZero() {
+		at = time.Now()
+	}
+	res, _, _, err := v.quoteSide(raw, at)
+	return res, err
+}
+
+// quoteSide is VerifyQuote; it also returns the verified PCK chain and the
+// QE's report for the collateral side.
+func (v *Verifier) quoteSide(raw []byte, at time.Time) (*Result, []*x509.Certificate, Report, error) {
+	fail := func(err error) (*Result, []*x509.Certificate, Report, error) { return nil, nil, Report{}, err }
+	q, err := Parse(raw)
+	if err != nil {
+		return fail(err)
+	}
+	if q.TEEType != TEESGX {
+		return fail(fmt.Errorf("%w: a TDX quote (package tdx verifies those)", ErrInvalid))
+	}
+	if q.QEVendorID != IntelQEVendorID {
+		return fail(fmt.Errorf("%w: QE vendor ID %x is not Intel's", ErrInvalid, q.QEVendorID))
+	}
 	res := &Result{Quote: q}
 	if res.Report, err = q.EnclaveReport(); err != nil {
-		return nil, err
+		return fail(err)
 	}
 
 	// The PCK chain, and the PCK certificate's platform.
 	chain, err := v.chain(q.PCKChain, at, cnPCK)
 	if err != nil {
-		return nil, fmt.Errorf("%w: PCK chain: %v", ErrInvalid, err)
+		return fail(fmt.Errorf("%w: PCK chain: %v", ErrInvalid, err))
 	}
 	// The chain verified is the quote's own: its CA and root, not others
 	// that the pools held.
 	embedded, err := parseChain(q.PCKChain)
 	if err != nil || len(chain) != pckChainCerts || len(embedded) != pckChainCerts ||
 		!bytes.Equal(embedded[1].Raw, chain[1].Raw) || !bytes.Equal(embedded[2].Raw, chain[2].Raw) {
-		return nil, fmt.Errorf("%w: the PCK chain does not end in the trusted root", ErrInvalid)
+		return fail(fmt.Errorf("%w: the PCK chain does not end in the trusted root", ErrInvalid))
 	}
 	pck, ca := chain[0], chain[1]
 	if ca.Subject.CommonName != cnPlatformCA && ca.Subject.CommonName != cnProcessorCA {
-		return nil, fmt.Errorf("%w: PCK issuer %q", ErrInvalid, ca.Subject.CommonName)
+		return fail(fmt.Errorf("%w: PCK issuer %q", ErrInvalid, ca.Subject.CommonName))
 	}
 	if res.PCK, err = ParsePCKExtensions(pck); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return fail(fmt.Errorf("%w: %v", ErrInvalid, err))
 	}
 
 	// The QE report, signed by the PCK key, binds the attestation key
 	// and the authentication data; the attestation key signs the quote.
 	if !verifySig(pck, q.QEReport[:], q.QEReportSig[:]) {
-		return nil, fmt.Errorf("%w: QE report signature", ErrInvalid)
+		return fail(fmt.Errorf("%w: QE report signature", ErrInvalid))
 	}
 	qe, err := q.QE()
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	bind := sha256.Sum256(append(append([]byte{}, q.AttestKey[:]...), q.QEAuthData...))
 	if !bytes.Equal(qe.ReportData[:32], bind[:]) || !bytes.Equal(qe.ReportData[32:], make([]byte, 32)) {
-		return nil, fmt.Errorf("%w: QE report does not bind the attestation key", ErrInvalid)
+		return fail(fmt.Errorf("%w: QE report does not bind the attestation key", ErrInvalid))
 	}
 	ak, err := attestKey(q.AttestKey)
 	if err != nil {
-		return nil, fmt.Errorf("%w: attestation key: %v", ErrInvalid, err)
+		return fail(fmt.Errorf("%w: attestation key: %v", ErrInvalid, err))
 	}
 	d := sha256.Sum256(q.Signed())
 	if !ecdsa.Verify(ak, d[:], new(big.Int).SetBytes(q.Signature[:32]), new(big.Int).SetBytes(q.Signature[32:])) {
-		return nil, fmt.Errorf("%w: quote signature", ErrInvalid)
+		return fail(fmt.Errorf("%w: quote signature", ErrInvalid))
 	}
 
+	return res, chain, qe, nil
+}
+
+// collateralSide judges a quote whose quote side verified: the
+// collateral, revocation, the QE's identity and level, the platform's
+// level, the converged status.
+func (v *Verifier) collateralSide(res *Result, chain []*x509.Certificate, qe Report, col *Collateral, at time.Time) (*Result, error) {
 	// Collateral.
 	if col == nil {
 		return nil, fmt.Errorf("%w: none given", ErrCollateral)

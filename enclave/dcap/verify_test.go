@@ -2,9 +2,13 @@ package dcap_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
+	"os"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/confide/confide/enclave/dcap"
 	"github.com/confide/confide/enclave/dcap/dcaptest"
@@ -281,5 +285,41 @@ func TestVerifierMemory(t *testing.T) {
 	}
 	if _, err := v.Verify(f.raw, f.col); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A real SGX quote (testdata/README.md) parses, marshals back, and its
+// quote side verifies against Intel's real SGX Root CA at the time its
+// publisher verified it; a flipped byte of its report fails.
+func TestRealSGXQuote(t *testing.T) {
+	h, err := os.ReadFile("testdata/lcp-sgx-v3.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := hex.DecodeString(strings.TrimSpace(string(h)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Unix(1727956804, 0)
+	v := dcap.NewVerifier(dcap.Options{})
+	r, err := v.VerifyQuote(raw, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Quote.Version != 3 || r.Quote.PCKChain[len(r.Quote.PCKChain)-1] != 0 || hex.EncodeToString(r.PCK.FMSPC[:]) != "00906ed50000" {
+		t.Fatalf("version %d, FMSPC %x", r.Quote.Version, r.PCK.FMSPC)
+	}
+	if got := hex.EncodeToString(r.Report.MREnclave[:]); got != "ea4047329d65711f63993b9397245d44bafaee5e7d56a4906e7738f7cf697d7d" {
+		t.Fatalf("MRENCLAVE %s", got)
+	}
+	t.Logf("real quote: ISV product %d SVN %d, debug %v, PCESVN %d, components %v", r.Report.ISVProdID, r.Report.ISVSVN, r.Report.Debug(), r.PCK.PCESVN, r.PCK.CompSVN)
+	bad := bytes.Clone(raw)
+	bad[dcap.HeaderLen+0x40] ^= 1 // MRENCLAVE
+	if _, err := v.VerifyQuote(bad, at); !errors.Is(err, dcap.ErrInvalid) {
+		t.Fatalf("a changed MRENCLAVE: %v", err)
+	}
+	// Its PCK certificate was issued 2024-09-18: not valid before.
+	if _, err := v.VerifyQuote(raw, time.Date(2024, 9, 1, 0, 0, 0, 0, time.UTC)); err == nil {
+		t.Fatal("verified before its PCK certificate was issued")
 	}
 }
