@@ -68,15 +68,7 @@ func TestFuzzSeeds(t *testing.T) {
 	if *update {
 		_, _, v3 := mint(t, dcap.Version3)
 		_, _, v4 := mint(t, dcap.Version4)
-		h, err := os.ReadFile("testdata/lcp-sgx-v3.hex")
-		if err != nil {
-			t.Fatal(err)
-		}
-		real, err := hex.DecodeString(strings.TrimSpace(string(h)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		seeds["FuzzParse"] = [][]byte{v3, v4, tdx, real}
+		seeds["FuzzParse"] = [][]byte{v3, v4, tdx, realQuote(t)}
 		seeds["FuzzSGXExtension"] = [][]byte{dcaptest.MarshalSGXExtension(t, dcaptest.DefaultTCB())}
 		q, err := dcap.Parse(tdx)
 		if err != nil {

@@ -292,14 +292,7 @@ func TestVerifierMemory(t *testing.T) {
 // quote side verifies against Intel's real SGX Root CA at the time its
 // publisher verified it; a flipped byte of its report fails.
 func TestRealSGXQuote(t *testing.T) {
-	h, err := os.ReadFile("testdata/lcp-sgx-v3.hex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := hex.DecodeString(strings.TrimSpace(string(h)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := realQuote(t)
 	at := time.Unix(1727956804, 0)
 	v := dcap.NewVerifier(dcap.Options{})
 	r, err := v.VerifyQuote(raw, at)
@@ -322,4 +315,17 @@ func TestRealSGXQuote(t *testing.T) {
 	if _, err := v.VerifyQuote(raw, time.Date(2024, 9, 1, 0, 0, 0, 0, time.UTC)); err == nil {
 		t.Fatal("verified before its PCK certificate was issued")
 	}
+}
+
+// realQuote is testdata/lcp-sgx-v3.hex.
+func realQuote(t testing.TB) []byte {
+	h, err := os.ReadFile("testdata/lcp-sgx-v3.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := hex.DecodeString(strings.TrimSpace(string(h)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
