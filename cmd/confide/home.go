@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/enclave/sgx"
 	"github.com/confide/confide/enclave/sim"
 	"github.com/confide/confide/enclave/snp"
 	"github.com/confide/confide/enclave/tdx"
@@ -116,15 +117,24 @@ func (l *launched) connect(ctx context.Context) (platform, error) {
 		p = sealingHardware{hardware{a}, a}
 	case enclave.PlatformTDX:
 		p = hardware{tdx.NewAttester(tdx.AttesterConfig{})}
+	case enclave.PlatformSGX:
+		// Under Gramine-SGX (docs/sgx.md): evidence and seal keys through
+		// /dev/attestation.
+		a := sgx.NewAttester(sgx.AttesterConfig{})
+		p = sealingHardware{hardware{a}, a}
 	default:
-		return nil, fmt.Errorf("CONFIDE_PLATFORM=%q: want sim, snp or tdx", name)
+		return nil, fmt.Errorf("CONFIDE_PLATFORM=%q: want sim, snp, tdx or sgx", name)
 	}
 	id, err := p.Identity(ctx)
 	if err != nil {
 		p.Close()
 		return nil, err
 	}
-	if !configMatches(id.ConfigID, l.raw) {
+	// On SGX no report field carries the manifest's hash (unless the host
+	// sets the KSS CONFIGID to it): Gramine measures the manifest into
+	// MRENCLAVE as a trusted file, and refuses to read it changed.
+	sgxMeasured := id.Platform == enclave.PlatformSGX && bytes.Count(id.ConfigID, []byte{0}) == len(id.ConfigID)
+	if !sgxMeasured && !configMatches(id.ConfigID, l.raw) {
 		p.Close()
 		return nil, errors.New("the platform measured another manifest than the one this process runs; refusing to continue")
 	}
