@@ -196,7 +196,7 @@ func (v *Verifier) VerifyAt(raw []byte, col *Collateral, at time.Time) (*Result,
 	if at.IsZero() {
 		at = time.Now()
 	}
-	res, chain, qe, err := v.quoteSide(raw, at)
+	res, chain, qe, err := v.quoteSide(raw, at, false)
 	if err != nil {
 		return nil, err
 	}
@@ -206,35 +206,38 @@ func (v *Verifier) VerifyAt(raw []byte, col *Collateral, at time.Time) (*Result,
 // VerifyQuote checks everything in a quote that needs no collateral: its
 // bytes, the PCK chain to a trusted root at time at (zero: now), the QE
 // report signed by the PCK key and binding the attestation key, and the
-// quote signature. The result has the enclave's report and the PCK
+// quote signature. The result has the enclave's report (SGX) and the PCK
 // certificate's platform but no TCB status: that takes collateral
-// (VerifyAt). For vectors captured without their collateral, and for
-// tools that only read quotes.
+// (VerifyAt). TDX quotes are accepted too — the QE, the PCK chain and the
+// signatures work the same way — with no SGX report. For vectors captured
+// without their collateral, and for tools that only read quotes.
 func (v *Verifier) VerifyQuote(raw []byte, at time.Time) (*Result, error) {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	res, _, _, err := v.quoteSide(raw, at)
+	res, _, _, err := v.quoteSide(raw, at, true)
 	return res, err
 }
 
 // quoteSide is VerifyQuote; it also returns the verified PCK chain and the
 // QE's report for the collateral side.
-func (v *Verifier) quoteSide(raw []byte, at time.Time) (*Result, []*x509.Certificate, Report, error) {
+func (v *Verifier) quoteSide(raw []byte, at time.Time, tdx bool) (*Result, []*x509.Certificate, Report, error) {
 	fail := func(err error) (*Result, []*x509.Certificate, Report, error) { return nil, nil, Report{}, err }
 	q, err := Parse(raw)
 	if err != nil {
 		return fail(err)
 	}
-	if q.TEEType != TEESGX {
+	if q.TEEType != TEESGX && !tdx {
 		return fail(fmt.Errorf("%w: a TDX quote (package tdx verifies those)", ErrInvalid))
 	}
 	if q.QEVendorID != IntelQEVendorID {
 		return fail(fmt.Errorf("%w: QE vendor ID %x is not Intel's", ErrInvalid, q.QEVendorID))
 	}
 	res := &Result{Quote: q}
-	if res.Report, err = q.EnclaveReport(); err != nil {
-		return fail(err)
+	if q.TEEType == TEESGX {
+		if res.Report, err = q.EnclaveReport(); err != nil {
+			return fail(err)
+		}
 	}
 
 	// The PCK chain, and the PCK certificate's platform.

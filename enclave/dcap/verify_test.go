@@ -2,6 +2,7 @@ package dcap_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/confide/confide/enclave/dcap"
 	"github.com/confide/confide/enclave/dcap/dcaptest"
+	"github.com/google/go-tdx-guest/testing/testdata"
 )
 
 // fixture is a fake Intel, a platform, its QE, a quote and valid
@@ -328,4 +330,30 @@ func realQuote(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// The production TDX quote go-tdx-guest ships goes through the same QE,
+// PCK chain and signature checks against Intel's real root, at the time
+// its canned collateral is valid (2023-07-01).
+func TestProductionTDXQuoteSide(t *testing.T) {
+	raw := testdata.RawQuote
+	raw = raw[:0x27C+int(binary.LittleEndian.Uint32(raw[0x278:]))]
+	at := time.Date(2023, time.July, 1, 1, 0, 0, 0, time.UTC)
+	v := dcap.NewVerifier(dcap.Options{})
+	r, err := v.VerifyQuote(raw, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Quote.TEEType != dcap.TEETDX || hex.EncodeToString(r.PCK.FMSPC[:]) != "50806f000000" {
+		t.Fatalf("%+v", r.PCK)
+	}
+	// TD quotes are not SGX evidence: VerifyAt refuses them.
+	if _, err := v.VerifyAt(raw, &dcap.Collateral{}, at); !errors.Is(err, dcap.ErrInvalid) {
+		t.Fatalf("VerifyAt on a TDX quote: %v", err)
+	}
+	bad := bytes.Clone(raw)
+	bad[dcap.HeaderLen+0xB8] ^= 1 // MRTD
+	if _, err := v.VerifyQuote(bad, at); !errors.Is(err, dcap.ErrInvalid) {
+		t.Fatalf("a changed MRTD: %v", err)
+	}
 }
