@@ -88,6 +88,34 @@ type Attester struct {
 	quotes   QuoteProvider
 	gramine  *Gramine
 	verifier enclave.Verifier
+
+	mu  sync.Mutex
+	own *dcap.Report // the enclave's report, read once: it does not change while it runs
+}
+
+// ownReport is the enclave's own report, from a quote over zero report
+// data, read once.
+func (a *Attester) ownReport(ctx context.Context) (dcap.Report, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.own != nil {
+		return *a.own, nil
+	}
+	ev, err := a.Evidence(ctx, enclave.ReportData{})
+	if err != nil {
+		return dcap.Report{}, err
+	}
+	_, payload, _ := enclave.UnwrapEvidence(ev)
+	q, _, err := parsePayload(payload)
+	if err != nil {
+		return dcap.Report{}, err
+	}
+	r, err := q.EnclaveReport()
+	if err != nil {
+		return dcap.Report{}, err
+	}
+	a.own = &r
+	return r, nil
 }
 
 var (
@@ -146,51 +174,59 @@ func (a *Attester) Evidence(ctx context.Context, reportData enclave.ReportData) 
 // Identity returns the identity in a quote over zero report data: with a
 // configured Verifier, the identity Verify returns for it.
 func (a *Attester) Identity(ctx context.Context) (enclave.Identity, error) {
-	var zero enclave.ReportData
-	ev, err := a.Evidence(ctx, zero)
-	if err != nil {
-		return enclave.Identity{}, err
-	}
 	if a.verifier != nil {
+		ev, err := a.Evidence(ctx, enclave.ReportData{})
+		if err != nil {
+			return enclave.Identity{}, err
+		}
 		c, err := a.verifier.Verify(ctx, ev)
 		if err != nil {
 			return enclave.Identity{}, fmt.Errorf("sgx: own evidence does not verify: %w", err)
 		}
 		return c.Identity, nil
 	}
-	_, payload, _ := enclave.UnwrapEvidence(ev)
-	q, _, err := parsePayload(payload)
+	r, err := a.ownReport(ctx)
 	if err != nil {
 		return enclave.Identity{}, err
 	}
-	r, _ := q.EnclaveReport()
 	return claimsOf(&dcap.Result{Report: r}).Identity, nil
 }
 
-// SealKey derives a 32-byte sealing key from Gramine's MRENCLAVE key
-// (SealUnique) with HKDF-SHA-256, salted by the key ID. SGX derives that
-// key from the enclave's MRENCLAVE and the platform's current CPU SVN:
-// a microcode update changes it, so sealed data does not survive one.
-// SealProduct is not offered: Gramine's MRSIGNER key is derived for the
-// enclave's current ISV SVN only, so an upgraded enclave could not read
-// what an earlier version sealed — the promise SealProduct makes. On SGX,
-// state that must outlive an upgrade or a microcode update is recovered
-// through the key broker's release (or the ledger's recovery), not from
-// the seal key alone.
+// SealKey derives a 32-byte sealing key with HKDF-SHA-256 from one of
+// Gramine's keys, salted by the key ID: SealUnique from the MRENCLAVE key,
+// SealProduct from the MRSIGNER key and the requested SVN (at most the
+// enclave's own). SGX derives both of Gramine's keys from the platform's
+// current CPU SVN and the enclave's current ISV SVN, so — unlike on the
+// other backends — a microcode update changes every key, and an enclave
+// upgrade changes the product keys too: an upgraded enclave cannot read
+// what an earlier version sealed, whatever SVN it asks for. On SGX,
+// sealed state that must outlive either is recovered another way (the key
+// broker's release, the ledger's recovery): docs/sgx.md.
 func (a *Attester) SealKey(ctx context.Context, req enclave.KeyRequest) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	var base []byte
+	var err error
+	info := "confide sgx seal unique"
 	switch req.Policy {
 	case enclave.SealUnique:
+		base, err = a.gramine.sealBase("_sgx_mrenclave")
 	case enclave.SealProduct:
-		return nil, fmt.Errorf("sgx: product sealing keys: %w (Gramine derives MRSIGNER keys for the current ISV SVN only)", errors.ErrUnsupported)
+		r, rerr := a.ownReport(ctx)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if req.SVN > r.ISVSVN {
+			return nil, enclave.ErrSVNTooHigh
+		}
+		base, err = a.gramine.sealBase("_sgx_mrsigner")
+		info = fmt.Sprintf("confide sgx seal product %d %d", r.ISVProdID, req.SVN)
 	default:
 		return nil, fmt.Errorf("sgx: seal policy %v", req.Policy)
 	}
-	base, err := a.gramine.sealBase("_sgx_mrenclave")
 	if err != nil {
 		return nil, err
 	}
-	return hkdf.Key(sha256.New, base, req.KeyID[:], "confide sgx seal unique", 32)
+	return hkdf.Key(sha256.New, base, req.KeyID[:], info, 32)
 }

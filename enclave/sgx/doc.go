@@ -43,11 +43,13 @@
 //
 // Gramine derives its sealing keys (/dev/attestation/keys) from the
 // enclave's MRENCLAVE or MRSIGNER and from the current CPU SVN and ISV
-// SVN: a microcode update, or an enclave upgrade, changes them. The
-// Attester offers SealUnique keys (from the MRENCLAVE key) and refuses
-// SealProduct, whose promise — an upgrade reads what earlier versions
-// sealed — Gramine's keys cannot keep. A service's sealed state on SGX
-// must therefore stay recoverable without the seal key: the key broker
+// SVN. The Attester maps MRENCLAVE to SealUnique and MRSIGNER to
+// SealProduct (the product ID and the requested SVN, at most the
+// enclave's own, in the derivation) — but a microcode update changes
+// every key, and an enclave upgrade changes the product keys: on SGX an
+// upgraded enclave cannot read what an earlier version sealed, which
+// SealProduct promises elsewhere. A service's sealed state on SGX must
+// therefore stay recoverable without the seal key: the key broker
 // releases keys to attested enclaves, and the ledger recovers through its
-// members.
+// members (docs/sgx.md).
 package sgx
