@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -119,7 +120,22 @@ func newAttestCmd(self *launched) *cobra.Command {
 
 // newVerifier trusts this machine's simulated root (or the one given) for
 // simulated evidence, and the vendors' real roots for hardware evidence.
+//
+// Services (the attestation service, the broker, the ledger, …) take their
+// Intel collateral directories from CONFIDE_TDX_COLLATERAL and
+// CONFIDE_SGX_COLLATERAL (and accepted SGX statuses from
+// CONFIDE_SGX_ACCEPT, comma-separated) when no flag names them: without
+// one, they reject TDX and SGX evidence.
 func newVerifier(simRoot string, hw hardwareOptions) (*attest.Verifier, error) {
+	if hw.tdxCollateral == "" {
+		hw.tdxCollateral = os.Getenv("CONFIDE_TDX_COLLATERAL")
+	}
+	if hw.sgxCollateral == "" {
+		hw.sgxCollateral = os.Getenv("CONFIDE_SGX_COLLATERAL")
+	}
+	if a := os.Getenv("CONFIDE_SGX_ACCEPT"); hw.sgxAccept == nil && a != "" {
+		hw.sgxAccept = strings.Split(a, ",")
+	}
 	backends := map[string]enclave.Verifier{}
 	if simRoot == "" {
 		dir, err := platformDir()
