@@ -136,13 +136,19 @@ func loadSimEvidence(t *testing.T, b []byte) (simEvidenceFile, *x509.CertPool) {
 	var f simEvidenceFile
 	decodeStrict(t, b, &f)
 	f.check(t)
-	root, err := x509.ParseCertificate(f.Root)
+	return f, rootPool(t, f.Root)
+}
+
+// rootPool is a pool of one root certificate (DER).
+func rootPool(t *testing.T, der []byte) *x509.CertPool {
+	t.Helper()
+	root, err := x509.ParseCertificate(der)
 	if err != nil {
 		t.Fatal(err)
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(root)
-	return f, roots
+	return roots
 }
 
 func runEvidenceSim(t *testing.T, b []byte) int {

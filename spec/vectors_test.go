@@ -44,6 +44,7 @@ var kinds = map[string]kind{
 	"decimal":           {"decimal.json", 37, runDecimal},
 	"ledger-merkle":     {"ledger-merkle.json", 17, runLedgerMerkle},
 	"ledger-entry":      {"ledger-entry.json", 1, runLedgerEntry},
+	"evidence-sgx":      {"evidence-sgx.json", 18, runEvidenceSGX},
 }
 
 // TestVectors runs every file in testdata. A file of unknown kind, a kind
@@ -51,6 +52,9 @@ var kinds = map[string]kind{
 func TestVectors(t *testing.T) {
 	if *update {
 		generate(t)
+	}
+	if *updateSGX {
+		writeSGXEvidence(t)
 	}
 	files, err := filepath.Glob("testdata/*.json")
 	if err != nil {
