@@ -2,7 +2,6 @@ package spec_test
 
 import (
 	"bytes"
-	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
