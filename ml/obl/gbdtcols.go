@@ -18,14 +18,15 @@ import (
 // each feature gets its own copy of the rows (bins and label), sorted
 // once by that feature's bin with a sorting network; then, level by
 // level, each copy is read in its order and every row is added to its
-// node's running sums (a scan of the level's nodes, not of nodes × bins).
+// node's running sums (every cache line of the level's node state: eight
+// nodes a line — not of nodes × bins).
 // Before a row is added, its node's sums are those of the node's rows in
 // lower bins — a left child — whenever the row opens a new bin for its
 // node: that is a candidate split, scored then. Every copy moves its rows
 // to their children itself (each holds every feature's bin), and keeps
 // its own margins, so nothing is ever routed between copies. Work per
-// row, feature and level: the level's nodes (2^level), against
-// 2^(level−1) × bins/8 cache lines for a histogram.
+// row, feature and level: 14 fields × ⌈2^level/8⌉ line touches, against
+// 2^(level−1) × bins/8 for a histogram.
 //
 // Memory: a copy of every row for every feature — features² × rows bytes
 // and more — which is why there is a budget (public parameters decide).
