@@ -51,6 +51,17 @@ type Config struct {
 	Log        *slog.Logger
 	Now        func() time.Time
 	Rand       io.Reader
+
+	// SuccessorPolicy, when set, lets a successor broker — an upgraded
+	// one, or one on a platform whose seal keys changed, as every SGX
+	// update does — obtain this broker's master key (Migrate) with an
+	// attestation token that satisfies it. Without one, Migrate refuses.
+	SuccessorPolicy *attest.Policy
+	// Predecessor, when set, is asked for the master key (its JSON) when
+	// the sealed one does not unseal here: a running predecessor's
+	// Migrate, through kms/client.MigrateFor. The key is checked against
+	// the store's audit log before it is sealed anew.
+	Predecessor func(ctx context.Context) ([]byte, error)
 }
 
 // Broker is the key broker core.
@@ -59,6 +70,10 @@ type Broker struct {
 	aead   cipher.AEAD
 	audit  *audit.Log
 	events *prometheus.CounterVec
+	// successor and master are kept only when a successor policy is set:
+	// the master key's JSON, for Migrate.
+	successor *attest.Policy
+	master    []byte //confide:secret
 }
 
 const (
@@ -104,7 +119,7 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	m, err := loadMaster(ctx, cfg)
+	m, resealed, err := loadMaster(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -126,12 +141,28 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 			Help: "Key broker operations by operation and outcome.",
 		}, []string{"op", "outcome"}),
 	}
+	if cfg.SuccessorPolicy != nil {
+		b.successor = cfg.SuccessorPolicy
+		b.master, _ = json.Marshal(m)
+	}
 	clear(m.KEK)
 	if err := cfg.Store.View(func(tx kvstore.Tx) error {
 		_, err := b.audit.Check(tx)
 		return err
 	}); err != nil {
+		if resealed != nil {
+			return nil, fmt.Errorf("kms: the predecessor's master key does not open this store's audit log: %w", err)
+		}
 		return nil, err
+	}
+	if resealed != nil {
+		// The predecessor's key opens this store: keep it sealed here.
+		if err := cfg.Store.Update(func(tx kvstore.Tx) error {
+			return tx.Put(bucketMeta, []byte(keyMaster), resealed)
+		}); err != nil {
+			return nil, err
+		}
+		b.logger().Info("kms: master key obtained from the predecessor and sealed anew")
 	}
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(b.events)
@@ -139,27 +170,57 @@ func New(ctx context.Context, cfg Config) (*Broker, error) {
 	return b, nil
 }
 
-func loadMaster(ctx context.Context, cfg Config) (*master, error) {
+// loadMaster unseals the master key, or creates it for an empty store.
+// When the sealed key does not unseal and a predecessor is configured, it
+// asks the predecessor and returns the key sealed anew, for New to store
+// once the key has opened the audit log.
+func loadMaster(ctx context.Context, cfg Config) (m *master, resealed []byte, err error) {
 	var blob []byte
 	if err := cfg.Store.View(func(tx kvstore.Tx) error {
 		blob = slices.Clone(tx.Get(bucketMeta, []byte(keyMaster)))
 		return nil
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var m master
 	if blob != nil {
 		pt, err := cfg.Sealer.Unseal(ctx, blob, []byte(masterAAD))
+		if err != nil && cfg.Predecessor != nil {
+			if pt, err = cfg.Predecessor(ctx); err != nil {
+				return nil, nil, fmt.Errorf("kms: the master key does not unseal here, and the predecessor: %w", err)
+			}
+			if m, err = parseMaster(pt); err != nil {
+				return nil, nil, fmt.Errorf("kms: the predecessor's master key: %w", err)
+			}
+			resealed, err = cfg.Sealer.Seal(ctx, enclave.SealProduct, pt, []byte(masterAAD))
+			clear(pt)
+			if err != nil {
+				return nil, nil, fmt.Errorf("kms: sealing the master key: %w", err)
+			}
+			return m, resealed, nil
+		}
 		if err != nil {
-			return nil, fmt.Errorf("kms: unsealing the master key: %w", err)
+			return nil, nil, fmt.Errorf("kms: unsealing the master key: %w", err)
 		}
-		err = json.Unmarshal(pt, &m)
+		m, err = parseMaster(pt)
 		clear(pt)
-		if err != nil || m.Version != 1 || len(m.KEK) != 32 || len(m.AuditKey) != 32 {
-			return nil, errors.New("kms: the sealed master key has an unknown format")
-		}
-		return &m, nil
+		return m, nil, err
 	}
+	m, err = newMaster(ctx, cfg)
+	return m, nil, err
+}
+
+// parseMaster reads the master key's JSON.
+func parseMaster(pt []byte) (*master, error) {
+	var m master
+	if err := json.Unmarshal(pt, &m); err != nil || m.Version != 1 || len(m.KEK) != 32 || len(m.AuditKey) != 32 {
+		return nil, errors.New("kms: the master key has an unknown format")
+	}
+	return &m, nil
+}
+
+// newMaster makes and stores the master key of an empty store.
+func newMaster(ctx context.Context, cfg Config) (*master, error) {
+	var m master
 	m = master{Version: 1, KEK: make([]byte, 32), AuditKey: make([]byte, 32)}
 	if _, err := io.ReadFull(cfg.Rand, m.KEK); err != nil {
 		return nil, err

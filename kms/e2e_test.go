@@ -669,3 +669,123 @@ func TestConcurrentReleasesAndOperations(t *testing.T) {
 		t.Fatalf("audit after concurrent use: %d records, %v", len(recs), err)
 	}
 }
+
+// A successor broker whose seal keys differ (an upgrade, or on SGX any
+// microcode update) obtains the master key from its predecessor, opens
+// the same store with every key, and seals the master key anew; an
+// enclave the successor policy does not name, a predecessor without one,
+// and a master key that does not open the store are refused.
+func TestMigrate(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	if _, err := w.kms.Create(ctx, "k", api.CreateKey{Kty: "EC", Curve: "P-256", Exportable: true, ReleasePolicy: w.policy()}); err != nil {
+		t.Fatal(err)
+	}
+	// Without a successor policy, the running broker gives nothing.
+	if _, err := w.anon.MigrateFor(ctx, w.as, w.p.Client); err == nil {
+		t.Fatal("migrated without a successor policy")
+	}
+	// The predecessor, on the same store, now names its successors.
+	succ, err := attest.ParsePolicy(w.policy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, _ := seal.New(w.p.Client, rand.Reader)
+	issuers := []*token.Verifier{{Issuer: w.asURL, Keys: &attestclient.KeySet{Client: w.as}, Now: w.now.Now}}
+	pred, err := kms.New(ctx, kms.Config{Store: w.store, Sealer: sealer, Issuers: issuers, SuccessorPolicy: succ, Now: w.now.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(pred.Handler(nil))
+	t.Cleanup(ts.Close)
+	predClient := kmsclient.New(ts.URL, nil)
+
+	// The successor: the same store copied, a platform whose seal keys
+	// differ.
+	path := filepath.Join(t.TempDir(), "successor.db")
+	copyStore(t, w.store, path)
+	st, err := kvstore.OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	other, _ := seal.New(simtest.Start(t).Client, rand.Reader)
+	if _, err := kms.New(ctx, kms.Config{Store: st, Sealer: other}); err == nil {
+		t.Fatal("the master key unsealed on another platform")
+	}
+	var asked int
+	b, err := kms.New(ctx, kms.Config{Store: st, Sealer: other, Predecessor: func(ctx context.Context) ([]byte, error) {
+		asked++
+		return kmsclient.Predecessor{Broker: predClient, Attest: w.as, Attester: w.p.Client}.Master(ctx)
+	}})
+	if err != nil {
+		t.Fatalf("migrating: %v", err)
+	}
+	owner := kms.Caller{Name: "owner", Admin: true}
+	if _, err := b.Get(owner, "k"); err != nil || asked != 1 {
+		t.Fatalf("after migration: %v (asked %d)", err, asked)
+	}
+	// Sealed anew: the successor reopens without its predecessor.
+	if _, err := kms.New(ctx, kms.Config{Store: st, Sealer: other}); err != nil {
+		t.Fatalf("reopening the migrated store: %v", err)
+	}
+	// A master key that does not open the store (another broker's) is
+	// refused, and the store keeps its own sealed key.
+	path2 := filepath.Join(t.TempDir(), "third.db")
+	copyStore(t, w.store, path2)
+	st2, err := kvstore.OpenBolt(path2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	wrong := []byte(`{"version":1,"kek":"` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `","audit_key":"` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `"}`)
+	if _, err := kms.New(ctx, kms.Config{Store: st2, Sealer: other, Predecessor: func(context.Context) ([]byte, error) { return wrong, nil }}); err == nil || !strings.Contains(err.Error(), "audit log") {
+		t.Fatalf("a wrong master key: %v", err)
+	}
+	if _, err := kms.New(ctx, kms.Config{Store: st2, Sealer: sealer}); err != nil {
+		t.Fatalf("the store lost its own sealed key: %v", err)
+	}
+	// A token the successor policy does not satisfy: refused, audited.
+	strict, _ := attest.ParsePolicy(w.policy(`{"claim":"svn","equals":99}`))
+	pred2, err := kms.New(ctx, kms.Config{Store: w.store, Sealer: sealer, Issuers: issuers, SuccessorPolicy: strict, Now: w.now.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := kmsclient.NewEphemeral(nil)
+	tok, err := w.as.Token(ctx, w.p.Client, e.RuntimeData, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pred2.Migrate(ctx, api.MigrateRequest{Token: tok}); err == nil || !strings.Contains(err.Error(), "successor policy") {
+		t.Fatalf("a token the successor policy refuses: %v", err)
+	}
+}
+
+// copyStore copies a Bolt store's buckets into a new one at path.
+func copyStore(t *testing.T, from *kvstore.Bolt, path string) {
+	t.Helper()
+	to, err := kvstore.OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer to.Close()
+	for _, bucket := range []string{"meta", "keys", "audit", "audit.head"} {
+		var kvs [][2][]byte
+		from.View(func(tx kvstore.Tx) error {
+			return tx.ForEach(bucket, nil, func(k, v []byte) error {
+				kvs = append(kvs, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
+				return nil
+			})
+		})
+		if err := to.Update(func(tx kvstore.Tx) error {
+			for _, kv := range kvs {
+				if err := tx.Put(bucket, kv[0], kv[1]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -30,6 +30,7 @@ func (b *Broker) Handler(gatherer prometheus.Gatherer) http.Handler {
 		p, err := b.cfg.Principals.Authenticate(r)
 		return Caller{Name: p.Name, Admin: p.Admin}, err
 	}
+	route("POST "+api.PathMigrate, b.migrateRoute)
 	keyPath := api.PathKeys + "/{name}"
 	route("GET "+api.PathKeys, func(w http.ResponseWriter, r *http.Request) error {
 		c, err := caller(r)

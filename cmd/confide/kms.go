@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/confide/confide/attest"
 	"github.com/confide/confide/attest/token"
 	attestclient "github.com/confide/confide/attestsvc/client"
 	"github.com/confide/confide/audit"
@@ -26,6 +27,7 @@ func newKMSCmd(self *launched) *cobra.Command {
 
 	var b serviceBase
 	var trusted, trustedPolicy string
+	var successorFile, migrateFrom, migrateFromPolicy string
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the key broker",
@@ -35,12 +37,21 @@ func newKMSCmd(self *launched) *cobra.Command {
 			if err := self.pin(settingAttest, trusted); err != nil {
 				return err
 			}
-			ph, _, err := fileHash(trustedPolicy)
+			if _, err := self.pinFile(settingServerPolicy, trustedPolicy); err != nil {
+				return err
+			}
+			sb, err := self.pinFile(settingSuccessorPolicy, successorFile)
 			if err != nil {
 				return err
 			}
-			if err := self.pin(settingServerPolicy, ph); err != nil {
+			if _, err := self.pinFile(settingPredecessorPolicy, migrateFromPolicy); err != nil {
 				return err
+			}
+			var successor *attest.Policy
+			if sb != nil {
+				if successor, err = attest.ParsePolicy(sb); err != nil {
+					return fmt.Errorf("--successor-policy: %w", err)
+				}
 			}
 			r, err := b.start(ctx, self, "kms")
 			if err != nil {
@@ -48,9 +59,9 @@ func newKMSCmd(self *launched) *cobra.Command {
 			}
 			defer r.Close()
 			var issuers []*token.Verifier
+			var as *attestclient.Client
 			if trusted != "" {
-				as, err := attestClient(trusted, trustedPolicy)
-				if err != nil {
+				if as, err = attestClient(trusted, trustedPolicy); err != nil {
 					return err
 				}
 				issuers = append(issuers, &token.Verifier{Issuer: trusted, Keys: &attestclient.KeySet{Client: as}})
@@ -60,8 +71,21 @@ func newKMSCmd(self *launched) *cobra.Command {
 				return err
 			}
 			defer closeSealer()
+			var predecessor func(context.Context) ([]byte, error)
+			if migrateFrom != "" {
+				if as == nil || migrateFromPolicy == "" {
+					return errors.New("--migrate-from needs --attest (for this broker's token) and --migrate-from-policy (the predecessor's attested TLS)")
+				}
+				hc, err := httpClient(migrateFrom, migrateFromPolicy)
+				if err != nil {
+					return err
+				}
+				//confide:ignore false positive: the predecessor's master key comes back JWE-decrypted and is only sealed here; the checker merges its bytes with the HTTP client's request buffers, which the token request writes
+				predecessor = kmsclient.Predecessor{Broker: kmsclient.New(migrateFrom, hc), Attest: as, Attester: r.platform}.Master
+			}
 			br, err := kms.New(ctx, kms.Config{Store: r.store, Sealer: sealer, Issuers: issuers,
-				Principals: r.principal, Registerer: r.registry, Log: r.log})
+				Principals: r.principal, Registerer: r.registry, Log: r.log,
+				SuccessorPolicy: successor, Predecessor: predecessor})
 			if err != nil {
 				return err
 			}
@@ -74,6 +98,9 @@ func newKMSCmd(self *launched) *cobra.Command {
 	b.flags(serve, "kms", "127.0.0.1:8442")
 	serve.Flags().StringVar(&trusted, "attest", "", "URL of the attestation service whose tokens release keys")
 	serve.Flags().StringVar(&trustedPolicy, "attest-policy", "", "policy the attestation service's attested TLS must satisfy")
+	serve.Flags().StringVar(&successorFile, "successor-policy", "", "policy a successor broker's attestation token must satisfy to receive this broker's master key (POST /v1/migrate)")
+	serve.Flags().StringVar(&migrateFrom, "migrate-from", "", "URL of a predecessor broker to obtain the master key from when the sealed one does not unseal here (an upgrade; on SGX, any microcode update)")
+	serve.Flags().StringVar(&migrateFromPolicy, "migrate-from-policy", "", "policy the predecessor's attested TLS must satisfy")
 	cmd.AddCommand(serve)
 
 	var server, serverPolicy string

@@ -34,6 +34,10 @@ const (
 	settingServerPolicy = "server_policy_sha256"
 	settingKMS          = "kms"
 	settingKMSPolicy    = "kms_policy_sha256"
+	// The key broker's migration: which successors may receive its
+	// master key, and which predecessor it may receive one from.
+	settingSuccessorPolicy   = "successor_policy_sha256"
+	settingPredecessorPolicy = "predecessor_policy_sha256"
 )
 
 // pin checks a security-relevant setting against the manifest. The CLI
@@ -47,6 +51,16 @@ func (l *launched) pin(setting, value string) error {
 		return fmt.Errorf("this %s enclave's manifest pins %s to %q; refusing %q", l.manifest.Role, setting, got, value)
 	}
 	return nil
+}
+
+// pinFile checks a file's SHA-256 against the manifest's setting ("" for
+// no file) and returns the file's bytes.
+func (l *launched) pinFile(setting, path string) ([]byte, error) {
+	h, b, err := fileHash(path)
+	if err != nil {
+		return nil, err
+	}
+	return b, l.pin(setting, h)
 }
 
 func fileHash(path string) (string, []byte, error) {

@@ -13,6 +13,7 @@ import (
 // Paths.
 const (
 	PathKeys    = "/v1/keys"
+	PathMigrate = "/v1/migrate"
 	PathAudit   = "/v1/audit"
 	PathHealth  = "/healthz"
 	PathMetrics = "/metrics"
@@ -109,6 +110,19 @@ type ReleaseRequest struct {
 // ReleaseResponse carries the released key: a JWE (compact) whose
 // plaintext is the private JWK, encrypted to the ephemeral key with
 // RSA-OAEP-256 or ECDH-ES, and A256GCM.
+// MigrateRequest is the body of POST /v1/migrate: a successor broker's
+// attestation token, whose runtime data carries its ephemeral key as
+// "jwk" (as for a release).
+type MigrateRequest struct {
+	Token string `json:"token"`
+}
+
+// MigrateResponse carries the broker's master key (its JSON) as a compact
+// JWE encrypted to the token's ephemeral key.
+type MigrateResponse struct {
+	Master string `json:"master"`
+}
+
 type ReleaseResponse struct {
 	Name    string `json:"name"`
 	Version int    `json:"version"`

@@ -137,6 +137,54 @@ func (c *Client) Release(ctx context.Context, name string, version int, tok stri
 	return &k, r.Version, nil
 }
 
+// Migrate asks a predecessor broker for its master key with this
+// (successor) broker's attestation token binding the ephemeral key, and
+// decrypts it: the master key's JSON, for kms.Config.Predecessor.
+func (c *Client) Migrate(ctx context.Context, tok string, ephemeral crypto.PrivateKey) ([]byte, error) {
+	var r api.MigrateResponse
+	if _, err := c.Do(ctx, http.MethodPost, api.PathMigrate, api.MigrateRequest{Token: tok}, &r); err != nil {
+		return nil, err
+	}
+	obj, err := jose.ParseEncryptedCompact(r.Master,
+		[]jose.KeyAlgorithm{jose.ECDH_ES, jose.RSA_OAEP_256}, []jose.ContentEncryption{jose.A256GCM})
+	if err != nil {
+		return nil, fmt.Errorf("kms client: migrated master key: %w", err)
+	}
+	pt, err := obj.Decrypt(ephemeral)
+	if err != nil {
+		return nil, fmt.Errorf("kms client: migrated master key: %w", err)
+	}
+	return pt, nil
+}
+
+// MigrateFor runs the whole migration for the calling (successor) broker:
+// a token from the attestation service binding a fresh ephemeral key,
+// then Migrate.
+func (c *Client) MigrateFor(ctx context.Context, as *attestclient.Client, a enclave.Attester) ([]byte, error) {
+	e, err := NewEphemeral(nil)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := as.Token(ctx, a, e.RuntimeData, "")
+	if err != nil {
+		return nil, err
+	}
+	return c.Migrate(ctx, tok, e.Key)
+}
+
+// Predecessor is a successor broker's way to its predecessor: Master is
+// what kms.Config.Predecessor takes.
+type Predecessor struct {
+	Broker   *Client              // the predecessor
+	Attest   *attestclient.Client // the attestation service issuing this broker's token
+	Attester enclave.Attester     // this broker's platform
+}
+
+// Master obtains the predecessor's master key (MigrateFor).
+func (p Predecessor) Master(ctx context.Context) ([]byte, error) {
+	return p.Broker.MigrateFor(ctx, p.Attest, p.Attester)
+}
+
 // Ephemeral is a fresh key pair for one release, and the runtime data
 // that carries its public key ({"jwk": …} plus extra members).
 type Ephemeral struct {
