@@ -44,6 +44,18 @@ func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
 		httpx.WriteJSON(w, http.StatusOK, api.AttestResponse{Token: tok})
 		return nil
 	})
+	route("POST "+api.PathMigrate, func(w http.ResponseWriter, r *http.Request) error {
+		var req api.AttestRequest
+		if err := httpx.DecodeJSON(r, api.MaxAttestRequest, &req); err != nil {
+			return err
+		}
+		resp, err := s.Migrate(r.Context(), req)
+		if err != nil {
+			return err
+		}
+		httpx.WriteJSON(w, http.StatusOK, resp)
+		return nil
+	})
 	route("GET "+api.PathCerts, func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Cache-Control", "max-age=60")
 		httpx.WriteJSON(w, http.StatusOK, s.issuer.JWKS(s.cfg.Now()))

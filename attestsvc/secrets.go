@@ -8,10 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/confide/confide/attest"
 	"github.com/confide/confide/attest/token"
+	"github.com/confide/confide/attestsvc/api"
+	"github.com/confide/confide/audit"
 	"github.com/confide/confide/enclave"
+	"github.com/confide/confide/internal/httpx"
 	"github.com/confide/confide/kvstore"
 )
 
@@ -86,34 +93,50 @@ func decodeSecrets(b []byte) (*secrets, error) {
 }
 
 // loadSecrets unseals the stored secrets, or creates and stores them.
-// Without a sealer they are created afresh and kept only in memory.
-func loadSecrets(ctx context.Context, st kvstore.Store, sl Sealer, rnd io.Reader, now time.Time) (*secrets, error) {
-	if sl != nil {
+// Without a sealer they are created afresh and kept only in memory. When
+// the sealed secrets do not unseal here and a predecessor is configured,
+// it asks the predecessor and reports migrated: New stores them sealed
+// anew once their audit key has opened the store's audit log.
+func loadSecrets(ctx context.Context, cfg Config) (s *secrets, migrated bool, err error) {
+	if sl := cfg.Sealer; sl != nil {
 		var blob []byte
-		if err := st.View(func(tx kvstore.Tx) error {
+		if err := cfg.Store.View(func(tx kvstore.Tx) error {
 			blob = append([]byte(nil), tx.Get(bucketMeta, []byte(keySecrets))...)
 			return nil
 		}); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if len(blob) > 0 {
 			pt, err := sl.Unseal(ctx, blob, []byte(secretsAAD))
-			if err != nil {
-				return nil, fmt.Errorf("attestsvc: unsealing the service's keys: %w", err)
+			if err != nil && cfg.Predecessor != nil {
+				if pt, err = cfg.Predecessor(ctx); err != nil {
+					return nil, false, fmt.Errorf("attestsvc: the service's keys do not unseal here, and the predecessor: %w", err)
+				}
+				s, err := decodeSecrets(pt)
+				clear(pt)
+				if err != nil {
+					return nil, false, fmt.Errorf("attestsvc: the predecessor's secrets: %w", err)
+				}
+				return s, true, nil
 			}
-			return decodeSecrets(pt)
+			if err != nil {
+				return nil, false, fmt.Errorf("attestsvc: unsealing the service's keys: %w", err)
+			}
+			s, err := decodeSecrets(pt)
+			clear(pt)
+			return s, false, err
 		}
 	}
-	s := &secrets{AuditKey: make([]byte, 32)}
-	if _, err := io.ReadFull(rnd, s.AuditKey); err != nil {
-		return nil, err
+	s = &secrets{AuditKey: make([]byte, 32)}
+	if _, err := io.ReadFull(cfg.Rand, s.AuditKey); err != nil {
+		return nil, false, err
 	}
-	k, err := token.NewSigningKey(rnd, now)
+	k, err := token.NewSigningKey(cfg.Rand, cfg.Now())
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	s.keys = []*token.SigningKey{k}
-	return s, storeSecrets(ctx, st, sl, s)
+	return s, false, storeSecrets(ctx, cfg.Store, cfg.Sealer, s)
 }
 
 func storeSecrets(ctx context.Context, st kvstore.Store, sl Sealer, s *secrets) error {
@@ -130,4 +153,80 @@ func storeSecrets(ctx context.Context, st kvstore.Store, sl Sealer, s *secrets) 
 		return fmt.Errorf("attestsvc: sealing the service's keys: %w", err)
 	}
 	return st.Update(func(tx kvstore.Tx) error { return tx.Put(bucketMeta, []byte(keySecrets), blob) })
+}
+
+// Migrate gives the service's secrets — its token signing keys and audit
+// key — to a successor service: one whose evidence, for a nonce of this
+// service, satisfies the successor policy (Config.SuccessorPolicy),
+// encrypted (JWE) to the ephemeral key its runtime data binds. The
+// successor thus keeps the JWKS that relying parties trust and the audit
+// log's chain. Migrations and policy denials are audited.
+func (s *Service) Migrate(ctx context.Context, req api.AttestRequest) (api.MigrateResponse, error) {
+	if s.cfg.SuccessorPolicy == nil {
+		return api.MigrateResponse{}, httpx.Errorf(http.StatusForbidden, "migration_denied", "this service names no successor policy")
+	}
+	if req.Policy != "" {
+		return api.MigrateResponse{}, httpx.BadRequest("a migration is appraised by the successor policy; name no policy")
+	}
+	c, _, err := s.appraise(ctx, req)
+	if err != nil {
+		return api.MigrateResponse{}, err
+	}
+	who := audit.EnclaveActor(c.UniqueID, c.ConfigID)
+	deny := func(reason string) error {
+		if err := s.cfg.Store.Update(func(tx kvstore.Tx) error {
+			_, err := s.audit.Append(tx, audit.Record{Actor: who, Op: "secrets.migrate", Target: "secrets",
+				Outcome: audit.Denied, Detail: reason})
+			return err
+		}); err != nil {
+			return err
+		}
+		return httpx.Errorf(http.StatusForbidden, "migration_denied", "%s", reason)
+	}
+	if err := s.cfg.SuccessorPolicy.Evaluate(attest.Input{Claims: c.Map()}); err != nil {
+		return api.MigrateResponse{}, deny(fmt.Sprintf("successor policy: %v", err))
+	}
+	epk, err := c.ReleaseKey()
+	if err != nil {
+		return api.MigrateResponse{}, deny(err.Error())
+	}
+	alg, err := token.KeyAlgorithm(epk)
+	if err != nil {
+		return api.MigrateResponse{}, deny(err.Error())
+	}
+	enc, err := jose.NewEncrypter(jose.A256GCM, jose.Recipient{Algorithm: alg, Key: epk}, nil)
+	if err != nil {
+		return api.MigrateResponse{}, deny(err.Error())
+	}
+	s.rotateMu.Lock()
+	defer s.rotateMu.Unlock()
+	jwe, err := encryptSecrets(&secrets{AuditKey: s.audit.MACKey, keys: s.issuer.Keys()}, enc)
+	if err != nil {
+		return api.MigrateResponse{}, err
+	}
+	if err := s.cfg.Store.Update(func(tx kvstore.Tx) error {
+		_, err := s.audit.Append(tx, audit.Record{Actor: who, Op: "secrets.migrate", Target: "secrets",
+			Outcome: audit.OK, Detail: "jti " + c.ID})
+		return err
+	}); err != nil {
+		return api.MigrateResponse{}, err
+	}
+	return api.MigrateResponse{Secrets: jwe}, nil
+}
+
+// encryptSecrets returns the secrets as a compact JWE for enc's
+// recipient: the only form in which they leave the service.
+//
+//confide:declassify
+func encryptSecrets(sec *secrets, enc jose.Encrypter) (string, error) {
+	pt, err := sec.encode()
+	if err != nil {
+		return "", err
+	}
+	obj, err := enc.Encrypt(pt)
+	clear(pt)
+	if err != nil {
+		return "", errors.New("attestsvc: encrypting the secrets")
+	}
+	return obj.CompactSerialize()
 }

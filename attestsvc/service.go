@@ -55,6 +55,17 @@ type Config struct {
 	Log        *slog.Logger
 	Now        func() time.Time
 	Rand       io.Reader
+
+	// SuccessorPolicy, when set, lets a successor service — an upgraded
+	// one, or on SGX the same one after a microcode update — whose
+	// evidence satisfies it obtain this service's secrets (Migrate).
+	// Without one, Migrate refuses.
+	SuccessorPolicy *attest.Policy
+	// Predecessor, when set, is asked for the secrets (their JSON) when
+	// the sealed ones do not unseal here: a running predecessor's
+	// Migrate, through attestsvc/client.Migrate. The audit key must open
+	// the store's audit log before the secrets are sealed anew.
+	Predecessor func(ctx context.Context) ([]byte, error)
 }
 
 // Service is the attestation service core.
@@ -105,7 +116,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	sec, err := loadSecrets(ctx, cfg.Store, cfg.Sealer, cfg.Rand, cfg.Now())
+	sec, migrated, err := loadSecrets(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -121,11 +132,29 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if err := cfg.Store.View(func(tx kvstore.Tx) error {
 		if _, err := s.audit.Check(tx); err != nil {
+			if migrated {
+				return fmt.Errorf("attestsvc: the predecessor's audit key does not open this store's audit log: %w", err)
+			}
 			return err
 		}
 		return s.loadPolicies(tx)
 	}); err != nil {
 		return nil, err
+	}
+	if migrated {
+		// The predecessor's secrets open this store: keep them sealed here,
+		// and say so in the audit log (not in the log: the leak checker
+		// cannot tell the Config's logger from its sealer).
+		if err := storeSecrets(ctx, cfg.Store, cfg.Sealer, sec); err != nil {
+			return nil, err
+		}
+		if err := cfg.Store.Update(func(tx kvstore.Tx) error {
+			_, err := s.audit.Append(tx, audit.Record{Actor: "self", Op: "secrets.migrate", Target: "secrets",
+				Outcome: audit.OK, Detail: "obtained from the predecessor and sealed anew"})
+			return err
+		}); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(s.attests, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -210,53 +239,15 @@ func (s *Service) Attest(ctx context.Context, req api.AttestRequest) (string, er
 }
 
 func (s *Service) attest(ctx context.Context, req api.AttestRequest) (string, string, error) {
-	nonce, err := hex.DecodeString(req.Nonce)
-	if err != nil || len(nonce) != 32 {
-		return "", "bad_request", httpx.BadRequest("nonce must be 64 hex digits")
-	}
-	evidence, err := base64.StdEncoding.DecodeString(req.Evidence)
-	if err != nil || len(evidence) == 0 {
-		return "", "bad_request", httpx.BadRequest("evidence must be non-empty standard base64")
-	}
-	if len(evidence) > enclave.MaxEvidence {
-		return "", "bad_request", httpx.BadRequest("evidence over %d bytes", enclave.MaxEvidence)
-	}
-	var rd []byte
-	if req.RuntimeData != "" {
-		if rd, err = base64.StdEncoding.DecodeString(req.RuntimeData); err != nil {
-			return "", "bad_request", httpx.BadRequest("runtime_data must be standard base64")
-		}
-		if len(rd) > api.MaxRuntimeData {
-			return "", "bad_request", httpx.BadRequest("runtime_data over %d bytes", api.MaxRuntimeData)
-		}
-	}
 	var pol *storedPolicy
 	if req.Policy != "" {
 		if pol = s.policy(req.Policy); pol == nil {
 			return "", "bad_request", httpx.Errorf(http.StatusNotFound, "no_such_policy", "no policy named %q", req.Policy)
 		}
 	}
-	// The nonce is spent before the evidence is looked at: a captured
-	// nonce gives one try, not many.
-	if !s.nonces.take([32]byte(nonce), s.cfg.Now()) {
-		return "", "nonce", httpx.Errorf(http.StatusBadRequest, "bad_nonce", "%v", ErrNonce)
-	}
-	want := attest.Expect{Nonce: nonce}
-	if rd != nil {
-		want.RuntimeData = rd
-	}
-	ec, err := s.cfg.Verifier.Verify(ctx, evidence, want)
+	c, outcome, err := s.appraise(ctx, req)
 	if err != nil {
-		return "", "evidence", httpx.Errorf(http.StatusBadRequest, "evidence_rejected", "%v", err)
-	}
-	var jti [16]byte
-	if _, err := io.ReadFull(s.cfg.Rand, jti[:]); err != nil {
-		return "", "error", err
-	}
-	c := &token.Claims{ID: hex.EncodeToString(jti[:]), Nonce: req.Nonce, Verdict: token.None}
-	c.FromEvidence(ec)
-	if rd != nil {
-		c.SetRuntimeData(rd)
+		return "", outcome, err
 	}
 	if pol != nil {
 		if err := pol.parsed.Evaluate(attest.Input{Claims: c.Map()}); err != nil {
@@ -270,6 +261,55 @@ func (s *Service) attest(ctx context.Context, req api.AttestRequest) (string, st
 		return "", "error", err
 	}
 	return t, "token", nil
+}
+
+// appraise spends the request's nonce and verifies its evidence and
+// runtime data: the claims a token would carry, or the outcome label and
+// the reason.
+func (s *Service) appraise(ctx context.Context, req api.AttestRequest) (*token.Claims, string, error) {
+	nonce, err := hex.DecodeString(req.Nonce)
+	if err != nil || len(nonce) != 32 {
+		return nil, "bad_request", httpx.BadRequest("nonce must be 64 hex digits")
+	}
+	evidence, err := base64.StdEncoding.DecodeString(req.Evidence)
+	if err != nil || len(evidence) == 0 {
+		return nil, "bad_request", httpx.BadRequest("evidence must be non-empty standard base64")
+	}
+	if len(evidence) > enclave.MaxEvidence {
+		return nil, "bad_request", httpx.BadRequest("evidence over %d bytes", enclave.MaxEvidence)
+	}
+	var rd []byte
+	if req.RuntimeData != "" {
+		if rd, err = base64.StdEncoding.DecodeString(req.RuntimeData); err != nil {
+			return nil, "bad_request", httpx.BadRequest("runtime_data must be standard base64")
+		}
+		if len(rd) > api.MaxRuntimeData {
+			return nil, "bad_request", httpx.BadRequest("runtime_data over %d bytes", api.MaxRuntimeData)
+		}
+	}
+	// The nonce is spent before the evidence is looked at: a captured
+	// nonce gives one try, not many.
+	if !s.nonces.take([32]byte(nonce), s.cfg.Now()) {
+		return nil, "nonce", httpx.Errorf(http.StatusBadRequest, "bad_nonce", "%v", ErrNonce)
+	}
+	want := attest.Expect{Nonce: nonce}
+	if rd != nil {
+		want.RuntimeData = rd
+	}
+	ec, err := s.cfg.Verifier.Verify(ctx, evidence, want)
+	if err != nil {
+		return nil, "evidence", httpx.Errorf(http.StatusBadRequest, "evidence_rejected", "%v", err)
+	}
+	var jti [16]byte
+	if _, err := io.ReadFull(s.cfg.Rand, jti[:]); err != nil {
+		return nil, "error", err
+	}
+	c := &token.Claims{ID: hex.EncodeToString(jti[:]), Nonce: req.Nonce, Verdict: token.None}
+	c.FromEvidence(ec)
+	if rd != nil {
+		c.SetRuntimeData(rd)
+	}
+	return c, "", nil
 }
 
 // storedPolicy is a policy version as the store keeps it.

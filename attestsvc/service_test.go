@@ -454,3 +454,178 @@ func TestNonceLimit(t *testing.T) {
 		t.Fatalf("challenge after expiry: %v", err)
 	}
 }
+
+// TestMigrate moves the service's secrets to a successor whose seal keys
+// differ (an upgrade; on SGX, a microcode update): the successor keeps
+// the signing keys relying parties trust and the audit log's chain.
+func TestMigrate(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	if _, err := e.admin.PutPolicy(ctx, "p", []byte(`{"version":"1.0.0","anyOf":[{"claim":"platform","equals":"sim"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	// Without a successor policy, the running service gives nothing.
+	if _, err := e.anon.Migrate(ctx, e.p.Client); !isStatus(err, 403) {
+		t.Fatalf("migrated without a successor policy: %v", err)
+	}
+	// The predecessor, on the same store, now names its successors.
+	predecessor := func(policy string) *client.Client {
+		sealer, _ := seal.New(e.p.Client, rand.Reader)
+		svc, err := attestsvc.New(ctx, attestsvc.Config{
+			Verifier: &attest.Verifier{Backends: map[string]enclave.Verifier{enclave.PlatformSim: e.p.Verifier()}},
+			Store:    e.store, Sealer: sealer, Issuer: e.url, Now: e.now.Now, SuccessorPolicy: mustPolicy(t, policy),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(svc.Handler(nil))
+		t.Cleanup(ts.Close)
+		return client.New(ts.URL, nil)
+	}
+	pred := predecessor(`{"version":"1.0.0","anyOf":[{"claim":"platform","equals":"sim"}]}`)
+
+	// The successor: a copy of the store, a platform whose seal keys
+	// differ.
+	path := filepath.Join(t.TempDir(), "successor.db")
+	if err := e.store.Backup(path); err != nil {
+		t.Fatal(err)
+	}
+	st, err := kvstore.OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	other, _ := seal.New(simtest.Start(t).Client, rand.Reader)
+	cfg := attestsvc.Config{Verifier: &attest.Verifier{}, Store: st, Sealer: other, Issuer: e.url, Now: e.now.Now}
+	if _, err := attestsvc.New(ctx, cfg); err == nil {
+		t.Fatal("the secrets unsealed on another platform")
+	}
+	asked := 0
+	withPred := cfg
+	withPred.Predecessor = func(ctx context.Context) ([]byte, error) {
+		asked++
+		return pred.Migrate(ctx, e.p.Client)
+	}
+	succ, err := attestsvc.New(ctx, withPred)
+	if err != nil {
+		t.Fatalf("migrating: %v", err)
+	}
+	want := e.svc.Issuer().Keys()
+	got := succ.Issuer().Keys()
+	if asked != 1 || len(got) != len(want) || got[len(got)-1].ID != want[len(want)-1].ID {
+		t.Fatalf("the successor signs with other keys (asked %d)", asked)
+	}
+	if p, err := succ.Policy("p"); err != nil || p.Version != 1 {
+		t.Fatalf("the successor's policies: %v %v", p, err)
+	}
+	var buf bytes.Buffer
+	if _, err := succ.ExportAudit(&buf); err != nil {
+		t.Fatal(err)
+	}
+	_, recs, err := audit.Verify(&buf)
+	if err != nil || recs[len(recs)-1].Op != "secrets.migrate" || recs[len(recs)-1].Outcome != audit.OK {
+		t.Fatalf("the successor's audit log: %v %+v", err, recs)
+	}
+	// Sealed anew: the successor reopens without its predecessor.
+	if _, err := attestsvc.New(ctx, cfg); err != nil {
+		t.Fatalf("reopening the migrated store: %v", err)
+	}
+
+	// Secrets that do not open the store (another service's) are refused,
+	// and the store keeps its own sealed secrets.
+	path2 := filepath.Join(t.TempDir(), "third.db")
+	if err := e.store.Backup(path2); err != nil {
+		t.Fatal(err)
+	}
+	st2, err := kvstore.OpenBolt(path2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	stranger, err := kvstore.OpenBolt(filepath.Join(t.TempDir(), "stranger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	strangerSealer, _ := seal.New(simtest.Start(t).Client, rand.Reader)
+	ssvc, err := attestsvc.New(ctx, attestsvc.Config{
+		Verifier: &attest.Verifier{Backends: map[string]enclave.Verifier{enclave.PlatformSim: e.p.Verifier()}},
+		Store:    stranger, Sealer: strangerSealer, Issuer: "https://stranger",
+		SuccessorPolicy: mustPolicy(t, `{"version":"1.0.0","anyOf":[{"claim":"platform","equals":"sim"}]}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(ssvc.Handler(nil))
+	defer ts.Close()
+	wrong := cfg
+	wrong.Store = st2
+	wrong.Predecessor = func(ctx context.Context) ([]byte, error) { return client.New(ts.URL, nil).Migrate(ctx, e.p.Client) }
+	if _, err := attestsvc.New(ctx, wrong); err == nil || !strings.Contains(err.Error(), "audit log") {
+		t.Fatalf("another service's secrets: %v", err)
+	}
+	ownSealer, _ := seal.New(e.p.Client, rand.Reader)
+	if _, err := attestsvc.New(ctx, attestsvc.Config{Verifier: &attest.Verifier{}, Store: st2, Sealer: ownSealer, Issuer: e.url}); err != nil {
+		t.Fatalf("the store lost its own sealed secrets: %v", err)
+	}
+	// A predecessor that cannot be reached: a clear error, nothing lost.
+	unreachable := cfg
+	unreachable.Store = st2
+	unreachable.Predecessor = func(ctx context.Context) ([]byte, error) {
+		return client.New("http://127.0.0.1:1", nil).Migrate(ctx, e.p.Client)
+	}
+	if _, err := attestsvc.New(ctx, unreachable); err == nil || !strings.Contains(err.Error(), "predecessor") {
+		t.Fatalf("an unreachable predecessor: %v", err)
+	}
+
+	// Evidence the successor policy does not satisfy: refused, audited.
+	strict := predecessor(`{"version":"1.0.0","anyOf":[{"claim":"svn","equals":99}]}`)
+	if _, err := strict.Migrate(ctx, e.p.Client); !isStatus(err, 403) {
+		t.Fatalf("a successor outside the policy: %v", err)
+	}
+	buf.Reset()
+	if _, err := e.svc.ExportAudit(&buf); err != nil {
+		t.Fatal(err)
+	}
+	_, recs, err = audit.Verify(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := recs[len(recs)-1]
+	if last.Op != "secrets.migrate" || last.Outcome != audit.Denied || !strings.Contains(last.Detail, "successor policy") {
+		t.Fatalf("the denial was not audited: %+v", last)
+	}
+	// Garbage: a named policy, evidence that is not evidence, a spent nonce.
+	nonce, _ := pred.Challenge(ctx)
+	for name, req := range map[string]api.AttestRequest{
+		"policy":   {Nonce: hex.EncodeToString(nonce), Evidence: "AAAA", Policy: "p"},
+		"evidence": {Nonce: hex.EncodeToString(nonce), Evidence: base64.StdEncoding.EncodeToString([]byte("not evidence"))},
+		"nonce":    {Nonce: hex.EncodeToString(nonce), Evidence: base64.StdEncoding.EncodeToString([]byte("not evidence"))},
+	} {
+		var resp api.MigrateResponse
+		if _, err := pred.Do(ctx, http.MethodPost, api.PathMigrate, req, &resp); !isStatus(err, 400) || resp.Secrets != "" {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// Evidence without a "jwk" in its runtime data: nothing to encrypt to.
+	nonce, _ = pred.Challenge(ctx)
+	rd, _ := enclave.NewReportData(nonce, []byte(`{"x":1}`))
+	ev, _ := e.p.Client.Evidence(ctx, rd)
+	var resp api.MigrateResponse
+	_, err = pred.Do(ctx, http.MethodPost, api.PathMigrate, api.AttestRequest{
+		Nonce: hex.EncodeToString(nonce), Evidence: base64.StdEncoding.EncodeToString(ev),
+		RuntimeData: base64.StdEncoding.EncodeToString([]byte(`{"x":1}`)),
+	}, &resp)
+	if !isStatus(err, 403) || resp.Secrets != "" {
+		t.Errorf("no jwk: %v", err)
+	}
+}
+
+func mustPolicy(t *testing.T, text string) *attest.Policy {
+	t.Helper()
+	p, err := attest.ParsePolicy([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

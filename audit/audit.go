@@ -39,6 +39,18 @@ type Record struct {
 	Prev    string `json:"prev"`
 }
 
+// EnclaveActor names an attested enclave as a record's actor:
+// "enclave:" and the first 16 hex digits of its unique ID and config ID.
+func EnclaveActor(uniqueID, configID string) string {
+	short := func(h string) string {
+		if len(h) > 16 {
+			return h[:16]
+		}
+		return h
+	}
+	return "enclave:" + short(uniqueID) + "/" + short(configID)
+}
+
 // Head identifies the chain's last record.
 type Head struct {
 	Seq  uint64 `json:"seq"`

@@ -170,7 +170,7 @@ func TestEndToEndRelease(t *testing.T) {
 
 	// challenge → evidence → token, the token checked by an independent
 	// JOSE library with the service's JWKS.
-	e, err := kmsclient.NewEphemeral(map[string]any{"job": "job-1"})
+	e, err := token.NewEphemeral(map[string]any{"job": "job-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,12 +271,12 @@ func TestReleaseDenied(t *testing.T) {
 		t.Fatal(err)
 	}
 	before = dump(t, w)
-	e, _ := kmsclient.NewEphemeral(nil)
+	e, _ := token.NewEphemeral(nil)
 	tok, err := w.as.Token(ctx, w.p.Client, e.RuntimeData, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e2, _ := kmsclient.NewEphemeral(nil)
+	e2, _ := token.NewEphemeral(nil)
 	other2, _ := json.Marshal(jose.JSONWebKey{Key: e2.Key.Public()})
 	noJWK, err := w.as.Token(ctx, w.p.Client, []byte(`{"job":"x"}`), "")
 	if err != nil {
@@ -703,7 +703,9 @@ func TestMigrate(t *testing.T) {
 	// The successor: the same store copied, a platform whose seal keys
 	// differ.
 	path := filepath.Join(t.TempDir(), "successor.db")
-	copyStore(t, w.store, path)
+	if err := w.store.Backup(path); err != nil {
+		t.Fatal(err)
+	}
 	st, err := kvstore.OpenBolt(path)
 	if err != nil {
 		t.Fatal(err)
@@ -732,7 +734,9 @@ func TestMigrate(t *testing.T) {
 	// A master key that does not open the store (another broker's) is
 	// refused, and the store keeps its own sealed key.
 	path2 := filepath.Join(t.TempDir(), "third.db")
-	copyStore(t, w.store, path2)
+	if err := w.store.Backup(path2); err != nil {
+		t.Fatal(err)
+	}
 	st2, err := kvstore.OpenBolt(path2)
 	if err != nil {
 		t.Fatal(err)
@@ -751,7 +755,7 @@ func TestMigrate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, _ := kmsclient.NewEphemeral(nil)
+	e, _ := token.NewEphemeral(nil)
 	tok, err := w.as.Token(ctx, w.p.Client, e.RuntimeData, "")
 	if err != nil {
 		t.Fatal(err)
@@ -762,30 +766,3 @@ func TestMigrate(t *testing.T) {
 }
 
 // copyStore copies a Bolt store's buckets into a new one at path.
-func copyStore(t *testing.T, from *kvstore.Bolt, path string) {
-	t.Helper()
-	to, err := kvstore.OpenBolt(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer to.Close()
-	for _, bucket := range []string{"meta", "keys", "audit", "audit.head"} {
-		var kvs [][2][]byte
-		from.View(func(tx kvstore.Tx) error {
-			return tx.ForEach(bucket, nil, func(k, v []byte) error {
-				kvs = append(kvs, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
-				return nil
-			})
-		})
-		if err := to.Update(func(tx kvstore.Tx) error {
-			for _, kv := range kvs {
-				if err := tx.Put(bucket, kv[0], kv[1]); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-}

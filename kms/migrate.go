@@ -8,6 +8,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/confide/confide/attest"
+	"github.com/confide/confide/attest/token"
 	"github.com/confide/confide/audit"
 	"github.com/confide/confide/internal/httpx"
 	"github.com/confide/confide/kms/api"
@@ -30,7 +31,7 @@ func (b *Broker) Migrate(ctx context.Context, req api.MigrateRequest) (api.Migra
 	if err != nil {
 		return api.MigrateResponse{}, b.deny("anonymous", "migrate", target, err)
 	}
-	who := "enclave:" + short(claims.UniqueID) + "/" + short(claims.ConfigID)
+	who := audit.EnclaveActor(claims.UniqueID, claims.ConfigID)
 	if b.successor == nil {
 		return api.MigrateResponse{}, b.deny(who, "migrate", target, releaseDenied("this broker names no successor policy"))
 	}
@@ -41,7 +42,7 @@ func (b *Broker) Migrate(ctx context.Context, req api.MigrateRequest) (api.Migra
 	if err != nil {
 		return api.MigrateResponse{}, b.deny(who, "migrate", target, releaseDenied("%v", err))
 	}
-	alg, err := wrapAlg(epk)
+	alg, err := token.KeyAlgorithm(epk)
 	if err != nil {
 		return api.MigrateResponse{}, b.deny(who, "migrate", target, releaseDenied("%v", err))
 	}

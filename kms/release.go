@@ -2,8 +2,6 @@ package kms
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 	"net/http"
@@ -34,7 +32,7 @@ func (b *Broker) Release(ctx context.Context, name string, req api.ReleaseReques
 	if err != nil {
 		return api.ReleaseResponse{}, b.deny("anonymous", "release", target, err)
 	}
-	who := "enclave:" + short(claims.UniqueID) + "/" + short(claims.ConfigID)
+	who := audit.EnclaveActor(claims.UniqueID, claims.ConfigID)
 	epk, err := claims.ReleaseKey()
 	if err != nil {
 		return api.ReleaseResponse{}, b.deny(who, "release", target, releaseDenied("%v", err))
@@ -46,7 +44,12 @@ func (b *Broker) Release(ctx context.Context, name string, req api.ReleaseReques
 				releaseDenied("the request's jwk is not the key the token's runtime data binds"))
 		}
 	}
-	alg, err := wrapAlg(epk)
+	alg, err := token.KeyAlgorithm(epk)
+	if err != nil {
+		return api.ReleaseResponse{}, b.deny(who, "release", target, releaseDenied("%v", err))
+	}
+	enc, err := jose.NewEncrypter(jose.A256GCM, jose.Recipient{Algorithm: alg, Key: epk},
+		(&jose.EncrypterOptions{}).WithContentType("jwk+json"))
 	if err != nil {
 		return api.ReleaseResponse{}, b.deny(who, "release", target, releaseDenied("%v", err))
 	}
@@ -81,11 +84,6 @@ func (b *Broker) Release(ctx context.Context, name string, req api.ReleaseReques
 	if err := pol.Evaluate(attest.Input{Claims: claims.Map(), Authority: issuer}); err != nil {
 		return resp, b.deny(who, "release", target, releaseDenied("release policy: %v", err))
 	}
-	enc, err := jose.NewEncrypter(jose.A256GCM, jose.Recipient{Algorithm: alg, Key: epk},
-		(&jose.EncrypterOptions{}).WithContentType("jwk+json"))
-	if err != nil {
-		return resp, b.deny(who, "release", target, releaseDenied("the ephemeral key cannot be encrypted to: %v", err))
-	}
 	jwe, err := m.encryptTo(enc)
 	if err != nil {
 		return resp, errors.New("kms: encrypting the released key failed")
@@ -117,13 +115,6 @@ func (m *material) encryptTo(enc jose.Encrypter) (string, error) {
 	return obj.CompactSerialize()
 }
 
-func short(h string) string {
-	if len(h) > 16 {
-		return h[:16]
-	}
-	return h
-}
-
 // verifyToken checks the token against each trusted issuer.
 func (b *Broker) verifyToken(tok string) (*token.Claims, string, error) {
 	if tok == "" {
@@ -143,20 +134,6 @@ func (b *Broker) verifyToken(tok string) (*token.Claims, string, error) {
 		}
 	}
 	return nil, "", httpx.Errorf(http.StatusUnauthorized, "bad_token", "%v", first)
-}
-
-// wrapAlg picks the JWE key management algorithm for an ephemeral key.
-func wrapAlg(k *jose.JSONWebKey) (jose.KeyAlgorithm, error) {
-	switch pk := k.Key.(type) {
-	case *rsa.PublicKey:
-		if pk.N.BitLen() < 2048 {
-			return "", errors.New("ephemeral RSA keys must have at least 2048 bits")
-		}
-		return jose.RSA_OAEP_256, nil
-	case *ecdsa.PublicKey:
-		return jose.ECDH_ES, nil
-	}
-	return "", errors.New("the ephemeral key must be RSA or EC")
 }
 
 func sameKey(a, b *jose.JSONWebKey) bool {

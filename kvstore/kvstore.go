@@ -3,6 +3,7 @@ package kvstore
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -65,6 +66,30 @@ func (b *Bolt) Close() error { return b.db.Close() }
 
 // Path is the database file.
 func (b *Bolt) Path() string { return b.db.Path() }
+
+// Backup writes a consistent copy of the whole store to a new file at
+// path (mode 0600) while it stays open for reads and writes. It never
+// overwrites a file: a path mistaken for the store itself loses nothing.
+func (b *Bolt) Backup(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	err = b.db.View(func(tx *bolt.Tx) error {
+		_, err := tx.WriteTo(f)
+		return err
+	})
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
+}
 
 type boltTx struct{ tx *bolt.Tx }
 

@@ -12,6 +12,7 @@ const (
 	PathCerts     = "/v1/certs"
 	PathPolicies  = "/v1/policies"
 	PathAudit     = "/v1/audit"
+	PathMigrate   = "/v1/migrate"
 	PathHealth    = "/healthz"
 	PathMetrics   = "/metrics"
 )
@@ -50,6 +51,14 @@ type AttestRequest struct {
 // AttestResponse is the reply to POST /v1/attest.
 type AttestResponse struct {
 	Token string `json:"token"`
+}
+
+// MigrateResponse is the reply to POST /v1/migrate, whose body is an
+// AttestRequest (without a policy) from the successor service: the
+// service's secrets (signing keys and audit key, JSON), a compact JWE to
+// the "jwk" in the request's runtime data.
+type MigrateResponse struct {
+	Secrets string `json:"secrets"`
 }
 
 // Policy is a stored policy version (GET /v1/policies/{name}, and the

@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/confide/confide/attest/token"
 	"github.com/confide/confide/attestsvc/api"
 	"github.com/confide/confide/audit"
 	"github.com/confide/confide/enclave"
@@ -81,6 +82,55 @@ func (c *Client) Token(ctx context.Context, a enclave.Attester, runtimeData []by
 		return "", err
 	}
 	return c.Attest(ctx, ev, nonce, runtimeData, policy)
+}
+
+// Migrate obtains a predecessor service's secrets for the calling
+// (successor) service: evidence for the predecessor's nonce binding a
+// fresh ephemeral key, appraised by the predecessor's successor policy;
+// the secrets' JSON, for attestsvc.Config.Predecessor.
+func (c *Client) Migrate(ctx context.Context, a enclave.Attester) ([]byte, error) {
+	e, err := token.NewEphemeral(nil)
+	if err != nil {
+		return nil, err
+	}
+	nonce, err := c.Challenge(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rd, err := enclave.NewReportData(nonce, e.RuntimeData)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := a.Evidence(ctx, rd)
+	if err != nil {
+		return nil, err
+	}
+	req := api.AttestRequest{
+		Evidence:    base64.StdEncoding.EncodeToString(ev),
+		Nonce:       hex.EncodeToString(nonce),
+		RuntimeData: base64.StdEncoding.EncodeToString(e.RuntimeData),
+	}
+	var resp api.MigrateResponse
+	if _, err := c.Do(ctx, http.MethodPost, api.PathMigrate, req, &resp); err != nil {
+		return nil, err
+	}
+	pt, err := e.Open(resp.Secrets)
+	if err != nil {
+		return nil, fmt.Errorf("attestsvc client: migrated secrets: %w", err)
+	}
+	return pt, nil
+}
+
+// Predecessor is a successor service's way to its predecessor: Secrets
+// is what attestsvc.Config.Predecessor takes.
+type Predecessor struct {
+	Service  *Client          // the predecessor
+	Attester enclave.Attester // this service's platform
+}
+
+// Secrets obtains the predecessor's secrets (Migrate).
+func (p Predecessor) Secrets(ctx context.Context) ([]byte, error) {
+	return p.Service.Migrate(ctx, p.Attester)
 }
 
 // Certs fetches the JWKS that verifies tokens.

@@ -20,12 +20,17 @@ import (
 func newAttestServiceCmds(self *launched, cmd *cobra.Command) {
 	var b serviceBase
 	var tokenLife, keyLife time.Duration
+	var successorFile, migrateFrom, migrateFromPolicy string
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the attestation service: challenges, evidence → signed tokens, policies, JWKS",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			successor, err := successorPolicy(self, successorFile, migrateFromPolicy)
+			if err != nil {
+				return err
+			}
 			r, err := b.start(ctx, self, "attestsvc")
 			if err != nil {
 				return err
@@ -47,10 +52,23 @@ func newAttestServiceCmds(self *launched, cmd *cobra.Command) {
 				//confide:ignore false positive: the checker merges the objects reachable from ctx and the platform connection with the sealer; no key material reaches this call
 				r.log.Warn("this platform derives no sealing keys: token signing keys live in memory and change at every start")
 			}
+			var predecessor func(context.Context) ([]byte, error)
+			if migrateFrom != "" {
+				if migrateFromPolicy == "" {
+					return errors.New("--migrate-from needs --migrate-from-policy (the predecessor's attested TLS)")
+				}
+				hc, err := httpClient(migrateFrom, migrateFromPolicy)
+				if err != nil {
+					return err
+				}
+				//confide:ignore false positive: the predecessor's secrets come back JWE-decrypted and are only sealed here; the checker merges them with the HTTP client's request buffers
+				predecessor = client.Predecessor{Service: client.New(migrateFrom, hc), Attester: r.platform}.Secrets
+			}
 			//confide:ignore false positive: the checker merges the objects reachable from ctx and the platform connection with the sealer; no key material reaches this call
 			svc, err := attestsvc.New(ctx, attestsvc.Config{
 				Verifier: v, Store: r.store, Sealer: sealer, Issuer: r.url, Admins: r.principal,
 				TokenLifetime: tokenLife, KeyLifetime: keyLife, Registerer: r.registry, Log: r.log,
+				SuccessorPolicy: successor, Predecessor: predecessor,
 			})
 			if err != nil {
 				return err
@@ -66,6 +84,9 @@ func newAttestServiceCmds(self *launched, cmd *cobra.Command) {
 	b.flags(serve, "attestsvc", "127.0.0.1:8441")
 	serve.Flags().DurationVar(&tokenLife, "token-lifetime", time.Hour, "how long tokens are valid")
 	serve.Flags().DurationVar(&keyLife, "key-lifetime", 24*time.Hour, "how long a token signing key signs before the next takes over")
+	serve.Flags().StringVar(&successorFile, "successor-policy", "", "policy a successor service's evidence must satisfy to receive this service's signing keys and audit key (POST /v1/migrate)")
+	serve.Flags().StringVar(&migrateFrom, "migrate-from", "", "URL of a predecessor service to obtain the secrets from when the sealed ones do not unseal here (an upgrade; on SGX, any microcode update)")
+	serve.Flags().StringVar(&migrateFromPolicy, "migrate-from-policy", "", "policy the predecessor's attested TLS must satisfy")
 	cmd.AddCommand(serve)
 
 	var server, serverPolicy, rdFile, policy, out string

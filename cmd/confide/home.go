@@ -119,8 +119,17 @@ func (l *launched) connect(ctx context.Context) (platform, error) {
 		p = hardware{tdx.NewAttester(tdx.AttesterConfig{})}
 	case enclave.PlatformSGX:
 		// Under Gramine-SGX (docs/sgx.md): evidence and seal keys through
-		// /dev/attestation.
-		a := sgx.NewAttester(sgx.AttesterConfig{})
+		// /dev/attestation; under EGo, through its runtime.
+		var rt sgx.Runtime
+		switch r := os.Getenv("CONFIDE_SGX_RUNTIME"); r {
+		case "", "gramine":
+			rt = &sgx.Gramine{}
+		case "ego":
+			rt = &sgx.EGo{}
+		default:
+			return nil, fmt.Errorf("CONFIDE_SGX_RUNTIME=%q: want gramine or ego", r)
+		}
+		a := sgx.NewAttester(sgx.AttesterConfig{Runtime: rt})
 		p = sealingHardware{hardware{a}, a}
 	default:
 		return nil, fmt.Errorf("CONFIDE_PLATFORM=%q: want sim, snp, tdx or sgx", name)

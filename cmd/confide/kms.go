@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/confide/confide/attest"
 	"github.com/confide/confide/attest/token"
 	attestclient "github.com/confide/confide/attestsvc/client"
 	"github.com/confide/confide/audit"
@@ -40,18 +39,9 @@ func newKMSCmd(self *launched) *cobra.Command {
 			if _, err := self.pinFile(settingServerPolicy, trustedPolicy); err != nil {
 				return err
 			}
-			sb, err := self.pinFile(settingSuccessorPolicy, successorFile)
+			successor, err := successorPolicy(self, successorFile, migrateFromPolicy)
 			if err != nil {
 				return err
-			}
-			if _, err := self.pinFile(settingPredecessorPolicy, migrateFromPolicy); err != nil {
-				return err
-			}
-			var successor *attest.Policy
-			if sb != nil {
-				if successor, err = attest.ParsePolicy(sb); err != nil {
-					return fmt.Errorf("--successor-policy: %w", err)
-				}
 			}
 			r, err := b.start(ctx, self, "kms")
 			if err != nil {

@@ -34,8 +34,9 @@ const (
 	settingServerPolicy = "server_policy_sha256"
 	settingKMS          = "kms"
 	settingKMSPolicy    = "kms_policy_sha256"
-	// The key broker's migration: which successors may receive its
-	// master key, and which predecessor it may receive one from.
+	// Migration (key broker, attestation service): which successors may
+	// receive the service's secrets, and which predecessor it may receive
+	// them from.
 	settingSuccessorPolicy   = "successor_policy_sha256"
 	settingPredecessorPolicy = "predecessor_policy_sha256"
 )
@@ -61,6 +62,26 @@ func (l *launched) pinFile(setting, path string) ([]byte, error) {
 		return nil, err
 	}
 	return b, l.pin(setting, h)
+}
+
+// successorPolicy pins and parses a service's migration settings: the
+// successor policy (nil without one) and the predecessor's TLS policy.
+func successorPolicy(self *launched, successorFile, predecessorPolicyFile string) (*attest.Policy, error) {
+	sb, err := self.pinFile(settingSuccessorPolicy, successorFile)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := self.pinFile(settingPredecessorPolicy, predecessorPolicyFile); err != nil {
+		return nil, err
+	}
+	if sb == nil {
+		return nil, nil
+	}
+	p, err := attest.ParsePolicy(sb)
+	if err != nil {
+		return nil, fmt.Errorf("--successor-policy: %w", err)
+	}
+	return p, nil
 }
 
 func fileHash(path string) (string, []byte, error) {

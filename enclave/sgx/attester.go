@@ -22,6 +22,16 @@ type QuoteProvider interface {
 	Quote(ctx context.Context, reportData enclave.ReportData) ([]byte, error)
 }
 
+// Runtime is the SGX runtime a confide enclave runs in: Gramine
+// (/dev/attestation) or EGo (its runtime's system calls). It gives quotes
+// and the 16-byte seal keys SGX derives for the enclave's MRENCLAVE
+// (enclave.SealUnique) or MRSIGNER (enclave.SealProduct), both from the
+// platform's current CPU SVN and the enclave's ISV SVN.
+type Runtime interface {
+	QuoteProvider
+	SealBase(ctx context.Context, policy enclave.SealPolicy) ([]byte, error)
+}
+
 // Gramine is the QuoteProvider and seal key source of an enclave running
 // under Gramine-SGX with remote attestation set to "dcap": its
 // /dev/attestation pseudo-files. Root is that directory ("" means
@@ -70,6 +80,20 @@ func (g *Gramine) Quote(ctx context.Context, reportData enclave.ReportData) ([]b
 	return q, nil
 }
 
+// SealBase reads Gramine's MRENCLAVE or MRSIGNER sealing key.
+func (g *Gramine) SealBase(ctx context.Context, policy enclave.SealPolicy) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	switch policy {
+	case enclave.SealUnique:
+		return g.sealBase("_sgx_mrenclave")
+	case enclave.SealProduct:
+		return g.sealBase("_sgx_mrsigner")
+	}
+	return nil, fmt.Errorf("sgx: seal policy %v", policy)
+}
+
 // sealBase reads one of Gramine's 16-byte sealing keys.
 func (g *Gramine) sealBase(name string) ([]byte, error) {
 	k, err := os.ReadFile(g.path(filepath.Join("keys", name)))
@@ -83,10 +107,11 @@ func (g *Gramine) sealBase(name string) ([]byte, error) {
 }
 
 // Attester is the enclave side of the SGX backend: evidence from a
-// QuoteProvider (Gramine by default), sealing keys from Gramine's.
+// QuoteProvider (the runtime by default), sealing keys from the runtime's
+// (Gramine by default).
 type Attester struct {
 	quotes   QuoteProvider
-	gramine  *Gramine
+	runtime  Runtime
 	verifier enclave.Verifier
 
 	mu  sync.Mutex
@@ -125,9 +150,11 @@ var (
 
 // AttesterConfig configures an Attester.
 type AttesterConfig struct {
-	// Gramine is the /dev/attestation interface; nil means the real one.
-	Gramine *Gramine
-	// Quotes overrides where quotes come from (tests); nil means Gramine.
+	// Runtime is the SGX runtime; nil means Gramine's real
+	// /dev/attestation.
+	Runtime Runtime
+	// Quotes overrides where quotes come from (tests); nil means the
+	// runtime.
 	Quotes QuoteProvider
 	// Verifier, if set, verifies the enclave's own evidence in Identity,
 	// so that the identity carries the TCB status that Intel's collateral
@@ -138,12 +165,12 @@ type AttesterConfig struct {
 
 // NewAttester returns an attester for cfg.
 func NewAttester(cfg AttesterConfig) *Attester {
-	a := &Attester{quotes: cfg.Quotes, gramine: cfg.Gramine, verifier: cfg.Verifier}
-	if a.gramine == nil {
-		a.gramine = &Gramine{}
+	a := &Attester{quotes: cfg.Quotes, runtime: cfg.Runtime, verifier: cfg.Verifier}
+	if a.runtime == nil {
+		a.runtime = &Gramine{}
 	}
 	if a.quotes == nil {
-		a.quotes = a.gramine
+		a.quotes = a.runtime
 	}
 	return a
 }
@@ -193,9 +220,9 @@ func (a *Attester) Identity(ctx context.Context) (enclave.Identity, error) {
 }
 
 // SealKey derives a 32-byte sealing key with HKDF-SHA-256 from one of
-// Gramine's keys, salted by the key ID: SealUnique from the MRENCLAVE key,
+// the runtime's keys, salted by the key ID: SealUnique from the MRENCLAVE key,
 // SealProduct from the MRSIGNER key and the requested SVN (at most the
-// enclave's own). SGX derives both of Gramine's keys from the platform's
+// enclave's own). SGX derives both of the runtime's keys from the platform's
 // current CPU SVN and the enclave's current ISV SVN, so — unlike on the
 // other backends — a microcode update changes every key, and an enclave
 // upgrade changes the product keys too: an upgraded enclave cannot read
@@ -206,27 +233,25 @@ func (a *Attester) SealKey(ctx context.Context, req enclave.KeyRequest) ([]byte,
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var base []byte
-	var err error
 	info := "confide sgx seal unique"
 	switch req.Policy {
 	case enclave.SealUnique:
-		base, err = a.gramine.sealBase("_sgx_mrenclave")
 	case enclave.SealProduct:
-		r, rerr := a.ownReport(ctx)
-		if rerr != nil {
-			return nil, rerr
+		r, err := a.ownReport(ctx)
+		if err != nil {
+			return nil, err
 		}
 		if req.SVN > r.ISVSVN {
 			return nil, enclave.ErrSVNTooHigh
 		}
-		base, err = a.gramine.sealBase("_sgx_mrsigner")
 		info = fmt.Sprintf("confide sgx seal product %d %d", r.ISVProdID, req.SVN)
 	default:
 		return nil, fmt.Errorf("sgx: seal policy %v", req.Policy)
 	}
+	base, err := a.runtime.SealBase(ctx, req.Policy)
 	if err != nil {
 		return nil, err
 	}
+	defer clear(base)
 	return hkdf.Key(sha256.New, base, req.KeyID[:], info, 32)
 }

@@ -1,5 +1,6 @@
 // Package sgx is confide's Intel SGX backend: a [Verifier] that runs
-// anywhere and an [Attester] that runs inside an enclave under Gramine-SGX.
+// anywhere and an [Attester] that runs inside an enclave under Gramine-SGX
+// ([Gramine]) or EGo ([EGo]), its [Runtime].
 // Quotes are read and verified by package dcap, in pure Go, following
 // Intel's Quote Verification Library (spec/evidence-sgx.md).
 //
@@ -43,13 +44,14 @@
 //
 // Gramine derives its sealing keys (/dev/attestation/keys) from the
 // enclave's MRENCLAVE or MRSIGNER and from the current CPU SVN and ISV
-// SVN. The Attester maps MRENCLAVE to SealUnique and MRSIGNER to
+// SVN; so does Open Enclave under EGo. The Attester maps MRENCLAVE to SealUnique and MRSIGNER to
 // SealProduct (the product ID and the requested SVN, at most the
 // enclave's own, in the derivation) — but a microcode update changes
 // every key, and an enclave upgrade changes the product keys: on SGX an
 // upgraded enclave cannot read what an earlier version sealed, which
 // SealProduct promises elsewhere. A service's sealed state on SGX must
 // therefore stay recoverable without the seal key: the key broker
-// releases keys to attested enclaves, and the ledger recovers through its
-// members (docs/sgx.md).
+// releases keys to attested enclaves and, like the attestation service,
+// migrates its own secrets to a successor, and the ledger recovers through
+// its members (docs/sgx.md).
 package sgx

@@ -96,7 +96,7 @@ func (w *world) claims(t *testing.T) enclave.Claims {
 
 func TestConformance(t *testing.T) {
 	w := newWorld(t, Config{})
-	a := NewAttester(AttesterConfig{Gramine: w.gramine, Quotes: w.fake, Verifier: w.verifier})
+	a := NewAttester(AttesterConfig{Runtime: w.gramine, Quotes: w.fake, Verifier: w.verifier})
 	enclavetest.Run(t, enclavetest.Backend{Platform: a, Verifier: w.verifier, FlipStride: 1})
 }
 
@@ -113,7 +113,7 @@ func TestGramineTree(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(w.gramine.Root, "quote"), padded, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a := NewAttester(AttesterConfig{Gramine: w.gramine})
+	a := NewAttester(AttesterConfig{Runtime: w.gramine})
 	ev, err := a.Evidence(context.Background(), rd)
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +139,7 @@ func TestGramineTree(t *testing.T) {
 	if _, err := a.Evidence(context.Background(), rd); err == nil {
 		t.Fatal("attestation type none accepted")
 	}
-	gone := NewAttester(AttesterConfig{Gramine: &Gramine{Root: filepath.Join(t.TempDir(), "none")}})
+	gone := NewAttester(AttesterConfig{Runtime: &Gramine{Root: filepath.Join(t.TempDir(), "none")}})
 	if _, err := gone.Evidence(context.Background(), rd); err == nil {
 		t.Fatal("no /dev/attestation: evidence")
 	}

@@ -5,12 +5,7 @@ package client
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +13,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/confide/confide/attest/token"
 	attestclient "github.com/confide/confide/attestsvc/client"
 	"github.com/confide/confide/audit"
 	"github.com/confide/confide/enclave"
@@ -120,12 +116,7 @@ func (c *Client) Release(ctx context.Context, name string, version int, tok stri
 	if _, err := c.Do(ctx, http.MethodPost, keyPath(name, "release"), api.ReleaseRequest{Token: tok, Version: version}, &r); err != nil {
 		return nil, 0, err
 	}
-	obj, err := jose.ParseEncryptedCompact(r.Key,
-		[]jose.KeyAlgorithm{jose.ECDH_ES, jose.RSA_OAEP_256}, []jose.ContentEncryption{jose.A256GCM})
-	if err != nil {
-		return nil, 0, fmt.Errorf("kms client: released key: %w", err)
-	}
-	pt, err := obj.Decrypt(ephemeral)
+	pt, err := token.OpenJWE(r.Key, ephemeral)
 	if err != nil {
 		return nil, 0, fmt.Errorf("kms client: released key: %w", err)
 	}
@@ -145,12 +136,7 @@ func (c *Client) Migrate(ctx context.Context, tok string, ephemeral crypto.Priva
 	if _, err := c.Do(ctx, http.MethodPost, api.PathMigrate, api.MigrateRequest{Token: tok}, &r); err != nil {
 		return nil, err
 	}
-	obj, err := jose.ParseEncryptedCompact(r.Master,
-		[]jose.KeyAlgorithm{jose.ECDH_ES, jose.RSA_OAEP_256}, []jose.ContentEncryption{jose.A256GCM})
-	if err != nil {
-		return nil, fmt.Errorf("kms client: migrated master key: %w", err)
-	}
-	pt, err := obj.Decrypt(ephemeral)
+	pt, err := token.OpenJWE(r.Master, ephemeral)
 	if err != nil {
 		return nil, fmt.Errorf("kms client: migrated master key: %w", err)
 	}
@@ -161,7 +147,7 @@ func (c *Client) Migrate(ctx context.Context, tok string, ephemeral crypto.Priva
 // a token from the attestation service binding a fresh ephemeral key,
 // then Migrate.
 func (c *Client) MigrateFor(ctx context.Context, as *attestclient.Client, a enclave.Attester) ([]byte, error) {
-	e, err := NewEphemeral(nil)
+	e, err := token.NewEphemeral(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -185,40 +171,11 @@ func (p Predecessor) Master(ctx context.Context) ([]byte, error) {
 	return p.Broker.MigrateFor(ctx, p.Attest, p.Attester)
 }
 
-// Ephemeral is a fresh key pair for one release, and the runtime data
-// that carries its public key ({"jwk": …} plus extra members).
-type Ephemeral struct {
-	Key         *ecdsa.PrivateKey
-	RuntimeData []byte
-}
-
-// NewEphemeral generates a P-256 key and its runtime data; extra members
-// (a job manifest's hash, …) join the JSON object for release policies.
-func NewEphemeral(extra map[string]any) (*Ephemeral, error) {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	doc := map[string]any{}
-	for n, v := range extra {
-		doc[n] = v
-	}
-	if _, ok := doc["jwk"]; ok {
-		return nil, errors.New("kms client: \"jwk\" is reserved for the ephemeral key")
-	}
-	doc["jwk"] = jose.JSONWebKey{Key: k.Public()}
-	rd, err := json.Marshal(doc)
-	if err != nil {
-		return nil, err
-	}
-	return &Ephemeral{Key: k, RuntimeData: rd}, nil
-}
-
 // ReleaseFor runs the whole secure key release for the calling enclave:
 // a token from the attestation service binding a fresh ephemeral key,
 // then the release.
 func (c *Client) ReleaseFor(ctx context.Context, as *attestclient.Client, a enclave.Attester, name string, version int, extra map[string]any) (*jose.JSONWebKey, int, error) {
-	e, err := NewEphemeral(extra)
+	e, err := token.NewEphemeral(extra)
 	if err != nil {
 		return nil, 0, err
 	}
