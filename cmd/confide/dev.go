@@ -27,7 +27,7 @@ import (
 )
 
 func newDevCmd(self *launched) *cobra.Command {
-	var attestAddr, kmsAddr, mlAddr, sqlAddr, ledgerAddr, ethAddr string
+	var attestAddr, kmsAddr, mlAddr, sqlAddr, ledgerAddr, ethAddr, consoleAddr string
 	var ethPrivate bool
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -106,6 +106,12 @@ everything.`,
 					fmt.Fprintf(out, "           funded account %s, key %s (development only)\n", info.Accounts[0].Address, info.Accounts[0].PrivateKey)
 				}
 			}
+			conURL, stopConsole, err := startDevConsole(ctx, consoleAddr, svcs)
+			if err != nil {
+				return err
+			}
+			defer stopConsole()
+			fmt.Fprintf(out, "console    %s  (web console; sign in with the admin token in %s)\n", conURL, svcs.tokFile)
 			// dev/ready tells scripts that every service answers.
 			readyFile := filepath.Join(filepath.Dir(dir), "dev", "ready")
 			if err := os.WriteFile(readyFile, nil, 0o600); err != nil {
@@ -129,6 +135,7 @@ everything.`,
 	cmd.Flags().StringVar(&sqlAddr, "sql-addr", "127.0.0.1:5433", "Always Encrypted SQL server address")
 	cmd.Flags().StringVar(&ledgerAddr, "ledger-addr", "127.0.0.1:8443", "confidential ledger address")
 	cmd.Flags().StringVar(&ethAddr, "eth-addr", "127.0.0.1:8545", "loopback address of the Ethereum JSON-RPC proxy")
+	cmd.Flags().StringVar(&consoleAddr, "console-addr", "127.0.0.1:8440", "web console address (loopback, plain HTTP)")
 	cmd.Flags().BoolVar(&ethPrivate, "private", false, "a new ledger's Ethereum app in private mode (default public, as geth --dev)")
 	return cmd
 }
@@ -136,6 +143,8 @@ everything.`,
 type devServices struct {
 	procs  []*exec.Cmd
 	exited chan error
+	// What the console needs to reach the services as their users do.
+	attestURL, kmsURL, serverPolicy, principals, tokFile string
 }
 
 func (d *devServices) stop() {
@@ -333,6 +342,7 @@ func startDevServices(ctx context.Context, out io.Writer, platDir, attestAddr, k
 	if err != nil {
 		return d, err
 	}
+	d.attestURL, d.kmsURL, d.serverPolicy, d.principals, d.tokFile = attestURL, kmsURL, serverPolicy, principals, tokFile
 	fmt.Fprintf(out, "attest     %s  (%s)\n", strings.TrimPrefix(asLine, "attestation service "), "attestation service, attested TLS")
 	fmt.Fprintf(out, "kms        %s  (%s)\n", strings.TrimPrefix(kmsLine, "key broker "), "key broker, attested TLS")
 	fmt.Fprintf(out, "ml         %s  (multi-party ML trainer, attested TLS; manifests pin it with --trainer-policy %s)\n",

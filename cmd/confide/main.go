@@ -72,6 +72,7 @@ State lives under $CONFIDE_HOME (default ~/.confide).`,
 		newLedgerCmd(self),
 		newEthCmd(),
 		newSGXCmd(),
+		newConsoleCmd(),
 	)
 	return root
 }

@@ -245,35 +245,43 @@ const serverPolicyEnv = "CONFIDE_SERVER_POLICY"
 // for https:// attested TLS verified against the server policy (the flag,
 // else $CONFIDE_SERVER_POLICY).
 func httpClient(url, policyFile string) (*http.Client, error) {
+	hc, _, err := attestedClient(url, policyFile)
+	return hc, err
+}
+
+// attestedClient is httpClient with the attested TLS configuration that
+// also reads the service's identity off a connection (nil for http://).
+func attestedClient(url, policyFile string) (*http.Client, *atls.Config, error) {
 	if strings.HasPrefix(url, "http://") {
-		return &http.Client{Timeout: time.Minute}, nil
+		return &http.Client{Timeout: time.Minute}, nil, nil
 	}
 	if !strings.HasPrefix(url, "https://") {
-		return nil, fmt.Errorf("service URL %q: want https:// (attested TLS) or http://", url)
+		return nil, nil, fmt.Errorf("service URL %q: want https:// (attested TLS) or http://", url)
 	}
 	if policyFile == "" {
 		policyFile = os.Getenv(serverPolicyEnv)
 	}
 	if policyFile == "" {
-		return nil, fmt.Errorf("%s serves attested TLS: give --server-policy or $%s (confide dev prints one)", url, serverPolicyEnv)
+		return nil, nil, fmt.Errorf("%s serves attested TLS: give --server-policy or $%s (confide dev prints one)", url, serverPolicyEnv)
 	}
 	pb, err := os.ReadFile(policyFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pol, err := attest.ParsePolicy(pb)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", policyFile, err)
+		return nil, nil, fmt.Errorf("%s: %w", policyFile, err)
 	}
 	v, err := newVerifier("", hardwareOptions{})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	tc, err := (&atls.Config{Verifier: v, Policy: pol}).ClientConfig()
+	ac := &atls.Config{Verifier: v, Policy: pol}
+	tc, err := ac.ClientConfig()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: 64, ForceAttemptHTTP2: true}}, nil
+	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: tc, MaxIdleConnsPerHost: 64, ForceAttemptHTTP2: true}}, ac, nil
 }
 
 // bearer reads the caller's token from $CONFIDE_TOKEN or the file

@@ -32,6 +32,12 @@ type World struct {
 	// Admin may create keys; Anon is an enclave asking for a release.
 	Admin *kmsclient.Client
 	Anon  *kmsclient.Client
+	// KMSURL is the broker's URL. Both services know the principals
+	// Principals: "owner" (AdminToken, an administrator) and "reader"
+	// (ReaderToken, not one).
+	KMSURL                  string
+	Principals              *auth.Principals
+	AdminToken, ReaderToken string
 }
 
 // Start starts both on p, until the test ends.
@@ -40,6 +46,18 @@ func Start(t testing.TB, p *simtest.Platform) *World {
 	ctx := context.Background()
 	dir := t.TempDir()
 	sealer, err := seal.New(p.Client, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, adminHash, err := auth.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, readerHash, err := auth.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := auth.Parse(fmt.Appendf(nil, `{"version":1,"principals":[{"name":"owner","token_sha256":%q,"admin":true},{"name":"reader","token_sha256":%q}]}`, adminHash, readerHash))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +71,7 @@ func Start(t testing.TB, p *simtest.Platform) *World {
 	asURL := "http://" + ats.Listener.Addr().String()
 	svc, err := attestsvc.New(ctx, attestsvc.Config{
 		Verifier: &attest.Verifier{Backends: map[string]enclave.Verifier{enclave.PlatformSim: p.Verifier()}},
-		Store:    asStore, Sealer: sealer, Issuer: asURL,
+		Store:    asStore, Sealer: sealer, Issuer: asURL, Admins: pr,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -63,15 +81,6 @@ func Start(t testing.TB, p *simtest.Platform) *World {
 	ats.Start()
 	t.Cleanup(ats.Close)
 	as := attestclient.New(asURL, nil)
-
-	admin, adminHash, err := auth.NewToken()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pr, err := auth.Parse(fmt.Appendf(nil, `{"version":1,"principals":[{"name":"owner","token_sha256":%q,"admin":true}]}`, adminHash))
-	if err != nil {
-		t.Fatal(err)
-	}
 	//confide:ignore false positive: as for the attestation service's store above
 	kStore, err := kvstore.OpenBolt(filepath.Join(dir, "kms.db"))
 	if err != nil {
@@ -86,7 +95,8 @@ func Start(t testing.TB, p *simtest.Platform) *World {
 	//confide:ignore false positive: the broker's handler logs request errors, never its key-encryption key, which the checker merges with the broker value; a test's throw-away broker
 	kts := httptest.NewServer(br.Handler(nil))
 	t.Cleanup(kts.Close)
-	w := &World{AS: as, ASURL: asURL, Admin: kmsclient.New(kts.URL, nil), Anon: kmsclient.New(kts.URL, nil)}
+	w := &World{AS: as, ASURL: asURL, Admin: kmsclient.New(kts.URL, nil), Anon: kmsclient.New(kts.URL, nil),
+		KMSURL: kts.URL, Principals: pr, AdminToken: admin, ReaderToken: reader}
 	w.Admin.Bearer = admin
 	return w
 }

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/confide/confide/console"
+	"github.com/confide/confide/internal/auth"
+)
+
+func newConsoleCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "console", Short: "Web console: every service of a deployment in a browser"}
+	var addr, principals, attestURL, kmsURL, serverPolicy, platform, certFile, keyFile string
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the web console for a deployment's services",
+		Long: `serve runs the web console. It reads the services through their APIs
+(attested TLS, pinned by --server-policy) as the signed-in user, who signs in
+with a token of the principals file the services use. Serve it over TLS
+(--tls-cert, --tls-key) anywhere but loopback.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := consoleConfig(principals, attestURL, kmsURL, serverPolicy)
+			if err != nil {
+				return err
+			}
+			cfg.Platform = platform
+			cfg.Secure = certFile != ""
+			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+			c, err := console.New(cfg)
+			if err != nil {
+				return err
+			}
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				return err
+			}
+			srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
+			go func() { <-cmd.Context().Done(); srv.Close() }()
+			scheme := "http"
+			if certFile != "" {
+				scheme = "https"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "console %s://%s\n", scheme, l.Addr())
+			if certFile != "" {
+				err = srv.ServeTLS(l, certFile, keyFile)
+			} else {
+				err = srv.Serve(l)
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		},
+	}
+	serve.Flags().StringVar(&addr, "addr", "127.0.0.1:8440", "listen address")
+	serve.Flags().StringVar(&principals, "principals", "", "the services' principals file (who may sign in, and as what)")
+	serve.Flags().StringVar(&attestURL, "attest", os.Getenv("CONFIDE_ATTEST_URL"), "attestation service URL (default $CONFIDE_ATTEST_URL)")
+	serve.Flags().StringVar(&kmsURL, "kms", os.Getenv("CONFIDE_KMS_URL"), "key broker URL (default $CONFIDE_KMS_URL)")
+	serve.Flags().StringVar(&serverPolicy, "server-policy", "", "policy the services' attested TLS must satisfy (default $"+serverPolicyEnv+")")
+	serve.Flags().StringVar(&platform, "platform", "sim", "the TEE the services run on, as shown (sim, snp, tdx, sgx)")
+	serve.Flags().StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM) to serve the console over HTTPS")
+	serve.Flags().StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
+	cmd.AddCommand(serve)
+	return cmd
+}
+
+// consoleConfig reads the principals and builds the services' clients.
+func consoleConfig(principalsFile, attestURL, kmsURL, serverPolicy string) (console.Config, error) {
+	var cfg console.Config
+	if principalsFile == "" {
+		return cfg, errors.New("--principals is required: the console signs users in with the services' principals")
+	}
+	b, err := os.ReadFile(principalsFile)
+	if err != nil {
+		return cfg, err
+	}
+	if cfg.Principals, err = auth.Parse(b); err != nil {
+		return cfg, fmt.Errorf("%s: %w", principalsFile, err)
+	}
+	for _, s := range []struct {
+		url string
+		b   *console.Backend
+	}{{attestURL, &cfg.Attest}, {kmsURL, &cfg.KMS}} {
+		if s.url == "" {
+			continue
+		}
+		hc, ac, err := attestedClient(s.url, serverPolicy)
+		if err != nil {
+			return cfg, err
+		}
+		*s.b = console.Backend{URL: s.url, HTTP: hc, ATLS: ac}
+	}
+	return cfg, nil
+}
+
+// startDevConsole serves the console for confide dev's services, in the
+// dev process itself (the console holds no secret of the services; it
+// acts only as the signed-in user).
+func startDevConsole(ctx context.Context, addr string, d *devServices) (string, func(), error) {
+	cfg, err := consoleConfig(d.principals, d.attestURL, d.kmsURL, d.serverPolicy)
+	if err != nil {
+		return "", nil, err
+	}
+	cfg.Platform = "sim"
+	c, err := console.New(cfg)
+	if err != nil {
+		return "", nil, err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("console: %w", err)
+	}
+	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	go func() { <-ctx.Done(); srv.Close() }()
+	return "http://" + l.Addr().String(), func() { srv.Close() }, nil
+}

@@ -1,0 +1,173 @@
+package console
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/confide/confide/attest"
+	"github.com/confide/confide/attest/token"
+	attestclient "github.com/confide/confide/attestsvc/client"
+	"github.com/confide/confide/audit"
+	"github.com/confide/confide/internal/httpx"
+)
+
+func (s *Server) attestRoutes(mux *http.ServeMux) {
+	if !s.cfg.Attest.configured() {
+		return
+	}
+	mux.Handle("GET /attestation", s.page(s.attestation, true))
+	mux.Handle("GET /attestation/policies/{name}", s.page(s.policy, true))
+	mux.Handle("POST /attestation/policies/{name}/preview", s.page(s.policyPreview, true))
+	mux.Handle("POST /attestation/policies/{name}", s.page(s.policySave, true))
+	mux.Handle("POST /attestation/new", s.page(s.policyNew, true))
+	mux.Handle("POST /attestation/token", s.page(s.tokenVerify, true))
+}
+
+// attestClient talks to the attestation service as the signed-in user.
+func (s *Server) attestClient(sess *session) *attestclient.Client {
+	c := attestclient.New(s.cfg.Attest.URL, s.cfg.Attest.HTTP)
+	if sess != nil {
+		c.Bearer = sess.token
+	}
+	return c
+}
+
+// denied reports whether err is the service refusing this user's role.
+func denied(err error) bool {
+	var he *httpx.Error
+	return errors.As(err, &he) && (he.Status == http.StatusForbidden || he.Status == http.StatusUnauthorized)
+}
+
+func (s *Server) attestation(w http.ResponseWriter, r *http.Request, sess *session) error {
+	data := map[string]any{}
+	pols, err := s.attestClient(sess).Policies(r.Context())
+	switch {
+	case denied(err):
+		data["PoliciesDenied"] = true
+	case err != nil:
+		return err
+	default:
+		data["Policies"] = pols
+	}
+	s.render(w, r, sess, "attestation", data)
+	return nil
+}
+
+// policyHistory reads the service's audit log and keeps the records of
+// one policy (nil name: every policy record); it reports the chain's
+// verification apart.
+func (s *Server) auditLog(r *http.Request, sess *session, keep func(audit.Record) bool) (recs []audit.Record, head audit.Head, verr error, err error) {
+	var buf bytes.Buffer
+	reported, err := s.attestClient(sess).Audit(r.Context(), &buf)
+	if err != nil {
+		return nil, audit.Head{}, nil, err
+	}
+	h, all, verr := audit.Verify(&buf)
+	if verr == nil && h != reported {
+		verr = fmt.Errorf("the log's head %d/%s is not the head the service reports", h.Seq, h.Hash)
+	}
+	for _, rec := range all {
+		if keep(rec) {
+			recs = append(recs, rec)
+		}
+	}
+	return recs, h, verr, nil
+}
+
+func (s *Server) policy(w http.ResponseWriter, r *http.Request, sess *session) error {
+	name := r.PathValue("name")
+	p, err := s.attestClient(sess).Policy(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	data := map[string]any{"Policy": p, "Text": string(p.Policy), "Saved": r.URL.Query().Get("saved")}
+	recs, head, verr, err := s.auditLog(r, sess, func(rec audit.Record) bool {
+		return strings.HasPrefix(rec.Target, "policy/"+name+"/")
+	})
+	if err != nil {
+		return err
+	}
+	data["History"], data["Head"] = recs, head
+	if verr != nil {
+		data["ChainError"] = verr.Error()
+	}
+	s.render(w, r, sess, "policy", data)
+	return nil
+}
+
+// policyNew starts a new policy: its name, then the same preview.
+func (s *Server) policyNew(w http.ResponseWriter, r *http.Request, sess *session) error {
+	name := strings.TrimSpace(r.PostForm.Get("name"))
+	return s.preview(w, r, sess, name, "", true)
+}
+
+func (s *Server) policyPreview(w http.ResponseWriter, r *http.Request, sess *session) error {
+	name := r.PathValue("name")
+	p, err := s.attestClient(sess).Policy(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	return s.preview(w, r, sess, name, string(p.Policy), false)
+}
+
+// preview validates the edited policy and shows its diff against the
+// stored version, with a form that saves exactly what was shown.
+func (s *Server) preview(w http.ResponseWriter, r *http.Request, sess *session, name, old string, isNew bool) error {
+	text := strings.ReplaceAll(r.PostForm.Get("policy"), "\r\n", "\n")
+	data := map[string]any{"Name": name, "Text": text, "New": isNew}
+	if _, err := attest.ParsePolicy([]byte(strings.TrimSpace(text))); err != nil {
+		data["Invalid"] = err.Error()
+	} else {
+		d := lineDiff(old, strings.TrimSpace(text))
+		data["Diff"] = d
+		changed := false
+		for _, l := range d {
+			changed = changed || l.Op != " "
+		}
+		data["Unchanged"] = !changed
+	}
+	s.render(w, r, sess, "policy-preview", data)
+	return nil
+}
+
+func (s *Server) policySave(w http.ResponseWriter, r *http.Request, sess *session) error {
+	name := r.PathValue("name")
+	text := strings.TrimSpace(strings.ReplaceAll(r.PostForm.Get("policy"), "\r\n", "\n"))
+	p, err := s.attestClient(sess).PutPolicy(r.Context(), name, []byte(text))
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, fmt.Sprintf("/attestation/policies/%s?saved=%d", p.Name, p.Version), http.StatusSeeOther)
+	return nil
+}
+
+// claimRow is one claim of a verified token, as the page lists them.
+type claimRow struct{ Name, Value string }
+
+// tokenVerify checks a pasted token against the service's JWKS and lists
+// its claims.
+func (s *Server) tokenVerify(w http.ResponseWriter, r *http.Request, sess *session) error {
+	tok := strings.TrimSpace(r.PostForm.Get("token"))
+	v := &token.Verifier{Issuer: s.cfg.Attest.URL, Keys: &attestclient.KeySet{Client: s.attestClient(nil)}, Now: s.cfg.Now}
+	data := map[string]any{}
+	c, err := v.Verify(tok)
+	if err != nil {
+		data["Invalid"] = err.Error()
+	} else {
+		var rows []claimRow
+		b, _ := json.Marshal(c)
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		for _, k := range sortedKeys(m) {
+			vb, _ := json.Marshal(m[k])
+			rows = append(rows, claimRow{k, strings.Trim(string(vb), `"`)})
+		}
+		data["Claims"], data["Verdict"] = rows, c.Verdict
+	}
+	s.render(w, r, sess, "token", data)
+	return nil
+}
