@@ -33,13 +33,17 @@ command -v gcc >/dev/null || need+=(gcc) # cgo: SQLite and PostgreSQL's parser
 # /usr/bin/python3 only: Debian's packages).
 /usr/bin/python3 -c 'import sklearn' 2>/dev/null || need+=(python3-sklearn)
 /usr/bin/python3 -c 'import xgboost' 2>/dev/null || need+=(python3-xgboost)
+# The web console's browser test drives Debian's chromium with
+# playwright-core (npm, below; never a browser download of its own).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi
 # tedious (Always Encrypted) and ethers v6 (the Ethereum app's wallet
 # library test) into .cache/npm.
-if [ ! -f .cache/npm/node_modules/tedious/package.json ] || [ ! -f .cache/npm/node_modules/ethers/package.json ]; then
-  npm install --silent --no-audit --no-fund --prefix .cache/npm tedious@20.3.9 ethers@6.17.0
+if [ ! -f .cache/npm/node_modules/tedious/package.json ] || [ ! -f .cache/npm/node_modules/ethers/package.json ] ||
+   [ ! -f .cache/npm/node_modules/playwright-core/package.json ]; then
+  npm install --silent --no-audit --no-fund --prefix .cache/npm tedious@20.3.9 ethers@6.17.0 playwright-core@1.64.1
 fi
 
 # solc (WebAssembly, from npm) for the check that the Ethereum app's
@@ -49,6 +53,7 @@ if [ ! -f ledger/eth/contracts/node_modules/solc/package.json ]; then
 fi
 export CONFIDE_SOLC_CHECK=1
 export CONFIDE_ML_CHECK=1 # the ML baselines must run, not skip
+export CONFIDE_BROWSER_CHECK=1 # the console's browser test must run, not skip
 
 go mod download
 echo "== go vet"

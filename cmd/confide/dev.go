@@ -190,21 +190,19 @@ func startDevServices(ctx context.Context, out io.Writer, platDir, attestAddr, k
 	// The admin token persists, so that the services' identities (which
 	// pin its hash) and thus their sealed state survive restarts.
 	tokFile := filepath.Join(devDir, "admin.token")
-	tok, err := os.ReadFile(tokFile)
-	if errors.Is(err, os.ErrNotExist) {
-		var t string
-		if t, _, err = auth.NewToken(); err != nil {
-			return d, err
-		}
-		tok = []byte(t)
-		err = os.WriteFile(tokFile, tok, 0o600)
+	tok, err := persistentToken(tokFile)
+	if err != nil {
+		return d, err
 	}
+	// A reader too (no administrator rights), so that what a role may not
+	// do can be seen, in the console and the CLI.
+	readerTok, err := persistentToken(filepath.Join(devDir, "reader.token"))
 	if err != nil {
 		return d, err
 	}
 	principals := filepath.Join(devDir, "principals.json")
-	if err := os.WriteFile(principals, fmt.Appendf(nil, `{"version":1,"principals":[{"name":"admin","token_sha256":%q,"admin":true}]}`+"\n",
-		auth.Hash(strings.TrimSpace(string(tok)))), 0o600); err != nil {
+	if err := os.WriteFile(principals, fmt.Appendf(nil, `{"version":1,"principals":[{"name":"admin","token_sha256":%q,"admin":true},{"name":"reader","token_sha256":%q}]}`+"\n",
+		auth.Hash(strings.TrimSpace(string(tok))), auth.Hash(strings.TrimSpace(string(readerTok)))), 0o600); err != nil {
 		return d, err
 	}
 	ph, _, err := fileHash(principals)
@@ -350,6 +348,20 @@ func startDevServices(ctx context.Context, out io.Writer, platDir, attestAddr, k
 	fmt.Fprintf(out, "clients:   export %s=%s CONFIDE_ATTEST_URL=%s CONFIDE_KMS_URL=%s CONFIDE_ML_URL=https://%s CONFIDE_TOKEN_FILE=%s\n",
 		serverPolicyEnv, serverPolicy, attestURL, kmsURL, mlAddr, tokFile)
 	return d, nil
+}
+
+// persistentToken reads a bearer token from path, or makes one there.
+func persistentToken(path string) ([]byte, error) {
+	tok, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		var t string
+		if t, _, err = auth.NewToken(); err != nil {
+			return nil, err
+		}
+		tok = []byte(t)
+		err = os.WriteFile(path, tok, 0o600)
+	}
+	return tok, err
 }
 
 // resolvePort replaces port 0 by a free port, so that the URL is known

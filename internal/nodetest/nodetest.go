@@ -36,7 +36,8 @@ type Result struct {
 	Error string `json:"error"`
 }
 
-func root() string {
+// Root is the module root, where .cache lives.
+func Root() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
@@ -52,7 +53,7 @@ func modules(t testing.TB) string {
 // directory. Tests in parallel packages share the install under a lock.
 func Install(t testing.TB, name, spec string) string {
 	t.Helper()
-	dir := filepath.Join(root(), ".cache", "npm")
+	dir := filepath.Join(Root(), ".cache", "npm")
 	mods := filepath.Join(dir, "node_modules")
 	installed := func() bool {
 		b, err := os.ReadFile(filepath.Join(mods, name, "package.json"))

@@ -1,0 +1,154 @@
+// The web console in a real browser (Debian's chromium, driven by
+// playwright-core) against a live `confide dev`: sign-in, every page,
+// a policy edited with its diff, a token verified, the audit chain
+// checked in the page, a reader's denied action, forged requests refused.
+// Screenshots go to OUT_DIR. Prints one JSON line: {"ok":true,"shots":[…]}.
+"use strict";
+const path = require("path");
+const { chromium } = require(path.join(process.argv[2], "playwright-core"));
+
+const base = process.env.CONSOLE_URL;
+const out = process.env.OUT_DIR;
+const shots = [];
+
+function check(cond, what) {
+  if (!cond) throw new Error("check failed: " + what);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(out, name + ".png"), fullPage: true });
+  shots.push(name);
+}
+
+async function signin(page, token) {
+  await page.goto(base + "/");
+  check(page.url().startsWith(base + "/signin"), "unsigned visit goes to sign-in, at " + page.url());
+  await page.fill("input[name=token]", token);
+  await page.click("button[type=submit]");
+  try {
+    await page.waitForURL((u) => !u.pathname.startsWith("/signin"), { timeout: 10000 });
+  } catch (e) {
+    throw new Error("sign-in failed at " + page.url() + ": " + (await page.textContent("main")));
+  }
+}
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+  try {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await ctx.newPage();
+    const cspErrors = [];
+    page.on("console", (m) => { if (/Content Security Policy/.test(m.text())) cspErrors.push(m.text()); });
+
+    // Sign-in: a wrong token is refused, then the admin's.
+    const first = await page.goto(base + "/signin");
+    check((first.headers()["content-security-policy"] || "").includes("default-src 'none'"), "CSP header");
+    await shot(page, "signin");
+    await page.fill("input[name=token]", "not-a-token");
+    await page.click("button[type=submit]");
+    await page.waitForSelector("p.error");
+    await signin(page, process.env.ADMIN_TOKEN);
+
+    // Overview: the platform and each service's attested identity.
+    check(page.url() === base + "/", "signed in to the overview, at " + page.url());
+    const ov = await page.textContent("main");
+    check(ov.includes("SIMULATED") && ov.includes("Attestation service") && ov.includes("Key broker"), "overview lists the services");
+    check((await page.locator("section.card .badge.ok").count()) >= 2, "services healthy");
+    check(ov.includes("unique ID") && ov.includes("UpToDate"), "identities shown");
+    await shot(page, "overview");
+
+    // Attestation: a new policy, previewed, saved; then edited with a diff.
+    await page.click("nav >> text=Attestation");
+    await page.click("summary");
+    await page.fill("input[name=name]", "web");
+    await page.fill("details textarea[name=policy]", '{"version":"1.0.0","anyOf":[{"claim":"platform","equals":"sim"}]}');
+    await page.click("details button[type=submit]");
+    await page.waitForSelector("#diff .dadd");
+    await shot(page, "policy-new-preview");
+    await page.click("form[action='/attestation/policies/web'] button");
+    await page.waitForSelector("text=Saved as version 1");
+    await page.fill("form[action$='/preview'] textarea", '{"version":"1.0.0","anyOf":[{"claim":"platform","equals":"sim"},{"claim":"debug","equals":true}]}');
+    await page.click("form[action$='/preview'] button");
+    await page.waitForSelector("#diff .ddel");
+    check((await page.locator("#diff .dadd").count()) === 1, "one added line in the diff");
+    await shot(page, "policy-diff");
+    await page.click("form[action='/attestation/policies/web'] button");
+    await page.waitForSelector("text=Saved as version 2");
+    check((await page.locator("#history tbody tr").count()) === 2, "two versions in the history");
+    check((await page.textContent("main")).includes("Audit chain verified"), "history from a verified audit chain");
+    await shot(page, "policy");
+    // An invalid edit: refused with the reason.
+    await page.fill("form[action$='/preview'] textarea", '{"version":"1.0.0","anyOf":[{"claim":"x"}]}');
+    await page.click("form[action$='/preview'] button");
+    await page.waitForSelector("p.error >> text=not valid");
+
+    // A token verified against the JWKS, claim by claim; a tampered one fails.
+    await page.goto(base + "/attestation");
+    await page.fill("form[action='/attestation/token'] textarea", process.env.ATTEST_TOKEN);
+    await page.click("form[action='/attestation/token'] button");
+    await page.waitForSelector("#token-result.ok");
+    check((await page.textContent("#claims")).includes("unique_id"), "claims listed");
+    await shot(page, "token");
+    await page.goto(base + "/attestation");
+    const t = process.env.ATTEST_TOKEN;
+    await page.fill("form[action='/attestation/token'] textarea", t.slice(0, -4) + (t.endsWith("AAAA") ? "BBBB" : "AAAA"));
+    await page.click("form[action='/attestation/token'] button");
+    await page.waitForSelector("#token-result.error");
+
+    // Key broker: keys, a key's release policy and grants, the audit log
+    // with its chain recomputed in this browser.
+    await page.click("nav >> text=Key broker");
+    await page.waitForSelector("#keys >> text=" + process.env.KEY_NAME);
+    await shot(page, "keys");
+    await page.click("#keys >> text=" + process.env.KEY_NAME);
+    check((await page.textContent("main")).includes("Release policy"), "key page");
+    await shot(page, "key");
+    await page.goto(base + "/keys/audit");
+    await page.waitForSelector("#chain-browser.ok");
+    check((await page.textContent("#chain-browser")).includes("verified in your browser"), "chain verified in the browser");
+    check((await page.locator("#denials tbody tr").count()) >= 1, "denials listed");
+    await shot(page, "kms-audit");
+
+    // Forged requests: without the CSRF token, from this very page.
+    const forged = await page.evaluate(async () => (await fetch("/attestation/policies/web", {
+      method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: "policy=%7B%7D",
+    })).status);
+    check(forged === 403, "a POST without the CSRF token is refused, got " + forged);
+
+    // A reader: may not read policies, and a save it forges with its own
+    // valid CSRF token is refused by the service.
+    const rctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const rpage = await rctx.newPage();
+    await signin(rpage, process.env.READER_TOKEN);
+    await rpage.goto(base + "/attestation");
+    check((await rpage.textContent("main")).includes("may not read"), "reader sees the policies are not for it");
+    check((await rpage.locator("text=New policy").count()) === 0, "no create form for a reader");
+    const denied = await rpage.evaluate(async () => {
+      const csrf = document.querySelector("form.signout input[name=csrf]").value;
+      const r = await fetch("/attestation/policies/web", {
+        method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: "csrf=" + encodeURIComponent(csrf) + "&policy=" + encodeURIComponent('{"version":"1.0.0","anyOf":[{"claim":"platform","equals":"sim"}]}'),
+      });
+      return { status: r.status, body: await r.text() };
+    });
+    check(denied.status === 403 && denied.body.includes("The service refused"), "the reader's save is refused: " + denied.status);
+    await rpage.goto(base + "/keys");
+    check((await rpage.textContent("main")).includes("may not list"), "reader may not list keys");
+    await shot(rpage, "denied");
+
+    // Sign out: the session is gone.
+    await page.click("form.signout button");
+    await page.waitForURL(base + "/signin");
+    await page.goto(base + "/keys");
+    check(page.url().startsWith(base + "/signin"), "signed out");
+    check(cspErrors.length === 0, "no CSP violations: " + cspErrors.join("; "));
+    console.log(JSON.stringify({ ok: true, shots }));
+  } finally {
+    await browser.close();
+  }
+})().catch((e) => { console.error(e.stack || String(e)); process.exit(1); });
