@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -323,8 +324,25 @@ func writeIdentity(dir, name string, id *identity.Identity) error {
 }
 
 // freePort finds a free loopback port. Another process may take it
-// before the node binds it; the sandbox then fails at start, loudly.
+// before the node binds it; the sandbox then fails at start, loudly. To
+// make that rare it picks at random below the kernel's ephemeral range:
+// a port the kernel hands out (every outgoing connection's source port,
+// and ":0") would otherwise be reused within moments on a busy machine.
 func freePort() (string, error) {
+	lo, hi := 10000, 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var first, last int
+		if _, err := fmt.Sscan(string(b), &first, &last); err == nil && first > lo+1000 {
+			hi = first
+		}
+	}
+	for range 64 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(lo+mrand.IntN(hi-lo)))
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr, nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
