@@ -45,6 +45,7 @@ type Config struct {
 	Platform string
 	// The services; a zero Backend is a service this deployment lacks.
 	Attest, KMS Backend
+	Ledger      LedgerBackend
 	// SessionLifetime is how long a session lives unused; zero means 30m.
 	SessionLifetime time.Duration
 	// Secure marks cookies Secure: set it when the console is served over
@@ -106,6 +107,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /{$}", s.page(s.overview, true))
 	s.attestRoutes(mux)
 	s.kmsRoutes(mux)
+	s.ledgerRoutes(mux)
 	mux.Handle("/", s.page(func(w http.ResponseWriter, r *http.Request, _ *session) error {
 		return pageError{http.StatusNotFound, "There is no such page."}
 	}, false))
@@ -247,6 +249,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, sess *session, n
 	data["Simulated"] = s.cfg.Platform == "" || s.cfg.Platform == "sim"
 	data["Attest"] = s.cfg.Attest.configured()
 	data["KMS"] = s.cfg.KMS.configured()
+	data["Ledger"] = s.cfg.Ledger.URL != ""
 	data["Path"] = r.URL.Path
 	if sess != nil {
 		data["User"] = sess.name

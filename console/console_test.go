@@ -303,3 +303,44 @@ func TestBackendDown(t *testing.T) {
 		t.Fatalf("overview with a dead service:\n%s", body)
 	}
 }
+
+// Bad input on the ledger pages is refused before anything reaches the
+// ledger (here, one that does not answer).
+func TestLedgerBadInput(t *testing.T) {
+	e := start(t)
+	dead := httptest.NewServer(nil)
+	deadURL := dead.URL
+	dead.Close()
+	c, err := console.New(console.Config{Principals: e.w.Principals,
+		Ledger: console.LedgerBackend{URL: deadURL, HTTP: http.DefaultClient}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	b := (&env{t: t, w: e.w, srv: srv, base: srv.URL}).browser()
+	b.signin(e.w.AdminToken)
+	for _, p := range []string{"/ledger/tx/1", "/ledger/tx/a.b", "/ledger/proposals/xyz", "/ledger/transactions?collection_id=%3Cscript%3E",
+		"/ledger/transactions?from=-1"} {
+		if st, body, _ := b.do("GET", p, nil); st != http.StatusBadRequest || strings.Contains(body, "<script>") {
+			t.Errorf("GET %s: %d", p, st)
+		}
+	}
+	id := strings.Repeat("ab", 32)
+	for name, form := range map[string]url.Values{
+		"no ballot":     {"csrf": {b.csrf}, "member": {id}},
+		"not base64":    {"csrf": {b.csrf}, "member": {id}, "cose": {"%%%"}},
+		"bad member ID": {"csrf": {b.csrf}, "member": {"x"}, "cose": {"AAAA"}},
+	} {
+		if st, _, _ := b.do("POST", "/ledger/proposals/"+id+"/ballots", form); st != http.StatusBadRequest {
+			t.Errorf("%s: %d", name, st)
+		}
+	}
+	if st, _, _ := b.do("POST", "/ledger/proposals/"+id+"/ballots", url.Values{"member": {id}, "cose": {"AAAA"}}); st != http.StatusForbidden {
+		t.Errorf("a ballot without the CSRF token: %d", st)
+	}
+	// A well-formed request meets a ledger that does not answer: 502.
+	if st, body, _ := b.do("GET", "/ledger/tx/2.5", nil); st != http.StatusBadGateway || strings.Contains(body, deadURL) {
+		t.Errorf("dead ledger: %d", st)
+	}
+}

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,6 +22,7 @@ import (
 func newConsoleCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "console", Short: "Web console: every service of a deployment in a browser"}
 	var addr, principals, attestURL, kmsURL, serverPolicy, platform, certFile, keyFile string
+	var lg ledgerAccess
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the web console for a deployment's services",
@@ -30,6 +34,9 @@ with a token of the principals file the services use. Serve it over TLS
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := consoleConfig(principals, attestURL, kmsURL, serverPolicy)
 			if err != nil {
+				return err
+			}
+			if cfg.Ledger, err = lg.backend(); err != nil {
 				return err
 			}
 			cfg.Platform = platform
@@ -66,6 +73,10 @@ with a token of the principals file the services use. Serve it over TLS
 	serve.Flags().StringVar(&attestURL, "attest", os.Getenv("CONFIDE_ATTEST_URL"), "attestation service URL (default $CONFIDE_ATTEST_URL)")
 	serve.Flags().StringVar(&kmsURL, "kms", os.Getenv("CONFIDE_KMS_URL"), "key broker URL (default $CONFIDE_KMS_URL)")
 	serve.Flags().StringVar(&serverPolicy, "server-policy", "", "policy the services' attested TLS must satisfy (default $"+serverPolicyEnv+")")
+	serve.Flags().StringVar(&lg.url, "ledger", "", "a confidential ledger node's URL (https://host:port)")
+	serve.Flags().StringVar(&lg.serviceCert, "ledger-service-cert", "", "the ledger's service certificate (PEM)")
+	serve.Flags().StringVar(&lg.cert, "ledger-cert", "", "the console's own ledger user certificate (PEM; give it the Reader role)")
+	serve.Flags().StringVar(&lg.key, "ledger-key", "", "its private key (PEM)")
 	serve.Flags().StringVar(&platform, "platform", "sim", "the TEE the services run on, as shown (sim, snp, tdx, sgx)")
 	serve.Flags().StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM) to serve the console over HTTPS")
 	serve.Flags().StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
@@ -102,12 +113,47 @@ func consoleConfig(principalsFile, attestURL, kmsURL, serverPolicy string) (cons
 	return cfg, nil
 }
 
+// ledgerAccess is how the console reaches a ledger: a node, the service
+// certificate, and the console's own user identity.
+type ledgerAccess struct{ url, serviceCert, cert, key string }
+
+func (l ledgerAccess) backend() (console.LedgerBackend, error) {
+	if l.url == "" {
+		return console.LedgerBackend{}, nil
+	}
+	if l.serviceCert == "" || l.cert == "" || l.key == "" {
+		return console.LedgerBackend{}, errors.New("--ledger needs --ledger-service-cert, --ledger-cert and --ledger-key")
+	}
+	svc, err := os.ReadFile(l.serviceCert)
+	if err != nil {
+		return console.LedgerBackend{}, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(svc) {
+		return console.LedgerBackend{}, fmt.Errorf("%s holds no certificate", l.serviceCert)
+	}
+	cert, err := tls.LoadX509KeyPair(l.cert, l.key)
+	if err != nil {
+		return console.LedgerBackend{}, err
+	}
+	url := l.url
+	if !strings.HasPrefix(url, "https://") {
+		url = "https://" + url
+	}
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}}}
+	return console.LedgerBackend{URL: url, HTTP: hc, ServiceCert: svc}, nil
+}
+
 // startDevConsole serves the console for confide dev's services, in the
 // dev process itself (the console holds no secret of the services; it
 // acts only as the signed-in user).
-func startDevConsole(ctx context.Context, addr string, d *devServices) (string, func(), error) {
+func startDevConsole(ctx context.Context, addr string, d *devServices, lg ledgerAccess) (string, func(), error) {
 	cfg, err := consoleConfig(d.principals, d.attestURL, d.kmsURL, d.serverPolicy)
 	if err != nil {
+		return "", nil, err
+	}
+	if cfg.Ledger, err = lg.backend(); err != nil {
 		return "", nil, err
 	}
 	cfg.Platform = "sim"

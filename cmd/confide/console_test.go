@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,17 +58,22 @@ func TestConsoleBrowser(t *testing.T) {
 	}
 	defer func() { cancel(); dev.Wait() }()
 	clients := regexp.MustCompile(`^clients:\s+export (.*)$`)
+	ledgerLine := regexp.MustCompile(`^ledger\s+(https://\S+)`)
 	var exports []string
+	var ledgerURL string
 	lines := bufio.NewScanner(stdout)
 	for lines.Scan() {
 		if m := clients.FindStringSubmatch(lines.Text()); m != nil {
 			exports = strings.Fields(m[1])
 		}
+		if m := ledgerLine.FindStringSubmatch(lines.Text()); m != nil {
+			ledgerURL = m[1]
+		}
 		if lines.Text() == "ready; Ctrl-C stops" {
 			break
 		}
 	}
-	if exports == nil {
+	if exports == nil || ledgerURL == "" {
 		t.Fatalf("confide dev did not get ready:\n%s", stderr.String())
 	}
 	go func() {
@@ -92,6 +100,50 @@ func TestConsoleBrowser(t *testing.T) {
 	c.Env = cliEnv
 	c.Run()
 	tok := strings.TrimSpace(run("attest", "token"))
+	// Ledger: three transactions in a collection (as user0), and an open
+	// proposal (member0's) for the browser to vote on.
+	ldir := filepath.Join(home, "dev", "ledger")
+	lc := ledgerClient(t, ldir, "user0")
+	var txID string
+	for i := range 3 {
+		resp, err := lc.Post(ledgerURL+"/app/transactions?collection_id=console", "application/json",
+			strings.NewReader(fmt.Sprintf(`{"contents":"console entry %d"}`, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			TxID string `json:"transaction_id"`
+		}
+		json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || r.TxID == "" {
+			t.Fatalf("posting a transaction: %s", resp.Status)
+		}
+		txID = r.TxID
+	}
+	prop := filepath.Join(dir, "proposal.json")
+	os.WriteFile(prop, []byte(`{"actions":[{"name":"add_node_code","args":{"code_id":"`+strings.Repeat("ab", 32)+`"}}]}`), 0o600)
+	var pv struct {
+		ID string `json:"proposalId"`
+	}
+	if err := json.Unmarshal([]byte(run("ledger", "gov", "propose", "--cert", filepath.Join(ldir, "member0_cert.pem"),
+		"--key", filepath.Join(ldir, "member0_privk.pem"), "--service-cert", filepath.Join(ldir, "service_cert.pem"),
+		"--node", strings.TrimPrefix(ledgerURL, "https://"), prop)), &pv); err != nil || pv.ID == "" {
+		t.Fatalf("proposing: %v", err)
+	}
+	// The receipt needs a committed signature after the last transaction.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		resp, err := lc.Get(ledgerURL + "/app/transactions/" + txID + "/receipt")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no receipt for %s", txID)
+		}
+	}
 	admin, _ := os.ReadFile(filepath.Join(home, "dev", "admin.token"))
 	reader, _ := os.ReadFile(filepath.Join(home, "dev", "reader.token"))
 
@@ -104,7 +156,7 @@ func TestConsoleBrowser(t *testing.T) {
 	node := exec.CommandContext(nctx, "node", filepath.Join("testdata", "console_e2e.js"), mods)
 	node.Env = append(os.Environ(), "CONSOLE_URL=http://"+consoleAddr, "OUT_DIR="+out,
 		"ADMIN_TOKEN="+strings.TrimSpace(string(admin)), "READER_TOKEN="+strings.TrimSpace(string(reader)),
-		"ATTEST_TOKEN="+tok, "KEY_NAME=console-key")
+		"ATTEST_TOKEN="+tok, "KEY_NAME=console-key", "LEDGER_DIR="+ldir, "TX_ID="+txID, "PROPOSAL_ID="+pv.ID)
 	res, err := node.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the browser test failed: %v\n%s\nconfide dev:\n%s", err, res, stderr.String())
@@ -130,4 +182,21 @@ func TestConsoleBrowser(t *testing.T) {
 			}
 		}
 	}
+}
+
+// ledgerClient is a ledger identity's HTTPS client (a sandbox's files).
+func ledgerClient(t *testing.T, dir, name string) *http.Client {
+	t.Helper()
+	svc, err := os.ReadFile(filepath.Join(dir, "service_cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(svc)
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, name+"_cert.pem"), filepath.Join(dir, name+"_privk.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}}}
 }

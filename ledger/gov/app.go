@@ -9,6 +9,7 @@ import (
 
 	"github.com/confide/confide/ledger/app"
 	"github.com/confide/confide/ledger/kv"
+	"github.com/confide/confide/ledger/node"
 )
 
 // App serves governance over HTTPS (spec/ledger-governance.md §4), with
@@ -64,6 +65,7 @@ func (a App) Endpoints() []app.Endpoint {
 		public("GET /gov/members", a.members),
 		public("GET /gov/service/constitution", a.constitution),
 		public("GET /gov/service/info", a.service),
+		public("GET /gov/service/nodes", a.nodes),
 		public("GET /gov/recovery/encrypted-shares/{member}", a.share),
 	}
 }
@@ -263,6 +265,41 @@ func (a App) constitution(r *app.Request) (any, error) {
 		return nil, app.Errorf(http.StatusNotFound, "NotFound", "%v", err)
 	}
 	return app.Raw{ContentType: "text/javascript", Body: []byte(c)}, nil
+}
+
+// nodes lists the service's nodes: each one's record in nodes.info (its
+// status, raft ID, addresses, and the platform and code ID its evidence
+// showed when it joined) and the certificate the service endorsed for it
+// (the one its signatures verify with), once it has signed.
+func (a App) nodes(r *app.Request) (any, error) {
+	tx := read(r)
+	type nodeView struct {
+		NodeID      string          `json:"nodeId"`
+		Info        json.RawMessage `json:"info"`
+		Certificate string          `json:"certificate,omitempty"`
+	}
+	out := []nodeView{}
+	seen := map[string]bool{}
+	tx.Range(MapNodeInfo, func(k, v []byte) bool {
+		c, _ := tx.Get(node.MapNodes, k)
+		out = append(out, nodeView{NodeID: string(k), Info: json.RawMessage(append([]byte(nil), v...)), Certificate: string(c)})
+		seen[string(k)] = true
+		return true
+	})
+	// The node that started the service joined no one: it has no record
+	// in nodes.info, only the certificate it signs with.
+	tx.Range(node.MapNodes, func(k, v []byte) bool {
+		if !seen[string(k)] {
+			out = append(out, nodeView{NodeID: string(k), Info: json.RawMessage(`{"status":"Trusted"}`), Certificate: string(v)})
+		}
+		return true
+	})
+	var codeIDs []string
+	tx.Range(MapCodeIDs, func(k, _ []byte) bool {
+		codeIDs = append(codeIDs, string(k))
+		return true
+	})
+	return map[string]any{"value": out, "codeIds": codeIDs}, nil
 }
 
 func (a App) service(r *app.Request) (any, error) {

@@ -114,6 +114,68 @@ async function signin(page, token) {
     check((await page.locator("#denials tbody tr").count()) >= 1, "denials listed");
     await shot(page, "kms-audit");
 
+    // Ledger: nodes, a collection's transactions, a transaction whose
+    // receipt this browser verifies against the service certificate the
+    // user chose (and a tampered one fails), governance, a proposal voted
+    // on with ballots signed here by two members' keys, the constitution.
+    const ldir = process.env.LEDGER_DIR;
+    await page.click("nav >> text=Ledger");
+    check((await page.locator("#nodes tbody tr").count()) >= 1, "nodes listed");
+    check((await page.textContent("#collections")).includes("console"), "collections listed");
+    await shot(page, "ledger");
+    await page.goto(base + "/ledger/transactions?collection_id=console");
+    check((await page.locator("#transactions tbody tr").count()) === 3, "three transactions in the collection");
+    await shot(page, "ledger-transactions");
+    await page.click("#transactions >> text=" + process.env.TX_ID);
+    check((await page.textContent("#tx-status")) === "Committed", "committed");
+    await page.setInputFiles("#service-cert-file", path.join(ldir, "service_cert.pem"));
+    await page.click("#verify-receipt");
+    await page.waitForSelector("#receipt-result.ok");
+    check((await page.textContent("#receipt-result")).includes("the service certificate you chose"), "verified against the chosen certificate");
+    await shot(page, "ledger-receipt");
+    const good = await page.inputValue("#receipt");
+    const rc = JSON.parse(good);
+    const flip = (h) => (h[0] === "0" ? "1" : "0") + h.slice(1);
+    for (const [what, edit] of [
+      ["write-set digest", (r) => { r.leaf_components.write_set_digest = flip(r.leaf_components.write_set_digest); }],
+      ["signed root", (r) => { r.signature.root = flip(r.signature.root); }],
+      ["commit evidence", (r) => { r.leaf_components.commit_evidence = r.leaf_components.commit_evidence.slice(0, -1) + "0"; }],
+    ]) {
+      const bad = JSON.parse(good);
+      edit(bad);
+      if (JSON.stringify(bad) === JSON.stringify(rc)) continue;
+      await page.fill("#receipt", JSON.stringify(bad, null, 2));
+      await page.click("#verify-receipt");
+      await page.waitForSelector("#receipt-result.error");
+      check((await page.textContent("#receipt-result")).includes("does not verify"), "a tampered " + what + " fails");
+      if (what === "write-set digest") await shot(page, "ledger-receipt-tampered");
+      await page.fill("#receipt", good);
+      await page.click("#verify-receipt");
+      await page.waitForSelector("#receipt-result.ok");
+    }
+    // Another certificate than the service's: refused.
+    await page.setInputFiles("#service-cert-file", path.join(ldir, "member0_cert.pem"));
+    await page.click("#verify-receipt");
+    await page.waitForSelector("#receipt-result.error");
+
+    await page.goto(base + "/ledger/governance");
+    check((await page.locator("#members tbody tr").count()) >= 3, "members listed");
+    await shot(page, "ledger-governance");
+    for (const [i, m] of ["member0", "member1"].entries()) {
+      await page.goto(base + "/ledger/proposals/" + process.env.PROPOSAL_ID);
+      await page.setInputFiles("#member-cert", path.join(ldir, m + "_cert.pem"));
+      await page.setInputFiles("#member-key", path.join(ldir, m + "_privk.pem"));
+      if (i === 0) await shot(page, "ledger-proposal");
+      await page.click("#vote-form button[type=submit]");
+      await page.waitForSelector("#voted");
+    }
+    check((await page.textContent("#proposal-state")) === "Accepted", "accepted after two of three members voted for it");
+    check((await page.locator("#ballots tbody tr").count()) === 2, "two ballots");
+    await shot(page, "ledger-proposal-accepted");
+    await page.goto(base + "/ledger/constitution");
+    check((await page.textContent("#constitution")).includes("export function"), "constitution shown");
+    await shot(page, "ledger-constitution");
+
     // Forged requests: without the CSRF token, from this very page.
     const forged = await page.evaluate(async () => (await fetch("/attestation/policies/web", {
       method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: "policy=%7B%7D",

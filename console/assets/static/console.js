@@ -46,6 +46,297 @@ async function checkAuditChain(el) {
   }
 }
 
+// ---- DER, just enough for X.509 certificates (RFC 5280) -------------
+
+function derRead(b, off) {
+  if (off + 2 > b.length) throw new Error("DER: truncated");
+  const tag = b[off];
+  let len = b[off + 1], p = off + 2;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n < 1 || n > 4) throw new Error("DER: bad length");
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + b[p++];
+  }
+  if (p + len > b.length) throw new Error("DER: truncated");
+  return { tag, off, start: p, end: p + len };
+}
+
+function derKids(b, n) {
+  const out = [];
+  for (let p = n.start; p < n.end;) { const c = derRead(b, p); out.push(c); p = c.end; }
+  return out;
+}
+
+function bytesEq(a, b) {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
+  return d === 0;
+}
+
+function hex(b) { return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join(""); }
+
+function unhex(s) {
+  if (typeof s !== "string" || !/^([0-9a-fA-F]{2})*$/.test(s)) throw new Error("not hex: " + String(s).slice(0, 20));
+  const out = new Uint8Array(s.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.substr(2 * i, 2), 16);
+  return out;
+}
+
+function pemToDer(pem, label) {
+  const m = new RegExp("-----BEGIN " + label + "-----([\\s\\S]*?)-----END " + label + "-----").exec(pem);
+  if (!m) throw new Error("no " + label + " in the PEM");
+  const bin = atob(m[1].replace(/\s+/g, ""));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+
+const OID = {
+  ecdsaSHA256: unhex("06082a8648ce3d040302"),
+  ecdsaSHA384: unhex("06082a8648ce3d040303"),
+  p256: unhex("06082a8648ce3d030107"),
+  p384: unhex("06052b81040022"),
+};
+
+// parseCert splits a certificate into what verification needs.
+function parseCert(der) {
+  const top = derRead(der, 0);
+  const [tbs, alg, sig] = derKids(der, top);
+  if (!tbs || !alg || !sig || sig.tag !== 0x03) throw new Error("not a certificate");
+  const algOID = derKids(der, alg)[0];
+  const algBytes = der.subarray(algOID.off, algOID.end);
+  const hash = bytesEq(algBytes, OID.ecdsaSHA256) ? "SHA-256" : bytesEq(algBytes, OID.ecdsaSHA384) ? "SHA-384" : null;
+  let kids = derKids(der, tbs);
+  if (kids[0].tag === 0xa0) kids = kids.slice(1);
+  const spki = kids[5];
+  const spkiBytes = der.subarray(spki.off, spki.end);
+  const curveOID = derKids(der, derKids(der, spki)[0])[1];
+  const cb = der.subarray(curveOID.off, curveOID.end);
+  const curve = bytesEq(cb, OID.p256) ? "P-256" : bytesEq(cb, OID.p384) ? "P-384" : null;
+  return { tbs: der.subarray(tbs.off, tbs.end), hash, sig: der.subarray(sig.start + 1, sig.end), spki: spkiBytes, curve };
+}
+
+// p1363 turns an ASN.1 ECDSA signature into WebCrypto's r ‖ s.
+function p1363(der, size) {
+  const seq = derRead(der, 0);
+  const [r, s] = derKids(der, seq);
+  const out = new Uint8Array(2 * size);
+  for (const [i, n] of [[0, r], [1, s]]) {
+    let v = der.subarray(n.start, n.end);
+    while (v.length > size && v[0] === 0) v = v.subarray(1);
+    if (v.length > size) throw new Error("ECDSA signature: integer too long");
+    out.set(v, (i + 1) * size - v.length);
+  }
+  return out;
+}
+
+async function importSPKI(c) {
+  if (!c.curve) throw new Error("the key is not on P-256 or P-384");
+  return crypto.subtle.importKey("spki", c.spki, { name: "ECDSA", namedCurve: c.curve }, false, ["verify"]);
+}
+
+// issuedBy checks that issuer's key signed cert.
+async function issuedBy(cert, issuer) {
+  if (!cert.hash) return false;
+  const key = await importSPKI(issuer);
+  const size = issuer.curve === "P-384" ? 48 : 32;
+  return crypto.subtle.verify({ name: "ECDSA", hash: cert.hash }, key, p1363(cert.sig, size), cert.tbs);
+}
+
+async function sha256(...parts) {
+  const n = parts.reduce((a, p) => a + p.length, 0);
+  const all = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) { all.set(p, o); o += p.length; }
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+}
+
+// verifyInclusion is RFC 9162 §2.1.3.2.
+async function verifyInclusion(index, size, leaf, proof, root) {
+  if (index >= size) return false;
+  let fn = index, sn = size - 1, r = leaf;
+  for (const p of proof) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      r = await sha256(Uint8Array.of(1), p, r);
+      if (fn % 2 === 0) {
+        while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+      }
+    } else {
+      r = await sha256(Uint8Array.of(1), r, p);
+    }
+    fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && bytesEq(r, root);
+}
+
+function be64(n) {
+  const b = new Uint8Array(8);
+  let v = BigInt(n);
+  for (let i = 7; i >= 0; i--) { b[i] = Number(v & 0xffn); v >>= 8n; }
+  return b;
+}
+
+// verifyReceipt checks a ledger receipt against a service certificate
+// (spec/ledger-receipt.md, "Verifying a receipt"); it throws the reason.
+async function verifyReceipt(rc, servicePEM) {
+  const enc = new TextEncoder();
+  const m = /^([0-9]+)\.([0-9]+)$/.exec(rc.transaction_id || "");
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new Error("transaction_id is not view.seqno");
+  const seqno = Number(m[2]);
+  if (!Number.isSafeInteger(seqno)) throw new Error("seqno too large for this verifier");
+  const lc = rc.leaf_components || {};
+  const ce = lc.commit_evidence || "";
+  const pre = "ce:" + rc.transaction_id + ":";
+  if (!ce.startsWith(pre) || !/^[0-9a-f]{64}$/.test(ce.slice(pre.length))) throw new Error("the commit evidence is not this transaction's");
+  const ws = unhex(lc.write_set_digest), claims = unhex(lc.claims_digest);
+  if (ws.length !== 32 || claims.length !== 32) throw new Error("a leaf digest is not 32 bytes");
+  const sig = rc.signature || {};
+  if (!(sig.seqno > seqno)) throw new Error("the signature cannot cover this seqno");
+  if (!Array.isArray(rc.proof) || rc.proof.length > 64) throw new Error("bad proof");
+  const proof = rc.proof.map(unhex);
+  if (proof.some((p) => p.length !== 32)) throw new Error("a proof hash is not 32 bytes");
+  const root = unhex(sig.root);
+  if (root.length !== 32) throw new Error("the root is not 32 bytes");
+  const leaf = await sha256(Uint8Array.of(0), ws, await sha256(enc.encode(ce)), claims);
+  if (!(await verifyInclusion(seqno - 1, sig.seqno - 1, leaf, proof, root))) throw new Error("the leaf is not under the signed root");
+  const node = parseCert(pemToDer(sig.cert || "", "CERTIFICATE"));
+  let issuer = parseCert(pemToDer(servicePEM, "CERTIFICATE"));
+  let endorsed = await issuedBy(node, issuer);
+  for (const e of (rc.service_endorsements || []).slice(0, 8)) {
+    if (endorsed) break;
+    const ec = parseCert(pemToDer(e, "CERTIFICATE"));
+    if (!(await issuedBy(ec, issuer))) throw new Error("a service endorsement is not issued by the service after it");
+    endorsed = await issuedBy(node, ec);
+    issuer = ec;
+  }
+  if (!endorsed) throw new Error("the service certificate did not endorse the signing node");
+  if (hex(await sha256(node.spki)) !== sig.node) throw new Error("the certificate is not the signing node's");
+  const msg = new Uint8Array([...enc.encode("confide-ledger-v1 signature"), ...be64(sig.view), ...be64(sig.seqno), ...root]);
+  const der = Uint8Array.from(atob(sig.signature || ""), (c) => c.charCodeAt(0));
+  const ok = await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, await importSPKI(node), p1363(der, 32), msg);
+  if (!ok) throw new Error("the node's signature over the root does not verify");
+}
+
+function setupReceipt(el) {
+  const out = document.getElementById("receipt-result");
+  let chosen = null;
+  document.getElementById("service-cert-file").addEventListener("change", async (ev) => {
+    const f = ev.target.files[0];
+    chosen = f ? await f.text() : null;
+  });
+  document.getElementById("verify-receipt").addEventListener("click", async () => {
+    const svc = chosen || document.getElementById("service-cert").textContent;
+    const source = chosen ? "the service certificate you chose" : "the console's copy of the service certificate";
+    try {
+      const rc = JSON.parse(document.getElementById("receipt").value);
+      if (rc.transaction_id !== el.dataset.tx) throw new Error("the receipt is for " + rc.transaction_id + ", not " + el.dataset.tx);
+      await verifyReceipt(rc, svc);
+      out.className = "ok";
+      out.textContent = "Receipt verified in your browser against " + source + ".";
+    } catch (e) {
+      out.className = "error";
+      out.textContent = "The receipt does not verify: " + e.message;
+    }
+  });
+}
+
+// ---- CBOR and COSE_Sign1 (RFC 8949, RFC 9052), for members' ballots ---
+
+function cborHead(major, n) {
+  const m = major << 5;
+  if (n < 24) return [m | n];
+  if (n < 0x100) return [m | 24, n];
+  if (n < 0x10000) return [m | 25, n >> 8, n & 255];
+  if (n < 0x100000000) return [m | 26, (n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
+  return [m | 27, ...be64(n)];
+}
+
+// cbor encodes integers, strings, byte strings, arrays, Maps (in their
+// order) and {tag, value}.
+function cbor(v) {
+  const parts = [];
+  const put = (x) => {
+    if (typeof x === "number") {
+      if (!Number.isSafeInteger(x)) throw new Error("CBOR: integers only");
+      parts.push(x >= 0 ? cborHead(0, x) : cborHead(1, -1 - x));
+    } else if (typeof x === "string") {
+      const b = new TextEncoder().encode(x);
+      parts.push(cborHead(3, b.length), b);
+    } else if (x instanceof Uint8Array) {
+      parts.push(cborHead(2, x.length), x);
+    } else if (Array.isArray(x)) {
+      parts.push(cborHead(4, x.length));
+      x.forEach(put);
+    } else if (x instanceof Map) {
+      parts.push(cborHead(5, x.size));
+      for (const [k, val] of x) { put(k); put(val); }
+    } else if (x && x.tag !== undefined) {
+      parts.push(cborHead(6, x.tag));
+      put(x.value);
+    } else throw new Error("CBOR: unsupported value");
+  };
+  put(v);
+  const n = parts.reduce((a, p) => a + p.length, 0);
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
+}
+
+// signBallot makes the member's signed ballot (spec/ledger-governance.md
+// §2): a tagged COSE_Sign1 whose protected header names the algorithm,
+// the member (kid), the message type, its creation time and the proposal.
+async function signBallot(certPEM, keyPEM, proposalID, vote) {
+  const certDer = pemToDer(certPEM, "CERTIFICATE");
+  const cert = parseCert(certDer);
+  const memberID = hex(await sha256(certDer));
+  const alg = cert.curve === "P-384" ? -35 : cert.curve === "P-256" ? -7 : null;
+  if (alg === null) throw new Error("member keys are on P-256 or P-384");
+  const key = await crypto.subtle.importKey("pkcs8", pemToDer(keyPEM, "PRIVATE KEY"),
+    { name: "ECDSA", namedCurve: cert.curve }, false, ["sign"]);
+  const protectedHdr = cbor(new Map([
+    [1, alg],
+    [4, new TextEncoder().encode(memberID)],
+    ["ccf.gov.msg.type", "ballot"],
+    ["ccf.gov.msg.created_at", Math.floor(Date.now() / 1000)],
+    ["ccf.gov.msg.proposal_id", proposalID],
+  ]));
+  const js = "export function vote(proposal, proposerId) { return " + (vote ? "true" : "false") + " }";
+  const payload = new TextEncoder().encode(JSON.stringify({ ballot: js }));
+  const toSign = cbor(["Signature1", protectedHdr, new Uint8Array(0), payload]);
+  const hash = alg === -35 ? "SHA-384" : "SHA-256";
+  const sig = new Uint8Array(await crypto.subtle.sign({ name: "ECDSA", hash }, key, toSign));
+  const msg = cbor({ tag: 18, value: [protectedHdr, new Map(), payload, sig] });
+  return { memberID, cose: btoa(String.fromCharCode(...msg)) };
+}
+
+function setupVote(form) {
+  const out = document.getElementById("vote-result");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const certFile = document.getElementById("member-cert").files[0];
+      const keyFile = document.getElementById("member-key").files[0];
+      if (!certFile || !keyFile) throw new Error("choose your member certificate and key");
+      const vote = form.querySelector("input[name=choice]:checked").value === "yes";
+      const b = await signBallot(await certFile.text(), await keyFile.text(), form.dataset.proposal, vote);
+      form.elements.member.value = b.memberID;
+      form.elements.cose.value = b.cose;
+      out.className = "muted";
+      out.textContent = "Signed as member " + b.memberID.slice(0, 16) + "…; submitting.";
+      form.submit();
+    } catch (e) {
+      out.className = "error";
+      out.textContent = "Not signed: " + e.message;
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("#chain-browser[data-src]").forEach(checkAuditChain);
+  const rv = document.getElementById("receipt-verifier");
+  if (rv) setupReceipt(rv);
+  const vf = document.getElementById("vote-form");
+  if (vf) setupVote(vf);
 });
