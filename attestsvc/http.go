@@ -107,6 +107,13 @@ func (s *Service) Handler(gatherer prometheus.Gatherer) http.Handler {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	})
+	route("GET "+api.PathAppraisals, func(w http.ResponseWriter, r *http.Request) error {
+		if _, err := s.cfg.Admins.Admin(r); err != nil {
+			return err
+		}
+		httpx.WriteJSON(w, http.StatusOK, api.AppraisalList{Appraisals: s.Appraisals()})
+		return nil
+	})
 	route("GET "+api.PathAudit, func(w http.ResponseWriter, r *http.Request) error {
 		if _, err := s.cfg.Admins.Admin(r); err != nil {
 			return err

@@ -81,6 +81,7 @@ type Service struct {
 	policies map[string]*storedPolicy
 
 	attests *prometheus.CounterVec
+	recent  *appraisals
 }
 
 // Errors of Attest that callers may test.
@@ -129,6 +130,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		audit:    &audit.Log{Bucket: "audit", MACKey: sec.AuditKey, Now: cfg.Now},
 		policies: make(map[string]*storedPolicy),
 		attests:  attestCounter(),
+		recent:   &appraisals{max: 256},
 	}
 	if err := cfg.Store.View(func(tx kvstore.Tx) error {
 		if _, err := s.audit.Check(tx); err != nil {
@@ -233,34 +235,35 @@ func (s *Service) Challenge() (api.Challenge, error) {
 // binds the runtime data and passes the named policy, returns a token.
 // Errors are *httpx.Error values with the reason.
 func (s *Service) Attest(ctx context.Context, req api.AttestRequest) (string, error) {
-	tok, outcome, err := s.attest(ctx, req)
+	tok, outcome, c, err := s.attest(ctx, req)
 	s.attests.WithLabelValues(outcome).Inc()
+	s.recent.add(s.cfg.Now(), req.Policy, outcome, c, err)
 	return tok, err
 }
 
-func (s *Service) attest(ctx context.Context, req api.AttestRequest) (string, string, error) {
+func (s *Service) attest(ctx context.Context, req api.AttestRequest) (string, string, *token.Claims, error) {
 	var pol *storedPolicy
 	if req.Policy != "" {
 		if pol = s.policy(req.Policy); pol == nil {
-			return "", "bad_request", httpx.Errorf(http.StatusNotFound, "no_such_policy", "no policy named %q", req.Policy)
+			return "", "bad_request", nil, httpx.Errorf(http.StatusNotFound, "no_such_policy", "no policy named %q", req.Policy)
 		}
 	}
 	c, outcome, err := s.appraise(ctx, req)
 	if err != nil {
-		return "", outcome, err
+		return "", outcome, nil, err
 	}
 	if pol != nil {
 		if err := pol.parsed.Evaluate(attest.Input{Claims: c.Map()}); err != nil {
-			return "", "policy", httpx.Errorf(http.StatusForbidden, "policy_denied", "policy %q version %d: %v", pol.Name, pol.Version, err)
+			return "", "policy", c, httpx.Errorf(http.StatusForbidden, "policy_denied", "policy %q version %d: %v", pol.Name, pol.Version, err)
 		}
 		c.Policy = &token.PolicyRef{Name: pol.Name, Version: pol.Version, SHA256: pol.SHA256}
 		c.Verdict = token.Affirming
 	}
 	t, err := s.issuer.Issue(c, s.cfg.Now())
 	if err != nil {
-		return "", "error", err
+		return "", "error", c, err
 	}
-	return t, "token", nil
+	return t, "token", c, nil
 }
 
 // appraise spends the request's nonce and verifies its evidence and

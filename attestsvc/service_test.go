@@ -629,3 +629,42 @@ func mustPolicy(t *testing.T, text string) *attest.Policy {
 	}
 	return p
 }
+
+// The latest appraisals, newest first, for administrators: the verdict,
+// the identity when the evidence verified, and a refusal's reason.
+func TestAppraisals(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	if _, err := e.admin.PutPolicy(ctx, "snp-only", []byte(`{"version":"1.0.0","anyOf":[{"claim":"platform","equals":"snp"}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.anon.Token(ctx, e.p.Client, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.anon.Token(ctx, e.p.Client, nil, "snp-only"); !isStatus(err, 403) {
+		t.Fatalf("policy: %v", err)
+	}
+	if _, err := e.anon.Attest(ctx, []byte("garbage"), make([]byte, 32), nil, ""); err == nil {
+		t.Fatal("garbage attested")
+	}
+	if _, err := e.user.Appraisals(ctx); !isStatus(err, 403) {
+		t.Fatalf("a non-admin read the appraisals: %v", err)
+	}
+	got, err := e.admin.Appraisals(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Outcome != "nonce" || got[1].Outcome != "policy" || got[2].Outcome != "token" {
+		t.Fatalf("appraisals %+v", got)
+	}
+	if got[1].Platform != "sim" || got[1].Policy != "snp-only" || !strings.Contains(got[1].Reason, "snp-only") || got[2].UniqueID == "" || got[2].Reason != "" {
+		t.Fatalf("appraisals %+v", got)
+	}
+	// The service keeps the latest 256.
+	for range 300 {
+		e.anon.Attest(ctx, []byte("x"), make([]byte, 32), nil, "")
+	}
+	if got, _ := e.admin.Appraisals(ctx); len(got) != 256 || got[255].Outcome != "nonce" {
+		t.Fatalf("after 303 appraisals: %d kept", len(got))
+	}
+}

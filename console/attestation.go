@@ -2,6 +2,8 @@ package console
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 	"github.com/confide/confide/attest/token"
 	attestclient "github.com/confide/confide/attestsvc/client"
 	"github.com/confide/confide/audit"
+	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/internal/httpx"
 )
 
@@ -25,6 +28,7 @@ func (s *Server) attestRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /attestation/policies/{name}", s.page(s.policySave, true))
 	mux.Handle("POST /attestation/new", s.page(s.policyNew, true))
 	mux.Handle("POST /attestation/token", s.page(s.tokenVerify, true))
+	mux.Handle("POST /attestation/evidence", s.page(s.evidenceVerify, true))
 }
 
 // attestClient talks to the attestation service as the signed-in user.
@@ -53,6 +57,12 @@ func (s *Server) attestation(w http.ResponseWriter, r *http.Request, sess *sessi
 	default:
 		data["Policies"] = pols
 	}
+	if aps, err := s.attestClient(sess).Appraisals(r.Context()); err == nil {
+		data["Appraisals"] = aps
+	} else if !denied(err) {
+		return err
+	}
+	data["Evidence"] = s.cfg.Verifier != nil
 	s.render(w, r, sess, "attestation", data)
 	return nil
 }
@@ -167,6 +177,42 @@ func (s *Server) tokenVerify(w http.ResponseWriter, r *http.Request, sess *sessi
 			rows = append(rows, claimRow{k, strings.Trim(string(vb), `"`)})
 		}
 		data["Claims"], data["Verdict"] = rows, c.Verdict
+	}
+	s.render(w, r, sess, "token", data)
+	return nil
+}
+
+// evidenceVerify checks pasted evidence (base64; the page fills it from a
+// file) with the console's verifier — the deployment's trust roots — and
+// lists its claims; a nonce, if given, must start the report data.
+func (s *Server) evidenceVerify(w http.ResponseWriter, r *http.Request, sess *session) error {
+	if s.cfg.Verifier == nil {
+		return pageError{http.StatusNotFound, "This console verifies no evidence."}
+	}
+	data := map[string]any{"Kind": "Evidence"}
+	ev, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(r.PostForm.Get("evidence")), ""))
+	var want attest.Expect
+	if n := strings.TrimSpace(r.PostForm.Get("nonce")); n != "" && err == nil {
+		if want.Nonce, err = hex.DecodeString(n); err != nil || len(want.Nonce) > 32 {
+			err = errors.New("the nonce is up to 32 bytes of hex")
+		}
+	}
+	var c enclave.Claims
+	if err == nil {
+		c, err = s.cfg.Verifier.Verify(r.Context(), ev, want)
+	}
+	if err != nil {
+		data["Invalid"] = err.Error()
+	} else {
+		b, _ := json.Marshal(c)
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		var rows []claimRow
+		for _, k := range sortedKeys(m) {
+			vb, _ := json.Marshal(m[k])
+			rows = append(rows, claimRow{k, strings.Trim(string(vb), `"`)})
+		}
+		data["Claims"] = rows
 	}
 	s.render(w, r, sess, "token", data)
 	return nil

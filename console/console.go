@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/confide/confide/attest"
 	"github.com/confide/confide/attest/atls"
 	"github.com/confide/confide/internal/auth"
 	"github.com/confide/confide/internal/httpx"
@@ -46,6 +47,9 @@ type Config struct {
 	// The services; a zero Backend is a service this deployment lacks.
 	Attest, KMS Backend
 	Ledger      LedgerBackend
+	// Verifier checks evidence pasted on the attestation page (the trust
+	// roots of the deployment's platforms); nil hides that form.
+	Verifier *attest.Verifier
 	// SessionLifetime is how long a session lives unused; zero means 30m.
 	SessionLifetime time.Duration
 	// Secure marks cookies Secure: set it when the console is served over

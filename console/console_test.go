@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,8 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/confide/confide/attest"
 	attestclient "github.com/confide/confide/attestsvc/client"
 	"github.com/confide/confide/console"
+	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/enclave/sim/simtest"
 	"github.com/confide/confide/kms/api"
 	"github.com/confide/confide/kms/kmstest"
@@ -33,6 +36,7 @@ func start(t *testing.T) *env {
 	c, err := console.New(console.Config{
 		Principals: w.Principals, Platform: "sim",
 		Attest: console.Backend{URL: w.ASURL}, KMS: console.Backend{URL: w.KMSURL},
+		Verifier: &attest.Verifier{Backends: map[string]enclave.Verifier{enclave.PlatformSim: p.Verifier()}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -238,6 +242,31 @@ func TestTokenAndKeys(t *testing.T) {
 	_, body, _ := b.do("POST", "/attestation/token", url.Values{"csrf": {b.csrf}, "token": {tok}})
 	if !strings.Contains(body, "Signature, issuer and validity verified") || !strings.Contains(body, "runtime") || !strings.Contains(body, "console") {
 		t.Fatalf("token page:\n%s", body)
+	}
+	// The attestation service's appraisal of that token is listed.
+	_, body, _ = b.do("GET", "/attestation", nil)
+	if !strings.Contains(body, `id="appraisals"`) || !strings.Contains(body, ">token<") {
+		t.Fatalf("appraisals:\n%s", body)
+	}
+	// Evidence, checked against the deployment's roots, with a nonce.
+	rdata, _ := enclave.NewReportData([]byte{1, 2, 3}, nil)
+	ev, err := e.p.Client.Evidence(ctx, rdata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, _ = b.do("POST", "/attestation/evidence", url.Values{"csrf": {b.csrf}, "evidence": {base64.StdEncoding.EncodeToString(ev)}, "nonce": {"010203"}})
+	if !strings.Contains(body, "verifies against this deployment") || !strings.Contains(body, "unique_id") {
+		t.Fatalf("evidence:\n%s", body)
+	}
+	for name, f := range map[string]url.Values{
+		"wrong nonce": {"evidence": {base64.StdEncoding.EncodeToString(ev)}, "nonce": {"0102ff"}},
+		"garbage":     {"evidence": {"bm90IGV2aWRlbmNl"}},
+		"not base64":  {"evidence": {"%%%"}},
+	} {
+		f.Set("csrf", b.csrf)
+		if _, body, _ := b.do("POST", "/attestation/evidence", f); !strings.Contains(body, "Not valid") {
+			t.Errorf("%s:\n%s", name, body)
+		}
 	}
 	bad := tok[:len(tok)-3] + "AAA"
 	_, body, _ = b.do("POST", "/attestation/token", url.Values{"csrf": {b.csrf}, "token": {bad}})

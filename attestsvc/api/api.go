@@ -7,14 +7,15 @@ import "encoding/json"
 
 // Paths.
 const (
-	PathChallenge = "/v1/challenge"
-	PathAttest    = "/v1/attest"
-	PathCerts     = "/v1/certs"
-	PathPolicies  = "/v1/policies"
-	PathAudit     = "/v1/audit"
-	PathMigrate   = "/v1/migrate"
-	PathHealth    = "/healthz"
-	PathMetrics   = "/metrics"
+	PathChallenge  = "/v1/challenge"
+	PathAttest     = "/v1/attest"
+	PathCerts      = "/v1/certs"
+	PathPolicies   = "/v1/policies"
+	PathAudit      = "/v1/audit"
+	PathMigrate    = "/v1/migrate"
+	PathAppraisals = "/v1/appraisals"
+	PathHealth     = "/healthz"
+	PathMetrics    = "/metrics"
 )
 
 // HeaderAuditHead carries "<seq> <hash>" of an exported audit log.
@@ -59,6 +60,30 @@ type AttestResponse struct {
 // the "jwk" in the request's runtime data.
 type MigrateResponse struct {
 	Secrets string `json:"secrets"`
+}
+
+// Appraisal is one recent appraisal (GET /v1/appraisals, admin): when,
+// the policy named, the outcome (token, bad_request, nonce, evidence,
+// policy, error), the evidence's identity when it verified, the verdict,
+// and the reason a refusal gave.
+type Appraisal struct {
+	Time      string `json:"time"`
+	Policy    string `json:"policy,omitempty"`
+	Outcome   string `json:"outcome"`
+	Platform  string `json:"platform,omitempty"`
+	UniqueID  string `json:"unique_id,omitempty"`
+	SignerID  string `json:"signer_id,omitempty"`
+	ProductID uint16 `json:"product_id,omitempty"`
+	SVN       uint16 `json:"svn,omitempty"`
+	Debug     bool   `json:"debug,omitempty"`
+	TCBStatus string `json:"tcb_status,omitempty"`
+	Verdict   string `json:"verdict,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// AppraisalList is the reply to GET /v1/appraisals.
+type AppraisalList struct {
+	Appraisals []Appraisal `json:"appraisals"`
 }
 
 // Policy is a stored policy version (GET /v1/policies/{name}, and the

@@ -133,6 +133,13 @@ func (p Predecessor) Secrets(ctx context.Context) ([]byte, error) {
 	return p.Service.Migrate(ctx, p.Attester)
 }
 
+// Appraisals lists the service's latest appraisals, newest first (admin).
+func (c *Client) Appraisals(ctx context.Context) ([]api.Appraisal, error) {
+	var l api.AppraisalList
+	_, err := c.Do(ctx, http.MethodGet, api.PathAppraisals, nil, &l)
+	return l.Appraisals, err
+}
+
 // Certs fetches the JWKS that verifies tokens.
 func (c *Client) Certs(ctx context.Context) (jose.JSONWebKeySet, error) {
 	var set jose.JSONWebKeySet

@@ -97,6 +97,10 @@ func consoleConfig(principalsFile, attestURL, kmsURL, serverPolicy string) (cons
 	if cfg.Principals, err = auth.Parse(b); err != nil {
 		return cfg, fmt.Errorf("%s: %w", principalsFile, err)
 	}
+	// Pasted evidence is checked against the same roots as `attest verify`.
+	if cfg.Verifier, err = newVerifier("", hardwareOptions{}); err != nil {
+		return cfg, err
+	}
 	for _, s := range []struct {
 		url string
 		b   *console.Backend

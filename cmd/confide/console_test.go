@@ -100,6 +100,8 @@ func TestConsoleBrowser(t *testing.T) {
 	c.Env = cliEnv
 	c.Run()
 	tok := strings.TrimSpace(run("attest", "token"))
+	evidence := filepath.Join(dir, "evidence.bin")
+	run("attest", "evidence", "--nonce", "0a0b", "-o", evidence)
 	// Ledger: three transactions in a collection (as user0), and an open
 	// proposal (member0's) for the browser to vote on.
 	ldir := filepath.Join(home, "dev", "ledger")
@@ -156,7 +158,7 @@ func TestConsoleBrowser(t *testing.T) {
 	node := exec.CommandContext(nctx, "node", filepath.Join("testdata", "console_e2e.js"), mods)
 	node.Env = append(os.Environ(), "CONSOLE_URL=http://"+consoleAddr, "OUT_DIR="+out,
 		"ADMIN_TOKEN="+strings.TrimSpace(string(admin)), "READER_TOKEN="+strings.TrimSpace(string(reader)),
-		"ATTEST_TOKEN="+tok, "KEY_NAME=console-key", "LEDGER_DIR="+ldir, "TX_ID="+txID, "PROPOSAL_ID="+pv.ID)
+		"ATTEST_TOKEN="+tok, "KEY_NAME=console-key", "LEDGER_DIR="+ldir, "EVIDENCE_FILE="+evidence, "TX_ID="+txID, "PROPOSAL_ID="+pv.ID)
 	res, err := node.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the browser test failed: %v\n%s\nconfide dev:\n%s", err, res, stderr.String())

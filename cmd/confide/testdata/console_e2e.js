@@ -100,6 +100,19 @@ async function signin(page, token) {
     await page.click("form[action='/attestation/token'] button");
     await page.waitForSelector("#token-result.error");
 
+    // Evidence from a file, checked against the deployment's roots; the
+    // attestation service's recent appraisals.
+    await page.goto(base + "/attestation");
+    check((await page.locator("#appraisals tbody tr").count()) >= 1, "recent appraisals listed");
+    await shot(page, "attestation");
+    await page.setInputFiles("#evidence-file", process.env.EVIDENCE_FILE);
+    await page.waitForFunction(() => document.querySelector("#evidence-form textarea").value.length > 100);
+    await page.fill("#evidence-form input[name=nonce]", "0a0b");
+    await page.click("#evidence-form button");
+    await page.waitForSelector("#token-result.ok");
+    check((await page.textContent("#claims")).includes("report_data"), "evidence claims listed");
+    await shot(page, "evidence");
+
     // Key broker: keys, a key's release policy and grants, the audit log
     // with its chain recomputed in this browser.
     await page.click("nav >> text=Key broker");

@@ -339,4 +339,16 @@ document.addEventListener("DOMContentLoaded", () => {
   if (rv) setupReceipt(rv);
   const vf = document.getElementById("vote-form");
   if (vf) setupVote(vf);
+  const evf = document.getElementById("evidence-file");
+  if (evf) {
+    // The chosen file is read here and put into the form as base64.
+    evf.addEventListener("change", async () => {
+      const f = evf.files[0];
+      if (!f) return;
+      const b = new Uint8Array(await f.arrayBuffer());
+      let s = "";
+      for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+      document.querySelector("#evidence-form textarea[name=evidence]").value = btoa(s);
+    });
+  }
 });
