@@ -112,6 +112,7 @@ func (s *Server) Handler() http.Handler {
 	s.attestRoutes(mux)
 	s.kmsRoutes(mux)
 	s.ledgerRoutes(mux)
+	s.ethRoutes(mux)
 	mux.Handle("/", s.page(func(w http.ResponseWriter, r *http.Request, _ *session) error {
 		return pageError{http.StatusNotFound, "There is no such page."}
 	}, false))

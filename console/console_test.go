@@ -350,7 +350,7 @@ func TestLedgerBadInput(t *testing.T) {
 	b := (&env{t: t, w: e.w, srv: srv, base: srv.URL}).browser()
 	b.signin(e.w.AdminToken)
 	for _, p := range []string{"/ledger/tx/1", "/ledger/tx/a.b", "/ledger/proposals/xyz", "/ledger/transactions?collection_id=%3Cscript%3E",
-		"/ledger/transactions?from=-1"} {
+		"/ledger/transactions?from=-1", "/ethereum/block/x", "/ethereum/block/-1", "/ethereum/tx/0x12", "/ethereum/tx/abc", "/ethereum?before=x"} {
 		if st, body, _ := b.do("GET", p, nil); st != http.StatusBadRequest || strings.Contains(body, "<script>") {
 			t.Errorf("GET %s: %d", p, st)
 		}

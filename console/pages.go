@@ -19,7 +19,8 @@ import (
 
 // pageNames are the page templates, each rendered inside the layout.
 var pageNames = []string{"signin", "error", "overview", "attestation", "policy", "policy-preview", "token", "keys", "key", "kms-audit",
-	"ledger", "ledger-transactions", "ledger-tx", "ledger-governance", "ledger-proposal", "ledger-constitution"}
+	"ledger", "ledger-transactions", "ledger-tx", "ledger-governance", "ledger-proposal", "ledger-constitution",
+	"ethereum", "ethereum-block", "ethereum-tx"}
 
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +17,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/confide/confide/internal/nodetest"
 )
@@ -123,6 +130,34 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 		txID = r.TxID
 	}
+	// One Ethereum transfer, from dev's funded account.
+	var ei ethInfo
+	if b, err := os.ReadFile(filepath.Join(ldir, EthInfoFile)); err != nil || json.Unmarshal(b, &ei) != nil || len(ei.Accounts) == 0 {
+		t.Fatalf("no %s: %v", EthInfoFile, err)
+	}
+	ec, err := ethclient.Dial(ei.RPCURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := crypto.HexToECDSA(strings.TrimPrefix(ei.Accounts[0].PrivateKey, "0x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := new(big.Int).SetUint64(ei.ChainID)
+	payee := common.HexToAddress("0x00000000000000000000000000000000c0ffee01")
+	etx, _ := types.SignNewTx(key, types.LatestSignerForChainID(chain), &types.DynamicFeeTx{ChainID: chain,
+		GasFeeCap: big.NewInt(2 * params.GWei), Gas: 21000, To: &payee, Value: big.NewInt(12345)})
+	if err := ec.SendTransaction(ctx, etx); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if r, err := ec.TransactionReceipt(ctx, etx.Hash()); err == nil && r.Status == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no receipt for the Ethereum transfer")
+		}
+	}
 	prop := filepath.Join(dir, "proposal.json")
 	os.WriteFile(prop, []byte(`{"actions":[{"name":"add_node_code","args":{"code_id":"`+strings.Repeat("ab", 32)+`"}}]}`), 0o600)
 	var pv struct {
@@ -158,7 +193,7 @@ func TestConsoleBrowser(t *testing.T) {
 	node := exec.CommandContext(nctx, "node", filepath.Join("testdata", "console_e2e.js"), mods)
 	node.Env = append(os.Environ(), "CONSOLE_URL=http://"+consoleAddr, "OUT_DIR="+out,
 		"ADMIN_TOKEN="+strings.TrimSpace(string(admin)), "READER_TOKEN="+strings.TrimSpace(string(reader)),
-		"ATTEST_TOKEN="+tok, "KEY_NAME=console-key", "LEDGER_DIR="+ldir, "EVIDENCE_FILE="+evidence, "TX_ID="+txID, "PROPOSAL_ID="+pv.ID)
+		"ATTEST_TOKEN="+tok, "KEY_NAME=console-key", "LEDGER_DIR="+ldir, "EVIDENCE_FILE="+evidence, "ETH_TX="+etx.Hash().Hex(), "TX_ID="+txID, "PROPOSAL_ID="+pv.ID)
 	res, err := node.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the browser test failed: %v\n%s\nconfide dev:\n%s", err, res, stderr.String())

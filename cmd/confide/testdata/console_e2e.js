@@ -189,6 +189,18 @@ async function signin(page, token) {
     check((await page.textContent("#constitution")).includes("export function"), "constitution shown");
     await shot(page, "ledger-constitution");
 
+    // Ethereum: blocks, a transfer with its receipt, its block's list.
+    await page.click("nav >> text=Ethereum");
+    check((await page.locator("#blocks tbody tr").count()) >= 2, "blocks listed");
+    await shot(page, "ethereum");
+    await page.goto(base + "/ethereum/tx/" + process.env.ETH_TX);
+    check((await page.textContent("#eth-receipt")).includes("success"), "the transfer's receipt");
+    check((await page.textContent("#eth-tx")).includes("12345"), "the transfer's value");
+    await shot(page, "ethereum-tx");
+    await page.click("#eth-tx a");
+    check((await page.textContent("#eth-txs")).includes(process.env.ETH_TX.slice(0, 16)), "the block lists the transfer");
+    await shot(page, "ethereum-block");
+
     // Forged requests: without the CSRF token, from this very page.
     const forged = await page.evaluate(async () => (await fetch("/attestation/policies/web", {
       method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: "policy=%7B%7D",
