@@ -47,6 +47,7 @@ type Config struct {
 	// The services; a zero Backend is a service this deployment lacks.
 	Attest, KMS Backend
 	Ledger      LedgerBackend
+	SQL         SQLBackend
 	// Verifier checks evidence pasted on the attestation page (the trust
 	// roots of the deployment's platforms); nil hides that form.
 	Verifier *attest.Verifier
@@ -113,6 +114,7 @@ func (s *Server) Handler() http.Handler {
 	s.kmsRoutes(mux)
 	s.ledgerRoutes(mux)
 	s.ethRoutes(mux)
+	s.sqlRoutes(mux)
 	mux.Handle("/", s.page(func(w http.ResponseWriter, r *http.Request, _ *session) error {
 		return pageError{http.StatusNotFound, "There is no such page."}
 	}, false))
@@ -255,6 +257,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, sess *session, n
 	data["Attest"] = s.cfg.Attest.configured()
 	data["KMS"] = s.cfg.KMS.configured()
 	data["Ledger"] = s.cfg.Ledger.URL != ""
+	data["SQL"] = s.cfg.SQL.DSN != ""
 	data["Path"] = r.URL.Path
 	if sess != nil {
 		data["User"] = sess.name

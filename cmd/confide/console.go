@@ -23,6 +23,7 @@ func newConsoleCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "console", Short: "Web console: every service of a deployment in a browser"}
 	var addr, principals, attestURL, kmsURL, serverPolicy, platform, certFile, keyFile string
 	var lg ledgerAccess
+	var sqlDSN string
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the web console for a deployment's services",
@@ -39,6 +40,7 @@ with a token of the principals file the services use. Serve it over TLS
 			if cfg.Ledger, err = lg.backend(); err != nil {
 				return err
 			}
+			cfg.SQL = console.SQLBackend{DSN: sqlDSN}
 			cfg.Platform = platform
 			cfg.Secure = certFile != ""
 			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -77,6 +79,7 @@ with a token of the principals file the services use. Serve it over TLS
 	serve.Flags().StringVar(&lg.serviceCert, "ledger-service-cert", "", "the ledger's service certificate (PEM)")
 	serve.Flags().StringVar(&lg.cert, "ledger-cert", "", "the console's own ledger user certificate (PEM; give it the Reader role)")
 	serve.Flags().StringVar(&lg.key, "ledger-key", "", "its private key (PEM)")
+	serve.Flags().StringVar(&sqlDSN, "sql", "", "an Always Encrypted SQL server (confide's) to show, as a DBA's connection URL")
 	serve.Flags().StringVar(&platform, "platform", "sim", "the TEE the services run on, as shown (sim, snp, tdx, sgx)")
 	serve.Flags().StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM) to serve the console over HTTPS")
 	serve.Flags().StringVar(&keyFile, "tls-key", "", "TLS private key (PEM)")
@@ -152,7 +155,7 @@ func (l ledgerAccess) backend() (console.LedgerBackend, error) {
 // startDevConsole serves the console for confide dev's services, in the
 // dev process itself (the console holds no secret of the services; it
 // acts only as the signed-in user).
-func startDevConsole(ctx context.Context, addr string, d *devServices, lg ledgerAccess) (string, func(), error) {
+func startDevConsole(ctx context.Context, addr string, d *devServices, lg ledgerAccess, sqlDSN string) (string, func(), error) {
 	cfg, err := consoleConfig(d.principals, d.attestURL, d.kmsURL, d.serverPolicy)
 	if err != nil {
 		return "", nil, err
@@ -160,6 +163,7 @@ func startDevConsole(ctx context.Context, addr string, d *devServices, lg ledger
 	if cfg.Ledger, err = lg.backend(); err != nil {
 		return "", nil, err
 	}
+	cfg.SQL = console.SQLBackend{DSN: sqlDSN}
 	cfg.Platform = "sim"
 	c, err := console.New(cfg)
 	if err != nil {

@@ -66,6 +66,8 @@ func TestConsoleBrowser(t *testing.T) {
 	defer func() { cancel(); dev.Wait() }()
 	clients := regexp.MustCompile(`^clients:\s+export (.*)$`)
 	ledgerLine := regexp.MustCompile(`^ledger\s+(https://\S+)`)
+	sqlLine := regexp.MustCompile(`^sql\s+(postgres://\S+)`)
+	var sqlDSN string
 	var exports []string
 	var ledgerURL string
 	lines := bufio.NewScanner(stdout)
@@ -75,6 +77,9 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 		if m := ledgerLine.FindStringSubmatch(lines.Text()); m != nil {
 			ledgerURL = m[1]
+		}
+		if m := sqlLine.FindStringSubmatch(lines.Text()); m != nil {
+			sqlDSN = m[1]
 		}
 		if lines.Text() == "ready; Ctrl-C stops" {
 			break
@@ -130,6 +135,14 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 		txID = r.TxID
 	}
+	// Always Encrypted SQL: keys and a table with encrypted columns.
+	run("sql", "keys", "create-cmk", "--name", "console_cmk", "--key-file", filepath.Join(dir, "cmk.pem"), "--dsn", sqlDSN)
+	run("sql", "keys", "create-cek", "--name", "console_cek", "--cmk", "console_cmk", "--trust", filepath.Join(dir, "cmk.pem"), "--dsn", sqlDSN)
+	cliEnv = append(cliEnv, "CONFIDE_SQL_DSN="+sqlDSN+"&column_encryption=enabled", "CONFIDE_SQL_TRUST="+filepath.Join(dir, "cmk.pem"))
+	run("sql", "shell", "-c", "CREATE TABLE patients (id INT PRIMARY KEY, ssn VARCHAR(11) ENCRYPTED WITH (COLUMN_ENCRYPTION_KEY = console_cek, "+
+		"ENCRYPTION_TYPE = DETERMINISTIC, ALGORITHM = 'AEAD_AES_256_CBC_HMAC_SHA_256'), diagnosis NVARCHAR(100) ENCRYPTED WITH "+
+		"(COLUMN_ENCRYPTION_KEY = console_cek, ENCRYPTION_TYPE = RANDOMIZED, ALGORITHM = 'AEAD_AES_256_CBC_HMAC_SHA_256'))")
+
 	// One Ethereum transfer, from dev's funded account.
 	var ei ethInfo
 	if b, err := os.ReadFile(filepath.Join(ldir, EthInfoFile)); err != nil || json.Unmarshal(b, &ei) != nil || len(ei.Accounts) == 0 {

@@ -111,7 +111,8 @@ everything.`,
 			//confide:ignore false positive: the checker merges the ledger node's sealer with the node address passed here; the console gets file names and a URL, no key of the node
 			conURL, stopConsole, err := startDevConsole(ctx, consoleAddr, svcs, ledgerAccess{url: led.RPCAddr,
 				serviceCert: filepath.Join(ledgerDir, sandbox.ServiceCert),
-				cert:        filepath.Join(ledgerDir, "user0_cert.pem"), key: filepath.Join(ledgerDir, "user0_privk.pem")})
+				cert:        filepath.Join(ledgerDir, "user0_cert.pem"), key: filepath.Join(ledgerDir, "user0_privk.pem")},
+				"postgres://confide@"+sqlAt+"/confide?sslmode=disable")
 			if err != nil {
 				return err
 			}

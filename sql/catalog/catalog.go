@@ -421,8 +421,14 @@ type KeyInfo struct {
 
 // CEKValues returns a CEK's values (none if it does not exist).
 func (s *Store) CEKValues(ctx context.Context, name string) ([]KeyInfo, error) {
+	return s.cekValues(ctx, "WHERE v.cek = ?", name)
+}
+
+// cekValues returns the CEK values a WHERE clause selects, by key and
+// master key.
+func (s *Store) cekValues(ctx context.Context, where string, args ...any) ([]KeyInfo, error) {
 	rows, err := s.Q.Query(ctx, s.sql(`SELECT v.cek, v.cmk, m.provider, m.key_path, v.algorithm, v.value, m.enclave_signature
-		FROM _confide_cek_value v JOIN _confide_cmk m ON m.name = v.cmk WHERE v.cek = ? ORDER BY v.cmk`), name)
+		FROM _confide_cek_value v JOIN _confide_cmk m ON m.name = v.cmk `+where+` ORDER BY v.cek, v.cmk`), args...)
 	if err != nil {
 		return nil, err
 	}

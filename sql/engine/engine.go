@@ -245,6 +245,9 @@ func (s *session) prepare(ctx context.Context, q string, oids []uint32) (wire.St
 		if d, ok := describeCall(n.SelectStmt); ok {
 			return s.describe(ctx, d)
 		}
+		if st, err, ok := metaCall(s, n.SelectStmt); ok {
+			return st, err
+		}
 		if a, ok := tableFunction(n.SelectStmt, CMKFunction); ok {
 			return &cmkStmt{s: s, arg: a}, nil
 		}

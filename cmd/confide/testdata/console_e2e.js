@@ -201,6 +201,14 @@ async function signin(page, token) {
     check((await page.textContent("#eth-txs")).includes(process.env.ETH_TX.slice(0, 16)), "the block lists the transfer");
     await shot(page, "ethereum-block");
 
+    // Always Encrypted SQL: the database's tables and keys, as a DBA sees them.
+    await page.click("nav >> text=SQL");
+    await page.click("#databases >> text=confide");
+    const patients = await page.textContent("table[data-table=patients]");
+    check(patients.includes("DETERMINISTIC") && patients.includes("RANDOMIZED") && patients.includes("plaintext") && patients.includes("console_cek"), "encrypted columns shown");
+    check((await page.textContent("#cmks")).includes("console_cmk") && (await page.textContent("#ceks")).includes("RSA_OAEP"), "keys shown");
+    await shot(page, "sql");
+
     // Forged requests: without the CSRF token, from this very page.
     const forged = await page.evaluate(async () => (await fetch("/attestation/policies/web", {
       method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: "policy=%7B%7D",
