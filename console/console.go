@@ -45,9 +45,9 @@ type Config struct {
 	// Platform names the TEE the services run on (sim, snp, tdx, sgx).
 	Platform string
 	// The services; a zero Backend is a service this deployment lacks.
-	Attest, KMS Backend
-	Ledger      LedgerBackend
-	SQL         SQLBackend
+	Attest, KMS, ML Backend
+	Ledger          LedgerBackend
+	SQL             SQLBackend
 	// Verifier checks evidence pasted on the attestation page (the trust
 	// roots of the deployment's platforms); nil hides that form.
 	Verifier *attest.Verifier
@@ -115,6 +115,7 @@ func (s *Server) Handler() http.Handler {
 	s.ledgerRoutes(mux)
 	s.ethRoutes(mux)
 	s.sqlRoutes(mux)
+	s.mlRoutes(mux)
 	mux.Handle("/", s.page(func(w http.ResponseWriter, r *http.Request, _ *session) error {
 		return pageError{http.StatusNotFound, "There is no such page."}
 	}, false))
@@ -258,6 +259,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, sess *session, n
 	data["KMS"] = s.cfg.KMS.configured()
 	data["Ledger"] = s.cfg.Ledger.URL != ""
 	data["SQL"] = s.cfg.SQL.DSN != ""
+	data["ML"] = s.cfg.ML.configured()
 	data["Path"] = r.URL.Path
 	if sess != nil {
 		data["User"] = sess.name

@@ -308,6 +308,21 @@ func TestTokenAndKeys(t *testing.T) {
 	}
 }
 
+// The trainer's pages refuse a malformed job ID before asking it.
+func TestMLBadInput(t *testing.T) {
+	b, deadURL := deadBackend(t, func(e *env, url string) console.Config {
+		return console.Config{Principals: e.w.Principals, ML: console.Backend{URL: url}}
+	})
+	for _, p := range []string{"/ml/jobs/x", "/ml/jobs/" + strings.Repeat("A", 64), "/ml/jobs/..%2f..%2fetc"} {
+		if st, _, _ := b.do("GET", p, nil); st != http.StatusBadRequest && st != http.StatusNotFound {
+			t.Errorf("GET %s: %d", p, st)
+		}
+	}
+	if st, body, _ := b.do("GET", "/ml", nil); st != http.StatusBadGateway || strings.Contains(body, deadURL) {
+		t.Errorf("a trainer that does not answer: %d", st)
+	}
+}
+
 // A service that does not answer: a clear page, no internals.
 func TestBackendDown(t *testing.T) {
 	e := start(t)
@@ -336,19 +351,9 @@ func TestBackendDown(t *testing.T) {
 // Bad input on the ledger pages is refused before anything reaches the
 // ledger (here, one that does not answer).
 func TestLedgerBadInput(t *testing.T) {
-	e := start(t)
-	dead := httptest.NewServer(nil)
-	deadURL := dead.URL
-	dead.Close()
-	c, err := console.New(console.Config{Principals: e.w.Principals,
-		Ledger: console.LedgerBackend{URL: deadURL, HTTP: http.DefaultClient}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(c.Handler())
-	defer srv.Close()
-	b := (&env{t: t, w: e.w, srv: srv, base: srv.URL}).browser()
-	b.signin(e.w.AdminToken)
+	b, deadURL := deadBackend(t, func(e *env, url string) console.Config {
+		return console.Config{Principals: e.w.Principals, Ledger: console.LedgerBackend{URL: url, HTTP: http.DefaultClient}}
+	})
 	for _, p := range []string{"/ledger/tx/1", "/ledger/tx/a.b", "/ledger/proposals/xyz", "/ledger/transactions?collection_id=%3Cscript%3E",
 		"/ledger/transactions?from=-1", "/ethereum/block/x", "/ethereum/block/-1", "/ethereum/tx/0x12", "/ethereum/tx/abc", "/ethereum?before=x"} {
 		if st, body, _ := b.do("GET", p, nil); st != http.StatusBadRequest || strings.Contains(body, "<script>") {
@@ -372,4 +377,22 @@ func TestLedgerBadInput(t *testing.T) {
 	if st, body, _ := b.do("GET", "/ledger/tx/2.5", nil); st != http.StatusBadGateway || strings.Contains(body, deadURL) {
 		t.Errorf("dead ledger: %d", st)
 	}
+}
+
+// deadBackend serves a console whose service (cfg's) does not answer, and
+// returns a browser signed in as the administrator, and the dead URL.
+func deadBackend(t *testing.T, cfg func(e *env, url string) console.Config) (*browser, string) {
+	e := start(t)
+	dead := httptest.NewServer(nil)
+	deadURL := dead.URL
+	dead.Close()
+	c, err := console.New(cfg(e, deadURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	t.Cleanup(srv.Close)
+	b := (&env{t: t, w: e.w, srv: srv, base: srv.URL}).browser()
+	b.signin(e.w.AdminToken)
+	return b, deadURL
 }

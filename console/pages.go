@@ -20,7 +20,7 @@ import (
 // pageNames are the page templates, each rendered inside the layout.
 var pageNames = []string{"signin", "error", "overview", "attestation", "policy", "policy-preview", "token", "keys", "key", "kms-audit",
 	"ledger", "ledger-transactions", "ledger-tx", "ledger-governance", "ledger-proposal", "ledger-constitution",
-	"ethereum", "ethereum-block", "ethereum-tx", "sql", "sql-db"}
+	"ethereum", "ethereum-block", "ethereum-tx", "sql", "sql-db", "ml", "ml-job"}
 
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
@@ -63,7 +63,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, sess *session)
 	for _, b := range []struct {
 		name string
 		b    Backend
-	}{{"Attestation service", s.cfg.Attest}, {"Key broker", s.cfg.KMS}} {
+	}{{"Attestation service", s.cfg.Attest}, {"Key broker", s.cfg.KMS}, {"Multi-party trainer", s.cfg.ML}} {
 		if b.b.configured() {
 			svcs = append(svcs, probe(r.Context(), b.name, b.b))
 		}

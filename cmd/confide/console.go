@@ -21,7 +21,7 @@ import (
 
 func newConsoleCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "console", Short: "Web console: every service of a deployment in a browser"}
-	var addr, principals, attestURL, kmsURL, serverPolicy, platform, certFile, keyFile string
+	var addr, principals, attestURL, kmsURL, mlURL, serverPolicy, platform, certFile, keyFile string
 	var lg ledgerAccess
 	var sqlDSN string
 	serve := &cobra.Command{
@@ -33,7 +33,7 @@ with a token of the principals file the services use. Serve it over TLS
 (--tls-cert, --tls-key) anywhere but loopback.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := consoleConfig(principals, attestURL, kmsURL, serverPolicy)
+			cfg, err := consoleConfig(principals, attestURL, kmsURL, mlURL, serverPolicy)
 			if err != nil {
 				return err
 			}
@@ -74,6 +74,7 @@ with a token of the principals file the services use. Serve it over TLS
 	serve.Flags().StringVar(&principals, "principals", "", "the services' principals file (who may sign in, and as what)")
 	serve.Flags().StringVar(&attestURL, "attest", os.Getenv("CONFIDE_ATTEST_URL"), "attestation service URL (default $CONFIDE_ATTEST_URL)")
 	serve.Flags().StringVar(&kmsURL, "kms", os.Getenv("CONFIDE_KMS_URL"), "key broker URL (default $CONFIDE_KMS_URL)")
+	serve.Flags().StringVar(&mlURL, "ml", os.Getenv("CONFIDE_ML_URL"), "multi-party trainer URL (default $CONFIDE_ML_URL)")
 	serve.Flags().StringVar(&serverPolicy, "server-policy", "", "policy the services' attested TLS must satisfy (default $"+serverPolicyEnv+")")
 	serve.Flags().StringVar(&lg.url, "ledger", "", "a confidential ledger node's URL (https://host:port)")
 	serve.Flags().StringVar(&lg.serviceCert, "ledger-service-cert", "", "the ledger's service certificate (PEM)")
@@ -88,7 +89,7 @@ with a token of the principals file the services use. Serve it over TLS
 }
 
 // consoleConfig reads the principals and builds the services' clients.
-func consoleConfig(principalsFile, attestURL, kmsURL, serverPolicy string) (console.Config, error) {
+func consoleConfig(principalsFile, attestURL, kmsURL, mlURL, serverPolicy string) (console.Config, error) {
 	var cfg console.Config
 	if principalsFile == "" {
 		return cfg, errors.New("--principals is required: the console signs users in with the services' principals")
@@ -107,7 +108,7 @@ func consoleConfig(principalsFile, attestURL, kmsURL, serverPolicy string) (cons
 	for _, s := range []struct {
 		url string
 		b   *console.Backend
-	}{{attestURL, &cfg.Attest}, {kmsURL, &cfg.KMS}} {
+	}{{attestURL, &cfg.Attest}, {kmsURL, &cfg.KMS}, {mlURL, &cfg.ML}} {
 		if s.url == "" {
 			continue
 		}
@@ -156,7 +157,7 @@ func (l ledgerAccess) backend() (console.LedgerBackend, error) {
 // dev process itself (the console holds no secret of the services; it
 // acts only as the signed-in user).
 func startDevConsole(ctx context.Context, addr string, d *devServices, lg ledgerAccess, sqlDSN string) (string, func(), error) {
-	cfg, err := consoleConfig(d.principals, d.attestURL, d.kmsURL, d.serverPolicy)
+	cfg, err := consoleConfig(d.principals, d.attestURL, d.kmsURL, d.mlURL, d.serverPolicy)
 	if err != nil {
 		return "", nil, err
 	}

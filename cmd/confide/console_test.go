@@ -23,6 +23,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/params"
+	"github.com/rogpeppe/go-internal/txtar"
 
 	"github.com/confide/confide/internal/nodetest"
 )
@@ -93,17 +94,18 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 	}()
 	cliEnv := append(append([]string(nil), env...), exports...)
+	dir := t.TempDir()
 	run := func(args ...string) string {
 		t.Helper()
 		c := exec.Command(filepath.Join(binDir, "confide"), args...)
 		c.Env = cliEnv
+		c.Dir = dir
 		out, err := c.CombinedOutput()
 		if err != nil {
 			t.Fatalf("confide %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 		return string(out)
 	}
-	dir := t.TempDir()
 	rel := filepath.Join(dir, "release.json")
 	os.WriteFile(rel, []byte(`{"version":"1.0.0","anyOf":[{"claim":"platform","equals":"sim"}]}`), 0o600)
 	run("kms", "create", "console-key", "--exportable", "--release-policy", rel)
@@ -142,6 +144,31 @@ func TestConsoleBrowser(t *testing.T) {
 	run("sql", "shell", "-c", "CREATE TABLE patients (id INT PRIMARY KEY, ssn VARCHAR(11) ENCRYPTED WITH (COLUMN_ENCRYPTION_KEY = console_cek, "+
 		"ENCRYPTION_TYPE = DETERMINISTIC, ALGORITHM = 'AEAD_AES_256_CBC_HMAC_SHA_256'), diagnosis NVARCHAR(100) ENCRYPTED WITH "+
 		"(COLUMN_ENCRYPTION_KEY = console_cek, ENCRYPTION_TYPE = RANDOMIZED, ALGORITHM = 'AEAD_AES_256_CBC_HMAC_SHA_256'))")
+
+	// A multi-party job on dev's trainer, with the data of the protocol
+	// script (testdata/script/mlproto.txtar).
+	ar, err := txtar.ParseFile(filepath.Join("testdata", "script", "mlproto.txtar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range ar.Files {
+		if f.Name == "h1.csv" || f.Name == "h2.csv" || f.Name == "logreg.json" {
+			os.WriteFile(filepath.Join(dir, f.Name), f.Data, 0o600)
+		}
+	}
+	trainerPolicy := filepath.Join(home, "dev", "trainer-policy.json")
+	for _, p := range []string{"h1", "h2"} {
+		run("ml", "keygen", p)
+		run("ml", "encrypt", "--party", p, "--in", p+".csv", "--out", p+".enc")
+	}
+	run("ml", "manifest", "create", "--job", "console-job", "--party", "h1.pub.json=h1.enc", "--party", "h2.pub.json=h2.enc",
+		"--trainer-policy", trainerPolicy, "--allow-simulation", "--schema-from", "h1.csv", "--label", "y", "--algo", "logreg",
+		"--params", "logreg.json", "--recipients", "h1,h2", "--holdout", "0.25")
+	run("ml", "manifest", "sign", "--party", "h1")
+	run("ml", "manifest", "sign", "--party", "h2")
+	run("ml", "submit", "--party", "h1", "--data", "h1.enc")
+	run("ml", "submit", "--party", "h2", "--data", "h2.enc")
+	run("ml", "fetch", "--party", "h1", "--out", "out1") // waits until the job is done
 
 	// One Ethereum transfer, from dev's funded account.
 	var ei ethInfo
@@ -206,7 +233,7 @@ func TestConsoleBrowser(t *testing.T) {
 	node := exec.CommandContext(nctx, "node", filepath.Join("testdata", "console_e2e.js"), mods)
 	node.Env = append(os.Environ(), "CONSOLE_URL=http://"+consoleAddr, "OUT_DIR="+out,
 		"ADMIN_TOKEN="+strings.TrimSpace(string(admin)), "READER_TOKEN="+strings.TrimSpace(string(reader)),
-		"ATTEST_TOKEN="+tok, "KEY_NAME=console-key", "LEDGER_DIR="+ldir, "EVIDENCE_FILE="+evidence, "ETH_TX="+etx.Hash().Hex(), "TX_ID="+txID, "PROPOSAL_ID="+pv.ID)
+		"ATTEST_TOKEN="+tok, "KEY_NAME=console-key", "LEDGER_DIR="+ldir, "EVIDENCE_FILE="+evidence, "ETH_TX="+etx.Hash().Hex(), "ML_KEYS="+filepath.Join(dir, "h1.keys.pem"), "ML_OTHER_KEYS="+filepath.Join(dir, "h2.keys.pem"), "TX_ID="+txID, "PROPOSAL_ID="+pv.ID)
 	res, err := node.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the browser test failed: %v\n%s\nconfide dev:\n%s", err, res, stderr.String())

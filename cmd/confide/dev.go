@@ -150,7 +150,7 @@ type devServices struct {
 	procs  []*exec.Cmd
 	exited chan error
 	// What the console needs to reach the services as their users do.
-	attestURL, kmsURL, serverPolicy, principals, tokFile string
+	attestURL, kmsURL, mlURL, serverPolicy, principals, tokFile string
 }
 
 func (d *devServices) stop() {
@@ -346,7 +346,7 @@ func startDevServices(ctx context.Context, out io.Writer, platDir, attestAddr, k
 	if err != nil {
 		return d, err
 	}
-	d.attestURL, d.kmsURL, d.serverPolicy, d.principals, d.tokFile = attestURL, kmsURL, serverPolicy, principals, tokFile
+	d.attestURL, d.kmsURL, d.mlURL, d.serverPolicy, d.principals, d.tokFile = attestURL, kmsURL, "https://"+mlAddr, serverPolicy, principals, tokFile
 	fmt.Fprintf(out, "attest     %s  (%s)\n", strings.TrimPrefix(asLine, "attestation service "), "attestation service, attested TLS")
 	fmt.Fprintf(out, "kms        %s  (%s)\n", strings.TrimPrefix(kmsLine, "key broker "), "key broker, attested TLS")
 	fmt.Fprintf(out, "ml         %s  (multi-party ML trainer, attested TLS; manifests pin it with --trainer-policy %s)\n",

@@ -413,36 +413,80 @@ var ErrUnsigned = errors.New("manifest signatures")
 // Verify parses the manifest bytes b and checks that every party, and
 // nobody else, has signed exactly them.
 func Verify(b []byte, sigs *Signatures) (*Manifest, error) {
-	m, err := Parse(b)
+	m, status, err := SignatureStatus(b, sigs)
 	if err != nil {
 		return nil, err
 	}
+	for _, st := range status {
+		switch st.Status {
+		case SigNotAParty:
+			return nil, fmt.Errorf("%w: signed by %q, who is not a party", ErrUnsigned, st.Party)
+		case SigTwice:
+			return nil, fmt.Errorf("%w: party %s signed twice", ErrUnsigned, st.Party)
+		case SigInvalid:
+			return nil, fmt.Errorf("%w: party %s's signature does not verify", ErrUnsigned, st.Party)
+		case SigMissing:
+			return nil, fmt.Errorf("%w: party %s has not signed", ErrUnsigned, st.Party)
+		}
+	}
+	return m, nil
+}
+
+// Signature statuses (SignatureStatus).
+const (
+	SigValid     = "valid"
+	SigInvalid   = "invalid"
+	SigMissing   = "missing"
+	SigTwice     = "signed twice"
+	SigNotAParty = "not a party"
+)
+
+// PartySignature is one party's (or a stranger's) signature status.
+type PartySignature struct {
+	Party, Status string
+}
+
+// SignatureStatus parses the manifest bytes b and reports, for each
+// signature in the order given and then for each party that did not
+// sign, whether it verifies: what a reviewer (or the console) shows. An
+// error means the manifest does not parse or the signatures are for
+// another manifest.
+func SignatureStatus(b []byte, sigs *Signatures) (*Manifest, []PartySignature, error) {
+	m, err := Parse(b)
+	if err != nil {
+		return nil, nil, err
+	}
 	h := Hash(b)
 	if sigs.Manifest != hex.EncodeToString(h[:]) {
-		return nil, fmt.Errorf("%w: the signatures are for manifest %s…, not this one (%s…)", ErrUnsigned, sigs.Manifest[:min(12, len(sigs.Manifest))], hex.EncodeToString(h[:6]))
+		return nil, nil, fmt.Errorf("%w: the signatures are for manifest %s…, not this one (%s…)", ErrUnsigned, sigs.Manifest[:min(12, len(sigs.Manifest))], hex.EncodeToString(h[:6]))
 	}
+	var out []PartySignature
 	signed := map[string]bool{}
 	for _, s := range sigs.Signatures {
 		p, ok := m.Party(s.Party)
-		if !ok {
-			return nil, fmt.Errorf("%w: signed by %q, who is not a party", ErrUnsigned, s.Party)
-		}
-		if signed[s.Party] {
-			return nil, fmt.Errorf("%w: party %s signed twice", ErrUnsigned, s.Party)
+		switch {
+		case !ok:
+			out = append(out, PartySignature{s.Party, SigNotAParty})
+			continue
+		case signed[s.Party]:
+			out = append(out, PartySignature{s.Party, SigTwice})
+			continue
 		}
 		sig, err := base64.StdEncoding.DecodeString(s.Sig)
 		pub, _ := p.signingKey()
 		if err != nil || !ed25519.Verify(pub, signedMessage(h), sig) {
-			return nil, fmt.Errorf("%w: party %s's signature does not verify", ErrUnsigned, s.Party)
+			out = append(out, PartySignature{s.Party, SigInvalid})
+			continue
 		}
 		signed[s.Party] = true
+		out = append(out, PartySignature{s.Party, SigValid})
 	}
 	for _, p := range m.Parties {
-		if !signed[p.Name] {
-			return nil, fmt.Errorf("%w: party %s has not signed", ErrUnsigned, p.Name)
+		if !signed[p.Name] && !slices.ContainsFunc(out, func(x PartySignature) bool { return x.Party == p.Name }) {
+			out = append(out, PartySignature{p.Name, SigMissing})
 		}
 	}
-	return m, nil
+	return m, out, nil
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -89,6 +89,14 @@ func TestSignVerify(t *testing.T) {
 	if _, err := Verify(b, &forged); err == nil || !strings.Contains(err.Error(), "does not verify") {
 		t.Errorf("a forged signature: %v", err)
 	}
+	// Party by party, as the console shows them.
+	forged.Signatures = forged.Signatures[:2]
+	forged.Signatures = append(forged.Signatures, Signature{Party: "eve", Sig: "AAAA"})
+	_, st, err := SignatureStatus(b, &forged)
+	want := []PartySignature{{"h1", SigValid}, {"h2", SigInvalid}, {"eve", SigNotAParty}, {"h3", SigMissing}}
+	if err != nil || fmt.Sprint(st) != fmt.Sprint(want) {
+		t.Errorf("statuses %v, %v", st, err)
+	}
 	changed := []byte(strings.Replace(string(b), `"num_boost_round": 10`, `"num_boost_round": 11`, 1))
 	if _, err := Verify(changed, &sigs); err == nil || !strings.Contains(err.Error(), "not this one") {
 		t.Errorf("a changed manifest: %v", err)

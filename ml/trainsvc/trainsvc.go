@@ -8,7 +8,9 @@
 //
 //	PUT  /v1/files/{sha256}               an encrypted data set (the name must be its hash)
 //	POST /v1/jobs                         {"manifest": base64, "signatures": {…}} → the job's state
+//	GET  /v1/jobs                         every job's state, by ID
 //	GET  /v1/jobs/{id}                    the state: waiting (for which files), training, done, failed
+//	GET  /v1/jobs/{id}/manifest           the manifest and the parties' signatures, as posted
 //	GET  /v1/jobs/{id}/outputs/{party}    the party's envelopes and the report's evidence
 //	POST /v1/jobs/{id}/predict            a party's signed rows → its predictions, sealed to it
 //	                                      (a model the manifest does not release)
@@ -40,6 +42,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -249,7 +252,9 @@ func (s *Service) Handler() http.Handler {
 	h := s.http
 	mux.Handle("PUT /v1/files/{sha256}", h.Handle("PUT /v1/files/{sha256}", s.putFile))
 	mux.Handle("POST /v1/jobs", h.Handle("POST /v1/jobs", s.postJob))
+	mux.Handle("GET /v1/jobs", h.Handle("GET /v1/jobs", s.listJobs))
 	mux.Handle("GET /v1/jobs/{id}", h.Handle("GET /v1/jobs/{id}", s.getJob))
+	mux.Handle("GET /v1/jobs/{id}/manifest", h.Handle("GET /v1/jobs/{id}/manifest", s.getManifest))
 	mux.Handle("GET /v1/jobs/{id}/outputs/{party}", h.Handle("GET /v1/jobs/{id}/outputs/{party}", s.getOutputs))
 	mux.Handle("POST /v1/jobs/{id}/predict", h.Handle("POST /v1/jobs/{id}/predict", s.predict))
 	h.Common(mux, "/healthz", "/metrics", nil)
@@ -382,6 +387,32 @@ func (s *Service) getJob(w http.ResponseWriter, r *http.Request) error {
 	st := j.state
 	s.mu.Unlock()
 	httpx.WriteJSON(w, http.StatusOK, st)
+	return nil
+}
+
+// listJobs answers every job's state. Jobs are no secret from the host
+// that stores them: a manifest names parties, data set hashes and the
+// algorithm, never data.
+func (s *Service) listJobs(w http.ResponseWriter, r *http.Request) error {
+	s.mu.Lock()
+	out := make([]JobState, 0, len(s.jobs))
+	for _, j := range s.jobs {
+		out = append(out, j.state)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b JobState) int { return strings.Compare(a.ID, b.ID) })
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"jobs": out})
+	return nil
+}
+
+// getManifest answers the job's manifest and signatures as posted, for
+// anyone to check who signed what.
+func (s *Service) getManifest(w http.ResponseWriter, r *http.Request) error {
+	j, err := s.lookup(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, j.req)
 	return nil
 }
 

@@ -111,6 +111,21 @@ func TestProtocol(t *testing.T) {
 	if st = wait(t, c, st.ID); st.State != Done {
 		t.Fatalf("state %+v", st)
 	}
+	// Anyone lists the jobs, and reads a job's manifest and signatures
+	// as they were posted.
+	var list struct {
+		Jobs []JobState `json:"jobs"`
+	}
+	if _, err := c.Do(ctx, http.MethodGet, "/v1/jobs", nil, &list); err != nil || len(list.Jobs) != 1 || list.Jobs[0].ID != st.ID || list.Jobs[0].State != Done {
+		t.Fatalf("jobs %+v, %v", list, err)
+	}
+	var posted JobRequest
+	if _, err := c.Do(ctx, http.MethodGet, "/v1/jobs/"+st.ID+"/manifest", nil, &posted); err != nil || !bytes.Equal(posted.Manifest, mb) || len(posted.Signatures.Signatures) != 3 {
+		t.Fatalf("manifest: %v", err)
+	}
+	if _, err := c.Do(ctx, http.MethodGet, "/v1/jobs/"+strings.Repeat("0", 64)+"/manifest", nil, nil); err == nil {
+		t.Fatal("the manifest of no job")
+	}
 
 	// Each party fetches, decrypts, and checks the report against the
 	// trainer's evidence.

@@ -209,6 +209,25 @@ async function signin(page, token) {
     check((await page.textContent("#cmks")).includes("console_cmk") && (await page.textContent("#ceks")).includes("RSA_OAEP"), "keys shown");
     await shot(page, "sql");
 
+    // Multi-party ML: the job, each party's signature, the trainer's
+    // evidence; h1's report opened in this browser with h1's keys file
+    // (and not with h2's keys for h1's report).
+    await page.click("nav >> text=Machine learning");
+    await page.click("#jobs >> text=console-job");
+    check((await page.textContent("#job-state")) === "done", "the job is done");
+    check((await page.locator("#signatures .badge.ok").count()) === 2, "both signatures valid");
+    const h1 = page.locator("section.report[data-party=h1]");
+    check((await h1.textContent()).includes("Trainer evidence verified"), "the trainer's evidence verified");
+    await h1.locator(".party-keys").setInputFiles(process.env.ML_OTHER_KEYS);
+    await h1.locator(".report-out p.error").waitFor();
+    await h1.locator(".party-keys").setInputFiles(process.env.ML_KEYS);
+    await h1.locator(".report-out p.ok").waitFor();
+    check((await h1.locator("table.metrics").textContent()).includes("holdout_accuracy"), "metrics shown");
+    check((await h1.locator("svg.chart").count()) === 2, "accuracy and rows charts");
+    await shot(page, "ml-job");
+    await page.goto(base + "/ml");
+    await shot(page, "ml");
+
     // Forged requests: without the CSRF token, from this very page.
     const forged = await page.evaluate(async () => (await fetch("/attestation/policies/web", {
       method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: "policy=%7B%7D",

@@ -333,7 +333,140 @@ function setupVote(form) {
   });
 }
 
+// ---- HPKE (RFC 9180) open, base mode: DHKEM(X25519, HKDF-SHA256),
+// HKDF-SHA256, AES-256-GCM — how the trainer encrypts reports ----------
+
+function concat(...parts) {
+  const n = parts.reduce((a, p) => a + p.length, 0);
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
+}
+
+async function hmac(key, data) {
+  const k = await crypto.subtle.importKey("raw", key.length ? key : new Uint8Array(32), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", k, data));
+}
+
+async function hkdfExpand(prk, info, len) {
+  let t = new Uint8Array(0), out = new Uint8Array(0);
+  for (let i = 1; out.length < len; i++) {
+    t = await hmac(prk, concat(t, info, Uint8Array.of(i)));
+    out = concat(out, t);
+  }
+  return out.subarray(0, len);
+}
+
+const te = new TextEncoder();
+const KEM_ID = Uint8Array.of(0, 0x20);
+const SUITE_KEM = concat(te.encode("KEM"), KEM_ID);
+const SUITE_HPKE = concat(te.encode("HPKE"), KEM_ID, Uint8Array.of(0, 1), Uint8Array.of(0, 2));
+
+const labeledExtract = (suite, salt, label, ikm) => hmac(salt, concat(te.encode("HPKE-v1"), suite, te.encode(label), ikm));
+const labeledExpand = (suite, prk, label, info, len) =>
+  hkdfExpand(prk, concat(Uint8Array.of(len >> 8, len & 255), te.encode("HPKE-v1"), suite, te.encode(label), info), len);
+
+function b64url(s) {
+  return Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+}
+
+// hpkeOpen opens a single-shot HPKE ciphertext (enc ‖ sealed) with an
+// X25519 private key given as PKCS #8.
+async function hpkeOpen(pkcs8, info, ct) {
+  const sk = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "X25519" }, true, ["deriveBits"]);
+  const pkRm = b64url((await crypto.subtle.exportKey("jwk", sk)).x);
+  const enc = ct.subarray(0, 32), sealed = ct.subarray(32);
+  const pkE = await crypto.subtle.importKey("raw", enc, { name: "X25519" }, true, []);
+  const dh = new Uint8Array(await crypto.subtle.deriveBits({ name: "X25519", public: pkE }, sk, 256));
+  const eaePRK = await labeledExtract(SUITE_KEM, new Uint8Array(0), "eae_prk", dh);
+  const shared = await labeledExpand(SUITE_KEM, eaePRK, "shared_secret", concat(enc, pkRm), 32);
+  const pskIDHash = await labeledExtract(SUITE_HPKE, new Uint8Array(0), "psk_id_hash", new Uint8Array(0));
+  const infoHash = await labeledExtract(SUITE_HPKE, new Uint8Array(0), "info_hash", info);
+  const ksc = concat(Uint8Array.of(0), pskIDHash, infoHash);
+  const secret = await labeledExtract(SUITE_HPKE, shared, "secret", new Uint8Array(0));
+  const key = await labeledExpand(SUITE_HPKE, secret, "key", ksc, 32);
+  const nonce = await labeledExpand(SUITE_HPKE, secret, "base_nonce", ksc, 12);
+  const k = await crypto.subtle.importKey("raw", key, { name: "AES-GCM" }, false, ["decrypt"]);
+  return new Uint8Array(await crypto.subtle.decrypt({ name: "AES-GCM", iv: nonce }, k, sealed));
+}
+
+// svgBars draws a horizontal bar chart of [label, value] pairs scaled to
+// max, as an SVG element built node by node (no markup from data).
+function svgBars(rows, max, fmt) {
+  const ns = "http://www.w3.org/2000/svg", h = 26, w = 520, lw = 170;
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("width", String(w));
+  svg.setAttribute("height", String(rows.length * h + 4));
+  svg.setAttribute("class", "chart");
+  rows.forEach(([label, v], i) => {
+    const t = document.createElementNS(ns, "text");
+    t.setAttribute("x", "0"); t.setAttribute("y", String(i * h + 17));
+    t.textContent = label;
+    const r = document.createElementNS(ns, "rect");
+    r.setAttribute("x", String(lw)); r.setAttribute("y", String(i * h + 4));
+    r.setAttribute("height", String(h - 8));
+    r.setAttribute("width", String(Math.max(1, Math.round((w - lw - 80) * Math.min(1, v / max)))));
+    const n = document.createElementNS(ns, "text");
+    n.setAttribute("x", String(lw + Math.round((w - lw - 80) * Math.min(1, v / max)) + 6)); n.setAttribute("y", String(i * h + 17));
+    n.textContent = fmt(v);
+    svg.append(t, r, n);
+  });
+  return svg;
+}
+
+function renderReport(out, rep, verified) {
+  out.replaceChildren();
+  const p = document.createElement("p");
+  p.className = verified ? "ok" : "error";
+  p.textContent = verified ? "Report opened in your browser; its hash is the one the trainer's evidence binds."
+    : "Report opened, but its hash is NOT the one the trainer's evidence binds.";
+  const tbl = document.createElement("table");
+  tbl.className = "kv metrics";
+  for (const [k, v] of Object.entries(rep.metrics || {})) {
+    const tr = tbl.insertRow();
+    const th = document.createElement("th"); th.textContent = k;
+    const td = tr.insertCell(); td.textContent = typeof v === "number" && !Number.isInteger(v) ? v.toFixed(4) : String(v);
+    tr.prepend(th);
+  }
+  const acc = Object.entries(rep.metrics || {}).filter(([k, v]) => typeof v === "number" && /accuracy/.test(k));
+  const h = document.createElement("h4"); h.textContent = "Accuracy";
+  const rows = document.createElement("h4"); rows.textContent = "Rows per party (training / holdout)";
+  out.append(p, tbl);
+  if (acc.length) out.append(h, svgBars(acc, 1, (v) => (100 * v).toFixed(1) + "%"));
+  const parts = (rep.parties || []).flatMap((x) => [[x.name + " train", x.train_rows], [x.name + " holdout", x.holdout_rows]]);
+  if (parts.length) out.append(rows, svgBars(parts, Math.max(...parts.map((x) => x[1]), 1), (v) => String(v)));
+}
+
+function setupReport(sec) {
+  const out = sec.querySelector(".report-out");
+  sec.querySelector(".party-keys").addEventListener("change", async (ev) => {
+    try {
+      const f = ev.target.files[0];
+      if (!f) return;
+      const envText = sec.querySelector(".envelope").value;
+      if (!envText) throw new Error("no report for this party");
+      const env = JSON.parse(envText);
+      const party = sec.dataset.party;
+      if (env.recipient !== party || env.manifest_sha256 !== sec.dataset.manifest) throw new Error("the envelope is not this party's for this job");
+      const pkcs8 = pemToDer(await f.text(), "CONFIDE ML OUTPUT KEY");
+      const info = concat(te.encode("confide ml output v1\n"), unhex(sec.dataset.manifest), te.encode("\n" + party + "\n" + env.what));
+      const ct = Uint8Array.from(atob(env.ciphertext), (c) => c.charCodeAt(0));
+      const plain = await hpkeOpen(pkcs8, info, ct);
+      const verified = sec.dataset.reportHash !== "" && hex(await sha256(plain)) === sec.dataset.reportHash;
+      renderReport(out, JSON.parse(new TextDecoder().decode(plain)), verified);
+    } catch (e) {
+      out.replaceChildren();
+      const p = document.createElement("p");
+      p.className = "error";
+      p.textContent = "The report does not open with this key: " + (e.message || e.name);
+      out.append(p);
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("section.report[data-party]").forEach(setupReport);
   document.querySelectorAll("#chain-browser[data-src]").forEach(checkAuditChain);
   const rv = document.getElementById("receipt-verifier");
   if (rv) setupReceipt(rv);
