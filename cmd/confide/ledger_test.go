@@ -26,14 +26,14 @@ import (
 // ledgerNet is a sandbox started through the binary, and a user0 client.
 type ledgerNet struct {
 	extra  []string // more sandbox flags
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	env    []string
 	cmd    *exec.Cmd
 	client *http.Client
 }
 
-func startLedger(t *testing.T, nodes int, extra ...string) *ledgerNet {
+func startLedger(t testing.TB, nodes int, extra ...string) *ledgerNet {
 	home := t.TempDir()
 	env := append(os.Environ(), "CONFIDE_HOME="+home)
 	init := exec.Command(filepath.Join(binDir, "confide"), "platform", "init")
