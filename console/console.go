@@ -51,6 +51,8 @@ type Config struct {
 	// Verifier checks evidence pasted on the attestation page (the trust
 	// roots of the deployment's platforms); nil hides that form.
 	Verifier *attest.Verifier
+	// Demos run against the live deployment from the demos page.
+	Demos map[string]Demo
 	// SessionLifetime is how long a session lives unused; zero means 30m.
 	SessionLifetime time.Duration
 	// Secure marks cookies Secure: set it when the console is served over
@@ -66,6 +68,7 @@ type Server struct {
 	pages    map[string]*template.Template
 	sessions *sessions
 	static   http.Handler
+	demos    demos
 }
 
 // New returns a console for cfg.
@@ -116,6 +119,7 @@ func (s *Server) Handler() http.Handler {
 	s.ethRoutes(mux)
 	s.sqlRoutes(mux)
 	s.mlRoutes(mux)
+	s.demoRoutes(mux)
 	mux.Handle("/", s.page(func(w http.ResponseWriter, r *http.Request, _ *session) error {
 		return pageError{http.StatusNotFound, "There is no such page."}
 	}, false))
@@ -260,6 +264,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, sess *session, n
 	data["Ledger"] = s.cfg.Ledger.URL != ""
 	data["SQL"] = s.cfg.SQL.DSN != ""
 	data["ML"] = s.cfg.ML.configured()
+	data["Demos"] = len(s.cfg.Demos) > 0
 	data["Path"] = r.URL.Path
 	if sess != nil {
 		data["User"] = sess.name

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -395,4 +398,51 @@ func deadBackend(t *testing.T, cfg func(e *env, url string) console.Config) (*br
 	b := (&env{t: t, w: e.w, srv: srv, base: srv.URL}).browser()
 	b.signin(e.w.AdminToken)
 	return b, deadURL
+}
+
+// Demos: administrators run them; the figure is served as SVG; a reader
+// and an unknown demo are refused.
+func TestDemos(t *testing.T) {
+	e := start(t)
+	runs := 0
+	c, err := console.New(console.Config{Principals: e.w.Principals, Demos: map[string]console.Demo{
+		"square": {Title: "A square", About: "draws one", Run: func(ctx context.Context, bearer, dir string, w io.Writer) (string, error) {
+			runs++
+			if bearer != e.w.AdminToken {
+				return "", fmt.Errorf("ran as someone else")
+			}
+			fmt.Fprintln(w, "drew a square")
+			p := filepath.Join(dir, "sq.svg")
+			return p, os.WriteFile(p, []byte(`<svg xmlns="http://www.w3.org/2000/svg"><rect width="9" height="9"/></svg>`), 0o600)
+		}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(c.Handler())
+	defer srv.Close()
+	en := &env{t: t, w: e.w, srv: srv, base: srv.URL}
+	admin, reader := en.browser(), en.browser()
+	admin.signin(e.w.AdminToken)
+	reader.signin(e.w.ReaderToken)
+	if st, _, _ := admin.do("GET", "/demos/square/figure.svg", nil); st != 404 {
+		t.Fatalf("a figure before any run: %d", st)
+	}
+	if st, _, _ := reader.do("POST", "/demos/square", url.Values{"csrf": {reader.csrf}}); st != http.StatusForbidden || runs != 0 {
+		t.Fatalf("a reader ran a demo: %d", st)
+	}
+	if st, _, _ := admin.do("POST", "/demos/nope", url.Values{"csrf": {admin.csrf}}); st != 404 {
+		t.Fatalf("an unknown demo: %d", st)
+	}
+	if st, _, _ := admin.do("POST", "/demos/square", url.Values{"csrf": {admin.csrf}}); st != http.StatusSeeOther || runs != 1 {
+		t.Fatalf("run: %d", st)
+	}
+	_, body, _ := reader.do("GET", "/demos", nil)
+	if !strings.Contains(body, "drew a square") || !strings.Contains(body, "by owner") {
+		t.Fatalf("demos page:\n%s", body)
+	}
+	st, svg, h := reader.do("GET", "/demos/square/figure.svg", nil)
+	if st != 200 || h.Get("Content-Type") != "image/svg+xml" || !strings.Contains(svg, "<rect") {
+		t.Fatalf("figure: %d %s", st, h.Get("Content-Type"))
+	}
 }

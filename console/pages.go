@@ -20,7 +20,7 @@ import (
 // pageNames are the page templates, each rendered inside the layout.
 var pageNames = []string{"signin", "error", "overview", "attestation", "policy", "policy-preview", "token", "keys", "key", "kms-audit",
 	"ledger", "ledger-transactions", "ledger-tx", "ledger-governance", "ledger-proposal", "ledger-constitution",
-	"ethereum", "ethereum-block", "ethereum-tx", "sql", "sql-db", "ml", "ml-job"}
+	"ethereum", "ethereum-block", "ethereum-tx", "sql", "sql-db", "ml", "ml-job", "demos"}
 
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{

@@ -6,10 +6,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,6 +19,8 @@ import (
 
 	"github.com/confide/confide/console"
 	"github.com/confide/confide/internal/auth"
+	kmsclient "github.com/confide/confide/kms/client"
+	"github.com/confide/confide/ml/mpdemo"
 )
 
 func newConsoleCmd() *cobra.Command {
@@ -156,7 +160,7 @@ func (l ledgerAccess) backend() (console.LedgerBackend, error) {
 // startDevConsole serves the console for confide dev's services, in the
 // dev process itself (the console holds no secret of the services; it
 // acts only as the signed-in user).
-func startDevConsole(ctx context.Context, addr string, d *devServices, lg ledgerAccess, sqlDSN string) (string, func(), error) {
+func startDevConsole(ctx context.Context, self *launched, addr string, d *devServices, lg ledgerAccess, sqlDSN string) (string, func(), error) {
 	cfg, err := consoleConfig(d.principals, d.attestURL, d.kmsURL, d.mlURL, d.serverPolicy)
 	if err != nil {
 		return "", nil, err
@@ -166,6 +170,7 @@ func startDevConsole(ctx context.Context, addr string, d *devServices, lg ledger
 	}
 	cfg.SQL = console.SQLBackend{DSN: sqlDSN}
 	cfg.Platform = "sim"
+	cfg.Demos = map[string]console.Demo{"mpml": mpmlDemo(self, d)}
 	c, err := console.New(cfg)
 	if err != nil {
 		return "", nil, err
@@ -178,4 +183,37 @@ func startDevConsole(ctx context.Context, addr string, d *devServices, lg ledger
 	go srv.Serve(l)
 	go func() { <-ctx.Done(); srv.Close() }()
 	return "http://" + l.Addr().String(), func() { srv.Close() }, nil
+}
+
+// mpmlDemo is `confide demo mpml` against dev's attestation service and
+// key broker, the trainer being the dev process on its platform, as the
+// signed-in user (who stores the hospitals' keys in the broker).
+func mpmlDemo(self *launched, d *devServices) console.Demo {
+	return console.Demo{
+		Title: "Three hospitals, one model",
+		About: "Three hospitals hold uneven shares of the Wisconsin breast-cancer data. Each trains alone; then all three train " +
+			"jointly through the multi-party protocol (keys released by the key broker only to the attested trainer for this " +
+			"manifest, the model sealed to each hospital). The chart is each model's accuracy on common test patients.",
+		Run: func(ctx context.Context, bearer, dir string, w io.Writer) (string, error) {
+			as, err := attestClient(d.attestURL, d.serverPolicy)
+			if err != nil {
+				return "", err
+			}
+			hc, err := httpClient(d.kmsURL, d.serverPolicy)
+			if err != nil {
+				return "", err
+			}
+			kc := kmsclient.New(d.kmsURL, hc)
+			kc.Bearer = bearer
+			p, err := self.connect(ctx)
+			if err != nil {
+				return "", err
+			}
+			defer p.Close()
+			if err := mpdemo.Run(ctx, w, mpdemo.Options{Dir: dir, Platform: p, AS: as, ASURL: d.attestURL, KMS: kc}); err != nil {
+				return "", err
+			}
+			return filepath.Join(dir, "accuracy.svg"), nil
+		},
+	}
 }

@@ -109,7 +109,7 @@ everything.`,
 			// The console reads the ledger as user0 (the sandbox's
 			// Contributor); members sign their ballots in the browser.
 			//confide:ignore false positive: the checker merges the ledger node's sealer with the node address passed here; the console gets file names and a URL, no key of the node
-			conURL, stopConsole, err := startDevConsole(ctx, consoleAddr, svcs, ledgerAccess{url: led.RPCAddr,
+			conURL, stopConsole, err := startDevConsole(ctx, self, consoleAddr, svcs, ledgerAccess{url: led.RPCAddr,
 				serviceCert: filepath.Join(ledgerDir, sandbox.ServiceCert),
 				cert:        filepath.Join(ledgerDir, "user0_cert.pem"), key: filepath.Join(ledgerDir, "user0_privk.pem")},
 				"postgres://confide@"+sqlAt+"/confide?sslmode=disable")

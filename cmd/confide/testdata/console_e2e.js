@@ -228,6 +228,15 @@ async function signin(page, token) {
     await page.goto(base + "/ml");
     await shot(page, "ml");
 
+    // Demos: the multi-party demo run now against the live services, its
+    // chart drawn anew.
+    await page.click("nav >> text=Demos");
+    await page.click("#mpml button[type=submit]");
+    await page.waitForURL(base + "/demos#mpml", { timeout: 180000 });
+    check((await page.textContent("#mpml .demo-output")).includes("joint accuracy="), "the demo ran: " + (await page.textContent("#mpml")));
+    await page.waitForFunction(() => { const i = document.querySelector("#mpml img.demo-figure"); return i && i.complete && i.naturalWidth > 0; });
+    await shot(page, "demos");
+
     // Forged requests: without the CSRF token, from this very page.
     const forged = await page.evaluate(async () => (await fetch("/attestation/policies/web", {
       method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: "policy=%7B%7D",
@@ -251,6 +260,14 @@ async function signin(page, token) {
       return { status: r.status, body: await r.text() };
     });
     check(denied.status === 403 && denied.body.includes("The service refused"), "the reader's save is refused: " + denied.status);
+    await rpage.goto(base + "/demos");
+    check((await rpage.locator("#mpml button").count()) === 0, "no demo button for a reader");
+    const demoDenied = await rpage.evaluate(async () => {
+      const csrf = document.querySelector("form.signout input[name=csrf]").value;
+      return (await fetch("/demos/mpml", { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: "csrf=" + encodeURIComponent(csrf) })).status;
+    });
+    check(demoDenied === 403, "a reader may not run a demo: " + demoDenied);
     await rpage.goto(base + "/keys");
     check((await rpage.textContent("main")).includes("may not list"), "reader may not list keys");
     await shot(rpage, "denied");
