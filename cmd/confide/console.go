@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,6 +22,8 @@ import (
 	"github.com/confide/confide/console"
 	"github.com/confide/confide/internal/auth"
 	kmsclient "github.com/confide/confide/kms/client"
+	"github.com/confide/confide/ledger/eth/ethdemo"
+	"github.com/confide/confide/ledger/sandbox"
 	"github.com/confide/confide/ml/mpdemo"
 )
 
@@ -170,7 +174,7 @@ func startDevConsole(ctx context.Context, self *launched, addr string, d *devSer
 	}
 	cfg.SQL = console.SQLBackend{DSN: sqlDSN}
 	cfg.Platform = "sim"
-	cfg.Demos = map[string]console.Demo{"mpml": mpmlDemo(self, d)}
+	cfg.Demos = map[string]console.Demo{"mpml": mpmlDemo(self, d), "eth": ethDemo(lg)}
 	c, err := console.New(cfg)
 	if err != nil {
 		return "", nil, err
@@ -214,6 +218,38 @@ func mpmlDemo(self *launched, d *devServices) console.Demo {
 				return "", err
 			}
 			return filepath.Join(dir, "accuracy.svg"), nil
+		},
+	}
+}
+
+// ethDemo is `confide demo eth` against dev's own ledger: a closed loop
+// of ERC-20 transfers through its Ethereum app (the proxy eth.json names),
+// and through geth --dev when a geth is on the PATH, charted side by side.
+func ethDemo(lg ledgerAccess) console.Demo {
+	return console.Demo{
+		Title: "Confidential Ethereum against Ethereum",
+		About: "ERC-20 transfers in a closed loop (16 accounts, one transaction in flight each) against this deployment's " +
+			"ledger's Ethereum app, and against geth --dev when a geth is installed: transfers per second and latency.",
+		Run: func(ctx context.Context, _, dir string, w io.Writer) (string, error) {
+			ledgerDir := filepath.Dir(lg.serviceCert)
+			var info ethInfo
+			b, err := os.ReadFile(filepath.Join(ledgerDir, EthInfoFile))
+			if err != nil {
+				return "", err
+			}
+			if err := json.Unmarshal(b, &info); err != nil {
+				return "", err
+			}
+			geth, _ := exec.LookPath("geth")
+			_, err = ethdemo.Run(ctx, w, ethdemo.Options{Dir: dir, Transfers: 400, Senders: 16, Geth: geth,
+				ConfideLabel: "confide (this deployment, 1 node)",
+				Confide: func(context.Context) (ethdemo.Endpoint, error) {
+					return ethdemo.Endpoint{RPC: info.RPCURL, AccountsFile: filepath.Join(ledgerDir, sandbox.EthAccountsFile), Stop: func() {}}, nil
+				}})
+			if err != nil {
+				return "", err
+			}
+			return filepath.Join(dir, "eth.svg"), nil
 		},
 	}
 }

@@ -235,6 +235,10 @@ async function signin(page, token) {
     await page.waitForURL(base + "/demos#mpml", { timeout: 180000 });
     check((await page.textContent("#mpml .demo-output")).includes("joint accuracy="), "the demo ran: " + (await page.textContent("#mpml")));
     await page.waitForFunction(() => { const i = document.querySelector("#mpml img.demo-figure"); return i && i.complete && i.naturalWidth > 0; });
+    await page.click("#eth button[type=submit]");
+    await page.waitForURL(base + "/demos#eth", { timeout: 180000 });
+    check((await page.textContent("#eth .demo-output")).includes("transfers"), "the Ethereum demo ran: " + (await page.textContent("#eth")));
+    await page.waitForFunction(() => { const i = document.querySelector("#eth img.demo-figure"); return i && i.complete && i.naturalWidth > 0; });
     await shot(page, "demos");
 
     // Forged requests: without the CSRF token, from this very page.

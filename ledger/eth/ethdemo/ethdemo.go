@@ -59,9 +59,12 @@ type Options struct {
 	Geth string
 	// NoGeth runs confide alone.
 	NoGeth bool
-	// Confide starts the 3-node ledger with the Ethereum app.
+	// Confide starts the 3-node ledger with the Ethereum app (or returns
+	// a running one: the console's demo loads its deployment's).
 	Confide func(ctx context.Context) (Endpoint, error)
-	Log     io.Writer // progress (nil: none)
+	// ConfideLabel names the confide run; "" means LabelConfide.
+	ConfideLabel string
+	Log          io.Writer // progress (nil: none)
 }
 
 // Labels of the three runs.
@@ -90,7 +93,11 @@ func Run(ctx context.Context, w io.Writer, o Options) ([]ethload.Result, error) 
 		transfers int
 		start     func(context.Context) (Endpoint, error)
 	}
-	targets := []target{{LabelConfide, o.Transfers, o.Confide}}
+	label := o.ConfideLabel
+	if label == "" {
+		label = LabelConfide
+	}
+	targets := []target{{label, o.Transfers, o.Confide}}
 	if o.Geth != "" && !o.NoGeth {
 		tmp, err := os.MkdirTemp("", "confide-demo-geth-")
 		if err != nil {
