@@ -58,7 +58,7 @@ export CONFIDE_BROWSER_CHECK=1 # the console's browser test must run, not skip
 go mod download
 echo "== go vet"
 go vet ./...
-go vet -tags obltrace ./oblivious/... ./sql/oblivq/ ./ml/obl/
+go vet -tags obltrace ./oblivious/... ./sql/oblivq/ ./ml/obl/ ./console/
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
@@ -74,5 +74,5 @@ echo "== go test -race (all but${no_race})"
 go test -race -timeout 30m $(go list ./... | grep -v "$no_race") "$@"
 echo "== go test ./oblivious/... (no goroutines: without -race)"
 go test -timeout 30m ./oblivious/... "$@"
-echo "== go test -tags obltrace ./oblivious/... ./sql/oblivq/ ./ml/obl/ (access traces recorded)"
-go test -tags obltrace -timeout 30m ./oblivious/... ./sql/oblivq/ ./ml/obl/ "$@"
+echo "== go test -tags obltrace ./oblivious/... ./sql/oblivq/ ./ml/obl/ ./console/ (access traces recorded)"
+go test -tags obltrace -timeout 30m ./oblivious/... ./sql/oblivq/ ./ml/obl/ ./console/ "$@"

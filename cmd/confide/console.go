@@ -49,6 +49,9 @@ with a token of the principals file the services use. Serve it over TLS
 				return err
 			}
 			cfg.SQL = console.SQLBackend{DSN: sqlDSN}
+			if od, ok := console.ObliviousDemo(); ok { // built with -tags obltrace
+				cfg.Demos = map[string]console.Demo{"oblivious": od}
+			}
 			cfg.Platform = platform
 			cfg.Secure = certFile != ""
 			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -175,6 +178,9 @@ func startDevConsole(ctx context.Context, self *launched, addr string, d *devSer
 	cfg.SQL = console.SQLBackend{DSN: sqlDSN}
 	cfg.Platform = "sim"
 	cfg.Demos = map[string]console.Demo{"mpml": mpmlDemo(self, d), "eth": ethDemo(lg)}
+	if od, ok := console.ObliviousDemo(); ok { // built with -tags obltrace
+		cfg.Demos["oblivious"] = od
+	}
 	c, err := console.New(cfg)
 	if err != nil {
 		return "", nil, err
