@@ -33,7 +33,7 @@ type rpcError struct {
 
 // ethCall makes one JSON-RPC call; an error answer is returned as a
 // *rpcError, for pages that show refusals in place.
-func (s *Server) ethCall(r *http.Request, out any, method string, params ...any) error {
+func (s *Server) ethCall(r *http.Request, sess *session, out any, method string, params ...any) error {
 	if params == nil {
 		params = []any{}
 	}
@@ -42,7 +42,7 @@ func (s *Server) ethCall(r *http.Request, out any, method string, params ...any)
 		Result json.RawMessage `json:"result"`
 		Error  *rpcError       `json:"error"`
 	}
-	if err := s.ledgerDo(r.Context(), "POST", "/app/eth", "application/json", body, &resp); err != nil {
+	if err := s.ledgerDo(r.Context(), sess, "POST", "/app/eth", "application/json", body, &resp); err != nil {
 		return err
 	}
 	if resp.Error != nil {
@@ -124,10 +124,10 @@ func (s *Server) ethBlocks(w http.ResponseWriter, r *http.Request, sess *session
 		before = n
 	}
 	var chainID, head string
-	if err := s.ethCall(r, &chainID, "eth_chainId"); err != nil {
+	if err := s.ethCall(r, sess, &chainID, "eth_chainId"); err != nil {
 		return err
 	}
-	if err := s.ethCall(r, &head, "eth_blockNumber"); err != nil {
+	if err := s.ethCall(r, sess, &head, "eth_blockNumber"); err != nil {
 		return err
 	}
 	top, ok := new(big.Int).SetString(strings.TrimPrefix(head, "0x"), 16)
@@ -143,13 +143,14 @@ func (s *Server) ethBlocks(w http.ResponseWriter, r *http.Request, sess *session
 	n := new(big.Int).Set(top)
 	for i := 0; i < 20 && n.Sign() >= 0; i++ {
 		var b rpcBlock
-		if err := s.ethCall(r, &b, "eth_getBlockByNumber", "0x"+n.Text(16), false); err != nil {
+		if err := s.ethCall(r, sess, &b, "eth_getBlockByNumber", "0x"+n.Text(16), false); err != nil {
 			return err
 		}
 		blocks = append(blocks, b.view())
 		n.Sub(n, big.NewInt(1))
 	}
-	data := map[string]any{"ChainID": hexQty(chainID), "Head": top.String(), "Blocks": blocks}
+	_, mapped := s.cfg.Ledger.Users[sess.name]
+	data := map[string]any{"ChainID": hexQty(chainID), "Head": top.String(), "Blocks": blocks, "Mapped": mapped}
 	if n.Sign() >= 0 {
 		data["Older"] = new(big.Int).Add(n, big.NewInt(1)).String()
 	}
@@ -169,7 +170,7 @@ func (s *Server) ethBlock(w http.ResponseWriter, r *http.Request, sess *session)
 	}
 	n, _ := strconv.ParseUint(num, 10, 64)
 	var hdr rpcBlock
-	if err := s.ethCall(r, &hdr, "eth_getBlockByNumber", "0x"+strconv.FormatUint(n, 16), false); err != nil {
+	if err := s.ethCall(r, sess, &hdr, "eth_getBlockByNumber", "0x"+strconv.FormatUint(n, 16), false); err != nil {
 		return err
 	}
 	if hdr.Hash == "" {
@@ -179,7 +180,7 @@ func (s *Server) ethBlock(w http.ResponseWriter, r *http.Request, sess *session)
 	// The full list: refused in the private mode unless every
 	// transaction in it is the viewer's.
 	var full rpcBlock
-	err := s.ethCall(r, &full, "eth_getBlockByNumber", "0x"+strconv.FormatUint(n, 16), true)
+	err := s.ethCall(r, sess, &full, "eth_getBlockByNumber", "0x"+strconv.FormatUint(n, 16), true)
 	if re, ok := err.(*rpcError); ok {
 		data["Refused"] = re.Message
 	} else if err != nil {
@@ -213,7 +214,7 @@ func (s *Server) ethTx(w http.ResponseWriter, r *http.Request, sess *session) er
 	}
 	data := map[string]any{"Hash": h}
 	var t *rpcTx
-	err := s.ethCall(r, &t, "eth_getTransactionByHash", h)
+	err := s.ethCall(r, sess, &t, "eth_getTransactionByHash", h)
 	if re, ok := err.(*rpcError); ok {
 		data["Refused"] = re.Message
 		s.render(w, r, sess, "ethereum-tx", data)
@@ -226,7 +227,7 @@ func (s *Server) ethTx(w http.ResponseWriter, r *http.Request, sess *session) er
 	}
 	data["Tx"] = t.view()
 	var rc *rpcReceipt
-	if err := s.ethCall(r, &rc, "eth_getTransactionReceipt", h); err != nil {
+	if err := s.ethCall(r, sess, &rc, "eth_getTransactionReceipt", h); err != nil {
 		if re, ok := err.(*rpcError); ok {
 			data["Refused"] = re.Message
 		} else {

@@ -24,6 +24,21 @@ type LedgerBackend struct {
 	URL         string
 	HTTP        *http.Client
 	ServiceCert []byte // PEM
+	// Users maps console principals to clients with their own ledger
+	// user certificates: a mapped user reads the ledger (and the Ethereum
+	// app, in its private mode) as itself, with its ledger role; others
+	// read it as the console's identity.
+	Users map[string]*http.Client
+}
+
+// ledgerHTTP is the client a session reads the ledger with.
+func (s *Server) ledgerHTTP(sess *session) *http.Client {
+	if sess != nil {
+		if c, ok := s.cfg.Ledger.Users[sess.name]; ok {
+			return c
+		}
+	}
+	return s.cfg.Ledger.HTTP
 }
 
 func (s *Server) ledgerRoutes(mux *http.ServeMux) {
@@ -55,7 +70,7 @@ type ledgerError struct {
 // ledgerDo sends a request to the ledger and decodes its JSON answer
 // into out. A historical read the node is still loading (202,
 // Retry-After) is asked again for a few seconds.
-func (s *Server) ledgerDo(ctx context.Context, method, path, contentType string, body []byte, out any) error {
+func (s *Server) ledgerDo(ctx context.Context, sess *session, method, path, contentType string, body []byte, out any) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var rd io.Reader
@@ -69,7 +84,7 @@ func (s *Server) ledgerDo(ctx context.Context, method, path, contentType string,
 		if contentType != "" {
 			req.Header.Set("Content-Type", contentType)
 		}
-		resp, err := s.cfg.Ledger.HTTP.Do(req)
+		resp, err := s.ledgerHTTP(sess).Do(req)
 		if err != nil {
 			return err
 		}
@@ -118,11 +133,11 @@ func (s *Server) ledger(w http.ResponseWriter, r *http.Request, sess *session) e
 		Status string         `json:"status"`
 		Config map[string]any `json:"config"`
 	}
-	if err := s.ledgerDo(ctx, "GET", "/gov/service/info", "", nil, &info); err != nil {
+	if err := s.ledgerDo(ctx, sess, "GET", "/gov/service/info", "", nil, &info); err != nil {
 		return err
 	}
 	var state map[string]any
-	if err := s.ledgerDo(ctx, "GET", "/node/state", "", nil, &state); err != nil {
+	if err := s.ledgerDo(ctx, sess, "GET", "/node/state", "", nil, &state); err != nil {
 		return err
 	}
 	var cols struct {
@@ -130,7 +145,7 @@ func (s *Server) ledger(w http.ResponseWriter, r *http.Request, sess *session) e
 			ID string `json:"collection_id"`
 		} `json:"collections"`
 	}
-	if err := s.ledgerDo(ctx, "GET", "/app/collections", "", nil, &cols); err != nil {
+	if err := s.ledgerDo(ctx, sess, "GET", "/app/collections", "", nil, &cols); err != nil {
 		return err
 	}
 	var nodes struct {
@@ -141,7 +156,7 @@ func (s *Server) ledger(w http.ResponseWriter, r *http.Request, sess *session) e
 		} `json:"value"`
 		CodeIDs []string `json:"codeIds"`
 	}
-	if err := s.ledgerDo(ctx, "GET", "/gov/service/nodes", "", nil, &nodes); err != nil {
+	if err := s.ledgerDo(ctx, sess, "GET", "/gov/service/nodes", "", nil, &nodes); err != nil {
 		return err
 	}
 	s.render(w, r, sess, "ledger", map[string]any{"Info": info, "State": state, "Collections": cols.Collections,
@@ -180,7 +195,7 @@ func (s *Server) ledgerTransactions(w http.ResponseWriter, r *http.Request, sess
 		Entries  []ledgerEntry `json:"entries"`
 		NextLink string        `json:"next_link"`
 	}
-	if err := s.ledgerDo(r.Context(), "GET", "/app/transactions?"+v.Encode(), "", nil, &page); err != nil {
+	if err := s.ledgerDo(r.Context(), sess, "GET", "/app/transactions?"+v.Encode(), "", nil, &page); err != nil {
 		return err
 	}
 	data := map[string]any{"Entries": page.Entries, "Collection": coll, "From": from, "To": to}
@@ -207,7 +222,7 @@ func (s *Server) ledgerTx(w http.ResponseWriter, r *http.Request, sess *session)
 	var st struct {
 		Status string `json:"status"`
 	}
-	if err := s.ledgerDo(ctx, "GET", "/app/tx?transaction_id="+id, "", nil, &st); err != nil {
+	if err := s.ledgerDo(ctx, sess, "GET", "/app/tx?transaction_id="+id, "", nil, &st); err != nil {
 		return err
 	}
 	data := map[string]any{"ID": id, "Status": st.Status, "ServiceCert": string(s.cfg.Ledger.ServiceCert)}
@@ -215,7 +230,7 @@ func (s *Server) ledgerTx(w http.ResponseWriter, r *http.Request, sess *session)
 		var e struct {
 			Entry ledgerEntry `json:"entry"`
 		}
-		err := s.ledgerDo(ctx, "GET", "/app/transactions/"+id, "", nil, &e)
+		err := s.ledgerDo(ctx, sess, "GET", "/app/transactions/"+id, "", nil, &e)
 		if err == nil {
 			data["Entry"] = e.Entry
 		} else if pe, ok := err.(pageError); !ok || pe.status != http.StatusNotFound {
@@ -224,7 +239,7 @@ func (s *Server) ledgerTx(w http.ResponseWriter, r *http.Request, sess *session)
 		var rc struct {
 			Receipt json.RawMessage `json:"receipt"`
 		}
-		if err := s.ledgerDo(ctx, "GET", "/app/transactions/"+id+"/receipt", "", nil, &rc); err != nil {
+		if err := s.ledgerDo(ctx, sess, "GET", "/app/transactions/"+id+"/receipt", "", nil, &rc); err != nil {
 			return err
 		}
 		var pretty bytes.Buffer
@@ -258,13 +273,13 @@ func (s *Server) ledgerGovernance(w http.ResponseWriter, r *http.Request, sess *
 	var members struct {
 		Value []member `json:"value"`
 	}
-	if err := s.ledgerDo(r.Context(), "GET", "/gov/members", "", nil, &members); err != nil {
+	if err := s.ledgerDo(r.Context(), sess, "GET", "/gov/members", "", nil, &members); err != nil {
 		return err
 	}
 	var props struct {
 		Value []proposalView `json:"value"`
 	}
-	if err := s.ledgerDo(r.Context(), "GET", "/gov/members/proposals", "", nil, &props); err != nil {
+	if err := s.ledgerDo(r.Context(), sess, "GET", "/gov/members/proposals", "", nil, &props); err != nil {
 		return err
 	}
 	s.render(w, r, sess, "ledger-governance", map[string]any{"Members": members.Value, "Proposals": props.Value})
@@ -279,7 +294,7 @@ func (s *Server) ledgerProposal(w http.ResponseWriter, r *http.Request, sess *se
 		return pageError{http.StatusBadRequest, "A proposal ID is 64 lower-case hex digits."}
 	}
 	var p proposalView
-	if err := s.ledgerDo(r.Context(), "GET", "/gov/members/proposals/"+id, "", nil, &p); err != nil {
+	if err := s.ledgerDo(r.Context(), sess, "GET", "/gov/members/proposals/"+id, "", nil, &p); err != nil {
 		return err
 	}
 	var actions bytes.Buffer
@@ -302,7 +317,7 @@ func (s *Server) ledgerBallot(w http.ResponseWriter, r *http.Request, sess *sess
 		return pageError{http.StatusBadRequest, "The signed ballot is missing or not base64."}
 	}
 	var p proposalView
-	if err := s.ledgerDo(r.Context(), "POST", "/gov/members/proposals/"+id+"/ballots/"+memberID+":submit?wait=committed",
+	if err := s.ledgerDo(r.Context(), sess, "POST", "/gov/members/proposals/"+id+"/ballots/"+memberID+":submit?wait=committed",
 		"application/cose", cose, &p); err != nil {
 		return err
 	}
@@ -312,7 +327,7 @@ func (s *Server) ledgerBallot(w http.ResponseWriter, r *http.Request, sess *sess
 
 func (s *Server) ledgerConstitution(w http.ResponseWriter, r *http.Request, sess *session) error {
 	var b []byte
-	if err := s.ledgerDo(r.Context(), "GET", "/gov/service/constitution", "", nil, &b); err != nil {
+	if err := s.ledgerDo(r.Context(), sess, "GET", "/gov/service/constitution", "", nil, &b); err != nil {
 		return err
 	}
 	s.render(w, r, sess, "ledger-constitution", map[string]any{"Constitution": string(b)})

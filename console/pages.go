@@ -50,6 +50,7 @@ type serviceStatus struct {
 	Problem   string
 	Identity  *enclave.Claims
 	Metrics   []metric
+	Note      string
 }
 
 type metric struct {
@@ -68,8 +69,73 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, sess *session)
 			svcs = append(svcs, probe(r.Context(), b.name, b.b))
 		}
 	}
+	if s.cfg.Ledger.URL != "" {
+		svcs = append(svcs, s.probeLedger(r, sess))
+	}
+	if s.cfg.SQL.DSN != "" {
+		svcs = append(svcs, s.probeSQL(r))
+	}
 	s.render(w, r, sess, "overview", map[string]any{"Services": svcs})
 	return nil
+}
+
+// probeLedger reports the ledger's state; its nodes' identities (the
+// evidence each joined with) are on the ledger page.
+func (s *Server) probeLedger(r *http.Request, sess *session) serviceStatus {
+	st := serviceStatus{Name: "Confidential ledger", URL: s.cfg.Ledger.URL}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	var state map[string]any
+	if err := s.ledgerDo(ctx, sess, "GET", "/node/state", "", nil, &state); err != nil {
+		st.Problem = "does not answer"
+		return st
+	}
+	st.Healthy = true
+	for _, k := range []string{"view", "last_seqno", "commit_seqno"} {
+		if v, ok := state[k].(float64); ok {
+			st.Metrics = append(st.Metrics, metric{Name: k, Value: v})
+		}
+	}
+	var nodes struct {
+		Value []struct {
+			Info map[string]any `json:"info"`
+		} `json:"value"`
+	}
+	if s.ledgerDo(ctx, sess, "GET", "/gov/service/nodes", "", nil, &nodes) == nil {
+		st.Metrics = append(st.Metrics, metric{Name: "nodes", Value: float64(len(nodes.Value))})
+	}
+	st.Note = "Its nodes' identities are on the ledger page."
+	return st
+}
+
+// probeSQL reports whether the Always Encrypted SQL server answers.
+func (s *Server) probeSQL(r *http.Request) serviceStatus {
+	st := serviceStatus{Name: "Always Encrypted SQL"}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	c, err := s.sqlConn(ctx, "")
+	if err != nil {
+		st.Problem = "does not answer"
+		return st
+	}
+	defer c.Close(context.Background())
+	rows, err := c.Query(ctx, "SELECT * FROM sp_databases()")
+	if err != nil {
+		st.Problem = "does not answer"
+		return st
+	}
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	if rows.Err() != nil {
+		st.Problem = "does not answer"
+		return st
+	}
+	st.Healthy = true
+	st.Metrics = []metric{{Name: "databases", Value: float64(n)}}
+	st.Note = "It holds ciphertext only; its SQL enclave attests to each client that uses it."
+	return st
 }
 
 // probe asks a service for its health and metrics, and reads its enclave

@@ -91,6 +91,7 @@ with a token of the principals file the services use. Serve it over TLS
 	serve.Flags().StringVar(&lg.serviceCert, "ledger-service-cert", "", "the ledger's service certificate (PEM)")
 	serve.Flags().StringVar(&lg.cert, "ledger-cert", "", "the console's own ledger user certificate (PEM; give it the Reader role)")
 	serve.Flags().StringVar(&lg.key, "ledger-key", "", "its private key (PEM)")
+	serve.Flags().StringToStringVar(&lg.users, "ledger-user", nil, "a console principal's own ledger identity, NAME=CERT:KEY (repeatable): that user reads the ledger and the Ethereum app as itself")
 	serve.Flags().StringVar(&sqlDSN, "sql", "", "an Always Encrypted SQL server (confide's) to show, as a DBA's connection URL")
 	serve.Flags().StringVar(&platform, "platform", "sim", "the TEE the services run on, as shown (sim, snp, tdx, sgx)")
 	serve.Flags().StringVar(&certFile, "tls-cert", "", "TLS certificate (PEM) to serve the console over HTTPS")
@@ -134,7 +135,12 @@ func consoleConfig(principalsFile, attestURL, kmsURL, mlURL, serverPolicy string
 
 // ledgerAccess is how the console reaches a ledger: a node, the service
 // certificate, and the console's own user identity.
-type ledgerAccess struct{ url, serviceCert, cert, key string }
+type ledgerAccess struct {
+	url, serviceCert, cert, key string
+	// users maps console principals to their own ledger identities:
+	// name → "CERT:KEY" (PEM files).
+	users map[string]string
+}
 
 func (l ledgerAccess) backend() (console.LedgerBackend, error) {
 	if l.url == "" {
@@ -159,9 +165,23 @@ func (l ledgerAccess) backend() (console.LedgerBackend, error) {
 	if !strings.HasPrefix(url, "https://") {
 		url = "https://" + url
 	}
-	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}}}
-	return console.LedgerBackend{URL: url, HTTP: hc, ServiceCert: svc}, nil
+	client := func(cert tls.Certificate) *http.Client {
+		return &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}}}
+	}
+	b := console.LedgerBackend{URL: url, HTTP: client(cert), ServiceCert: svc, Users: map[string]*http.Client{}}
+	for name, files := range l.users {
+		certFile, keyFile, ok := strings.Cut(files, ":")
+		if !ok {
+			return console.LedgerBackend{}, fmt.Errorf("--ledger-user %s=%s: want NAME=CERT:KEY", name, files)
+		}
+		c, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return console.LedgerBackend{}, fmt.Errorf("--ledger-user %s: %w", name, err)
+		}
+		b.Users[name] = client(c)
+	}
+	return b, nil
 }
 
 // startDevConsole serves the console for confide dev's services, in the

@@ -107,11 +107,17 @@ everything.`,
 				}
 			}
 			// The console reads the ledger as user0 (the sandbox's
-			// Contributor); members sign their ballots in the browser.
+			// Contributor), the reader as user1; members sign their ballots
+			// in the browser.
 			//confide:ignore false positive: the checker merges the ledger node's sealer with the node address passed here; the console gets file names and a URL, no key of the node
 			conURL, stopConsole, err := startDevConsole(ctx, self, consoleAddr, svcs, ledgerAccess{url: led.RPCAddr,
 				serviceCert: filepath.Join(ledgerDir, sandbox.ServiceCert),
-				cert:        filepath.Join(ledgerDir, "user0_cert.pem"), key: filepath.Join(ledgerDir, "user0_privk.pem")},
+				cert:        filepath.Join(ledgerDir, "user0_cert.pem"), key: filepath.Join(ledgerDir, "user0_privk.pem"),
+				// Each dev principal reads the ledger as a sandbox user of its own.
+				users: map[string]string{
+					"admin":  filepath.Join(ledgerDir, "user0_cert.pem") + ":" + filepath.Join(ledgerDir, "user0_privk.pem"),
+					"reader": filepath.Join(ledgerDir, "user1_cert.pem") + ":" + filepath.Join(ledgerDir, "user1_privk.pem"),
+				}},
 				"postgres://confide@"+sqlAt+"/confide?sslmode=disable")
 			if err != nil {
 				return err

@@ -58,7 +58,7 @@ async function signin(page, token) {
     check(page.url() === base + "/", "signed in to the overview, at " + page.url());
     const ov = await page.textContent("main");
     check(ov.includes("SIMULATED") && ov.includes("Attestation service") && ov.includes("Key broker"), "overview lists the services");
-    check((await page.locator("section.card .badge.ok").count()) >= 2, "services healthy");
+    check((await page.locator("section.card h2 .badge.ok").count()) === 5, "five services healthy: " + (await page.locator("section.card h2").allTextContents()).join("; "));
     check(ov.includes("unique ID") && ov.includes("UpToDate"), "identities shown");
     await shot(page, "overview");
 
@@ -192,6 +192,7 @@ async function signin(page, token) {
     // Ethereum: blocks, a transfer with its receipt, its block's list.
     await page.click("nav >> text=Ethereum");
     check((await page.locator("#blocks tbody tr").count()) >= 2, "blocks listed");
+    check((await page.textContent("main")).includes("as your own ledger user"), "the admin reads the app as its own ledger user");
     await shot(page, "ethereum");
     await page.goto(base + "/ethereum/tx/" + process.env.ETH_TX);
     check((await page.textContent("#eth-receipt")).includes("success"), "the transfer's receipt");
