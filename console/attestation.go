@@ -67,19 +67,39 @@ func (s *Server) attestation(w http.ResponseWriter, r *http.Request, sess *sessi
 	return nil
 }
 
-// policyHistory reads the service's audit log and keeps the records of
-// one policy (nil name: every policy record); it reports the chain's
-// verification apart.
+// verifyExport checks an exported audit log's chain and that its head
+// is the one the service reported with it.
+func verifyExport(log []byte, reported audit.Head) (audit.Head, []audit.Record, error) {
+	h, recs, err := audit.Verify(bytes.NewReader(log))
+	if err == nil && h != reported {
+		err = fmt.Errorf("the log's head %d/%s is not the head the service reports", h.Seq, h.Hash)
+	}
+	return h, recs, err
+}
+
+// claimRows lists claims (a token's or evidence's, as their JSON names
+// them) by name, each value as JSON without a string's quotes.
+func claimRows(claims any) []claimRow {
+	b, _ := json.Marshal(claims)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	var rows []claimRow
+	for _, k := range sortedKeys(m) {
+		vb, _ := json.Marshal(m[k])
+		rows = append(rows, claimRow{k, strings.Trim(string(vb), `"`)})
+	}
+	return rows
+}
+
+// auditLog reads the attestation service's audit log and keeps the
+// records keep selects; it reports the chain's verification apart.
 func (s *Server) auditLog(r *http.Request, sess *session, keep func(audit.Record) bool) (recs []audit.Record, head audit.Head, verr error, err error) {
 	var buf bytes.Buffer
 	reported, err := s.attestClient(sess).Audit(r.Context(), &buf)
 	if err != nil {
 		return nil, audit.Head{}, nil, err
 	}
-	h, all, verr := audit.Verify(&buf)
-	if verr == nil && h != reported {
-		verr = fmt.Errorf("the log's head %d/%s is not the head the service reports", h.Seq, h.Hash)
-	}
+	h, all, verr := verifyExport(buf.Bytes(), reported)
 	for _, rec := range all {
 		if keep(rec) {
 			recs = append(recs, rec)
@@ -168,15 +188,7 @@ func (s *Server) tokenVerify(w http.ResponseWriter, r *http.Request, sess *sessi
 	if err != nil {
 		data["Invalid"] = err.Error()
 	} else {
-		var rows []claimRow
-		b, _ := json.Marshal(c)
-		var m map[string]any
-		json.Unmarshal(b, &m)
-		for _, k := range sortedKeys(m) {
-			vb, _ := json.Marshal(m[k])
-			rows = append(rows, claimRow{k, strings.Trim(string(vb), `"`)})
-		}
-		data["Claims"], data["Verdict"] = rows, c.Verdict
+		data["Claims"], data["Verdict"] = claimRows(c), c.Verdict
 	}
 	s.render(w, r, sess, "token", data)
 	return nil
@@ -204,15 +216,7 @@ func (s *Server) evidenceVerify(w http.ResponseWriter, r *http.Request, sess *se
 	if err != nil {
 		data["Invalid"] = err.Error()
 	} else {
-		b, _ := json.Marshal(c)
-		var m map[string]any
-		json.Unmarshal(b, &m)
-		var rows []claimRow
-		for _, k := range sortedKeys(m) {
-			vb, _ := json.Marshal(m[k])
-			rows = append(rows, claimRow{k, strings.Trim(string(vb), `"`)})
-		}
-		data["Claims"] = rows
+		data["Claims"] = claimRows(c)
 	}
 	s.render(w, r, sess, "token", data)
 	return nil

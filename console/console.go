@@ -306,22 +306,31 @@ func (ss *sessions) get(r *http.Request) *session {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	now := ss.now()
-	for id, s := range ss.m {
-		if now.Sub(s.seen) > ss.lifetime {
-			delete(ss.m, id)
-		}
-	}
 	s := ss.m[c.Value]
 	if s == nil {
+		return nil
+	}
+	if now.Sub(s.seen) > ss.lifetime {
+		delete(ss.m, c.Value)
 		return nil
 	}
 	s.seen = now
 	return s
 }
 
+// sweep drops idle sessions (at each sign-in, not on every request).
+func (ss *sessions) sweep(now time.Time) {
+	for id, s := range ss.m {
+		if now.Sub(s.seen) > ss.lifetime {
+			delete(ss.m, id)
+		}
+	}
+}
+
 func (ss *sessions) add(p auth.Principal, token string) *session {
 	s := &session{id: randomToken(), name: p.Name, admin: p.Admin, token: token, csrf: randomToken(), seen: ss.now()}
 	ss.mu.Lock()
+	ss.sweep(s.seen)
 	ss.m[s.id] = s
 	ss.mu.Unlock()
 	return s

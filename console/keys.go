@@ -74,10 +74,7 @@ func (s *Server) kmsAudit(w http.ResponseWriter, r *http.Request, sess *session)
 		return err
 	}
 	data := map[string]any{"Reported": reported}
-	h, recs, verr := audit.Verify(bytes.NewReader(buf.Bytes()))
-	if verr == nil && h != reported {
-		verr = fmt.Errorf("the log's head %d/%s is not the head the broker reports", h.Seq, h.Hash)
-	}
+	h, recs, verr := verifyExport(buf.Bytes(), reported)
 	if verr != nil {
 		data["ChainError"] = verr.Error()
 	}

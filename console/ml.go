@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"regexp"
 
-	"github.com/confide/confide/attest"
 	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/internal/httpx"
 	"github.com/confide/confide/ml/manifest"
@@ -130,16 +129,7 @@ func (s *Server) mlOutputs(ctx context.Context, c *httpx.Client, id, party strin
 		o.Evidence = "this console verifies no evidence"
 		return o, nil
 	}
-	claims, err := s.cfg.Verifier.Verify(ctx, out.Evidence, attest.Expect{Nonce: hash[:]})
-	if err == nil {
-		var pol *attest.Policy
-		if pol, err = attest.ParsePolicy(m.Trainer.Policy); err == nil {
-			err = pol.EvaluateClaims(claims)
-		}
-	}
-	if err == nil && !m.Trainer.AllowSimulation && (claims.Platform == enclave.PlatformSim || claims.Debug) {
-		err = fmt.Errorf("simulated or debug evidence, which this manifest does not allow")
-	}
+	claims, err := manifest.CheckTrainerEvidence(ctx, s.cfg.Verifier, m, hash, nil, out.Evidence)
 	if err != nil {
 		o.Evidence = err.Error()
 		return o, nil

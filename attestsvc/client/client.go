@@ -51,6 +51,14 @@ func (c *Client) Challenge(ctx context.Context) ([]byte, error) {
 
 // Attest exchanges evidence for a token.
 func (c *Client) Attest(ctx context.Context, evidence, nonce, runtimeData []byte, policy string) (string, error) {
+	var resp api.AttestResponse
+	if _, err := c.Do(ctx, http.MethodPost, api.PathAttest, attestRequest(evidence, nonce, runtimeData, policy), &resp); err != nil {
+		return "", err
+	}
+	return resp.Token, nil
+}
+
+func attestRequest(evidence, nonce, runtimeData []byte, policy string) api.AttestRequest {
 	req := api.AttestRequest{
 		Evidence: base64.StdEncoding.EncodeToString(evidence),
 		Nonce:    hex.EncodeToString(nonce),
@@ -59,29 +67,39 @@ func (c *Client) Attest(ctx context.Context, evidence, nonce, runtimeData []byte
 	if runtimeData != nil {
 		req.RuntimeData = base64.StdEncoding.EncodeToString(runtimeData)
 	}
-	var resp api.AttestResponse
-	if _, err := c.Do(ctx, http.MethodPost, api.PathAttest, req, &resp); err != nil {
-		return "", err
+	return req
+}
+
+// evidenceFor asks for a nonce and returns the calling enclave's evidence
+// binding it and the runtime data, as an attest request's body.
+func (c *Client) evidenceFor(ctx context.Context, a enclave.Attester, runtimeData []byte, policy string) (api.AttestRequest, error) {
+	nonce, err := c.Challenge(ctx)
+	if err != nil {
+		return api.AttestRequest{}, err
 	}
-	return resp.Token, nil
+	rd, err := enclave.NewReportData(nonce, runtimeData)
+	if err != nil {
+		return api.AttestRequest{}, err
+	}
+	ev, err := a.Evidence(ctx, rd)
+	if err != nil {
+		return api.AttestRequest{}, err
+	}
+	return attestRequest(ev, nonce, runtimeData, policy), nil
 }
 
 // Token runs the whole exchange for the calling enclave: a nonce, evidence
 // binding it and the runtime data, and the token.
 func (c *Client) Token(ctx context.Context, a enclave.Attester, runtimeData []byte, policy string) (string, error) {
-	nonce, err := c.Challenge(ctx)
+	req, err := c.evidenceFor(ctx, a, runtimeData, policy)
 	if err != nil {
 		return "", err
 	}
-	rd, err := enclave.NewReportData(nonce, runtimeData)
-	if err != nil {
+	var resp api.AttestResponse
+	if _, err := c.Do(ctx, http.MethodPost, api.PathAttest, req, &resp); err != nil {
 		return "", err
 	}
-	ev, err := a.Evidence(ctx, rd)
-	if err != nil {
-		return "", err
-	}
-	return c.Attest(ctx, ev, nonce, runtimeData, policy)
+	return resp.Token, nil
 }
 
 // Migrate obtains a predecessor service's secrets for the calling
@@ -93,22 +111,9 @@ func (c *Client) Migrate(ctx context.Context, a enclave.Attester) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	nonce, err := c.Challenge(ctx)
+	req, err := c.evidenceFor(ctx, a, e.RuntimeData, "")
 	if err != nil {
 		return nil, err
-	}
-	rd, err := enclave.NewReportData(nonce, e.RuntimeData)
-	if err != nil {
-		return nil, err
-	}
-	ev, err := a.Evidence(ctx, rd)
-	if err != nil {
-		return nil, err
-	}
-	req := api.AttestRequest{
-		Evidence:    base64.StdEncoding.EncodeToString(ev),
-		Nonce:       hex.EncodeToString(nonce),
-		RuntimeData: base64.StdEncoding.EncodeToString(e.RuntimeData),
 	}
 	var resp api.MigrateResponse
 	if _, err := c.Do(ctx, http.MethodPost, api.PathMigrate, req, &resp); err != nil {

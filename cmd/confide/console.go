@@ -49,22 +49,13 @@ with a token of the principals file the services use. Serve it over TLS
 				return err
 			}
 			cfg.SQL = console.SQLBackend{DSN: sqlDSN}
-			if od, ok := console.ObliviousDemo(); ok { // built with -tags obltrace
-				cfg.Demos = map[string]console.Demo{"oblivious": od}
-			}
 			cfg.Platform = platform
 			cfg.Secure = certFile != ""
 			cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-			c, err := console.New(cfg)
+			srv, l, err := listenConsole(cmd.Context(), cfg, addr)
 			if err != nil {
 				return err
 			}
-			l, err := net.Listen("tcp", addr)
-			if err != nil {
-				return err
-			}
-			srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
-			go func() { <-cmd.Context().Done(); srv.Close() }()
 			scheme := "http"
 			if certFile != "" {
 				scheme = "https"
@@ -198,21 +189,35 @@ func startDevConsole(ctx context.Context, self *launched, addr string, d *devSer
 	cfg.SQL = console.SQLBackend{DSN: sqlDSN}
 	cfg.Platform = "sim"
 	cfg.Demos = map[string]console.Demo{"mpml": mpmlDemo(self, d), "eth": ethDemo(lg)}
-	if od, ok := console.ObliviousDemo(); ok { // built with -tags obltrace
+	srv, l, err := listenConsole(ctx, cfg, addr)
+	if err != nil {
+		return "", nil, err
+	}
+	go srv.Serve(l)
+	return "http://" + l.Addr().String(), func() { srv.Close() }, nil
+}
+
+// listenConsole makes the console for cfg — with the oblivious-access
+// demo when this binary records accesses (-tags obltrace) — and its
+// listener on addr; the server closes when ctx ends.
+func listenConsole(ctx context.Context, cfg console.Config, addr string) (*http.Server, net.Listener, error) {
+	if od, ok := console.ObliviousDemo(); ok {
+		if cfg.Demos == nil {
+			cfg.Demos = map[string]console.Demo{}
+		}
 		cfg.Demos["oblivious"] = od
 	}
 	c, err := console.New(cfg)
 	if err != nil {
-		return "", nil, err
+		return nil, nil, err
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", nil, fmt.Errorf("console: %w", err)
+		return nil, nil, fmt.Errorf("console: %w", err)
 	}
 	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
 	go func() { <-ctx.Done(); srv.Close() }()
-	return "http://" + l.Addr().String(), func() { srv.Close() }, nil
+	return srv, l, nil
 }
 
 // mpmlDemo is `confide demo mpml` against dev's attestation service and

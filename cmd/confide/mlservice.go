@@ -16,8 +16,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/confide/confide/attest"
-	"github.com/confide/confide/enclave"
 	"github.com/confide/confide/internal/httpx"
 	kmsclient "github.com/confide/confide/kms/client"
 	"github.com/confide/confide/ml/dataset"
@@ -397,16 +395,6 @@ func checkReport(ctx context.Context, m *manifest.Manifest, hash [32]byte, repor
 	if err != nil {
 		return err
 	}
-	pol, err := attest.ParsePolicy(m.Trainer.Policy)
-	if err != nil {
-		return err
-	}
-	claims, err := v.Verify(ctx, evidence, attest.Expect{Nonce: hash[:], RuntimeData: report, Policy: pol})
-	if err != nil {
-		return fmt.Errorf("the trainer's evidence: %w", err)
-	}
-	if !m.Trainer.AllowSimulation && (claims.Platform == enclave.PlatformSim || claims.Debug) {
-		return errors.New("the trainer is simulated or debug, which this manifest does not allow")
-	}
-	return nil
+	_, err = manifest.CheckTrainerEvidence(ctx, v, m, hash, report, evidence)
+	return err
 }

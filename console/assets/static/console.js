@@ -5,10 +5,20 @@
 
 const GENESIS = "0".repeat(64);
 
-async function sha256Hex(bytes) {
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+// concat joins byte arrays (or arrays of byte values) into one.
+function concat(...parts) {
+  const n = parts.reduce((a, p) => a + p.length, 0);
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
 }
+
+async function sha256(...parts) {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", concat(...parts)));
+}
+
+async function sha256Hex(bytes) { return hex(await sha256(bytes)); }
 
 // checkAuditChain fetches an exported audit log (one record per line) and
 // recomputes its hash chain here, with WebCrypto: each record's "prev" is
@@ -143,14 +153,6 @@ async function issuedBy(cert, issuer) {
   return crypto.subtle.verify({ name: "ECDSA", hash: cert.hash }, key, p1363(cert.sig, size), cert.tbs);
 }
 
-async function sha256(...parts) {
-  const n = parts.reduce((a, p) => a + p.length, 0);
-  const all = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) { all.set(p, o); o += p.length; }
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-}
-
 // verifyInclusion is RFC 9162 §2.1.3.2.
 async function verifyInclusion(index, size, leaf, proof, root) {
   if (index >= size) return false;
@@ -277,11 +279,7 @@ function cbor(v) {
     } else throw new Error("CBOR: unsupported value");
   };
   put(v);
-  const n = parts.reduce((a, p) => a + p.length, 0);
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
+  return concat(...parts);
 }
 
 // signBallot makes the member's signed ballot (spec/ledger-governance.md
@@ -335,14 +333,6 @@ function setupVote(form) {
 
 // ---- HPKE (RFC 9180) open, base mode: DHKEM(X25519, HKDF-SHA256),
 // HKDF-SHA256, AES-256-GCM — how the trainer encrypts reports ----------
-
-function concat(...parts) {
-  const n = parts.reduce((a, p) => a + p.length, 0);
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
-}
 
 async function hmac(key, data) {
   const k = await crypto.subtle.importKey("raw", key.length ? key : new Uint8Array(32), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
