@@ -21,6 +21,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/confide/confide/ledger/entry"
@@ -171,6 +173,9 @@ type Server struct {
 	mux    *http.ServeMux
 	client *http.Client
 	log    *slog.Logger
+	// users caches parsed user records by ID (authenticate).
+	users     sync.Map
+	userCount atomic.Int64
 }
 
 // ForwardedUser carries the caller's user ID from a backup to the
@@ -341,11 +346,30 @@ func (s *Server) authenticate(r *http.Request) (User, error) {
 	if !ok {
 		return User{}, Errorf(http.StatusUnauthorized, "Unauthorized", "unknown user %s", id)
 	}
+	// Every request needs its user: parse a record once, and again only
+	// when the stored bytes change (values are replaced, never changed
+	// in place).
+	if c, ok := s.users.Load(id); ok && bytes.Equal(c.(*cachedUser).raw, b) {
+		return c.(*cachedUser).user, nil
+	}
 	var u User
 	if err := json.Unmarshal(b, &u); err != nil {
 		return User{}, err
 	}
+	if s.userCount.Add(1) > maxCachedUsers {
+		s.users.Clear()
+		s.userCount.Store(0)
+	}
+	s.users.Store(id, &cachedUser{raw: b, user: u})
 	return u, nil
+}
+
+// maxCachedUsers bounds the parsed user records a server keeps.
+const maxCachedUsers = 4096
+
+type cachedUser struct {
+	raw  []byte
+	user User
 }
 
 // forward sends a write to the primary with the caller's identity.

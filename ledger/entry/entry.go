@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"slices"
 	"strconv"
 	"strings"
@@ -108,6 +109,9 @@ type keys struct {
 	aead   cipher.AEAD
 	snap   cipher.AEAD // seals snapshots' private state
 	commit []byte      // HMAC key of commit evidence
+	// macs holds keyed HMACs of commit: Reset brings one back to its
+	// keyed state, saving the two key blocks New hashes every time.
+	macs sync.Pool
 }
 
 // Epoch is one ledger secret and the first seqno it encrypts.
@@ -220,7 +224,9 @@ func deriveKeys(s []byte) (*keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &keys{aead: aead, snap: snap, commit: commit}, nil
+	k := &keys{aead: aead, snap: snap, commit: commit}
+	k.macs.New = func() any { return hmac.New(sha256.New, commit) }
+	return k, nil
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -391,7 +397,7 @@ func (s *Secret) Encode(e *Entry) ([]byte, error) {
 	// The commit evidence's digest is public so that anyone holding the
 	// files recomputes the leaves; the evidence itself stays secret until
 	// the transaction commits.
-	ce := sha256.Sum256([]byte(s.CommitEvidence(e.TxID)))
+	ce := s.CommitEvidenceDigest(e.TxID)
 	out = append(out, ce[:]...)
 	out = append(out, e.Claims[:]...)
 	out = binary.BigEndian.AppendUint32(out, uint32(len(pub)))
@@ -458,7 +464,7 @@ func (s *Secret) Decode(b []byte) (*Entry, error) {
 	if err != nil {
 		return nil, ErrAuth
 	}
-	if ce := sha256.Sum256([]byte(s.CommitEvidence(h.TxID))); ce != h.CommitEvidenceDigest {
+	if ce := s.CommitEvidenceDigest(h.TxID); ce != h.CommitEvidenceDigest {
 		return nil, ErrAuth
 	}
 	e := &Entry{TxID: h.TxID, Flags: h.Flags, Writes: h.Public, Claims: h.Claims}
@@ -475,9 +481,43 @@ func Digest(encoded []byte) merkle.Hash { return sha256.Sum256(encoded) }
 // CommitEvidence is what a committed transaction reveals:
 // "ce:" ‖ view.seqno ‖ ":" ‖ hex(HMAC-SHA-256(commit key, view.seqno)).
 func (s *Secret) CommitEvidence(id TxID) string {
-	m := hmac.New(sha256.New, s.at(id.Seqno).commit)
-	m.Write([]byte(id.String()))
-	return "ce:" + id.String() + ":" + hex.EncodeToString(m.Sum(nil))
+	return string(s.AppendCommitEvidence(make([]byte, 0, 96), id))
+}
+
+// AppendCommitEvidence appends the commit evidence of id to dst.
+func (s *Secret) AppendCommitEvidence(dst []byte, id TxID) []byte {
+	k := s.at(id.Seqno)
+	m := k.macs.Get().(hash.Hash)
+	m.Reset()
+	var buf [48]byte
+	txid := strconv.AppendUint(buf[:0], id.View, 10)
+	txid = append(txid, '.')
+	txid = strconv.AppendUint(txid, id.Seqno, 10)
+	m.Write(txid)
+	var sum [sha256.Size]byte
+	m.Sum(sum[:0])
+	k.macs.Put(m)
+	dst = append(dst, "ce:"...)
+	dst = append(dst, txid...)
+	dst = append(dst, ':')
+	return hex.AppendEncode(dst, sum[:])
+}
+
+// CommitEvidenceDigest is SHA-256 of id's commit evidence.
+func (s *Secret) CommitEvidenceDigest(id TxID) merkle.Hash {
+	var buf [96]byte
+	return sha256.Sum256(s.AppendCommitEvidence(buf[:0], id))
+}
+
+// LeafOf is the Merkle leaf of an entry that Encode made or Decode
+// accepted, given its Digest: the header's commit evidence digest was
+// checked then, so the leaf needs no secret (Header.Leaf without
+// parsing).
+func LeafOf(encoded []byte, digest merkle.Hash) merkle.Hash {
+	var ce, claims merkle.Hash
+	copy(ce[:], encoded[22:54])
+	copy(claims[:], encoded[54:86])
+	return merkle.LeafOfDigests(digest, ce, claims)
 }
 
 // Leaf is an encoded transaction's Merkle leaf (package merkle),

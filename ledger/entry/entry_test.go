@@ -2,7 +2,12 @@ package entry_test
 
 import (
 	"bytes"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/confide/confide/ledger/entry"
@@ -117,9 +122,30 @@ func TestCommitEvidenceAndLeaf(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := merkle.Leaf(entry.Digest(enc), []byte(s.CommitEvidence(e.TxID)), merkle.Hash{})
-	if h.Leaf(enc) != want {
+	if h.Leaf(enc) != want || entry.LeafOf(enc, entry.Digest(enc)) != want {
 		t.Error("the leaf from the header differs from the leaf of the commit evidence")
 	}
+	// The format of spec/ledger-entry.md, computed here from its parts:
+	// the pooled HMACs must give it on every call, from any goroutine.
+	key, err := hkdf.Key(sha256.New, bytes.Repeat([]byte{1}, 32), nil, "confide-ledger-v1 commit evidence", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				id := entry.TxID{View: uint64(g + 1), Seqno: uint64(1e9 + i)}
+				m := hmac.New(sha256.New, key)
+				m.Write([]byte(id.String()))
+				if ce, want := s.CommitEvidence(id), "ce:"+id.String()+":"+hex.EncodeToString(m.Sum(nil)); ce != want {
+					t.Errorf("commit evidence %s, want %s", ce, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 	// Claims enter the header and the leaf.
 	e.Claims = merkle.Hash{9}
 	enc2, _ := s.Encode(e)

@@ -231,6 +231,24 @@ func TestAPI(t *testing.T) {
 	if code, _ := do(t, admin, "PATCH", base[1]+"/app/users/"+rid, `{"assigned_role":"Owner"}`); code != 400 {
 		t.Fatalf("unknown role: %d", code)
 	}
+	// A role change holds at once where the old record was parsed and
+	// cached (user0 has written through the primary).
+	u0PEM, _ := os.ReadFile(filepath.Join(tn.dir, "user0_cert.pem"))
+	u0, err := identity.ParseCert(u0PEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		role string
+		want int
+	}{{"Reader", 403}, {"Contributor", 200}} {
+		if code, out := do(t, admin, "PATCH", primary+"/app/users/"+app.UserID(u0), `{"assigned_role":"`+c.role+`"}`); code != 200 {
+			t.Fatalf("user0 to %s: %d %v", c.role, code, out)
+		}
+		if code, out := do(t, user, "POST", primary+"/app/transactions", `{"contents":"as `+c.role+`"}`); code != c.want {
+			t.Fatalf("user0 as %s writes: %d %v, want %d", c.role, code, out, c.want)
+		}
+	}
 	adminID := ""
 	_, users := do(t, admin, "GET", base[0]+"/app/users", "")
 	for _, u := range users["ledger_users"].([]any) {

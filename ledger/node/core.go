@@ -470,9 +470,11 @@ func (c *Core) applyChecked(b []byte, e *entry.Entry, check bool) error {
 		}
 		c.confLog = append(c.confLog, confAt{s, v})
 	}
-	c.tree.Append(merkle.Leaf(entry.Digest(b), []byte(c.cfg.Secret.CommitEvidence(e.TxID)), e.Claims))
+	// b was encoded here or decoded (its commit evidence digest checked).
+	d := entry.Digest(b)
+	c.tree.Append(entry.LeafOf(b, d))
 	c.views = append(c.views, e.TxID.View)
-	if err := c.kv.Apply(s, entry.Digest(b), e.Writes); err != nil {
+	if err := c.kv.Apply(s, d, e.Writes); err != nil {
 		return err
 	}
 	for _, w := range e.Writes[MapSecrets] {
@@ -830,13 +832,15 @@ func (c *Core) Process() error {
 			c.early(rd.Messages)
 			rd.Messages = nil
 		}
+		var applies []pending
 		for _, re := range rd.Entries {
-			if err := c.persist(re); err != nil {
+			var err error
+			if applies, err = c.persist(re, applies); err != nil {
 				return err
 			}
 		}
 		if len(rd.Entries) > 0 {
-			if err := c.files.Sync(); err != nil {
+			if err := c.syncApplying(applies); err != nil {
 				return err
 			}
 			if err := c.ms.Append(rd.Entries); err != nil {
@@ -876,8 +880,9 @@ func (c *Core) Process() error {
 
 // persist writes one entry raft hands over to the files. An entry at a
 // seqno the node already holds with other contents replaces the
-// uncommitted tail from there.
-func (c *Core) persist(re pb.Entry) error {
+// uncommitted tail from there. Entries not applied yet (a backup's) are
+// added to applies, for syncApplying.
+func (c *Core) persist(re pb.Entry, applies []pending) ([]pending, error) {
 	s := re.Index
 	var b []byte
 	var e *entry.Entry
@@ -891,26 +896,65 @@ func (c *Core) persist(re pb.Entry) error {
 	if !own {
 		var err error
 		if b, e, err = c.ledgerBytes(re); err != nil {
-			return err
+			return applies, err
 		}
+		// Entries of one Ready are consecutive, so only the first can
+		// overwrite; the tree still ends before the entries queued.
 		if s <= c.tree.Size() {
 			if s <= c.kv.Committed() {
-				return fmt.Errorf("%w: raft overwrites committed seqno %d", ErrTampered, s)
+				return applies, fmt.Errorf("%w: raft overwrites committed seqno %d", ErrTampered, s)
 			}
 			if err := c.rollback(s - 1); err != nil {
-				return err
+				return applies, err
 			}
 		}
-		if err := c.apply(b, e); err != nil {
-			return err
+		applies = append(applies, pending{b, e})
+		if len(e.Writes[MapSecrets]) > 0 {
+			// A rekey: the entries after it decode under the secret it
+			// adds when applied.
+			for _, p := range applies {
+				if err := c.apply(p.b, p.e); err != nil {
+					return nil, err
+				}
+			}
+			applies = applies[:0]
 		}
 	}
 	if s < c.files.Next() {
 		if err := c.files.Truncate(s - 1); err != nil {
-			return err
+			return applies, err
 		}
 	}
-	return c.files.Append(b)
+	return applies, c.files.Append(b)
+}
+
+// pending is an entry written but not applied yet.
+type pending struct {
+	b []byte
+	e *entry.Entry
+}
+
+// syncApplying makes the files durable while it applies the entries
+// written since the last sync: a backup's acknowledgement waits for
+// both, the fsync and its checks of the entries (signatures above all),
+// and they overlap. Applying touches the tree and the store, never the
+// files.
+func (c *Core) syncApplying(applies []pending) error {
+	if len(applies) == 0 {
+		return c.files.Sync()
+	}
+	synced := make(chan error, 1)
+	go func() { synced <- c.files.Sync() }()
+	var err error
+	for _, p := range applies {
+		if err = c.apply(p.b, p.e); err != nil {
+			break
+		}
+	}
+	if serr := <-synced; err == nil {
+		err = serr
+	}
+	return err
 }
 
 func (c *Core) applyCommitted(re pb.Entry) error {
