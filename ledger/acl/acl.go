@@ -52,7 +52,7 @@ func (App) Maps() []string { return []string{MapEntries, MapCollections, app.Map
 // Endpoints lists the API.
 func (App) Endpoints() []app.Endpoint {
 	return []app.Endpoint{
-		{Pattern: "POST /app/transactions", Mode: app.ReadWrite, Role: app.Contributor, Handler: post},
+		{Pattern: "POST /app/transactions", Mode: app.ReadWrite, Role: app.Contributor, Prepare: preparePost, Handler: post},
 		{Pattern: "GET /app/transactions/current", Mode: app.ReadOnly, Role: app.Reader, Handler: current},
 		{Pattern: "GET /app/transactions/{id}", Mode: app.Historical, Role: app.Reader, Handler: get},
 		{Pattern: "GET /app/transactions/{id}/receipt", Mode: app.Historical, Role: app.Reader, Handler: getReceipt},
@@ -91,7 +91,8 @@ func collectionOf(r *app.Request) (string, error) {
 	return c, nil
 }
 
-func post(r *app.Request) (any, error) {
+// preparePost parses a POST /app/transactions outside the transaction.
+func preparePost(r *app.Request) (any, error) {
 	coll, err := collectionOf(r)
 	if err != nil {
 		return nil, err
@@ -104,13 +105,19 @@ func post(r *app.Request) (any, error) {
 	if t := r.HTTP.URL.Query().Get("tags"); t != "" {
 		tags = strings.Split(t, ",")
 	}
-	e := Entry{Contents: contents, CollectionID: coll, TxID: r.ID.String(), Tags: tags}
+	return &Entry{Contents: contents, CollectionID: coll, Tags: tags}, nil
+}
+
+func post(r *app.Request) (any, error) {
+	e := *r.Prepared.(*Entry)
+	e.TxID = r.ID.String()
 	b, _ := json.Marshal(e)
-	r.Tx.Put(MapEntries, []byte(coll), b)
-	if _, ok := r.Tx.Get(MapCollections, []byte(coll)); !ok {
-		r.Tx.Put(MapCollections, []byte(coll), nil)
+	coll := []byte(e.CollectionID)
+	r.Tx.Put(MapEntries, coll, b)
+	if _, ok := r.Tx.Get(MapCollections, coll); !ok {
+		r.Tx.Put(MapCollections, coll, nil)
 	}
-	return map[string]string{"collection_id": coll, "transaction_id": e.TxID}, nil
+	return map[string]string{"collection_id": e.CollectionID, "transaction_id": e.TxID}, nil
 }
 
 // ParsePost reads the body of POST /app/transactions: exactly

@@ -99,6 +99,12 @@ type Endpoint struct {
 	// requests) or serve public state. Role is then ignored.
 	Unauthenticated bool
 	Handler         func(*Request) (any, error)
+	// Prepare, for a read-write endpoint, runs before its transaction in
+	// the request's own goroutine (on a backup, before forwarding): it
+	// parses and checks the request, so that the primary's one
+	// transaction loop spends its time on reads and writes alone. Its
+	// result is Request.Prepared.
+	Prepare func(*Request) (any, error)
 	// Serve, instead of Handler, answers an authenticated request itself
 	// (a protocol with its own framing: JSON-RPC, WebSocket); the body is
 	// left unread for it.
@@ -114,6 +120,8 @@ type Request struct {
 	// Tx and ID are the transaction of a read-write endpoint.
 	Tx *kv.Tx
 	ID entry.TxID
+	// Prepared is what the endpoint's Prepare returned.
+	Prepared any
 	// Claims, set by a read-write handler, enter the transaction's leaf.
 	Claims *merkle.Hash
 	header http.Header
@@ -259,9 +267,13 @@ func (s *Server) serve(ep Endpoint, maps map[string]bool, w http.ResponseWriter,
 	var out any
 	switch ep.Mode {
 	case ReadWrite:
-		var primary uint64
-		var isPrimary bool
-		s.node.With(func(c *node.Core) { primary, isPrimary = c.Primary(), c.IsPrimary() })
+		if ep.Prepare != nil {
+			if req.Prepared, err = ep.Prepare(req); err != nil {
+				s.fail(w, err)
+				return
+			}
+		}
+		primary, isPrimary := s.node.Primary()
 		if !isPrimary {
 			s.forward(w, r, req, primary)
 			return

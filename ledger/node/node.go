@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -35,9 +36,14 @@ type Sender interface {
 type Node struct {
 	mu      sync.Mutex
 	core    *Core
-	waiters []*waiter
 	lastSig uint64
 	last    uint64
+
+	// wmu guards waiters; committed and tail are the commit point and
+	// the last seqno as the loop last published them (see Wait).
+	wmu             sync.Mutex
+	waiters         []*waiter
+	committed, tail atomic.Uint64
 
 	historian func(seqno uint64)
 
@@ -48,6 +54,12 @@ type Node struct {
 	stop   chan struct{}
 	done   chan struct{}
 	err    error
+
+	// lead is the primary's raft ID as the loop last saw it, and
+	// leading whether that is this node: requests read them without
+	// waiting for the lock the loop holds through its fsyncs.
+	lead    atomic.Uint64
+	leading atomic.Bool
 }
 
 type proposal struct {
@@ -63,6 +75,9 @@ func Start(core *Core, sender Sender) *Node {
 		props: make(chan *proposal, 4096), inbox: make(chan pb.Message, 4096), snaps: make(chan snapReport, 64),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	core.early = sender.Send
+	n.publish()
+	n.committed.Store(core.commitSig)
+	n.tail.Store(core.Last())
 	go n.run()
 	return n
 }
@@ -148,26 +163,38 @@ var errStopped = errors.New("node: stopped")
 // moves, so that a waiter needs no lock the loop holds through an fsync.
 func (n *Node) Wait(ctx context.Context, id entry.TxID) (Status, error) {
 	w := &waiter{id: id, ch: make(chan Status, 1)}
-	n.mu.Lock()
-	s := n.core.Status(id)
-	if s != Committed && s != Invalid {
-		n.waiters = append(n.waiters, w)
-	}
-	n.mu.Unlock()
-	if s == Committed || s == Invalid {
-		return s, nil
+	// Registered first, then checked: notify publishes the commit point
+	// and a shrunk tail under wmu before it resolves waiters, so either
+	// it sees this waiter or this sees what it published. Only a
+	// transaction at or before the commit point or past the tail (not
+	// one just written) needs the loop's lock for its status.
+	n.wmu.Lock()
+	n.waiters = append(n.waiters, w)
+	n.wmu.Unlock()
+	if id.Seqno <= n.committed.Load() || id.Seqno > n.tail.Load() {
+		n.mu.Lock()
+		s := n.core.Status(id)
+		n.mu.Unlock()
+		if s == Committed || s == Invalid {
+			n.forget(w)
+			return s, nil
+		}
 	}
 	select {
 	case s := <-w.ch:
 		return s, nil
 	case <-ctx.Done():
-		n.mu.Lock()
-		n.waiters = slices.DeleteFunc(n.waiters, func(x *waiter) bool { return x == w })
-		n.mu.Unlock()
+		n.forget(w)
 		return Pending, ctx.Err()
 	case <-n.done:
 		return Unknown, errStopped
 	}
+}
+
+func (n *Node) forget(w *waiter) {
+	n.wmu.Lock()
+	n.waiters = slices.DeleteFunc(n.waiters, func(x *waiter) bool { return x == w })
+	n.wmu.Unlock()
 }
 
 type waiter struct {
@@ -284,6 +311,7 @@ func (n *Node) run() {
 		}
 		msgs := n.core.Messages()
 		n.notify()
+		n.publish()
 		n.mu.Unlock()
 		if err != nil {
 			n.err = err
@@ -295,15 +323,36 @@ func (n *Node) run() {
 	}
 }
 
+// publish records who leads, for Primary.
+func (n *Node) publish() {
+	st := n.core.rn.BasicStatus()
+	n.lead.Store(st.Lead)
+	n.leading.Store(st.RaftState == raft.StateLeader)
+}
+
+// Primary is the raft ID of the primary as this node last knew it (0:
+// none known) and whether it is this node. It may be a moment out of
+// date; Execute refuses a transaction on a node that is not primary.
+func (n *Node) Primary() (id uint64, self bool) {
+	return n.lead.Load(), n.leading.Load()
+}
+
 func (n *Node) execute(p *proposal) {
 	p.id, p.err = n.core.Execute(p.fn)
+	n.tail.Store(n.core.Last())
 	close(p.ok)
 }
 
 // notify resolves waiters when the commit point moved or the tail
 // shrank (a rollback).
 func (n *Node) notify() {
-	if n.core.commitSig != n.lastSig || n.core.Last() < n.last {
+	last := n.core.Last()
+	n.tail.Store(last)
+	if n.core.commitSig != n.lastSig || last < n.last {
+		n.wmu.Lock()
+		defer n.wmu.Unlock()
+		n.committed.Store(n.core.commitSig)
+		n.tail.Store(last)
 		n.waiters = slices.DeleteFunc(n.waiters, func(w *waiter) bool {
 			if s := n.core.Status(w.id); s == Committed || s == Invalid {
 				w.ch <- s

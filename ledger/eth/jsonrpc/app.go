@@ -239,9 +239,7 @@ func (a *App) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		primary := false
-		a.opt.Node.With(func(c *node.Core) { primary = c.IsPrimary() })
-		if !primary {
+		if !a.isPrimary() {
 			a.dropHeld()
 			continue
 		}
@@ -453,7 +451,6 @@ func (a *App) forward(ctx context.Context, user string, method string, params ..
 }
 
 func (a *App) isPrimary() bool {
-	p := false
-	a.opt.Node.With(func(c *node.Core) { p = c.IsPrimary() })
+	_, p := a.opt.Node.Primary()
 	return p
 }
