@@ -126,6 +126,10 @@ run() {
   local target=$1 servers=$2
   shift 2
   local before after
+  # The previous target's background work (etcd's backend commits and
+  # snapshots, confide's snapshot encoding, either's garbage collection)
+  # settles first, so that no run pays for the one before it.
+  sleep "${SETTLE:-2}"
   before=$(cpu "$servers")
   "$tmp/ledgerload" -target "$target" -c "$c" -d "${secs}s" "$@" >"$tmp/run.json"
   after=$(cpu "$servers")

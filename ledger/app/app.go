@@ -327,9 +327,7 @@ func (s *Server) reply(w http.ResponseWriter, out any) {
 // covers it (?wait=committed), so that a client needs one round trip to
 // know its write is final.
 func (s *Server) waitCommitted(ctx context.Context, id entry.TxID) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	st, err := s.node.Wait(ctx, id)
+	st, err := s.node.WaitUntil(ctx, id, time.Now().Add(30*time.Second))
 	switch {
 	case st == node.Committed:
 		return nil

@@ -100,7 +100,7 @@ type Config struct {
 	SignEvery    int
 	SignInterval time.Duration
 	// SignMinGap is the least time between the signatures the loop
-	// writes when it runs out of work (default 1 ms): under load, many
+	// writes when it runs out of work (default 300 µs): under load, many
 	// batches share one signature, which every backup verifies.
 	SignMinGap time.Duration
 	// ChunkBytes: the primary ends a chunk at the first signature after

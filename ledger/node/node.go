@@ -162,7 +162,14 @@ var errStopped = errors.New("node: stopped")
 // and returns its status. The loop resolves waiters as the commit point
 // moves, so that a waiter needs no lock the loop holds through an fsync.
 func (n *Node) Wait(ctx context.Context, id entry.TxID) (Status, error) {
-	w := &waiter{id: id, ch: make(chan Status, 1)}
+	return n.WaitUntil(ctx, id, time.Time{})
+}
+
+// WaitUntil is Wait that gives up at deadline (zero: never) with
+// ErrWaitExpired; the loop expires waiters at its ticks, which costs a
+// request no timer of its own.
+func (n *Node) WaitUntil(ctx context.Context, id entry.TxID, deadline time.Time) (Status, error) {
+	w := &waiter{id: id, ch: make(chan Status, 1), deadline: deadline}
 	// Registered first, then checked: notify publishes the commit point
 	// and a shrunk tail under wmu before it resolves waiters, so either
 	// it sees this waiter or this sees what it published. Only a
@@ -182,6 +189,9 @@ func (n *Node) Wait(ctx context.Context, id entry.TxID) (Status, error) {
 	}
 	select {
 	case s := <-w.ch:
+		if s == Pending {
+			return s, ErrWaitExpired
+		}
 		return s, nil
 	case <-ctx.Done():
 		n.forget(w)
@@ -198,8 +208,25 @@ func (n *Node) forget(w *waiter) {
 }
 
 type waiter struct {
-	id entry.TxID
-	ch chan Status
+	id       entry.TxID
+	ch       chan Status
+	deadline time.Time
+}
+
+// ErrWaitExpired: WaitUntil's deadline passed first.
+var ErrWaitExpired = errors.New("node: the transaction did not commit in time")
+
+// expire answers the waiters whose deadline passed.
+func (n *Node) expire(now time.Time) {
+	n.wmu.Lock()
+	defer n.wmu.Unlock()
+	n.waiters = slices.DeleteFunc(n.waiters, func(w *waiter) bool {
+		if !w.deadline.IsZero() && now.After(w.deadline) {
+			w.ch <- Pending
+			return true
+		}
+		return false
+	})
 }
 
 // With runs fn with the core locked, for reads (status, receipts,
@@ -257,7 +284,8 @@ func (n *Node) run() {
 				status = raft.SnapshotFailure
 			}
 			n.core.rn.ReportSnapshot(r.to, status)
-		case <-tick.C:
+		case now := <-tick.C:
+			n.expire(now)
 			n.mu.Lock()
 			n.core.Tick()
 			err = n.core.MaybeSign(time.Now())

@@ -218,3 +218,32 @@ func testNetwork(t *testing.T, nc *netCluster) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A waiter whose transaction cannot commit (the primary lost its
+// backups) is answered at its deadline, at the loop's next tick.
+func TestWaitExpires(t *testing.T) {
+	nc := newNetCluster(t, 3)
+	p := nc.primary()
+	for id := uint64(1); id <= 3; id++ {
+		if id != p {
+			nc.stopNode(id)
+		}
+	}
+	id, err := nc.nodes[p].Execute(context.Background(), func(tx *kv.Tx, _ entry.TxID) (*merkle.Hash, error) {
+		tx.Put("records", []byte("k"), []byte("v"))
+		return nil, nil
+	})
+	if err != nil {
+		t.Skipf("the primary stepped down before the write: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	s, err := nc.nodes[p].WaitUntil(ctx, id, start.Add(100*time.Millisecond))
+	if !errors.Is(err, ErrWaitExpired) || s != Pending {
+		t.Fatalf("%v %v, want Pending and ErrWaitExpired", s, err)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("answered after %v", d)
+	}
+}
