@@ -4,7 +4,10 @@
 // forwards them) or historical (served from the ledger files) — each
 // with the least role its callers need. The framework authenticates
 // users by their TLS client certificates against the users map, runs
-// handlers, and answers JSON.
+// handlers, and answers JSON. The primary executes transactions one at
+// a time, in its node's loop: a read-write endpoint should parse and
+// check its request in Prepare, which runs in the request's goroutine,
+// and leave its handler only the transaction's reads and writes.
 package app
 
 import (

@@ -425,3 +425,16 @@ func TestRefusals(t *testing.T) {
 		t.Fatalf("receipt with claims: %v %+v", err, r)
 	}
 }
+
+// Snapshots come every SnapshotEvery transactions until a tenth of the
+// ledger is more: their size grows with the ledger, their cost per
+// transaction must not.
+func TestSnapshotInterval(t *testing.T) {
+	c := &Core{cfg: Config{SnapshotEvery: 100}}
+	for _, x := range []struct{ last, want uint64 }{{0, 100}, {999, 100}, {1000, 100}, {5000, 500}, {1_000_000, 100_000}} {
+		c.lastSnap = x.last
+		if got := c.snapshotInterval(); got != x.want {
+			t.Errorf("after a snapshot at %d: every %d, want %d", x.last, got, x.want)
+		}
+	}
+}
