@@ -46,12 +46,11 @@ func TestConsoleBrowser(t *testing.T) {
 	mods := nodetest.Install(t, "playwright-core", playwrightVersion)
 	home := t.TempDir()
 	env := append(os.Environ(), "CONFIDE_HOME="+home)
-	consoleAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dev := exec.CommandContext(ctx, filepath.Join(binDir, "confide"), "dev", "--attest-addr", "127.0.0.1:0", "--kms-addr", "127.0.0.1:0",
 		"--ml-addr", "127.0.0.1:0", "--sql-addr", "127.0.0.1:0", "--ledger-addr", "127.0.0.1:0", "--eth-addr", "127.0.0.1:0",
-		"--console-addr", consoleAddr)
+		"--console-addr", "127.0.0.1:0")
 	dev.Env = env
 	dev.Cancel = func() error { return dev.Process.Signal(syscall.SIGINT) }
 	dev.WaitDelay = 20 * time.Second
@@ -68,6 +67,11 @@ func TestConsoleBrowser(t *testing.T) {
 	clients := regexp.MustCompile(`^clients:\s+export (.*)$`)
 	ledgerLine := regexp.MustCompile(`^ledger\s+(https://\S+)`)
 	sqlLine := regexp.MustCompile(`^sql\s+(postgres://\S+)`)
+	// The console's port comes from dev: a port picked here and freed
+	// could go to one of dev's other listeners first.
+	consoleLine := regexp.MustCompile(`^console\s+http://(\S+)`)
+	var consoleAddr string
+	ready := false
 	var sqlDSN string
 	var exports []string
 	var ledgerURL string
@@ -82,11 +86,15 @@ func TestConsoleBrowser(t *testing.T) {
 		if m := sqlLine.FindStringSubmatch(lines.Text()); m != nil {
 			sqlDSN = m[1]
 		}
+		if m := consoleLine.FindStringSubmatch(lines.Text()); m != nil {
+			consoleAddr = m[1]
+		}
 		if lines.Text() == "ready; Ctrl-C stops" {
+			ready = true
 			break
 		}
 	}
-	if exports == nil || ledgerURL == "" {
+	if !ready || exports == nil || ledgerURL == "" || consoleAddr == "" {
 		t.Fatalf("confide dev did not get ready:\n%s", stderr.String())
 	}
 	go func() {
