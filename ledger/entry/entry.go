@@ -27,6 +27,8 @@ const (
 	// headerSize: magic, version, flags, view, seqno, commit evidence
 	// digest, claims digest, public and private lengths.
 	headerSize = 4 + 1 + 1 + 8 + 8 + 32 + 32 + 4 + 4
+	// Offsets of the header's commit evidence digest and claims digest.
+	ceAt, claimsAt = 4 + 1 + 1 + 8 + 8, 4 + 1 + 1 + 8 + 8 + 32
 	// MaxEntry bounds an entry's size (and each part's).
 	MaxEntry = 64 << 20
 	// maxField bounds a map name, key or value.
@@ -439,8 +441,8 @@ func ParseHeader(b []byte) (*Header, error) {
 	if h.TxID.View == 0 || h.TxID.Seqno == 0 || h.TxID.View > 1<<32-1 {
 		return nil, fmt.Errorf("%w: transaction ID %s", ErrFormat, h.TxID)
 	}
-	copy(h.CommitEvidenceDigest[:], b[22:54])
-	copy(h.Claims[:], b[54:86])
+	copy(h.CommitEvidenceDigest[:], b[ceAt:])
+	copy(h.Claims[:], b[claimsAt:])
 	pubLen, privLen := uint64(binary.BigEndian.Uint32(b[86:])), uint64(binary.BigEndian.Uint32(b[90:]))
 	if uint64(len(b)) != headerSize+pubLen+privLen || len(b) > MaxEntry {
 		return nil, fmt.Errorf("%w: lengths %d + %d for %d bytes", ErrFormat, pubLen, privLen, len(b))
@@ -515,8 +517,8 @@ func (s *Secret) CommitEvidenceDigest(id TxID) merkle.Hash {
 // parsing).
 func LeafOf(encoded []byte, digest merkle.Hash) merkle.Hash {
 	var ce, claims merkle.Hash
-	copy(ce[:], encoded[22:54])
-	copy(claims[:], encoded[54:86])
+	copy(ce[:], encoded[ceAt:])
+	copy(claims[:], encoded[claimsAt:])
 	return merkle.LeafOfDigests(digest, ce, claims)
 }
 

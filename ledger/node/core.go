@@ -930,10 +930,8 @@ func (c *Core) persist(re pb.Entry, applies []pending) ([]pending, error) {
 		if len(e.Writes[MapSecrets]) > 0 {
 			// A rekey: the entries after it decode under the secret it
 			// adds when applied.
-			for _, p := range applies {
-				if err := c.apply(p.b, p.e); err != nil {
-					return nil, err
-				}
+			if err := c.applyAll(applies); err != nil {
+				return nil, err
 			}
 			applies = applies[:0]
 		}
@@ -963,16 +961,20 @@ func (c *Core) syncApplying(applies []pending) error {
 	}
 	synced := make(chan error, 1)
 	go func() { synced <- c.files.Sync() }()
-	var err error
-	for _, p := range applies {
-		if err = c.apply(p.b, p.e); err != nil {
-			break
-		}
-	}
+	err := c.applyAll(applies)
 	if serr := <-synced; err == nil {
 		err = serr
 	}
 	return err
+}
+
+func (c *Core) applyAll(applies []pending) error {
+	for _, p := range applies {
+		if err := c.apply(p.b, p.e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *Core) applyCommitted(re pb.Entry) error {
