@@ -15,6 +15,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/confide/confide/internal/freeport"
 	"github.com/confide/confide/internal/pgtest"
 	"github.com/confide/confide/internal/testcert"
 )
@@ -83,12 +84,11 @@ func TestSQLScripts(t *testing.T) {
 }
 
 func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // scriptParams are the scripts' commands and environment; setup, if not

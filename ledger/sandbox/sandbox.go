@@ -21,8 +21,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	mrand "math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +33,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/params"
 
+	"github.com/confide/confide/internal/freeport"
 	"github.com/confide/confide/ledger/eth"
 	"github.com/confide/confide/ledger/identity"
 	"github.com/confide/confide/ledger/network"
@@ -193,11 +192,11 @@ func Prepare(opts Options) error {
 	peers := map[uint64]network.Peer{}
 	var ids []uint64
 	for i := 1; i <= opts.Nodes+opts.Spares; i++ {
-		raftAddr, err := freePort()
+		raftAddr, err := freeport.Addr()
 		if err != nil {
 			return err
 		}
-		rpcAddr, err := freePort()
+		rpcAddr, err := freeport.Addr()
 		if err != nil {
 			return err
 		}
@@ -321,34 +320,6 @@ func writeIdentity(dir, name string, id *identity.Identity) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, name+"_privk.pem"), key, 0o600)
-}
-
-// freePort finds a free loopback port. Another process may take it
-// before the node binds it; the sandbox then fails at start, loudly. To
-// make that rare it picks at random below the kernel's ephemeral range:
-// a port the kernel hands out (every outgoing connection's source port,
-// and ":0") would otherwise be reused within moments on a busy machine.
-func freePort() (string, error) {
-	lo, hi := 10000, 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		var first, last int
-		if _, err := fmt.Sscan(string(b), &first, &last); err == nil && first > lo+1000 {
-			hi = first
-		}
-	}
-	for range 64 {
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(lo+mrand.IntN(hi-lo)))
-		if l, err := net.Listen("tcp", addr); err == nil {
-			l.Close()
-			return addr, nil
-		}
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // Start prepares the directory and starts every node.

@@ -22,7 +22,6 @@ import (
 	"image/color"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,6 +38,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
 
+	"github.com/confide/confide/internal/freeport"
 	"github.com/confide/confide/ledger/eth/ethload"
 )
 
@@ -315,11 +315,11 @@ func StartGeth(ctx context.Context, geth string, period int, dir string, logw io
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Endpoint{}, err
 	}
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return Endpoint{}, err
 	}
-	auth, err := freePort()
+	auth, err := freeport.Port()
 	if err != nil {
 		return Endpoint{}, err
 	}
@@ -386,13 +386,4 @@ func Up(url string) bool {
 		Result string `json:"result"`
 	}
 	return json.NewDecoder(resp.Body).Decode(&out) == nil && out.Result != ""
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
