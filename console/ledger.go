@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/confide/confide/ledger/gov"
 )
 
 // LedgerBackend is a confidential ledger the console reads: a node's URL,
@@ -250,18 +252,6 @@ func (s *Server) ledgerTx(w http.ResponseWriter, r *http.Request, sess *session)
 	return nil
 }
 
-// proposalView is the governance app's view of a proposal.
-type proposalView struct {
-	ProposalID   string          `json:"proposalId"`
-	ProposerID   string          `json:"proposerId"`
-	State        string          `json:"proposalState"`
-	BallotCount  int             `json:"ballotCount"`
-	FinalVotes   map[string]bool `json:"finalVotes"`
-	VoteFailures map[string]any  `json:"voteFailures"`
-	Failure      any             `json:"failure"`
-	Actions      json.RawMessage `json:"actions"`
-}
-
 type member struct {
 	ID          string `json:"memberId"`
 	Status      string `json:"status"`
@@ -277,7 +267,7 @@ func (s *Server) ledgerGovernance(w http.ResponseWriter, r *http.Request, sess *
 		return err
 	}
 	var props struct {
-		Value []proposalView `json:"value"`
+		Value []gov.ProposalView `json:"value"`
 	}
 	if err := s.ledgerDo(r.Context(), sess, "GET", "/gov/members/proposals", "", nil, &props); err != nil {
 		return err
@@ -293,7 +283,7 @@ func (s *Server) ledgerProposal(w http.ResponseWriter, r *http.Request, sess *se
 	if !proposalIDRE.MatchString(id) {
 		return pageError{http.StatusBadRequest, "A proposal ID is 64 lower-case hex digits."}
 	}
-	var p proposalView
+	var p gov.ProposalView
 	if err := s.ledgerDo(r.Context(), sess, "GET", "/gov/members/proposals/"+id, "", nil, &p); err != nil {
 		return err
 	}
@@ -316,7 +306,7 @@ func (s *Server) ledgerBallot(w http.ResponseWriter, r *http.Request, sess *sess
 	if err != nil || len(cose) == 0 || len(cose) > 64<<10 {
 		return pageError{http.StatusBadRequest, "The signed ballot is missing or not base64."}
 	}
-	var p proposalView
+	var p gov.ProposalView
 	if err := s.ledgerDo(r.Context(), sess, "POST", "/gov/members/proposals/"+id+"/ballots/"+memberID+":submit?wait=committed",
 		"application/cose", cose, &p); err != nil {
 		return err
