@@ -222,12 +222,11 @@ async function verifyReceipt(rc, servicePEM) {
 
 function setupReceipt(el) {
   const out = document.getElementById("receipt-result");
-  let chosen = null;
-  document.getElementById("service-cert-file").addEventListener("change", async (ev) => {
-    const f = ev.target.files[0];
-    chosen = f ? await f.text() : null;
-  });
   document.getElementById("verify-receipt").addEventListener("click", async () => {
+    // The chosen file is read now, not when it was chosen: a click right
+    // after choosing would otherwise race the read.
+    const f = document.getElementById("service-cert-file").files[0];
+    const chosen = f ? await f.text() : null;
     const svc = chosen || document.getElementById("service-cert").textContent;
     const source = chosen ? "the service certificate you chose" : "the console's copy of the service certificate";
     try {
